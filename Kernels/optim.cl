@@ -1,0 +1,34 @@
+// Fused optimiser updates, one work-item per parameter, torch.optim semantics.
+
+// Adam (Kingma & Ba 2015) as torch.optim.Adam (L2 weight decay added to the gradient):
+//   g += wd * p;  m += (1 - b1) * (g - m);  v = b2 * v + (1 - b2) * g^2
+//   p -= step_size * m / (sqrt(v) / bc2_sqrt + eps)
+// step_size = lr / (1 - b1^t) and bc2_sqrt = sqrt(1 - b2^t) come from the host (in double).
+__kernel void adam_step(__global float* p, __global const float* grad, __global float* m,
+                        __global float* v, const float step_size, const float bc2_sqrt,
+                        const float beta1, const float beta2, const float eps,
+                        const float weight_decay, const int n) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  const float g = grad[i] + weight_decay * p[i];
+  const float mi = m[i] + (1.0f - beta1) * (g - m[i]);
+  const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+  m[i] = mi;
+  v[i] = vi;
+  p[i] -= step_size * mi / (sqrt(vi) / bc2_sqrt + eps);
+}
+
+// SGD as torch.optim.SGD (dampening 0): d = g + wd*p; buf = momentum*buf + d; p -= lr*buf.
+// buf may be NULL when momentum is 0.
+__kernel void sgd_step(__global float* p, __global const float* grad, __global float* buf,
+                       const float lr, const float momentum, const float weight_decay,
+                       const int n) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  float d = grad[i] + weight_decay * p[i];
+  if (buf && momentum != 0.0f) {
+    d = momentum * buf[i] + d;
+    buf[i] = d;
+  }
+  p[i] -= lr * d;
+}

@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+// Kallima: GAN training on any OpenCL device, from Swift.
+// Layering (each target depends only on the ones above it):
+//   CKallima (C shim) -> KallimaCore (shapes, tensors, the op set as a Backend protocol)
+//   -> KallimaCPU (reference backend) / KallimaOpenCL (device backend)
+//   -> KallimaOpSuite (one description per op: parity tests and benchmarks share it)
+//   -> kallima (command line)
+import PackageDescription
+
+let package = Package(
+  name: "Kallima",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "kallima", targets: ["kallima"]),
+    .library(name: "KallimaCore", targets: ["KallimaCore"]),
+    .library(name: "KallimaCPU", targets: ["KallimaCPU"]),
+    .library(name: "KallimaOpenCL", targets: ["KallimaOpenCL"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    .target(
+      name: "CKallima",
+      linkerSettings: [.linkedLibrary("OpenCL"), .linkedLibrary("clblast"), .linkedLibrary("png")]),
+    .target(name: "KallimaCore"),
+    .target(name: "KallimaCPU", dependencies: ["KallimaCore"]),
+    .executableTarget(name: "kallima-embed-kernels"),
+    .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["kallima-embed-kernels"]),
+    .target(
+      name: "KallimaOpenCL", dependencies: ["CKallima", "KallimaCore"],
+      plugins: ["EmbedKernels"]),
+    .target(
+      name: "KallimaOpSuite", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL"]),
+    .target(
+      name: "KallimaBenchmarks", dependencies: ["KallimaOpSuite", "KallimaOpenCL", "KallimaCPU"],
+      path: "Benchmarks/KallimaBenchmarks"),
+    .executableTarget(
+      name: "kallima",
+      dependencies: [
+        "KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaBenchmarks",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .testTarget(name: "KallimaCPUTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpSuite"]),
+    .testTarget(
+      name: "KallimaOpenCLTests",
+      dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaOpSuite"],
+      resources: [.copy("Fixtures")]),
+  ],
+  swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,138 @@
+/// The op set: every kernel Kallima runs, with forward and backward entry points.
+///
+/// Two implementations exist: `CPUBackend` (plain Swift, Double, the oracle) and
+/// `OpenCLBackend` (kernels in Kernels/*.cl, GEMMs through CLBlast). Each entry point has
+/// the same name and argument order in both, and in the OpenCL C source where it maps to
+/// one kernel. All image tensors are NCHW float32; outputs are passed in pre-allocated, so
+/// a plan can own every buffer and replay launches without allocating.
+///
+/// Device backends enqueue and return: nothing blocks until `read` or `synchronize`.
+public protocol Backend: AnyObject {
+  /// Human-readable identity, e.g. "cpu" or "opencl:0:0 pthread-skylake".
+  var name: String { get }
+
+  // MARK: Memory
+  func makeBuffer(count: Int) throws -> DeviceBuffer
+  /// Copies host values into the tensor's storage.
+  func write(_ values: [Float], to tensor: Tensor) throws
+  /// Blocks until the tensor's value is known and returns it.
+  func read(_ tensor: Tensor) throws -> [Float]
+  /// Waits for all enqueued work.
+  func synchronize() throws
+  /// y[i] = value for all i.
+  func fill(_ y: Tensor, value: Float) throws
+
+  // MARK: Convolution (weights OIHW for conv2d, IOHW for the transpose, as PyTorch)
+  func conv2d_fwd(x: Tensor, weight: Tensor, bias: Tensor?, y: Tensor, params: Conv2dParams) throws
+  func conv2d_bwd_data(dy: Tensor, weight: Tensor, dx: Tensor, params: Conv2dParams) throws
+  func conv2d_bwd_weight(x: Tensor, dy: Tensor, dweight: Tensor, params: Conv2dParams) throws
+  func conv_transpose2d_fwd(
+    x: Tensor, weight: Tensor, bias: Tensor?, y: Tensor, params: ConvTranspose2dParams) throws
+  func conv_transpose2d_bwd_data(
+    dy: Tensor, weight: Tensor, dx: Tensor, params: ConvTranspose2dParams) throws
+  func conv_transpose2d_bwd_weight(
+    x: Tensor, dy: Tensor, dweight: Tensor, params: ConvTranspose2dParams) throws
+
+  // MARK: Normalisation (Ioffe & Szegedy 2015; Ulyanov et al. 2016)
+  /// Batch statistics over N,H,W per channel; updates running stats like PyTorch
+  /// (running_var takes the unbiased variance). Saves mean and 1/sqrt(var+eps) for backward.
+  func batchnorm_fwd_train(
+    x: Tensor, gamma: Tensor, beta: Tensor, y: Tensor, saveMean: Tensor, saveInvstd: Tensor,
+    runningMean: Tensor, runningVar: Tensor, momentum: Float, eps: Float) throws
+  func batchnorm_fwd_eval(
+    x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, y: Tensor,
+    eps: Float) throws
+  /// Backward of train mode: gradients for x, gamma and beta.
+  func batchnorm_bwd(
+    dy: Tensor, x: Tensor, gamma: Tensor, saveMean: Tensor, saveInvstd: Tensor, dx: Tensor,
+    dgamma: Tensor, dbeta: Tensor) throws
+  /// Backward of eval mode (statistics are constants).
+  func batchnorm_bwd_eval(
+    dy: Tensor, x: Tensor, gamma: Tensor, runningMean: Tensor, runningVar: Tensor, dx: Tensor,
+    dgamma: Tensor, dbeta: Tensor, eps: Float) throws
+  /// Statistics per (n, c) over H,W; gamma/beta optional (affine=False is PyTorch's default).
+  func instancenorm_fwd(
+    x: Tensor, gamma: Tensor?, beta: Tensor?, y: Tensor, saveMean: Tensor, saveInvstd: Tensor,
+    eps: Float) throws
+  func instancenorm_bwd(
+    dy: Tensor, x: Tensor, gamma: Tensor?, saveMean: Tensor, saveInvstd: Tensor, dx: Tensor,
+    dgamma: Tensor?, dbeta: Tensor?) throws
+
+  // MARK: Pointwise
+  func activation_fwd(_ kind: Activation, x: Tensor, y: Tensor) throws
+  /// dx from dy; relu/leaky read x, tanh/sigmoid read y (the forward output).
+  func activation_bwd(_ kind: Activation, x: Tensor, y: Tensor, dy: Tensor, dx: Tensor) throws
+  /// y = a + b (same shapes).
+  func add(_ a: Tensor, _ b: Tensor, y: Tensor) throws
+  /// y = a ⊙ b (same shapes).
+  func mul(_ a: Tensor, _ b: Tensor, y: Tensor) throws
+  /// y = alpha·x.
+  func scale(_ x: Tensor, alpha: Float, y: Tensor) throws
+  /// y[n, c, ...] = x[n, c, ...] + bias[c]: bias broadcast along axis 1.
+  func add_channel(_ x: Tensor, bias: Tensor, y: Tensor) throws
+  /// y[n, c, ...] = x[n, c, ...] · s[c].
+  func mul_channel(_ x: Tensor, scale: Tensor, y: Tensor) throws
+  /// Copies `count` channels of x starting at `xStart` into y starting at `yStart`
+  /// (concat and slice along axis 1 are built from it).
+  func copy_channels(x: Tensor, xStart: Int, y: Tensor, yStart: Int, count: Int) throws
+
+  // MARK: Matrix
+  /// c = alpha·op(a)·op(b) + beta·c, row-major 2-D tensors.
+  func matmul(
+    _ a: Tensor, transposeA: Bool, _ b: Tensor, transposeB: Bool, c: Tensor, alpha: Float,
+    beta: Float) throws
+
+  // MARK: Reductions
+  /// y[0] = alpha·Σ x.
+  func reduce_sum(_ x: Tensor, y: Tensor, alpha: Float) throws
+  /// y[c] = Σ over every axis but 1 of x[n, c, ...] (bias gradients, channel statistics).
+  func channel_sum(_ x: Tensor, y: Tensor) throws
+
+  // MARK: Losses (mean over all elements; the loss is a one-element tensor)
+  /// Binary cross-entropy on logits, stable for any |logit|:
+  /// max(x,0) − x·t + log(1 + exp(−|x|)).
+  func bce_logits_fwd(logits: Tensor, targets: Tensor, loss: Tensor) throws
+  /// dlogits = dloss[0]·(sigmoid(x) − t)/N.
+  func bce_logits_bwd(logits: Tensor, targets: Tensor, dloss: Tensor, dlogits: Tensor) throws
+  func mse_fwd(x: Tensor, target: Tensor, loss: Tensor) throws
+  func mse_bwd(x: Tensor, target: Tensor, dloss: Tensor, dx: Tensor) throws
+  func l1_fwd(x: Tensor, target: Tensor, loss: Tensor) throws
+  /// sign(x − t)·dloss/N with sign(0) = 0, as PyTorch.
+  func l1_bwd(x: Tensor, target: Tensor, dloss: Tensor, dx: Tensor) throws
+
+  // MARK: Optimisers (one fused kernel per parameter tensor)
+  /// One Adam step at 1-based `step`, bias-corrected exactly as torch.optim.Adam.
+  func adam_step(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, params: AdamParams)
+    throws
+  /// One SGD step; `momentumBuffer` is required when momentum ≠ 0 (zeros before step 1).
+  func sgd_step(param: Tensor, grad: Tensor, momentumBuffer: Tensor?, params: SGDParams) throws
+
+  // MARK: Random (Philox4x32-10; identical bits on every backend)
+  func random_uniform(_ y: Tensor, stream: RandomStream, low: Float, high: Float) throws
+  func random_normal(_ y: Tensor, stream: RandomStream, mean: Float, std: Float) throws
+}
+
+extension Backend {
+  /// A new tensor of the given shape (contents undefined).
+  public func makeTensor(_ shape: Shape) throws -> Tensor {
+    Tensor(shape: shape, buffer: try makeBuffer(count: max(shape.count, 1)))
+  }
+
+  /// A new tensor holding `values`.
+  public func makeTensor(_ shape: Shape, values: [Float]) throws -> Tensor {
+    guard values.count == shape.count else {
+      throw KallimaError.shapeMismatch(
+        op: "makeTensor", message: "\(values.count) values for shape \(shape)")
+    }
+    let t = try makeTensor(shape)
+    try write(values, to: t)
+    return t
+  }
+
+  /// A new zero tensor.
+  public func zeros(_ shape: Shape) throws -> Tensor {
+    let t = try makeTensor(shape)
+    try fill(t, value: 0)
+    return t
+  }
+}

@@ -1,0 +1,137 @@
+import KallimaCore
+
+/// Convolutions as im2col/col2im + CLBlast SGEMM (see Kernels/conv.cl for the scheme).
+/// conv2d and its transpose share three routines over `ConvGeometry`, exactly as the CPU
+/// reference does: gridFromImage, imageFromGrid and weightGradient.
+extension OpenCLBackend {
+  /// Workspace slots: 0 holds the column matrix, 1 a channel-major [K, N*OH*OW] tensor.
+  static let columnsSlot = 0
+  static let channelMajorSlot = 1
+
+  func geometryArgs(_ g: ConvGeometry) -> [KernelArg] {
+    [.int(g.c), .int(g.h), .int(g.w), .int(g.kh), .int(g.kw), .int(g.sh), .int(g.sw), .int(g.ph), .int(g.pw),
+     .int(g.oh), .int(g.ow), .int(g.n)]
+  }
+
+  func im2col(_ g: ConvGeometry, image: CLBuffer) throws -> CLBuffer {
+    let cols = try workspace(OpenCLBackend.columnsSlot, count: g.patchSize * g.patchCount)
+    let total = g.patchSize * g.patchCount
+    try launch("im2col", items: total, [.buffer(image), .buffer(cols)] + geometryArgs(g) + [.int(total)])
+    return cols
+  }
+
+  /// [N, K, P] -> [K, N*P] in the channel-major workspace.
+  func toChannelMajor(_ g: ConvGeometry, grid: CLBuffer) throws -> CLBuffer {
+    let p = g.oh * g.ow
+    let total = g.n * g.k * p
+    let out = try workspace(OpenCLBackend.channelMajorSlot, count: total)
+    try launch("nchw_to_cnhw", items: total, [.buffer(grid), .buffer(out), .int(g.n), .int(g.k), .int(p), .int(total)])
+    return out
+  }
+
+  /// grid[n,k,oy,ox] = Σ image·w (+ bias[k]): conv2d forward, conv-transpose data gradient.
+  func gridFromImage(_ g: ConvGeometry, image: CLBuffer, weight: CLBuffer, bias: CLBuffer?, grid: CLBuffer) throws {
+    try locked {
+      let cols = try im2col(g, image: image)
+      let p = g.oh * g.ow
+      if g.n == 1 {
+        // [K, 1*P] is already NCHW: GEMM straight into the output.
+        try sgemm(
+          transposeA: false, transposeB: false, m: g.k, n: g.patchCount, k: g.patchSize, alpha: 1,
+          a: weight, lda: g.patchSize, b: cols, ldb: g.patchCount, beta: 0, c: grid, ldc: g.patchCount)
+        if let bias {
+          try launch(
+            "add_channel", items: g.k * p,
+            [.buffer(grid), .buffer(bias), .buffer(grid), .int(g.k), .int(p), .int(g.k * p)])
+        }
+        return
+      }
+      let channelMajor = try workspace(OpenCLBackend.channelMajorSlot, count: g.k * g.patchCount)
+      try sgemm(
+        transposeA: false, transposeB: false, m: g.k, n: g.patchCount, k: g.patchSize, alpha: 1,
+        a: weight, lda: g.patchSize, b: cols, ldb: g.patchCount, beta: 0, c: channelMajor, ldc: g.patchCount)
+      let total = g.n * g.k * p
+      try launch(
+        "cnhw_to_nchw", items: total,
+        [.buffer(channelMajor), .buffer(grid), .optional(bias), .int(g.n), .int(g.k), .int(p), .int(total)])
+    }
+  }
+
+  /// image[n,c,iy,ix] = Σ grid·w (+ bias[c]): conv2d data gradient, conv-transpose forward.
+  func imageFromGrid(_ g: ConvGeometry, grid: CLBuffer, weight: CLBuffer, bias: CLBuffer?, image: CLBuffer) throws {
+    try locked {
+      let gridMajor = g.n == 1 ? grid : try toChannelMajor(g, grid: grid)
+      let cols = try workspace(OpenCLBackend.columnsSlot, count: g.patchSize * g.patchCount)
+      try sgemm(
+        transposeA: true, transposeB: false, m: g.patchSize, n: g.patchCount, k: g.k, alpha: 1,
+        a: weight, lda: g.patchSize, b: gridMajor, ldb: g.patchCount, beta: 0, c: cols, ldc: g.patchCount)
+      let total = g.n * g.c * g.h * g.w
+      try launch("col2im", items: total, [.buffer(cols), .buffer(image), .optional(bias)] + geometryArgs(g) + [.int(total)])
+    }
+  }
+
+  /// dw[k,c,i,j] = Σ grid·image over batch and positions.
+  func weightGradient(_ g: ConvGeometry, image: CLBuffer, grid: CLBuffer, dweight: CLBuffer) throws {
+    try locked {
+      let cols = try im2col(g, image: image)
+      let gridMajor = g.n == 1 ? grid : try toChannelMajor(g, grid: grid)
+      try sgemm(
+        transposeA: false, transposeB: true, m: g.k, n: g.patchSize, k: g.patchCount, alpha: 1,
+        a: gridMajor, lda: g.patchCount, b: cols, ldb: g.patchCount, beta: 0, c: dweight, ldc: g.patchSize)
+    }
+  }
+
+  public func conv2d_fwd(x: Tensor, weight: Tensor, bias: Tensor?, y: Tensor, params: Conv2dParams) throws {
+    let op = "conv2d_fwd"
+    let g = try ShapeCheck.conv2d(op, x: x.shape, weight: weight.shape, y: y.shape, bias: bias?.shape, params: params)
+    try gridFromImage(g, image: mem(x, op), weight: mem(weight, op), bias: bias.map { try mem($0, op) }, grid: mem(y, op))
+  }
+
+  public func conv2d_bwd_data(dy: Tensor, weight: Tensor, dx: Tensor, params: Conv2dParams) throws {
+    let op = "conv2d_bwd_data"
+    let g = try ShapeCheck.conv2d(op, x: dx.shape, weight: weight.shape, y: dy.shape, bias: nil, params: params)
+    try imageFromGrid(g, grid: mem(dy, op), weight: mem(weight, op), bias: nil, image: mem(dx, op))
+  }
+
+  public func conv2d_bwd_weight(x: Tensor, dy: Tensor, dweight: Tensor, params: Conv2dParams) throws {
+    let op = "conv2d_bwd_weight"
+    let g = try ShapeCheck.conv2d(op, x: x.shape, weight: dweight.shape, y: dy.shape, bias: nil, params: params)
+    try weightGradient(g, image: mem(x, op), grid: mem(dy, op), dweight: mem(dweight, op))
+  }
+
+  public func conv_transpose2d_fwd(
+    x: Tensor, weight: Tensor, bias: Tensor?, y: Tensor, params: ConvTranspose2dParams
+  ) throws {
+    let op = "conv_transpose2d_fwd"
+    let g = try ShapeCheck.convTranspose2d(
+      op, x: x.shape, weight: weight.shape, y: y.shape, bias: bias?.shape, params: params)
+    try imageFromGrid(g, grid: mem(x, op), weight: mem(weight, op), bias: bias.map { try mem($0, op) }, image: mem(y, op))
+  }
+
+  public func conv_transpose2d_bwd_data(dy: Tensor, weight: Tensor, dx: Tensor, params: ConvTranspose2dParams) throws {
+    let op = "conv_transpose2d_bwd_data"
+    let g = try ShapeCheck.convTranspose2d(op, x: dx.shape, weight: weight.shape, y: dy.shape, bias: nil, params: params)
+    try gridFromImage(g, image: mem(dy, op), weight: mem(weight, op), bias: nil, grid: mem(dx, op))
+  }
+
+  public func conv_transpose2d_bwd_weight(
+    x: Tensor, dy: Tensor, dweight: Tensor, params: ConvTranspose2dParams
+  ) throws {
+    let op = "conv_transpose2d_bwd_weight"
+    let g = try ShapeCheck.convTranspose2d(op, x: x.shape, weight: dweight.shape, y: dy.shape, bias: nil, params: params)
+    try weightGradient(g, image: mem(dy, op), grid: mem(x, op), dweight: mem(dweight, op))
+  }
+
+  // MARK: Matrix
+
+  public func matmul(
+    _ a: Tensor, transposeA: Bool, _ b: Tensor, transposeB: Bool, c: Tensor, alpha: Float, beta: Float
+  ) throws {
+    let op = "matmul"
+    let (m, n, k) = try ShapeCheck.matmul(
+      op, a: a.shape, transposeA: transposeA, b: b.shape, transposeB: transposeB, c: c.shape)
+    try sgemm(
+      transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+      a: mem(a, op), lda: a.shape[1], b: mem(b, op), ldb: b.shape[1], beta: beta, c: mem(c, op), ldc: n)
+  }
+}

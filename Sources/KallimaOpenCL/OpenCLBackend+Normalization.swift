@@ -1,0 +1,182 @@
+import KallimaCore
+
+/// Batch and instance norm on the shared kernels of Kernels/norm.cl.
+extension OpenCLBackend {
+  /// Workspace slots for per-group temporaries (sums, eval-mode invstd).
+  static let normSlotA = 2
+  static let normSlotB = 3
+
+  public func batchnorm_fwd_train(
+    x: Tensor, gamma: Tensor, beta: Tensor, y: Tensor, saveMean: Tensor, saveInvstd: Tensor,
+    runningMean: Tensor, runningVar: Tensor, momentum: Float, eps: Float
+  ) throws {
+    let op = "batchnorm_fwd_train"
+    let (n, c, inner) = try ShapeCheck.batchnorm(
+      op, x: x, y: y,
+      channelTensors: [
+        ("gamma", gamma), ("beta", beta), ("saveMean", saveMean), ("saveInvstd", saveInvstd),
+        ("runningMean", runningMean), ("runningVar", runningVar),
+      ])
+    try locked {
+      try launchGroups(
+        "norm_stats", groups: c,
+        [
+          .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
+          .buffer(mem(runningMean, op)), .buffer(mem(runningVar, op)), .int(inner), .int(c * inner),
+          .int(n * inner), .float(eps), .float(momentum), .int(1),
+        ])
+      try launch(
+        "norm_apply", items: x.count,
+        [
+          .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
+          .buffer(mem(gamma, op)), .buffer(mem(beta, op)), .int(c), .int(inner), .int(0), .int(x.count),
+        ])
+    }
+  }
+
+  /// 1/sqrt(runningVar + eps) into a workspace.
+  func evalInvstd(_ runningVar: Tensor, eps: Float, _ op: String) throws -> CLBuffer {
+    let invstd = try workspace(OpenCLBackend.normSlotA, count: runningVar.count)
+    try launch(
+      "norm_invstd", items: runningVar.count,
+      [.buffer(mem(runningVar, op)), .buffer(invstd), .float(eps), .int(runningVar.count)])
+    return invstd
+  }
+
+  public func batchnorm_fwd_eval(
+    x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, y: Tensor, eps: Float
+  ) throws {
+    let op = "batchnorm_fwd_eval"
+    let (_, c, inner) = try ShapeCheck.batchnorm(
+      op, x: x, y: y,
+      channelTensors: [("gamma", gamma), ("beta", beta), ("runningMean", runningMean), ("runningVar", runningVar)])
+    try locked {
+      let invstd = try evalInvstd(runningVar, eps: eps, op)
+      try launch(
+        "norm_apply", items: x.count,
+        [
+          .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(runningMean, op)), .buffer(invstd),
+          .buffer(mem(gamma, op)), .buffer(mem(beta, op)), .int(c), .int(inner), .int(0), .int(x.count),
+        ])
+    }
+  }
+
+  public func batchnorm_bwd(
+    dy: Tensor, x: Tensor, gamma: Tensor, saveMean: Tensor, saveInvstd: Tensor, dx: Tensor,
+    dgamma: Tensor, dbeta: Tensor
+  ) throws {
+    let op = "batchnorm_bwd"
+    let (n, c, inner) = try ShapeCheck.batchnorm(
+      op, x: x, y: dy,
+      channelTensors: [
+        ("gamma", gamma), ("saveMean", saveMean), ("saveInvstd", saveInvstd), ("dgamma", dgamma), ("dbeta", dbeta),
+      ])
+    try ShapeCheck.allSame(op, [("x", x), ("dx", dx)])
+    try locked {
+      // The per-channel sums are exactly dbeta (Σdy) and dgamma (Σdy·x̂).
+      try launchGroups(
+        "norm_bwd_sums", groups: c,
+        [
+          .buffer(mem(dy, op)), .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
+          .buffer(mem(dbeta, op)), .buffer(mem(dgamma, op)), .int(inner), .int(c * inner), .int(n * inner),
+        ])
+      try launch(
+        "norm_bwd_apply", items: x.count,
+        [
+          .buffer(mem(dy, op)), .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
+          .buffer(mem(gamma, op)), .buffer(mem(dbeta, op)), .buffer(mem(dgamma, op)), .buffer(mem(dx, op)),
+          .int(c), .int(inner), .int(0), .int(n * inner), .int(x.count),
+        ])
+    }
+  }
+
+  public func batchnorm_bwd_eval(
+    dy: Tensor, x: Tensor, gamma: Tensor, runningMean: Tensor, runningVar: Tensor, dx: Tensor,
+    dgamma: Tensor, dbeta: Tensor, eps: Float
+  ) throws {
+    let op = "batchnorm_bwd_eval"
+    let (n, c, inner) = try ShapeCheck.batchnorm(
+      op, x: x, y: dy,
+      channelTensors: [
+        ("gamma", gamma), ("runningMean", runningMean), ("runningVar", runningVar), ("dgamma", dgamma),
+        ("dbeta", dbeta),
+      ])
+    try ShapeCheck.allSame(op, [("x", x), ("dx", dx)])
+    try locked {
+      let invstd = try evalInvstd(runningVar, eps: eps, op)
+      try launchGroups(
+        "norm_bwd_sums", groups: c,
+        [
+          .buffer(mem(dy, op)), .buffer(mem(x, op)), .buffer(mem(runningMean, op)), .buffer(invstd),
+          .buffer(mem(dbeta, op)), .buffer(mem(dgamma, op)), .int(inner), .int(c * inner), .int(n * inner),
+        ])
+      // dx = dy · (gamma · invstd) per channel.
+      let channelScale = try workspace(OpenCLBackend.normSlotB, count: c)
+      try launch("mul", items: c, [.buffer(mem(gamma, op)), .buffer(invstd), .buffer(channelScale), .int(c)])
+      try launch(
+        "mul_channel", items: x.count,
+        [.buffer(mem(dy, op)), .buffer(channelScale), .buffer(mem(dx, op)), .int(c), .int(inner), .int(x.count)])
+    }
+  }
+
+  public func instancenorm_fwd(
+    x: Tensor, gamma: Tensor?, beta: Tensor?, y: Tensor, saveMean: Tensor, saveInvstd: Tensor, eps: Float
+  ) throws {
+    let op = "instancenorm_fwd"
+    try ShapeCheck.expect(op, (gamma == nil) == (beta == nil), "gamma and beta come together")
+    let (n, c, inner) = try ShapeCheck.instancenorm(
+      op, x: x, y: y, stats: [("saveMean", saveMean), ("saveInvstd", saveInvstd)],
+      affine: [("gamma", gamma), ("beta", beta)])
+    try locked {
+      try launchGroups(
+        "norm_stats", groups: n * c,
+        [
+          .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)), .null, .null,
+          .int(inner), .int(0), .int(inner), .float(eps), .float(0), .int(0),
+        ])
+      try launch(
+        "norm_apply", items: x.count,
+        [
+          .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
+          .optional(gamma.map { try mem($0, op) }), .optional(beta.map { try mem($0, op) }), .int(c), .int(inner),
+          .int(1), .int(x.count),
+        ])
+    }
+  }
+
+  public func instancenorm_bwd(
+    dy: Tensor, x: Tensor, gamma: Tensor?, saveMean: Tensor, saveInvstd: Tensor, dx: Tensor,
+    dgamma: Tensor?, dbeta: Tensor?
+  ) throws {
+    let op = "instancenorm_bwd"
+    try ShapeCheck.expect(
+      op, (gamma == nil) == (dgamma == nil) && (dgamma == nil) == (dbeta == nil),
+      "gamma, dgamma and dbeta come together")
+    let (n, c, inner) = try ShapeCheck.instancenorm(
+      op, x: x, y: dy, stats: [("saveMean", saveMean), ("saveInvstd", saveInvstd)],
+      affine: [("gamma", gamma), ("dgamma", dgamma), ("dbeta", dbeta)])
+    try ShapeCheck.allSame(op, [("x", x), ("dx", dx)])
+    try locked {
+      let sumDy = try workspace(OpenCLBackend.normSlotA, count: n * c)
+      let sumDyXhat = try workspace(OpenCLBackend.normSlotB, count: n * c)
+      try launchGroups(
+        "norm_bwd_sums", groups: n * c,
+        [
+          .buffer(mem(dy, op)), .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
+          .buffer(sumDy), .buffer(sumDyXhat), .int(inner), .int(0), .int(inner),
+        ])
+      try launch(
+        "norm_bwd_apply", items: x.count,
+        [
+          .buffer(mem(dy, op)), .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
+          .optional(gamma.map { try mem($0, op) }), .buffer(sumDy), .buffer(sumDyXhat), .buffer(mem(dx, op)),
+          .int(c), .int(inner), .int(1), .int(inner), .int(x.count),
+        ])
+      if let dgamma, let dbeta {
+        try launch(
+          "norm_affine_grad", items: c,
+          [.buffer(sumDy), .buffer(sumDyXhat), .buffer(mem(dgamma, op)), .buffer(mem(dbeta, op)), .int(n), .int(c)])
+      }
+    }
+  }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import KallimaCore
+
+/// Elementwise ops, reductions, losses, optimisers and random fills: one kernel each.
+extension OpenCLBackend {
+  /// Activation codes shared with Kernels/elementwise.cl (ACT_*).
+  static func activationCode(_ kind: Activation) -> (Int, Float) {
+    switch kind {
+    case .relu: return (0, 0)
+    case .leakyRelu(let slope): return (1, slope)
+    case .tanh: return (2, 0)
+    case .sigmoid: return (3, 0)
+    }
+  }
+
+  public func activation_fwd(_ kind: Activation, x: Tensor, y: Tensor) throws {
+    let op = "activation_fwd"
+    try ShapeCheck.allSame(op, [("x", x), ("y", y)])
+    let (code, slope) = OpenCLBackend.activationCode(kind)
+    try launch(
+      op, items: x.count,
+      [.int(code), .float(slope), .buffer(mem(x, op)), .buffer(mem(y, op)), .int(x.count)])
+  }
+
+  public func activation_bwd(_ kind: Activation, x: Tensor, y: Tensor, dy: Tensor, dx: Tensor) throws {
+    let op = "activation_bwd"
+    try ShapeCheck.allSame(op, [("x", x), ("y", y), ("dy", dy), ("dx", dx)])
+    let (code, slope) = OpenCLBackend.activationCode(kind)
+    try launch(
+      op, items: x.count,
+      [
+        .int(code), .float(slope), .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(dy, op)),
+        .buffer(mem(dx, op)), .int(x.count),
+      ])
+  }
+
+  public func add(_ a: Tensor, _ b: Tensor, y: Tensor) throws {
+    try ShapeCheck.allSame("add", [("a", a), ("b", b), ("y", y)])
+    try launch("add", items: y.count, [.buffer(mem(a, "add")), .buffer(mem(b, "add")), .buffer(mem(y, "add")), .int(y.count)])
+  }
+
+  public func mul(_ a: Tensor, _ b: Tensor, y: Tensor) throws {
+    try ShapeCheck.allSame("mul", [("a", a), ("b", b), ("y", y)])
+    try launch("mul", items: y.count, [.buffer(mem(a, "mul")), .buffer(mem(b, "mul")), .buffer(mem(y, "mul")), .int(y.count)])
+  }
+
+  public func scale(_ x: Tensor, alpha: Float, y: Tensor) throws {
+    try ShapeCheck.allSame("scale", [("x", x), ("y", y)])
+    try launch("scale", items: y.count, [.buffer(mem(x, "scale")), .float(alpha), .buffer(mem(y, "scale")), .int(y.count)])
+  }
+
+  func channelBroadcast(_ op: String, _ x: Tensor, _ v: Tensor, _ role: String, _ y: Tensor) throws {
+    let (_, channels, inner) = try ShapeCheck.channelVector(op, x: x.shape, vector: v.shape, role: role)
+    try ShapeCheck.allSame(op, [("x", x), ("y", y)])
+    try launch(
+      op, items: x.count,
+      [.buffer(mem(x, op)), .buffer(mem(v, op)), .buffer(mem(y, op)), .int(channels), .int(inner), .int(x.count)])
+  }
+
+  public func add_channel(_ x: Tensor, bias: Tensor, y: Tensor) throws {
+    try channelBroadcast("add_channel", x, bias, "bias", y)
+  }
+
+  public func mul_channel(_ x: Tensor, scale: Tensor, y: Tensor) throws {
+    try channelBroadcast("mul_channel", x, scale, "scale", y)
+  }
+
+  public func copy_channels(x: Tensor, xStart: Int, y: Tensor, yStart: Int, count: Int) throws {
+    let op = "copy_channels"
+    let (outer, xc, yc, inner) = try ShapeCheck.copyChannels(
+      op, x: x.shape, xStart: xStart, y: y.shape, yStart: yStart, count: count)
+    let n = outer * count * inner
+    try launch(
+      op, items: n,
+      [
+        .buffer(mem(x, op)), .int(xStart), .int(xc), .buffer(mem(y, op)), .int(yStart), .int(yc),
+        .int(count), .int(inner), .int(n),
+      ])
+  }
+
+  // MARK: Reductions
+
+  public func reduce_sum(_ x: Tensor, y: Tensor, alpha: Float) throws {
+    let op = "reduce_sum"
+    try ShapeCheck.expect(op, y.count == 1, "y must hold one element, got \(y.shape)")
+    try launchGroups(op, groups: 1, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(x.count), .float(alpha)])
+  }
+
+  public func channel_sum(_ x: Tensor, y: Tensor) throws {
+    let op = "channel_sum"
+    let (outer, channels, inner) = try ShapeCheck.channelVector(op, x: x.shape, vector: y.shape, role: "y")
+    try launchGroups(
+      op, groups: channels,
+      [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(outer), .int(channels), .int(inner)])
+  }
+
+  // MARK: Losses
+
+  func lossForward(_ op: String, _ x: Tensor, _ t: Tensor, _ loss: Tensor) throws {
+    try ShapeCheck.loss(op, x: x, target: t, scalar: loss)
+    try launchGroups(op, groups: 1, [.buffer(mem(x, op)), .buffer(mem(t, op)), .buffer(mem(loss, op)), .int(x.count)])
+  }
+
+  func lossBackward(_ op: String, _ x: Tensor, _ t: Tensor, _ dloss: Tensor, _ dx: Tensor) throws {
+    try ShapeCheck.loss(op, x: x, target: t, scalar: dloss)
+    try ShapeCheck.allSame(op, [("input", x), ("dx", dx)])
+    try launch(
+      op, items: x.count,
+      [.buffer(mem(x, op)), .buffer(mem(t, op)), .buffer(mem(dloss, op)), .buffer(mem(dx, op)), .int(x.count)])
+  }
+
+  public func bce_logits_fwd(logits: Tensor, targets: Tensor, loss: Tensor) throws {
+    try lossForward("bce_logits_fwd", logits, targets, loss)
+  }
+  public func bce_logits_bwd(logits: Tensor, targets: Tensor, dloss: Tensor, dlogits: Tensor) throws {
+    try lossBackward("bce_logits_bwd", logits, targets, dloss, dlogits)
+  }
+  public func mse_fwd(x: Tensor, target: Tensor, loss: Tensor) throws {
+    try lossForward("mse_fwd", x, target, loss)
+  }
+  public func mse_bwd(x: Tensor, target: Tensor, dloss: Tensor, dx: Tensor) throws {
+    try lossBackward("mse_bwd", x, target, dloss, dx)
+  }
+  public func l1_fwd(x: Tensor, target: Tensor, loss: Tensor) throws {
+    try lossForward("l1_fwd", x, target, loss)
+  }
+  public func l1_bwd(x: Tensor, target: Tensor, dloss: Tensor, dx: Tensor) throws {
+    try lossBackward("l1_bwd", x, target, dloss, dx)
+  }
+
+  // MARK: Optimisers
+
+  public func adam_step(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, params h: AdamParams) throws {
+    let op = "adam_step"
+    try ShapeCheck.allSame(op, [("param", param), ("grad", grad), ("m", m), ("v", v)])
+    try ShapeCheck.expect(op, step >= 1, "step is 1-based, got \(step)")
+    // Bias corrections in double on the host, as torch.optim.Adam computes them.
+    let stepSize = Double(h.lr) / (1 - pow(Double(h.beta1), Double(step)))
+    let bc2Sqrt = (1 - pow(Double(h.beta2), Double(step))).squareRoot()
+    try launch(
+      op, items: param.count,
+      [
+        .buffer(mem(param, op)), .buffer(mem(grad, op)), .buffer(mem(m, op)), .buffer(mem(v, op)),
+        .float(Float(stepSize)), .float(Float(bc2Sqrt)), .float(h.beta1), .float(h.beta2), .float(h.eps),
+        .float(h.weightDecay), .int(param.count),
+      ])
+  }
+
+  public func sgd_step(param: Tensor, grad: Tensor, momentumBuffer: Tensor?, params h: SGDParams) throws {
+    let op = "sgd_step"
+    try ShapeCheck.allSame(op, [("param", param), ("grad", grad)])
+    if let b = momentumBuffer { try ShapeCheck.allSame(op, [("param", param), ("momentumBuffer", b)]) }
+    if h.momentum != 0 && momentumBuffer == nil {
+      throw KallimaError.invalidArgument(op: op, message: "momentum \(h.momentum) needs a momentum buffer")
+    }
+    try launch(
+      op, items: param.count,
+      [
+        .buffer(mem(param, op)), .buffer(mem(grad, op)), .optional(momentumBuffer.map { try mem($0, op) }),
+        .float(h.lr), .float(h.momentum), .float(h.weightDecay), .int(param.count),
+      ])
+  }
+
+  // MARK: Random
+
+  public func random_uniform(_ y: Tensor, stream: RandomStream, low: Float, high: Float) throws {
+    let op = "random_uniform"
+    try launch(
+      op, items: y.count,
+      [.buffer(mem(y, op)), .ulong(stream.seed), .ulong(stream.counter), .float(low), .float(high), .int(y.count)])
+  }
+
+  public func random_normal(_ y: Tensor, stream: RandomStream, mean: Float, std: Float) throws {
+    let op = "random_normal"
+    try launch(
+      op, items: y.count,
+      [.buffer(mem(y, op)), .ulong(stream.seed), .ulong(stream.counter), .float(mean), .float(std), .int(y.count)])
+  }
+}

@@ -1,0 +1,271 @@
+import CKallima
+import Foundation
+import KallimaCore
+
+/// A kernel argument.
+enum KernelArg {
+  case buffer(CLBuffer)
+  case int(Int)
+  case float(Float)
+  case ulong(UInt64)
+  /// Local (work-group shared) memory of this many bytes.
+  case local(Int)
+  /// A NULL buffer (optional inputs such as an absent bias).
+  case null
+
+  /// A buffer, or NULL when absent.
+  static func optional(_ b: CLBuffer?) -> KernelArg { b.map { .buffer($0) } ?? .null }
+}
+
+/// The OpenCL backend: one context and one in-order queue on one device. Ops enqueue
+/// kernels (and CLBlast GEMMs) and return at once; only `read` and `synchronize` block.
+///
+/// Thread safety: each op holds the backend's lock while it sets kernel arguments and
+/// enqueues, so ops issued from several threads interleave whole, never half.
+public final class OpenCLBackend: Backend {
+  public let device: OpenCLDeviceInfo
+  public let name: String
+  let context: CLContext
+  let queue: CLQueue
+  let programs: ProgramCache
+  /// Work-group size for 1-D elementwise launches.
+  let groupSize: Int
+  /// Work-group size of the reduction kernels (must match REDUCE_WG in Kernels/*.cl).
+  static let reduceGroupSize = 256
+  let lock = NSRecursiveLock()
+  private var kernels: [String: CLKernel] = [:]
+  private var workspaces: [Int: CLBuffer] = [:]
+  /// Which Kernels/*.cl file defines each kernel, read from the embedded sources.
+  static let kernelFiles: [String: String] = {
+    var table: [String: String] = [:]
+    for (file, source) in EmbeddedKernels.files {
+      var rest = Substring(source)
+      while let r = rest.range(of: "__kernel void ") {
+        rest = rest[r.upperBound...]
+        let name = rest.prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+        table[String(name)] = file
+      }
+    }
+    return table
+  }()
+  static let buildOptions = "-cl-std=CL1.2"
+
+  /// The text of Kernels/`file` with each `#include "x.h"` replaced by Kernels/x.h, so every
+  /// program is one self-contained source (and its cache key covers the headers).
+  static func expandedSource(_ file: String) -> String? {
+    guard let source = EmbeddedKernels.files[file] else { return nil }
+    return source.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+      let trimmed = line.trimmingCharacters(in: .whitespaces)
+      guard trimmed.hasPrefix("#include \""), trimmed.hasSuffix("\"") else { return String(line) }
+      let header = String(trimmed.dropFirst("#include \"".count).dropLast())
+      return EmbeddedKernels.files[header] ?? String(line)
+    }.joined(separator: "\n")
+  }
+
+  /// Opens the device named by `selector`: "opencl" (the first device) or "opencl:P:D".
+  public convenience init(selector: String = "opencl", profiling: Bool = false) throws {
+    let devices = try OpenCL.devices()
+    let parts = selector.split(separator: ":")
+    guard parts.first == "opencl", parts.count == 1 || parts.count == 3 else {
+      throw KallimaError.invalidArgument(
+        op: "device", message: "unknown device '\(selector)': use cpu, opencl or opencl:PLATFORM:DEVICE")
+    }
+    var chosen = devices[0]
+    if parts.count == 3 {
+      guard let p = Int(parts[1]), let d = Int(parts[2]),
+        let match = devices.first(where: { $0.platformIndex == p && $0.deviceIndex == d })
+      else {
+        throw KallimaError.noDevice(
+          "no OpenCL device \(selector); available: "
+            + devices.map(\.description).joined(separator: "; ") + " (see `kallima devices`)")
+      }
+      chosen = match
+    }
+    try self.init(device: chosen, profiling: profiling)
+  }
+
+  public init(device: OpenCLDeviceInfo, profiling: Bool = false) throws {
+    self.device = device
+    self.name = "\(device.selector) \(device.name)"
+    var status: cl_int = 0
+    var deviceID: cl_device_id? = device.deviceID
+    let ctx = clCreateContext(nil, 1, &deviceID, nil, nil, &status)
+    try CLStatus.check(status, "clCreateContext(\(device.name))")
+    context = CLContext(ctx!)
+    let properties: cl_command_queue_properties =
+      profiling ? cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE) : 0
+    let q = clCreateCommandQueue(context.handle, device.deviceID, properties, &status)
+    try CLStatus.check(status, "clCreateCommandQueue(\(device.name))")
+    queue = CLQueue(q!)
+    programs = ProgramCache(context: context, device: device)
+    groupSize = min(256, device.maxWorkGroupSize)
+    guard device.maxWorkGroupSize >= OpenCLBackend.reduceGroupSize else {
+      throw KallimaError.noDevice(
+        "\(device.description) allows work-groups of \(device.maxWorkGroupSize) items; Kallima's reductions need \(OpenCLBackend.reduceGroupSize)")
+    }
+    CLBlastTuning.apply(to: device)
+  }
+
+  /// Program-cache counters (programs built from source vs loaded from disk, seconds spent).
+  public var programCacheSummary: String {
+    let s = programs.statistics
+    return "\(s.builtFromSource) built from source, \(s.loadedFromDisk) loaded from disk cache, "
+      + String(format: "%.2f s", s.secondsBuilding)
+  }
+
+  // MARK: Memory
+
+  public func makeBuffer(count: Int) throws -> DeviceBuffer {
+    try makeCLBuffer(count: count)
+  }
+
+  func makeCLBuffer(count: Int) throws -> CLBuffer {
+    let bytes = max(count, 1) * MemoryLayout<Float>.size
+    if bytes > device.maxAllocation {
+      throw KallimaError.outOfMemory(device: "\(device.name) (largest single allocation \(device.maxAllocation) bytes)", bytes: bytes)
+    }
+    var status: cl_int = 0
+    let mem = clCreateBuffer(context.handle, cl_mem_flags(CL_MEM_READ_WRITE), bytes, nil, &status)
+    if status == CL_MEM_OBJECT_ALLOCATION_FAILURE || status == CL_OUT_OF_RESOURCES
+      || status == CL_OUT_OF_HOST_MEMORY || status == CL_INVALID_BUFFER_SIZE
+    {
+      throw KallimaError.outOfMemory(device: device.name, bytes: bytes)
+    }
+    try CLStatus.check(status, "clCreateBuffer(\(bytes) bytes)")
+    return CLBuffer(mem!, count: count, backendName: name)
+  }
+
+  func mem(_ t: Tensor, _ op: String) throws -> CLBuffer {
+    try t.storage(CLBuffer.self, op: op, backend: name)
+  }
+
+  public func write(_ values: [Float], to tensor: Tensor) throws {
+    try ShapeCheck.expect("write", values.count == tensor.count, "\(values.count) values for tensor \(tensor.shape)")
+    let b = try mem(tensor, "write")
+    try values.withUnsafeBytes { raw in
+      try CLStatus.check(
+        clEnqueueWriteBuffer(queue.handle, b.handle, cl_bool(CL_TRUE), 0, raw.count, raw.baseAddress, 0, nil, nil),
+        "clEnqueueWriteBuffer(\(raw.count) bytes)")
+    }
+  }
+
+  public func read(_ tensor: Tensor) throws -> [Float] {
+    let b = try mem(tensor, "read")
+    var values = [Float](repeating: 0, count: tensor.count)
+    try values.withUnsafeMutableBytes { raw in
+      try CLStatus.check(
+        clEnqueueReadBuffer(queue.handle, b.handle, cl_bool(CL_TRUE), 0, raw.count, raw.baseAddress, 0, nil, nil),
+        "clEnqueueReadBuffer(\(raw.count) bytes)")
+    }
+    return values
+  }
+
+  public func synchronize() throws {
+    try CLStatus.check(clFinish(queue.handle), "clFinish")
+  }
+
+  public func fill(_ y: Tensor, value: Float) throws {
+    let b = try mem(y, "fill")
+    var pattern = value
+    try CLStatus.check(
+      clEnqueueFillBuffer(
+        queue.handle, b.handle, &pattern, MemoryLayout<Float>.size, 0, y.count * MemoryLayout<Float>.size, 0, nil, nil),
+      "clEnqueueFillBuffer")
+  }
+
+  /// A scratch buffer of at least `count` floats. Slots are reused across ops; the queue is
+  /// in order and ops hold the lock, so one op's scratch is never overwritten mid-use.
+  func workspace(_ slot: Int, count: Int) throws -> CLBuffer {
+    if let b = workspaces[slot], b.count >= count { return b }
+    // The old buffer is released once the commands already enqueued on it finish.
+    let b = try makeCLBuffer(count: count)
+    workspaces[slot] = b
+    return b
+  }
+
+  // MARK: Launching
+
+  func kernel(_ name: String) throws -> CLKernel {
+    if let k = kernels[name] { return k }
+    guard let file = OpenCLBackend.kernelFiles[name], let source = OpenCLBackend.expandedSource(file) else {
+      throw KallimaError.invalidArgument(op: name, message: "no kernel named \(name) in Kernels/*.cl")
+    }
+    let program = try programs.program(file: file, source: source, options: OpenCLBackend.buildOptions)
+    var status: cl_int = 0
+    let handle = clCreateKernel(program.handle, name, &status)
+    try CLStatus.check(status, "clCreateKernel(\(name))")
+    let k = CLKernel(handle!, name: name)
+    kernels[name] = k
+    return k
+  }
+
+  /// Enqueues a 1-D launch of `items` work-items (rounded up to whole groups; kernels
+  /// bound-check against the count they are given).
+  func launch(_ name: String, items: Int, group: Int? = nil, _ args: [KernelArg]) throws {
+    guard items > 0 else { return }
+    lock.lock()
+    defer { lock.unlock() }
+    let k = try kernel(name)
+    for (i, arg) in args.enumerated() {
+      let status: cl_int
+      switch arg {
+      case .buffer(let b):
+        var h: cl_mem? = b.handle
+        status = clSetKernelArg(k.handle, cl_uint(i), MemoryLayout<cl_mem>.size, &h)
+      case .int(let v):
+        guard let v32 = cl_int(exactly: v) else {
+          throw KallimaError.invalidArgument(op: name, message: "argument \(i) = \(v) exceeds 32 bits")
+        }
+        var x = v32
+        status = clSetKernelArg(k.handle, cl_uint(i), MemoryLayout<cl_int>.size, &x)
+      case .float(let v):
+        var x = v
+        status = clSetKernelArg(k.handle, cl_uint(i), MemoryLayout<cl_float>.size, &x)
+      case .ulong(let v):
+        var x = cl_ulong(v)
+        status = clSetKernelArg(k.handle, cl_uint(i), MemoryLayout<cl_ulong>.size, &x)
+      case .local(let bytes):
+        status = clSetKernelArg(k.handle, cl_uint(i), bytes, nil)
+      case .null:
+        var h: cl_mem? = nil
+        status = clSetKernelArg(k.handle, cl_uint(i), MemoryLayout<cl_mem>.size, &h)
+      }
+      try CLStatus.check(status, "clSetKernelArg(\(name), \(i))")
+    }
+    let local = group ?? groupSize
+    var global = (items + local - 1) / local * local
+    var localSize = local
+    try CLStatus.check(
+      clEnqueueNDRangeKernel(queue.handle, k.handle, 1, nil, &global, &localSize, 0, nil, nil),
+      "clEnqueueNDRangeKernel(\(name), \(global) items)")
+  }
+
+  /// Launches one work-group of `reduceGroupSize` items per output (reduction kernels).
+  func launchGroups(_ name: String, groups: Int, _ args: [KernelArg]) throws {
+    try launch(name, items: groups * OpenCLBackend.reduceGroupSize, group: OpenCLBackend.reduceGroupSize, args)
+  }
+
+  /// Runs `body` holding the backend lock: ops that use workspaces or several launches
+  /// call this so their commands enqueue as one unit.
+  func locked<T>(_ body: () throws -> T) rethrows -> T {
+    lock.lock()
+    defer { lock.unlock() }
+    return try body()
+  }
+
+  /// Row-major SGEMM through CLBlast: c = alpha·op(a)·op(b) + beta·c.
+  func sgemm(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    a: CLBuffer, lda: Int, b: CLBuffer, ldb: Int, beta: Float, c: CLBuffer, ldc: Int
+  ) throws {
+    guard m > 0, n > 0 else { return }
+    lock.lock()
+    defer { lock.unlock() }
+    var q: cl_command_queue? = queue.handle
+    let status = CLBlastSgemm(
+      CLBlastLayoutRowMajor, transposeA ? CLBlastTransposeYes : CLBlastTransposeNo,
+      transposeB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a.handle, 0, lda,
+      b.handle, 0, ldb, beta, c.handle, 0, ldc, &q, nil)
+    try CLStatus.check(status.rawValue, "CLBlastSgemm(m \(m), n \(n), k \(k))")
+  }
+}

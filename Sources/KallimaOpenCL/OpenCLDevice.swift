@@ -1,0 +1,116 @@
+import CKallima
+import Foundation
+import KallimaCore
+
+/// One OpenCL device as the driver describes it.
+public struct OpenCLDeviceInfo: CustomStringConvertible {
+  public let platformIndex: Int
+  public let deviceIndex: Int
+  public let platformName: String
+  public let platformVersion: String
+  public let name: String
+  public let vendor: String
+  public let driverVersion: String
+  public let deviceVersion: String
+  public let openCLCVersion: String
+  public let type: String
+  public let computeUnits: Int
+  public let globalMemory: Int
+  public let maxAllocation: Int
+  public let localMemory: Int
+  public let maxWorkGroupSize: Int
+  let platformID: cl_platform_id
+  let deviceID: cl_device_id
+
+  /// The `--device` spelling that selects this device.
+  public var selector: String { "opencl:\(platformIndex):\(deviceIndex)" }
+
+  public var description: String { "\(selector) \(name) (\(platformName), driver \(driverVersion))" }
+}
+
+/// Platform and device discovery.
+public enum OpenCL {
+  /// Message for machines with no usable OpenCL platform.
+  static let installHint = """
+    No OpenCL platform found. Install an OpenCL driver: on Debian or Ubuntu \
+    `apt-get install pocl-opencl-icd` gives a CPU device (PoCL); GPU vendors ship their own \
+    ICD (NVIDIA's driver, Mesa's rusticl, ROCm, Intel compute-runtime). \
+    Or run with `--device cpu` to use Kallima's reference backend.
+    """
+
+  /// Every device of every platform, in driver order.
+  public static func devices() throws -> [OpenCLDeviceInfo] {
+    var platformCount: cl_uint = 0
+    let status = clGetPlatformIDs(0, nil, &platformCount)
+    if status == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || platformCount == 0 {
+      throw KallimaError.noDevice(installHint)
+    }
+    try CLStatus.check(status, "clGetPlatformIDs")
+    var platforms = [cl_platform_id?](repeating: nil, count: Int(platformCount))
+    try CLStatus.check(clGetPlatformIDs(platformCount, &platforms, nil), "clGetPlatformIDs")
+    var result: [OpenCLDeviceInfo] = []
+    for (p, platformOpt) in platforms.enumerated() {
+      guard let platform = platformOpt else { continue }
+      var deviceCount: cl_uint = 0
+      let s = clGetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), 0, nil, &deviceCount)
+      if s == CL_DEVICE_NOT_FOUND || deviceCount == 0 { continue }
+      try CLStatus.check(s, "clGetDeviceIDs")
+      var devices = [cl_device_id?](repeating: nil, count: Int(deviceCount))
+      try CLStatus.check(
+        clGetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), deviceCount, &devices, nil),
+        "clGetDeviceIDs")
+      for (d, deviceOpt) in devices.enumerated() {
+        guard let device = deviceOpt else { continue }
+        let typeBits: cl_device_type = try deviceValue(device, CL_DEVICE_TYPE)
+        let type =
+          typeBits & cl_device_type(CL_DEVICE_TYPE_GPU) != 0 ? "GPU"
+          : typeBits & cl_device_type(CL_DEVICE_TYPE_CPU) != 0 ? "CPU"
+          : typeBits & cl_device_type(CL_DEVICE_TYPE_ACCELERATOR) != 0 ? "accelerator" : "other"
+        result.append(
+          OpenCLDeviceInfo(
+            platformIndex: p, deviceIndex: d,
+            platformName: try platformString(platform, CL_PLATFORM_NAME),
+            platformVersion: try platformString(platform, CL_PLATFORM_VERSION),
+            name: try deviceString(device, CL_DEVICE_NAME),
+            vendor: try deviceString(device, CL_DEVICE_VENDOR),
+            driverVersion: try deviceString(device, CL_DRIVER_VERSION),
+            deviceVersion: try deviceString(device, CL_DEVICE_VERSION),
+            openCLCVersion: try deviceString(device, CL_DEVICE_OPENCL_C_VERSION),
+            type: type,
+            computeUnits: Int(try deviceValue(device, CL_DEVICE_MAX_COMPUTE_UNITS) as cl_uint),
+            globalMemory: Int(try deviceValue(device, CL_DEVICE_GLOBAL_MEM_SIZE) as cl_ulong),
+            maxAllocation: Int(try deviceValue(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE) as cl_ulong),
+            localMemory: Int(try deviceValue(device, CL_DEVICE_LOCAL_MEM_SIZE) as cl_ulong),
+            maxWorkGroupSize: Int(try deviceValue(device, CL_DEVICE_MAX_WORK_GROUP_SIZE) as Int),
+            platformID: platform, deviceID: device))
+      }
+    }
+    if result.isEmpty { throw KallimaError.noDevice(installHint) }
+    return result
+  }
+
+  static func platformString(_ platform: cl_platform_id, _ param: Int32) throws -> String {
+    var size = 0
+    try CLStatus.check(clGetPlatformInfo(platform, cl_platform_info(param), 0, nil, &size), "clGetPlatformInfo")
+    var bytes = [CChar](repeating: 0, count: size + 1)
+    try CLStatus.check(
+      clGetPlatformInfo(platform, cl_platform_info(param), size, &bytes, nil), "clGetPlatformInfo")
+    return String(cString: bytes).trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  static func deviceString(_ device: cl_device_id, _ param: Int32) throws -> String {
+    var size = 0
+    try CLStatus.check(clGetDeviceInfo(device, cl_device_info(param), 0, nil, &size), "clGetDeviceInfo")
+    var bytes = [CChar](repeating: 0, count: size + 1)
+    try CLStatus.check(clGetDeviceInfo(device, cl_device_info(param), size, &bytes, nil), "clGetDeviceInfo")
+    return String(cString: bytes).trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  static func deviceValue<T: FixedWidthInteger>(_ device: cl_device_id, _ param: Int32) throws -> T {
+    var value: T = 0
+    try CLStatus.check(
+      clGetDeviceInfo(device, cl_device_info(param), MemoryLayout<T>.size, &value, nil), "clGetDeviceInfo")
+    return value
+  }
+}
+
