@@ -1,0 +1,330 @@
+import KallimaCore
+
+/// Builders for every op's cases, and the two sweeps that use them: `parityCases` (shapes
+/// around work-group edges, batch 1, odd channels, every DCGAN stride/padding) and
+/// `benchmarkCases` (DCGAN-64 sizes).
+public enum OpCatalog {
+  // MARK: Convolution
+
+  public static func conv2d(
+    _ phase: String, n: Int, c: Int, h: Int, w: Int, k: Int, kernel: Int, stride: Int, padding: Int,
+    bias: Bool = true
+  ) -> OpCase {
+    let p = Conv2dParams(stride: stride, padding: padding)
+    let oh = (h + 2 * padding - kernel) / stride + 1
+    let ow = (w + 2 * padding - kernel) / stride + 1
+    let x: Shape = [n, c, h, w]
+    let wt: Shape = [k, c, kernel, kernel]
+    let y: Shape = [n, k, oh, ow]
+    let detail = "x\(x) w\(wt) s\(stride) p\(padding)\(bias ? " bias" : "")"
+    let flops = 2.0 * Double(k * c * kernel * kernel * n * oh * ow)
+    switch phase {
+    case "fwd":
+      return OpCase(
+        "conv2d_fwd", detail,
+        tensors: [.init("x", x), .init("w", wt, .normal(0.2)), .init("b", [k]), .init("y", y, .zeros)],
+        reductionLength: c * kernel * kernel, flops: flops
+      ) { be, t in try be.conv2d_fwd(x: t["x"]!, weight: t["w"]!, bias: bias ? t["b"]! : nil, y: t["y"]!, params: p) }
+    case "bwd_data":
+      return OpCase(
+        "conv2d_bwd_data", detail,
+        tensors: [.init("dy", y), .init("w", wt, .normal(0.2)), .init("dx", x, .zeros)],
+        reductionLength: k * kernel * kernel, flops: flops
+      ) { be, t in try be.conv2d_bwd_data(dy: t["dy"]!, weight: t["w"]!, dx: t["dx"]!, params: p) }
+    default:
+      return OpCase(
+        "conv2d_bwd_weight", detail,
+        tensors: [.init("x", x), .init("dy", y), .init("dw", wt, .zeros)],
+        reductionLength: n * oh * ow, flops: flops
+      ) { be, t in try be.conv2d_bwd_weight(x: t["x"]!, dy: t["dy"]!, dweight: t["dw"]!, params: p) }
+    }
+  }
+
+  public static func convTranspose2d(
+    _ phase: String, n: Int, c: Int, h: Int, w: Int, k: Int, kernel: Int, stride: Int, padding: Int,
+    outputPadding: Int = 0, bias: Bool = true
+  ) -> OpCase {
+    let p = ConvTranspose2dParams(stride: stride, padding: padding, outputPadding: outputPadding)
+    let oh = (h - 1) * stride - 2 * padding + kernel + outputPadding
+    let ow = (w - 1) * stride - 2 * padding + kernel + outputPadding
+    let x: Shape = [n, c, h, w]
+    let wt: Shape = [c, k, kernel, kernel]
+    let y: Shape = [n, k, oh, ow]
+    let detail = "x\(x) w\(wt) s\(stride) p\(padding) op\(outputPadding)\(bias ? " bias" : "")"
+    let flops = 2.0 * Double(k * c * kernel * kernel * n * h * w)
+    switch phase {
+    case "fwd":
+      return OpCase(
+        "conv_transpose2d_fwd", detail,
+        tensors: [.init("x", x), .init("w", wt, .normal(0.2)), .init("b", [k]), .init("y", y, .zeros)],
+        reductionLength: c * kernel * kernel, flops: flops
+      ) { be, t in
+        try be.conv_transpose2d_fwd(x: t["x"]!, weight: t["w"]!, bias: bias ? t["b"]! : nil, y: t["y"]!, params: p)
+      }
+    case "bwd_data":
+      return OpCase(
+        "conv_transpose2d_bwd_data", detail,
+        tensors: [.init("dy", y), .init("w", wt, .normal(0.2)), .init("dx", x, .zeros)],
+        reductionLength: k * kernel * kernel, flops: flops
+      ) { be, t in try be.conv_transpose2d_bwd_data(dy: t["dy"]!, weight: t["w"]!, dx: t["dx"]!, params: p) }
+    default:
+      return OpCase(
+        "conv_transpose2d_bwd_weight", detail,
+        tensors: [.init("x", x), .init("dy", y), .init("dw", wt, .zeros)],
+        reductionLength: n * h * w, flops: flops
+      ) { be, t in try be.conv_transpose2d_bwd_weight(x: t["x"]!, dy: t["dy"]!, dweight: t["dw"]!, params: p) }
+    }
+  }
+
+  // MARK: Normalisation
+
+  public static func batchnorm(_ phase: String, shape: Shape) -> OpCase {
+    let c = shape[1]
+    let m = shape.count / c
+    let ch: Shape = [c]
+    let detail = "x\(shape)"
+    switch phase {
+    case "fwd_train":
+      return OpCase(
+        "batchnorm_fwd_train", detail,
+        tensors: [
+          .init("x", shape, .uniform(-2, 3)), .init("gamma", ch), .init("beta", ch), .init("y", shape, .zeros),
+          .init("mean", ch, .zeros), .init("invstd", ch, .zeros), .init("rm", ch), .init("rv", ch, .uniform(0.5, 2)),
+        ],
+        reductionLength: m, flops: 8.0 * Double(shape.count)
+      ) { be, t in
+        try be.batchnorm_fwd_train(
+          x: t["x"]!, gamma: t["gamma"]!, beta: t["beta"]!, y: t["y"]!, saveMean: t["mean"]!,
+          saveInvstd: t["invstd"]!, runningMean: t["rm"]!, runningVar: t["rv"]!, momentum: 0.1, eps: 1e-5)
+      }
+    case "fwd_eval":
+      return OpCase(
+        "batchnorm_fwd_eval", detail,
+        tensors: [
+          .init("x", shape), .init("gamma", ch), .init("beta", ch), .init("rm", ch), .init("rv", ch, .uniform(0.5, 2)),
+          .init("y", shape, .zeros),
+        ]
+      ) { be, t in
+        try be.batchnorm_fwd_eval(
+          x: t["x"]!, gamma: t["gamma"]!, beta: t["beta"]!, runningMean: t["rm"]!, runningVar: t["rv"]!,
+          y: t["y"]!, eps: 1e-5)
+      }
+    case "bwd":
+      return OpCase(
+        "batchnorm_bwd", detail,
+        tensors: [
+          .init("dy", shape), .init("x", shape, .uniform(-2, 3)), .init("gamma", ch), .init("mean", ch, .uniform(0, 1)),
+          .init("invstd", ch, .uniform(0.5, 1.5)), .init("dx", shape, .zeros), .init("dgamma", ch, .zeros),
+          .init("dbeta", ch, .zeros),
+        ],
+        reductionLength: m, flops: 10.0 * Double(shape.count)
+      ) { be, t in
+        try be.batchnorm_bwd(
+          dy: t["dy"]!, x: t["x"]!, gamma: t["gamma"]!, saveMean: t["mean"]!, saveInvstd: t["invstd"]!,
+          dx: t["dx"]!, dgamma: t["dgamma"]!, dbeta: t["dbeta"]!)
+      }
+    default:
+      return OpCase(
+        "batchnorm_bwd_eval", detail,
+        tensors: [
+          .init("dy", shape), .init("x", shape), .init("gamma", ch), .init("rm", ch), .init("rv", ch, .uniform(0.5, 2)),
+          .init("dx", shape, .zeros), .init("dgamma", ch, .zeros), .init("dbeta", ch, .zeros),
+        ],
+        reductionLength: m
+      ) { be, t in
+        try be.batchnorm_bwd_eval(
+          dy: t["dy"]!, x: t["x"]!, gamma: t["gamma"]!, runningMean: t["rm"]!, runningVar: t["rv"]!,
+          dx: t["dx"]!, dgamma: t["dgamma"]!, dbeta: t["dbeta"]!, eps: 1e-5)
+      }
+    }
+  }
+
+  public static func instancenorm(_ phase: String, shape: Shape, affine: Bool) -> OpCase {
+    let (n, c) = (shape[0], shape[1])
+    let ch: Shape = [c]
+    let st: Shape = [n * c]
+    let detail = "x\(shape)\(affine ? " affine" : "")"
+    if phase == "fwd" {
+      return OpCase(
+        "instancenorm_fwd", detail,
+        tensors: [
+          .init("x", shape, .uniform(-1, 2)), .init("gamma", ch), .init("beta", ch), .init("y", shape, .zeros),
+          .init("mean", st, .zeros), .init("invstd", st, .zeros),
+        ],
+        reductionLength: shape.count / (n * c)
+      ) { be, t in
+        try be.instancenorm_fwd(
+          x: t["x"]!, gamma: affine ? t["gamma"]! : nil, beta: affine ? t["beta"]! : nil, y: t["y"]!,
+          saveMean: t["mean"]!, saveInvstd: t["invstd"]!, eps: 1e-5)
+      }
+    }
+    return OpCase(
+      "instancenorm_bwd", detail,
+      tensors: [
+        .init("dy", shape), .init("x", shape), .init("gamma", ch), .init("mean", st, .uniform(-0.5, 0.5)),
+        .init("invstd", st, .uniform(0.5, 1.5)), .init("dx", shape, .zeros), .init("dgamma", ch, .zeros),
+        .init("dbeta", ch, .zeros),
+      ],
+      reductionLength: shape.count / c
+    ) { be, t in
+      try be.instancenorm_bwd(
+        dy: t["dy"]!, x: t["x"]!, gamma: affine ? t["gamma"]! : nil, saveMean: t["mean"]!,
+        saveInvstd: t["invstd"]!, dx: t["dx"]!, dgamma: affine ? t["dgamma"]! : nil,
+        dbeta: affine ? t["dbeta"]! : nil)
+    }
+  }
+
+  // MARK: Pointwise, matrix, reductions, losses, optimisers, random
+
+  public static func activation(_ kind: Activation, backward: Bool, n: Int) -> OpCase {
+    let s: Shape = [n]
+    if !backward {
+      return OpCase("activation_fwd", "\(kind) n\(n)", tensors: [.init("x", s, .normal(3)), .init("y", s, .zeros)]) {
+        be, t in try be.activation_fwd(kind, x: t["x"]!, y: t["y"]!)
+      }
+    }
+    return OpCase(
+      "activation_bwd", "\(kind) n\(n)",
+      tensors: [.init("x", s, .normal(3)), .init("y", s, .uniform(-1, 1)), .init("dy", s), .init("dx", s, .zeros)]
+    ) { be, t in try be.activation_bwd(kind, x: t["x"]!, y: t["y"]!, dy: t["dy"]!, dx: t["dx"]!) }
+  }
+
+  public static func binary(_ op: String, n: Int) -> OpCase {
+    let s: Shape = [n]
+    return OpCase(op, "n\(n)", tensors: [.init("a", s), .init("b", s), .init("y", s, .zeros)]) { be, t in
+      switch op {
+      case "add": try be.add(t["a"]!, t["b"]!, y: t["y"]!)
+      case "mul": try be.mul(t["a"]!, t["b"]!, y: t["y"]!)
+      default: try be.scale(t["a"]!, alpha: -0.37, y: t["y"]!)
+      }
+    }
+  }
+
+  public static func channelBroadcast(_ op: String, shape: Shape) -> OpCase {
+    OpCase(op, "x\(shape)", tensors: [.init("x", shape), .init("v", [shape[1]]), .init("y", shape, .zeros)]) {
+      be, t in
+      if op == "add_channel" {
+        try be.add_channel(t["x"]!, bias: t["v"]!, y: t["y"]!)
+      } else {
+        try be.mul_channel(t["x"]!, scale: t["v"]!, y: t["y"]!)
+      }
+    }
+  }
+
+  public static func concatSlice(n: Int, c1: Int, c2: Int, hw: Int) -> [OpCase] {
+    let a: Shape = [n, c1, hw, hw]
+    let b: Shape = [n, c2, hw, hw]
+    let y: Shape = [n, c1 + c2, hw, hw]
+    return [
+      OpCase("concat_channels", "\(a) + \(b)", tensors: [.init("a", a), .init("b", b), .init("y", y, .zeros)]) {
+        be, t in try be.concat_channels([t["a"]!, t["b"]!], y: t["y"]!)
+      },
+      OpCase("slice_channels", "\(y)[\(c1)..<\(c1 + c2)]", tensors: [.init("x", y), .init("y", b, .zeros)]) {
+        be, t in try be.slice_channels(t["x"]!, start: c1, y: t["y"]!)
+      },
+      OpCase("slice_channels_bwd", "\(b) into \(y)", tensors: [.init("dy", b), .init("dx", y, .constant(7))]) {
+        be, t in try be.slice_channels_bwd(dy: t["dy"]!, start: c1, dx: t["dx"]!)
+      },
+    ]
+  }
+
+  public static func matmul(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) -> OpCase {
+    let a: Shape = transposeA ? [k, m] : [m, k]
+    let b: Shape = transposeB ? [n, k] : [k, n]
+    return OpCase(
+      "matmul", "\(m)x\(n)x\(k)\(transposeA ? " Aᵀ" : "")\(transposeB ? " Bᵀ" : "")",
+      tensors: [.init("a", a), .init("b", b), .init("c", [m, n])], reductionLength: k, flops: 2.0 * Double(m * n * k)
+    ) { be, t in
+      try be.matmul(t["a"]!, transposeA: transposeA, t["b"]!, transposeB: transposeB, c: t["c"]!, alpha: 0.75, beta: 0.5)
+    }
+  }
+
+  public static func linear(_ phase: String, n: Int, inFeatures: Int, out: Int) -> OpCase {
+    let detail = "x[\(n), \(inFeatures)] -> \(out)"
+    let flops = 2.0 * Double(n * inFeatures * out)
+    switch phase {
+    case "fwd":
+      return OpCase(
+        "linear_fwd", detail,
+        tensors: [.init("x", [n, inFeatures]), .init("w", [out, inFeatures]), .init("b", [out]), .init("y", [n, out], .zeros)],
+        reductionLength: inFeatures, flops: flops
+      ) { be, t in try be.linear_fwd(x: t["x"]!, weight: t["w"]!, bias: t["b"]!, y: t["y"]!) }
+    case "bwd_data":
+      return OpCase(
+        "linear_bwd_data", detail,
+        tensors: [.init("dy", [n, out]), .init("w", [out, inFeatures]), .init("dx", [n, inFeatures], .zeros)],
+        reductionLength: out, flops: flops
+      ) { be, t in try be.linear_bwd_data(dy: t["dy"]!, weight: t["w"]!, dx: t["dx"]!) }
+    default:
+      return OpCase(
+        "linear_bwd_weight", detail,
+        tensors: [.init("x", [n, inFeatures]), .init("dy", [n, out]), .init("dw", [out, inFeatures], .zeros)],
+        reductionLength: n, flops: flops
+      ) { be, t in try be.linear_bwd_weight(x: t["x"]!, dy: t["dy"]!, dweight: t["dw"]!) }
+    }
+  }
+
+  public static func reduceSum(n: Int) -> OpCase {
+    OpCase("reduce_sum", "n\(n)", tensors: [.init("x", [n]), .init("y", [1], .zeros)], reductionLength: n) { be, t in
+      try be.reduce_sum(t["x"]!, y: t["y"]!, alpha: 0.5)
+    }
+  }
+
+  public static func channelSum(shape: Shape) -> OpCase {
+    OpCase(
+      "channel_sum", "x\(shape)", tensors: [.init("x", shape), .init("y", [shape[1]], .zeros)],
+      reductionLength: shape.count / shape[1]
+    ) { be, t in try be.channel_sum(t["x"]!, y: t["y"]!) }
+  }
+
+  public static func loss(_ op: String, n: Int) -> OpCase {
+    let s: Shape = [n]
+    let logits: TensorInit = op.hasPrefix("bce") ? .uniform(-100, 100) : .normal(1)
+    let backward = op.hasSuffix("_bwd")
+    var tensors: [TensorSpec] = [.init("x", s, logits), .init("t", s, .uniform(0, 1))]
+    tensors += backward ? [.init("dloss", [1], .constant(1.5)), .init("dx", s, .zeros)] : [.init("loss", [1], .zeros)]
+    return OpCase(op, "n\(n)", tensors: tensors, reductionLength: backward ? 1 : n) { be, t in
+      let (x, tg) = (t["x"]!, t["t"]!)
+      switch op {
+      case "bce_logits_fwd": try be.bce_logits_fwd(logits: x, targets: tg, loss: t["loss"]!)
+      case "bce_logits_bwd": try be.bce_logits_bwd(logits: x, targets: tg, dloss: t["dloss"]!, dlogits: t["dx"]!)
+      case "mse_fwd": try be.mse_fwd(x: x, target: tg, loss: t["loss"]!)
+      case "mse_bwd": try be.mse_bwd(x: x, target: tg, dloss: t["dloss"]!, dx: t["dx"]!)
+      case "l1_fwd": try be.l1_fwd(x: x, target: tg, loss: t["loss"]!)
+      default: try be.l1_bwd(x: x, target: tg, dloss: t["dloss"]!, dx: t["dx"]!)
+      }
+    }
+  }
+
+  public static func adam(n: Int, step: Int) -> OpCase {
+    let s: Shape = [n]
+    let h = AdamParams(lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8, weightDecay: 0.01)
+    return OpCase(
+      "adam_step", "n\(n) step \(step)",
+      tensors: [.init("p", s), .init("g", s), .init("m", s, .normal(0.1)), .init("v", s, .uniform(0, 0.01))],
+      flops: 14.0 * Double(n)
+    ) { be, t in try be.adam_step(param: t["p"]!, grad: t["g"]!, m: t["m"]!, v: t["v"]!, step: step, params: h) }
+  }
+
+  public static func sgd(n: Int, momentum: Float) -> OpCase {
+    let s: Shape = [n]
+    return OpCase(
+      "sgd_step", "n\(n) momentum \(momentum)", tensors: [.init("p", s), .init("g", s), .init("buf", s, .normal(0.1))]
+    ) { be, t in
+      try be.sgd_step(
+        param: t["p"]!, grad: t["g"]!, momentumBuffer: momentum == 0 ? nil : t["buf"]!,
+        params: SGDParams(lr: 0.01, momentum: momentum, weightDecay: 1e-4))
+    }
+  }
+
+  public static func random(_ op: String, n: Int, counter: UInt64) -> OpCase {
+    OpCase(op, "n\(n) counter \(counter)", tensors: [.init("y", [n], .zeros)], exact: true) { be, t in
+      let stream = RandomStream(seed: 0x1234_5678_9abc_def0, counter: counter)
+      if op == "random_uniform" {
+        try be.random_uniform(t["y"]!, stream: stream, low: -1, high: 3)
+      } else {
+        try be.random_normal(t["y"]!, stream: stream, mean: 0.5, std: 2)
+      }
+    }
+  }
+}
