@@ -3,16 +3,18 @@
 // Adam (Kingma & Ba 2015) as torch.optim.Adam (L2 weight decay added to the gradient):
 //   g += wd * p;  m += (1 - b1) * (g - m);  v = b2 * v + (1 - b2) * g^2
 //   p -= step_size * m / (sqrt(v) / bc2_sqrt + eps)
-// step_size = lr / (1 - b1^t) and bc2_sqrt = sqrt(1 - b2^t) come from the host (in double).
+// step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t), 1 - b1 and 1 - b2 come from the
+// host, computed in double as PyTorch does.
 __kernel void adam_step(__global float* p, __global const float* grad, __global float* m,
                         __global float* v, const float step_size, const float bc2_sqrt,
-                        const float beta1, const float beta2, const float eps,
-                        const float weight_decay, const int n) {
+                        const float one_minus_beta1, const float beta2,
+                        const float one_minus_beta2, const float eps, const float weight_decay,
+                        const int n) {
   const int i = get_global_id(0);
   if (i >= n) return;
   const float g = grad[i] + weight_decay * p[i];
-  const float mi = m[i] + (1.0f - beta1) * (g - m[i]);
-  const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+  const float mi = m[i] + one_minus_beta1 * (g - m[i]);
+  const float vi = beta2 * v[i] + one_minus_beta2 * g * g;
   m[i] = mi;
   v[i] = vi;
   p[i] -= step_size * mi / (sqrt(vi) / bc2_sqrt + eps);

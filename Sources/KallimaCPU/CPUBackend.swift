@@ -259,14 +259,14 @@ public final class CPUBackend: Backend {
     try ShapeCheck.allSame(op, [("param", param), ("grad", grad), ("m", m), ("v", v)])
     try ShapeCheck.expect(op, step >= 1, "step is 1-based, got \(step)")
     let (p, g, mb, vb) = (try buf(param, op), try buf(grad, op), try buf(m, op), try buf(v, op))
-    let (b1, b2) = (Double(h.beta1), Double(h.beta2))
-    let stepSize = Double(h.lr) / (1 - Foundation.pow(b1, Double(step)))
+    let (b1, b2) = (h.beta1, h.beta2)
+    let stepSize = h.lr / (1 - Foundation.pow(b1, Double(step)))
     let bc2Sqrt = (1 - Foundation.pow(b2, Double(step))).squareRoot()
     for i in 0..<param.count {
-      let gi = g.values[i] + Double(h.weightDecay) * p.values[i]
+      let gi = g.values[i] + h.weightDecay * p.values[i]
       mb.values[i] += (1 - b1) * (gi - mb.values[i])
       vb.values[i] = b2 * vb.values[i] + (1 - b2) * gi * gi
-      let denom = vb.values[i].squareRoot() / bc2Sqrt + Double(h.eps)
+      let denom = vb.values[i].squareRoot() / bc2Sqrt + h.eps
       p.values[i] -= stepSize * mb.values[i] / denom
     }
   }

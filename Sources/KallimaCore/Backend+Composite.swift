@@ -53,3 +53,20 @@ extension Backend {
     try reduce_sum(x, y: y, alpha: 1 / Float(max(x.count, 1)))
   }
 }
+
+extension Backend {
+  /// Gradient of `reduce_sum(x, alpha)`: dx[i] = alpha·dy[0].
+  public func reduce_sum_bwd(dy: Tensor, alpha: Float, dx: Tensor) throws {
+    try ShapeCheck.expect("reduce_sum_bwd", dy.count == 1, "dy must hold one element, got \(dy.shape)")
+    let column = try dx.reshaped([dx.count, 1])
+    try fill(dx, value: 0)
+    try add_channel(column, bias: dy.reshaped([1]), y: column)
+    if alpha != 1 { try scale(dx, alpha: alpha, y: dx) }
+  }
+
+  /// Gradient of `channel_sum(x)`: dx[n, c, ...] = dy[c].
+  public func channel_sum_bwd(dy: Tensor, dx: Tensor) throws {
+    try fill(dx, value: 0)
+    try add_channel(dx, bias: dy, y: dx)
+  }
+}

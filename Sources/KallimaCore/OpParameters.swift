@@ -95,17 +95,18 @@ public enum Activation: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Adam hyper-parameters (Kingma & Ba 2015), PyTorch's `torch.optim.Adam` semantics:
-/// L2 weight decay is added to the gradient (not decoupled).
+/// L2 weight decay is added to the gradient (not decoupled). Held in Double, as PyTorch
+/// holds them: 1 − β₂ computed from Float(0.999) would be off by 1.3e-5 relative.
 public struct AdamParams: Hashable, Sendable {
-  public var lr: Float
-  public var beta1: Float
-  public var beta2: Float
-  public var eps: Float
-  public var weightDecay: Float
+  public var lr: Double
+  public var beta1: Double
+  public var beta2: Double
+  public var eps: Double
+  public var weightDecay: Double
 
   public init(
-    lr: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999, eps: Float = 1e-8,
-    weightDecay: Float = 0
+    lr: Double = 2e-4, beta1: Double = 0.5, beta2: Double = 0.999, eps: Double = 1e-8,
+    weightDecay: Double = 0
   ) {
     (self.lr, self.beta1, self.beta2, self.eps, self.weightDecay) = (
       lr, beta1, beta2, eps, weightDecay

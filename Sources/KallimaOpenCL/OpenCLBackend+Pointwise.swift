@@ -135,14 +135,14 @@ extension OpenCLBackend {
     try ShapeCheck.allSame(op, [("param", param), ("grad", grad), ("m", m), ("v", v)])
     try ShapeCheck.expect(op, step >= 1, "step is 1-based, got \(step)")
     // Bias corrections in double on the host, as torch.optim.Adam computes them.
-    let stepSize = Double(h.lr) / (1 - pow(Double(h.beta1), Double(step)))
-    let bc2Sqrt = (1 - pow(Double(h.beta2), Double(step))).squareRoot()
+    let stepSize = h.lr / (1 - pow(h.beta1, Double(step)))
+    let bc2Sqrt = (1 - pow(h.beta2, Double(step))).squareRoot()
     try launch(
       op, items: param.count,
       [
         .buffer(mem(param, op)), .buffer(mem(grad, op)), .buffer(mem(m, op)), .buffer(mem(v, op)),
-        .float(Float(stepSize)), .float(Float(bc2Sqrt)), .float(h.beta1), .float(h.beta2), .float(h.eps),
-        .float(h.weightDecay), .int(param.count),
+        .float(Float(stepSize)), .float(Float(bc2Sqrt)), .float(Float(1 - h.beta1)), .float(Float(h.beta2)),
+        .float(Float(1 - h.beta2)), .float(Float(h.eps)), .float(Float(h.weightDecay)), .int(param.count),
       ])
   }
 
