@@ -39,10 +39,9 @@ public final class OpenCLBackend: Backend {
   static let kernelFiles: [String: String] = {
     var table: [String: String] = [:]
     for (file, source) in EmbeddedKernels.files {
-      var rest = Substring(source)
-      while let r = rest.range(of: "__kernel void ") {
-        rest = rest[r.upperBound...]
-        let name = rest.prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+      // Entry points are declared at the start of a line: `__kernel void NAME(`.
+      for line in source.split(separator: "\n") where line.hasPrefix("__kernel void ") {
+        let name = line.dropFirst("__kernel void ".count).prefix { $0.isLetter || $0.isNumber || $0 == "_" }
         table[String(name)] = file
       }
     }

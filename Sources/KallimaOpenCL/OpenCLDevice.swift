@@ -38,8 +38,22 @@ public enum OpenCL {
     Or run with `--device cpu` to use Kallima's reference backend.
     """
 
-  /// Every device of every platform, in driver order.
+  private static let discoveryLock = NSLock()
+  nonisolated(unsafe) private static var discovered: [OpenCLDeviceInfo]?
+
+  /// Every device of every platform, in driver order. Discovered once per process and
+  /// under a lock: the ICD loader's first clGetPlatformIDs is not safe to race (concurrent
+  /// first calls were seen to report no platform).
   public static func devices() throws -> [OpenCLDeviceInfo] {
+    discoveryLock.lock()
+    defer { discoveryLock.unlock() }
+    if let discovered { return discovered }
+    let result = try discover()
+    discovered = result
+    return result
+  }
+
+  static func discover() throws -> [OpenCLDeviceInfo] {
     var platformCount: cl_uint = 0
     let status = clGetPlatformIDs(0, nil, &platformCount)
     if status == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || platformCount == 0 {

@@ -22,10 +22,10 @@ final class ProgramCache {
   private let lock = NSLock()
   private(set) var statistics = Statistics()
 
-  init(context: CLContext, device: OpenCLDeviceInfo) {
+  init(context: CLContext, device: OpenCLDeviceInfo, directory: URL? = ProgramCache.defaultDirectory()) {
     self.context = context
     self.device = device
-    self.directory = ProgramCache.defaultDirectory()
+    self.directory = directory
   }
 
   static func defaultDirectory() -> URL? {

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the system packages Kallima builds and runs with, if any are missing:
+# the OpenCL ICD loader and headers, CLBlast, libpng, and PoCL (an OpenCL device on the CPU,
+# so a machine without a GPU can run everything). Debian 12 / Ubuntu; needs root or sudo.
+set -euo pipefail
+
+packages=(ocl-icd-opencl-dev opencl-headers libclblast-dev libpng-dev pocl-opencl-icd)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,191 @@
+import Foundation
+import KallimaCPU
+import KallimaCore
+import Testing
+
+@testable import KallimaOpenCL
+
+/// The OpenCL runtime: device discovery, program building and caching, and the errors a
+/// user sees for bad input.
+@Suite("OpenCL runtime")
+struct RuntimeTests {
+  @Test("an OpenCL device is found and used (PoCL on a machine without a GPU)")
+  func deviceFound() throws {
+    let devices = try OpenCL.devices()
+    #expect(!devices.isEmpty)
+    let cl = try sharedOpenCL.get()
+    #expect(cl.name.hasPrefix("opencl:"))
+    #expect(cl.device.computeUnits >= 1)
+  }
+
+  @Test("every Kernels/*.cl file is embedded verbatim in the binary")
+  func kernelsEmbedded() throws {
+    let kernelDirectory = URL(fileURLWithPath: #filePath)
+      .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("Kernels")
+    let files = try FileManager.default.contentsOfDirectory(atPath: kernelDirectory.path)
+      .filter { $0.hasSuffix(".cl") || $0.hasSuffix(".h") }
+    #expect(files.count >= 7)
+    for file in files {
+      let onDisk = try String(contentsOf: kernelDirectory.appendingPathComponent(file), encoding: .utf8)
+      #expect(EmbeddedKernels.files[file] == onDisk, "\(file) differs from its embedded copy")
+    }
+  }
+
+  @Test("every kernel program builds on the device")
+  func allProgramsBuild() throws {
+    let cl = try sharedOpenCL.get()
+    let names = Set(OpenCLBackend.kernelFiles.keys)
+    #expect(names.count >= 30)
+    for name in names.sorted() { _ = try cl.locked { try cl.kernel(name) } }
+  }
+
+  @Test("a kernel that fails to compile throws with the build log and options")
+  func buildFailure() throws {
+    let cl = try sharedOpenCL.get()
+    let cache = ProgramCache(context: cl.context, device: cl.device, directory: nil)
+    do {
+      _ = try cache.program(file: "broken.cl", source: "__kernel void f() { undefined_thing(); }", options: "-DX=1")
+      Issue.record("expected a build failure")
+    } catch let error as KallimaError {
+      let text = error.description
+      #expect(text.contains("broken.cl"))
+      #expect(text.contains("-DX=1"))
+      #expect(text.contains("undefined_thing"), "the compiler log should name the bad call: \(text)")
+    }
+  }
+
+  @Test("compiled programs persist on disk: a second process loads instead of compiling")
+  func diskCache() throws {
+    let cl = try sharedOpenCL.get()
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kallima-cache-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let source = "__kernel void twice(__global float* x) { x[get_global_id(0)] *= 2.0f; }"
+    let first = ProgramCache(context: cl.context, device: cl.device, directory: dir)
+    _ = try first.program(file: "twice.cl", source: source, options: "")
+    #expect(first.statistics.builtFromSource == 1)
+    let second = ProgramCache(context: cl.context, device: cl.device, directory: dir)
+    _ = try second.program(file: "twice.cl", source: source, options: "")
+    #expect(second.statistics.loadedFromDisk == 1)
+    #expect(second.statistics.builtFromSource == 0)
+    // A corrupt entry is rebuilt, not fatal.
+    for file in try FileManager.default.contentsOfDirectory(
+      at: dir.appendingPathComponent("programs"), includingPropertiesForKeys: nil)
+    {
+      try Data("garbage".utf8).write(to: file)
+    }
+    let third = ProgramCache(context: cl.context, device: cl.device, directory: dir)
+    _ = try third.program(file: "twice.cl", source: source, options: "")
+    #expect(third.statistics.builtFromSource == 1)
+  }
+
+  @Test("shape mismatches name the op and both shapes")
+  func shapeErrors() throws {
+    let cl = try sharedOpenCL.get()
+    let x = try cl.zeros([2, 3, 8, 8])
+    let w = try cl.zeros([4, 3, 4, 4])
+    let y = try cl.zeros([2, 4, 5, 5])
+    #expect {
+      try cl.conv2d_fwd(x: x, weight: w, bias: nil, y: y, params: Conv2dParams(stride: 2, padding: 1))
+    } throws: { error in
+      let text = "\(error)"
+      return text.contains("conv2d_fwd") && text.contains("[2, 4, 5, 5]") && text.contains("[2, 4, 4, 4]")
+    }
+    let a = try cl.zeros([3, 4])
+    #expect {
+      try cl.matmul(a, transposeA: false, a, transposeB: false, c: a, alpha: 1, beta: 0)
+    } throws: { "\($0)".contains("matmul") && "\($0)".contains("inner dimensions") }
+  }
+
+  @Test("a tensor from another backend is refused by name")
+  func wrongBackend() throws {
+    let cl = try sharedOpenCL.get()
+    let onCPU = try CPUBackend().zeros([4])
+    let onCL = try cl.zeros([4])
+    #expect { try cl.add(onCPU, onCL, y: onCL) } throws: { "\($0)".contains("cpu") }
+  }
+
+  @Test("an allocation beyond the device's limit names the size asked")
+  func outOfMemory() throws {
+    let cl = try sharedOpenCL.get()
+    let count = cl.device.maxAllocation / 4 + 1_000_000
+    #expect { _ = try cl.makeBuffer(count: count) } throws: { error in
+      guard case KallimaError.outOfMemory(_, let bytes) = error else { return false }
+      return bytes == count * 4 && "\(error)".contains("\(count * 4) bytes")
+    }
+  }
+
+  @Test("an unknown device selector lists the devices there are")
+  func badSelector() {
+    #expect { _ = try OpenCLBackend(selector: "opencl:7:3") } throws: { "\($0)".contains("opencl:0:0") }
+    #expect { _ = try OpenCLBackend(selector: "cuda") } throws: { "\($0)".contains("unknown device") }
+  }
+}
+
+/// The Philox streams: identical bits everywhere, and statistically what they claim.
+@Suite("Philox random fills")
+struct RandomTests {
+  @Test("large fills are bit-identical on CPU and OpenCL")
+  func bitIdenticalLarge() throws {
+    let cl = try sharedOpenCL.get()
+    let cpu = CPUBackend()
+    let n = 1 << 17
+    let stream = RandomStream(seed: 42, counter: 1 << 40)
+    for normal in [false, true] {
+      let (a, b) = (try cpu.makeTensor([n]), try cl.makeTensor([n]))
+      if normal {
+        try cpu.random_normal(a, stream: stream, mean: 0, std: 1)
+        try cl.random_normal(b, stream: stream, mean: 0, std: 1)
+      } else {
+        try cpu.random_uniform(a, stream: stream, low: 0, high: 1)
+        try cl.random_uniform(b, stream: stream, low: 0, high: 1)
+      }
+      expectBitIdentical(try cl.read(b), try cpu.read(a), normal ? "normal" : "uniform")
+    }
+  }
+
+  @Test("normal and uniform fills have the moments they claim")
+  func moments() throws {
+    let cpu = CPUBackend()
+    let n = 200_000
+    let y = try cpu.makeTensor([n])
+    try cpu.random_normal(y, stream: RandomStream(seed: 7), mean: 0.5, std: 2)
+    let v = try cpu.readDouble(y)
+    let mean = v.reduce(0, +) / Double(n)
+    let std = (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n - 1)).squareRoot()
+    #expect(abs(mean - 0.5) < 0.02)
+    #expect(abs(std - 2) < 0.02)
+    let tail = Double(v.filter { abs($0 - 0.5) > 4 }.count) / Double(n)  // beyond 2 sigma: 4.55%
+    #expect(abs(tail - 0.0455) < 0.003)
+    try cpu.random_uniform(y, stream: RandomStream(seed: 7), low: -1, high: 3)
+    let u = try cpu.readDouble(y)
+    #expect(u.allSatisfy { $0 >= -1 && $0 < 3 })
+    #expect(abs(u.reduce(0, +) / Double(n) - 1) < 0.02)
+  }
+
+  @Test("streams at different counters or seeds differ; advancing skips whole blocks")
+  func counters() throws {
+    let cpu = CPUBackend()
+    let s = RandomStream(seed: 1, counter: 0)
+    let (a, b, c) = (try cpu.makeTensor([10]), try cpu.makeTensor([10]), try cpu.makeTensor([10]))
+    try cpu.random_uniform(a, stream: s, low: 0, high: 1)
+    try cpu.random_uniform(b, stream: s.advanced(by: 10), low: 0, high: 1)
+    try cpu.random_uniform(c, stream: RandomStream(seed: 2), low: 0, high: 1)
+    #expect(try cpu.read(a) != cpu.read(b))
+    #expect(try cpu.read(a) != cpu.read(c))
+    #expect(s.advanced(by: 10).counter == 3)
+    // Value i of a fill at counter k + 1 is value i + 4 of the fill at counter k.
+    let long = try cpu.makeTensor([8])
+    try cpu.random_uniform(long, stream: s, low: 0, high: 1)
+    let shifted = try cpu.makeTensor([4])
+    try cpu.random_uniform(shifted, stream: RandomStream(seed: 1, counter: 1), low: 0, high: 1)
+    #expect(Array(try cpu.read(long)[4..<8]) == (try cpu.read(shifted)))
+  }
+
+  @Test("Philox4x32-10 matches the Random123 known-answer vectors")
+  func knownAnswers() {
+    // Random123's kat_vectors: philox4x32 10 rounds, counter 0, key 0 and all-ones.
+    let zero = Philox.block(seed: 0, counter: 0)
+    #expect([zero.0, zero.1, zero.2, zero.3] == [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8])
+  }
+}
