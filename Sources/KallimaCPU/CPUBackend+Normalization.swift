@@ -28,12 +28,8 @@ extension CPUBackend {
     runningMean: Tensor, runningVar: Tensor, momentum: Float, eps: Float
   ) throws {
     let op = "batchnorm_fwd_train"
-    let (n, ch, inner) = try ShapeCheck.batchnorm(
-      op, x: x, y: y,
-      channelTensors: [
-        ("gamma", gamma), ("beta", beta), ("saveMean", saveMean), ("saveInvstd", saveInvstd),
-        ("runningMean", runningMean), ("runningVar", runningVar),
-      ])
+    let (n, ch, inner) = try ShapeCheck.batchnorm_fwd_train(
+      x: x, gamma: gamma, beta: beta, y: y, saveMean: saveMean, saveInvstd: saveInvstd, runningMean: runningMean, runningVar: runningVar)
     let xs = try buf(x, op).values
     let (gs, bs) = (try buf(gamma, op).values, try buf(beta, op).values)
     let (out, sm, si) = (try buf(y, op), try buf(saveMean, op), try buf(saveInvstd, op))
@@ -59,9 +55,8 @@ extension CPUBackend {
     eps: Float
   ) throws {
     let op = "batchnorm_fwd_eval"
-    let (n, ch, inner) = try ShapeCheck.batchnorm(
-      op, x: x, y: y,
-      channelTensors: [("gamma", gamma), ("beta", beta), ("runningMean", runningMean), ("runningVar", runningVar)])
+    let (n, ch, inner) = try ShapeCheck.batchnorm_fwd_eval(
+      x: x, gamma: gamma, beta: beta, runningMean: runningMean, runningVar: runningVar, y: y)
     let xs = try buf(x, op).values
     let (gs, bs) = (try buf(gamma, op).values, try buf(beta, op).values)
     let (rm, rv) = (try buf(runningMean, op).values, try buf(runningVar, op).values)
@@ -80,13 +75,8 @@ extension CPUBackend {
     dgamma: Tensor, dbeta: Tensor
   ) throws {
     let op = "batchnorm_bwd"
-    let (n, ch, inner) = try ShapeCheck.batchnorm(
-      op, x: x, y: dy,
-      channelTensors: [
-        ("gamma", gamma), ("saveMean", saveMean), ("saveInvstd", saveInvstd), ("dgamma", dgamma),
-        ("dbeta", dbeta),
-      ])
-    try ShapeCheck.allSame(op, [("x", x), ("dx", dx)])
+    let (n, ch, inner) = try ShapeCheck.batchnorm_bwd(
+      dy: dy, x: x, gamma: gamma, saveMean: saveMean, saveInvstd: saveInvstd, dx: dx, dgamma: dgamma, dbeta: dbeta)
     let (xs, gs) = (try buf(x, op).values, try buf(dy, op).values)
     let gamma = try buf(gamma, op).values
     let (means, invstds) = (try buf(saveMean, op).values, try buf(saveInvstd, op).values)
@@ -116,13 +106,8 @@ extension CPUBackend {
     dgamma: Tensor, dbeta: Tensor, eps: Float
   ) throws {
     let op = "batchnorm_bwd_eval"
-    let (n, ch, inner) = try ShapeCheck.batchnorm(
-      op, x: x, y: dy,
-      channelTensors: [
-        ("gamma", gamma), ("runningMean", runningMean), ("runningVar", runningVar),
-        ("dgamma", dgamma), ("dbeta", dbeta),
-      ])
-    try ShapeCheck.allSame(op, [("x", x), ("dx", dx)])
+    let (n, ch, inner) = try ShapeCheck.batchnorm_bwd_eval(
+      dy: dy, x: x, gamma: gamma, runningMean: runningMean, runningVar: runningVar, dx: dx, dgamma: dgamma, dbeta: dbeta)
     let (xs, gs) = (try buf(x, op).values, try buf(dy, op).values)
     let gamma = try buf(gamma, op).values
     let (rm, rv) = (try buf(runningMean, op).values, try buf(runningVar, op).values)
@@ -146,10 +131,8 @@ extension CPUBackend {
     x: Tensor, gamma: Tensor?, beta: Tensor?, y: Tensor, saveMean: Tensor, saveInvstd: Tensor, eps: Float
   ) throws {
     let op = "instancenorm_fwd"
-    try ShapeCheck.expect(op, (gamma == nil) == (beta == nil), "gamma and beta come together")
-    let (n, ch, inner) = try ShapeCheck.instancenorm(
-      op, x: x, y: y, stats: [("saveMean", saveMean), ("saveInvstd", saveInvstd)],
-      affine: [("gamma", gamma), ("beta", beta)])
+    let (n, ch, inner) = try ShapeCheck.instancenorm_fwd(
+      x: x, gamma: gamma, beta: beta, y: y, saveMean: saveMean, saveInvstd: saveInvstd)
     let xs = try buf(x, op).values
     let gs = try gamma.map { try buf($0, op).values }
     let bs = try beta.map { try buf($0, op).values }
@@ -174,13 +157,8 @@ extension CPUBackend {
     dgamma: Tensor?, dbeta: Tensor?
   ) throws {
     let op = "instancenorm_bwd"
-    try ShapeCheck.expect(
-      op, (gamma == nil) == (dgamma == nil) && (dgamma == nil) == (dbeta == nil),
-      "gamma, dgamma and dbeta come together")
-    let (n, ch, inner) = try ShapeCheck.instancenorm(
-      op, x: x, y: dy, stats: [("saveMean", saveMean), ("saveInvstd", saveInvstd)],
-      affine: [("gamma", gamma), ("dgamma", dgamma), ("dbeta", dbeta)])
-    try ShapeCheck.allSame(op, [("x", x), ("dx", dx)])
+    let (n, ch, inner) = try ShapeCheck.instancenorm_bwd(
+      dy: dy, x: x, gamma: gamma, saveMean: saveMean, saveInvstd: saveInvstd, dx: dx, dgamma: dgamma, dbeta: dbeta)
     let (xs, gs) = (try buf(x, op).values, try buf(dy, op).values)
     let gamma = try gamma.map { try buf($0, op).values }
     let (means, invstds) = (try buf(saveMean, op).values, try buf(saveInvstd, op).values)

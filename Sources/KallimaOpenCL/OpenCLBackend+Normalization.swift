@@ -11,12 +11,8 @@ extension OpenCLBackend {
     runningMean: Tensor, runningVar: Tensor, momentum: Float, eps: Float
   ) throws {
     let op = "batchnorm_fwd_train"
-    let (n, c, inner) = try ShapeCheck.batchnorm(
-      op, x: x, y: y,
-      channelTensors: [
-        ("gamma", gamma), ("beta", beta), ("saveMean", saveMean), ("saveInvstd", saveInvstd),
-        ("runningMean", runningMean), ("runningVar", runningVar),
-      ])
+    let (n, c, inner) = try ShapeCheck.batchnorm_fwd_train(
+      x: x, gamma: gamma, beta: beta, y: y, saveMean: saveMean, saveInvstd: saveInvstd, runningMean: runningMean, runningVar: runningVar)
     try locked {
       try launchGroups(
         "norm_stats", groups: c,
@@ -47,9 +43,8 @@ extension OpenCLBackend {
     x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, y: Tensor, eps: Float
   ) throws {
     let op = "batchnorm_fwd_eval"
-    let (_, c, inner) = try ShapeCheck.batchnorm(
-      op, x: x, y: y,
-      channelTensors: [("gamma", gamma), ("beta", beta), ("runningMean", runningMean), ("runningVar", runningVar)])
+    let (_, c, inner) = try ShapeCheck.batchnorm_fwd_eval(
+      x: x, gamma: gamma, beta: beta, runningMean: runningMean, runningVar: runningVar, y: y)
     try locked {
       let invstd = try evalInvstd(runningVar, eps: eps, op)
       try launch(
@@ -66,12 +61,8 @@ extension OpenCLBackend {
     dgamma: Tensor, dbeta: Tensor
   ) throws {
     let op = "batchnorm_bwd"
-    let (n, c, inner) = try ShapeCheck.batchnorm(
-      op, x: x, y: dy,
-      channelTensors: [
-        ("gamma", gamma), ("saveMean", saveMean), ("saveInvstd", saveInvstd), ("dgamma", dgamma), ("dbeta", dbeta),
-      ])
-    try ShapeCheck.allSame(op, [("x", x), ("dx", dx)])
+    let (n, c, inner) = try ShapeCheck.batchnorm_bwd(
+      dy: dy, x: x, gamma: gamma, saveMean: saveMean, saveInvstd: saveInvstd, dx: dx, dgamma: dgamma, dbeta: dbeta)
     try locked {
       // The per-channel sums are exactly dbeta (Σdy) and dgamma (Σdy·x̂).
       try launchGroups(
@@ -95,13 +86,8 @@ extension OpenCLBackend {
     dgamma: Tensor, dbeta: Tensor, eps: Float
   ) throws {
     let op = "batchnorm_bwd_eval"
-    let (n, c, inner) = try ShapeCheck.batchnorm(
-      op, x: x, y: dy,
-      channelTensors: [
-        ("gamma", gamma), ("runningMean", runningMean), ("runningVar", runningVar), ("dgamma", dgamma),
-        ("dbeta", dbeta),
-      ])
-    try ShapeCheck.allSame(op, [("x", x), ("dx", dx)])
+    let (n, c, inner) = try ShapeCheck.batchnorm_bwd_eval(
+      dy: dy, x: x, gamma: gamma, runningMean: runningMean, runningVar: runningVar, dx: dx, dgamma: dgamma, dbeta: dbeta)
     try locked {
       let invstd = try evalInvstd(runningVar, eps: eps, op)
       try launchGroups(
@@ -123,10 +109,8 @@ extension OpenCLBackend {
     x: Tensor, gamma: Tensor?, beta: Tensor?, y: Tensor, saveMean: Tensor, saveInvstd: Tensor, eps: Float
   ) throws {
     let op = "instancenorm_fwd"
-    try ShapeCheck.expect(op, (gamma == nil) == (beta == nil), "gamma and beta come together")
-    let (n, c, inner) = try ShapeCheck.instancenorm(
-      op, x: x, y: y, stats: [("saveMean", saveMean), ("saveInvstd", saveInvstd)],
-      affine: [("gamma", gamma), ("beta", beta)])
+    let (n, c, inner) = try ShapeCheck.instancenorm_fwd(
+      x: x, gamma: gamma, beta: beta, y: y, saveMean: saveMean, saveInvstd: saveInvstd)
     try locked {
       try launchGroups(
         "norm_stats", groups: n * c,
@@ -149,13 +133,8 @@ extension OpenCLBackend {
     dgamma: Tensor?, dbeta: Tensor?
   ) throws {
     let op = "instancenorm_bwd"
-    try ShapeCheck.expect(
-      op, (gamma == nil) == (dgamma == nil) && (dgamma == nil) == (dbeta == nil),
-      "gamma, dgamma and dbeta come together")
-    let (n, c, inner) = try ShapeCheck.instancenorm(
-      op, x: x, y: dy, stats: [("saveMean", saveMean), ("saveInvstd", saveInvstd)],
-      affine: [("gamma", gamma), ("dgamma", dgamma), ("dbeta", dbeta)])
-    try ShapeCheck.allSame(op, [("x", x), ("dx", dx)])
+    let (n, c, inner) = try ShapeCheck.instancenorm_bwd(
+      dy: dy, x: x, gamma: gamma, saveMean: saveMean, saveInvstd: saveInvstd, dx: dx, dgamma: dgamma, dbeta: dbeta)
     try locked {
       let sumDy = try workspace(OpenCLBackend.normSlotA, count: n * c)
       let sumDyXhat = try workspace(OpenCLBackend.normSlotB, count: n * c)
