@@ -7,6 +7,8 @@
 #define ACT_LEAKY_RELU 1
 #define ACT_TANH 2
 #define ACT_SIGMOID 3
+#define ACT_SQRT 4
+#define ACT_SQUARE 5
 
 __kernel void activation_fwd(const int kind, const float slope, __global const float* x,
                              __global float* y, const int n) {
@@ -18,12 +20,14 @@ __kernel void activation_fwd(const int kind, const float slope, __global const f
     case ACT_RELU: r = v > 0.0f ? v : 0.0f; break;
     case ACT_LEAKY_RELU: r = v > 0.0f ? v : slope * v; break;
     case ACT_TANH: r = tanh(v); break;
-    default: r = 1.0f / (1.0f + exp(-v)); break;
+    case ACT_SIGMOID: r = 1.0f / (1.0f + exp(-v)); break;
+    case ACT_SQRT: r = sqrt(v); break;
+    default: r = v * v; break;
   }
   y[i] = r;
 }
 
-// relu/leaky read x; tanh/sigmoid read the forward output y.
+// relu/leaky/square read x; tanh/sigmoid/sqrt read the forward output y.
 __kernel void activation_bwd(const int kind, const float slope, __global const float* x,
                              __global const float* y, __global const float* dy,
                              __global float* dx, const int n) {
@@ -35,7 +39,9 @@ __kernel void activation_bwd(const int kind, const float slope, __global const f
     case ACT_RELU: r = x[i] > 0.0f ? g : 0.0f; break;
     case ACT_LEAKY_RELU: r = x[i] > 0.0f ? g : slope * g; break;
     case ACT_TANH: r = g * (1.0f - y[i] * y[i]); break;
-    default: r = g * y[i] * (1.0f - y[i]); break;
+    case ACT_SIGMOID: r = g * y[i] * (1.0f - y[i]); break;
+    case ACT_SQRT: r = g * 0.5f / y[i]; break;
+    default: r = 2.0f * x[i] * g; break;
   }
   dx[i] = r;
 }

@@ -78,6 +78,8 @@ public final class CPUBackend: Backend {
       case .leakyRelu(let slope): return v > 0 ? v : Double(slope) * v
       case .tanh: return Foundation.tanh(v)
       case .sigmoid: return 1 / (1 + Foundation.exp(-v))
+      case .sqrt: return v.squareRoot()
+      case .square: return v * v
       }
     }
   }
@@ -90,6 +92,8 @@ public final class CPUBackend: Backend {
       case .leakyRelu(let slope): return xv > 0 ? g : Double(slope) * g
       case .tanh: return g * (1 - yv * yv)
       case .sigmoid: return g * yv * (1 - yv)
+      case .sqrt: return g * 0.5 / yv
+      case .square: return 2 * xv * g
       }
     }
   }

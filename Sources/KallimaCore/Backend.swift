@@ -60,7 +60,7 @@ public protocol Backend: AnyObject {
 
   // MARK: Pointwise
   func activation_fwd(_ kind: Activation, x: Tensor, y: Tensor) throws
-  /// dx from dy; relu/leaky read x, tanh/sigmoid read y (the forward output).
+  /// dx from dy; relu/leaky/square read x, tanh/sigmoid/sqrt read y (the forward output).
   func activation_bwd(_ kind: Activation, x: Tensor, y: Tensor, dy: Tensor, dx: Tensor) throws
   /// y = a + b (same shapes).
   func add(_ a: Tensor, _ b: Tensor, y: Tensor) throws

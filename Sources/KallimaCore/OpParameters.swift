@@ -77,12 +77,25 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
   }
 }
 
-/// Pointwise nonlinearities. LeakyReLU: Maas et al. 2013.
+/// Pointwise functions: the nonlinearities (LeakyReLU: Maas et al. 2013), and sqrt and
+/// square, which norms such as WGAN-GP's gradient penalty are built from.
 public enum Activation: Hashable, Sendable, CustomStringConvertible {
   case relu
   case leakyRelu(slope: Float)
   case tanh
   case sigmoid
+  /// √x (x ≥ 0); its backward reads y.
+  case sqrt
+  /// x²; its backward reads x.
+  case square
+
+  /// Whether the backward pass reads the forward output y (else the input x).
+  public var backwardReadsOutput: Bool {
+    switch self {
+    case .tanh, .sigmoid, .sqrt: return true
+    case .relu, .leakyRelu, .square: return false
+    }
+  }
 
   public var description: String {
     switch self {
@@ -90,6 +103,8 @@ public enum Activation: Hashable, Sendable, CustomStringConvertible {
     case .leakyRelu(let s): return "leaky_relu(\(s))"
     case .tanh: return "tanh"
     case .sigmoid: return "sigmoid"
+    case .sqrt: return "sqrt"
+    case .square: return "square"
     }
   }
 }

@@ -178,14 +178,16 @@ public enum OpCatalog {
 
   public static func activation(_ kind: Activation, backward: Bool, n: Int) -> OpCase {
     let s: Shape = [n]
+    let x: TensorInit = kind == .sqrt ? .uniform(0.01, 4) : .normal(3)
+    let y: TensorInit = kind == .sqrt ? .uniform(0.1, 2) : .uniform(-1, 1)
     if !backward {
-      return OpCase("activation_fwd", "\(kind) n\(n)", tensors: [.init("x", s, .normal(3)), .init("y", s, .zeros)]) {
+      return OpCase("activation_fwd", "\(kind) n\(n)", tensors: [.init("x", s, x), .init("y", s, .zeros)]) {
         be, t in try be.activation_fwd(kind, x: t["x"]!, y: t["y"]!)
       }
     }
     return OpCase(
       "activation_bwd", "\(kind) n\(n)",
-      tensors: [.init("x", s, .normal(3)), .init("y", s, .uniform(-1, 1)), .init("dy", s), .init("dx", s, .zeros)]
+      tensors: [.init("x", s, x), .init("y", s, y), .init("dy", s), .init("dx", s, .zeros)]
     ) { be, t in try be.activation_bwd(kind, x: t["x"]!, y: t["y"]!, dy: t["dy"]!, dx: t["dx"]!) }
   }
 

@@ -10,6 +10,8 @@ extension OpenCLBackend {
     case .leakyRelu(let slope): return (1, slope)
     case .tanh: return (2, 0)
     case .sigmoid: return (3, 0)
+    case .sqrt: return (4, 0)
+    case .square: return (5, 0)
     }
   }
 

@@ -182,10 +182,10 @@ extension GradientCheckTests {
     }
 
     // Pointwise.
-    for kind: Activation in [.relu, .leakyRelu(slope: 0.2), .tanh, .sigmoid] {
+    for kind: Activation in [.relu, .leakyRelu(slope: 0.2), .tanh, .sigmoid, .sqrt, .square] {
       cases.append(
         GradCase(
-          name: "activation \(kind)", inputs: [.init("x", [37], .normal(2))], wrt: ["x"],
+          name: "activation \(kind)", inputs: [.init("x", [37], kind == .sqrt ? .uniform(0.1, 3) : .normal(2))], wrt: ["x"],
           forward: { be, t in
             let y = try be.makeTensor([37])
             try be.activation_fwd(kind, x: t["x"]!, y: y)
