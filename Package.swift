@@ -3,6 +3,7 @@
 // Layering (each target depends only on the ones above it):
 //   CKallima (C shim) -> KallimaCore (shapes, tensors, the op set as a Backend protocol)
 //   -> KallimaCPU (reference backend) / KallimaOpenCL (device backend)
+//   -> KallimaGraph (graph IR, autodiff, memory planning, the plan executor)
 //   -> KallimaOpSuite (one description per op: parity tests and benchmarks share it)
 //   -> kallima (command line)
 import PackageDescription
@@ -25,6 +26,7 @@ let package = Package(
       linkerSettings: [.linkedLibrary("OpenCL"), .linkedLibrary("clblast"), .linkedLibrary("png")]),
     .target(name: "KallimaCore"),
     .target(name: "KallimaCPU", dependencies: ["KallimaCore"]),
+    .target(name: "KallimaGraph", dependencies: ["KallimaCore"]),
     .executableTarget(name: "kallima-embed-kernels"),
     .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["kallima-embed-kernels"]),
     .target(
@@ -42,6 +44,8 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(name: "KallimaCPUTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpSuite"]),
+    .testTarget(
+      name: "KallimaGraphTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGraph"]),
     .testTarget(
       name: "KallimaOpenCLTests",
       dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaOpSuite"],

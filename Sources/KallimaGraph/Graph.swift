@@ -1,0 +1,175 @@
+import KallimaCore
+
+/// One output of one node.
+public struct Value: Hashable, CustomStringConvertible {
+  public let node: Int
+  public let output: Int
+  public init(node: Int, output: Int) {
+    self.node = node
+    self.output = output
+  }
+  public var description: String { output == 0 ? "%\(node)" : "%\(node).\(output)" }
+}
+
+/// The ops a graph is made of: the op set's forward and backward entry points, so the
+/// gradient of a graph is again a graph (and can be differentiated again).
+public enum GraphOp: CustomStringConvertible {
+  /// Bound to an external tensor fed per run (data, labels).
+  case input
+  /// Bound to an external persistent tensor (weights, optimiser and norm state).
+  case parameter
+  /// A tensor filled with one value once, when the plan is built.
+  case constant(Float)
+  /// N(mean, std²) from Philox: each run of a plan draws the next block of the stream.
+  case randomNormal(seed: UInt64, mean: Float, std: Float)
+  case conv2d(Conv2dParams)
+  case conv2dBwdData(Conv2dParams, input: Shape)
+  case conv2dBwdWeight(Conv2dParams, weight: Shape)
+  case convTranspose2d(ConvTranspose2dParams)
+  case convTranspose2dBwdData(ConvTranspose2dParams, input: Shape)
+  case convTranspose2dBwdWeight(ConvTranspose2dParams, weight: Shape)
+  /// x, gamma, beta, runningMean, runningVar -> y, mean, invstd; updates the running stats.
+  case batchnormTrain(momentum: Float, eps: Float)
+  /// dy, x, gamma, mean, invstd -> dx, dgamma, dbeta.
+  case batchnormBwd
+  case activation(Activation)
+  /// x, y, dy -> dx.
+  case activationBwd(Activation)
+  case add
+  case mul
+  case scale(Float)
+  /// x, bias[C] -> x + bias broadcast along axis 1.
+  case addChannel
+  case mulChannel
+  /// x -> [C]: sum over every axis but 1.
+  case channelSum
+  /// g[C] -> shape: g broadcast along axis 1 (channel_sum's gradient).
+  case channelBroadcast(Shape)
+  case matmul(transposeA: Bool, transposeB: Bool, alpha: Float)
+  /// x -> [1]: alpha·Σx.
+  case reduceSum(alpha: Float)
+  /// g[1] -> shape: alpha·g everywhere (reduce_sum's gradient).
+  case scalarBroadcast(Shape, alpha: Float)
+  /// A view with another shape (no copy).
+  case reshape(Shape)
+  case bceLogits
+  case bceLogitsBwd
+  case mse
+  case mseBwd
+  case l1
+  case l1Bwd
+  /// param, grad, m, v -> (no output): one Adam step on the parameter.
+  case adamUpdate(AdamParams)
+
+  public var description: String {
+    switch self {
+    case .input: return "input"
+    case .parameter: return "parameter"
+    case .constant(let v): return "constant(\(v))"
+    case .randomNormal: return "random_normal"
+    case .conv2d: return "conv2d"
+    case .conv2dBwdData: return "conv2d_bwd_data"
+    case .conv2dBwdWeight: return "conv2d_bwd_weight"
+    case .convTranspose2d: return "conv_transpose2d"
+    case .convTranspose2dBwdData: return "conv_transpose2d_bwd_data"
+    case .convTranspose2dBwdWeight: return "conv_transpose2d_bwd_weight"
+    case .batchnormTrain: return "batchnorm_train"
+    case .batchnormBwd: return "batchnorm_bwd"
+    case .activation(let a): return "\(a)"
+    case .activationBwd(let a): return "\(a)_bwd"
+    case .add: return "add"
+    case .mul: return "mul"
+    case .scale: return "scale"
+    case .addChannel: return "add_channel"
+    case .mulChannel: return "mul_channel"
+    case .channelSum: return "channel_sum"
+    case .channelBroadcast: return "channel_broadcast"
+    case .matmul: return "matmul"
+    case .reduceSum: return "reduce_sum"
+    case .scalarBroadcast: return "scalar_broadcast"
+    case .reshape: return "reshape"
+    case .bceLogits: return "bce_logits"
+    case .bceLogitsBwd: return "bce_logits_bwd"
+    case .mse: return "mse"
+    case .mseBwd: return "mse_bwd"
+    case .l1: return "l1"
+    case .l1Bwd: return "l1_bwd"
+    case .adamUpdate: return "adam_update"
+    }
+  }
+
+  /// Ops whose outputs alias an input's buffer.
+  var isView: Bool { if case .reshape = self { return true } else { return false } }
+  /// Ops bound to external storage.
+  var isExternal: Bool {
+    switch self {
+    case .input, .parameter: return true
+    default: return false
+    }
+  }
+}
+
+/// A node: an op, its inputs, and the static shapes of its outputs.
+public struct Node {
+  public let op: GraphOp
+  public let inputs: [Value]
+  public let outputShapes: [Shape]
+  public let name: String
+}
+
+/// A dataflow graph with static shapes, built in topological order (a node can only use
+/// values that exist), so node order is a valid execution order; effects (optimiser
+/// updates, running statistics) happen in that order too.
+public final class Graph {
+  public private(set) var nodes: [Node] = []
+
+  public init() {}
+
+  public func shape(_ v: Value) -> Shape { nodes[v.node].outputShapes[v.output] }
+
+  /// Adds a node after inferring and checking its output shapes; errors name the node.
+  @discardableResult
+  public func add(_ op: GraphOp, _ inputs: [Value], name: String? = nil) throws -> [Value] {
+    let label = name ?? "\(op)"
+    for v in inputs where v.node >= nodes.count || v.output >= nodes[v.node].outputShapes.count {
+      throw KallimaError.invalidArgument(op: "graph node \(nodes.count) '\(label)'", message: "unknown input \(v)")
+    }
+    let shapes: [Shape]
+    do {
+      shapes = try ShapeInference.outputShapes(op, inputs.map(shape))
+    } catch let KallimaError.shapeMismatch(_, message) {
+      throw KallimaError.shapeMismatch(
+        op: "graph node \(nodes.count) '\(label)' (\(op)), inputs \(inputs.map { shape($0).description }.joined(separator: ", "))",
+        message: message)
+    }
+    nodes.append(Node(op: op, inputs: inputs, outputShapes: shapes, name: label))
+    return shapes.indices.map { Value(node: nodes.count - 1, output: $0) }
+  }
+
+  /// Adds a single-output node and returns its value.
+  public func value(_ op: GraphOp, _ inputs: [Value], name: String? = nil) throws -> Value {
+    let out = try add(op, inputs, name: name)
+    guard out.count == 1 else {
+      throw KallimaError.invalidArgument(op: "\(op)", message: "has \(out.count) outputs; use add")
+    }
+    return out[0]
+  }
+
+  // MARK: Leaves
+
+  public func input(_ shape: Shape, name: String) -> Value { leaf(.input, shape, name) }
+  public func parameter(_ shape: Shape, name: String) -> Value { leaf(.parameter, shape, name) }
+  public func constant(_ value: Float, _ shape: Shape, name: String? = nil) -> Value {
+    leaf(.constant(value), shape, name ?? "constant(\(value))")
+  }
+
+  func leaf(_ op: GraphOp, _ shape: Shape, _ name: String) -> Value {
+    nodes.append(Node(op: op, inputs: [], outputShapes: [shape], name: name))
+    return Value(node: nodes.count - 1, output: 0)
+  }
+
+  /// Adds a random-normal leaf (z for the generator).
+  public func randomNormal(_ shape: Shape, seed: UInt64, mean: Float = 0, std: Float = 1, name: String) -> Value {
+    leaf(.randomNormal(seed: seed, mean: mean, std: std), shape, name)
+  }
+}

@@ -1,0 +1,70 @@
+import KallimaCore
+
+/// Device buffers for a graph's intermediate values, assigned by liveness: a buffer is
+/// reused once the last node that reads its value has run (best fit by size). External
+/// values (inputs, parameters) are bound by the caller; views share their source's buffer;
+/// constants get slots of their own; values the caller wants to read stay live to the end.
+public struct MemoryPlan {
+  /// Buffer slot of each planned value (views map to their source's slot).
+  public let slot: [Value: Int]
+  /// Size of each slot in float32 elements.
+  public let slotSizes: [Int]
+  /// Bytes of all planned slots: the plan's peak device memory beyond external tensors.
+  public var peakBytes: Int { slotSizes.reduce(0, +) * 4 }
+  /// Bytes the same values would take with one buffer each.
+  public let unsharedBytes: Int
+
+  public init(graph: Graph, keep: Set<Value>) {
+    let nodes = graph.nodes
+    // Views resolve to the value that owns the storage.
+    var root: [Value: Value] = [:]
+    func owner(_ v: Value) -> Value { root[v] ?? v }
+    for (i, node) in nodes.enumerated() where node.op.isView {
+      root[Value(node: i, output: 0)] = owner(node.inputs[0])
+    }
+    // Last reading node of each owning value; kept values and constants live forever.
+    var lastUse: [Value: Int] = [:]
+    for (i, node) in nodes.enumerated() {
+      for v in node.inputs { lastUse[owner(v)] = max(lastUse[owner(v)] ?? i, i) }
+    }
+    for v in keep { lastUse[owner(v)] = Int.max }
+    for (i, node) in nodes.enumerated() {
+      if case .constant = node.op { lastUse[Value(node: i, output: 0)] = Int.max }
+    }
+    var slot: [Value: Int] = [:]
+    var sizes: [Int] = []
+    var free: [Int] = []
+    var unshared = 0
+    var releaseAt: [Int: [Int]] = [:]
+    for (i, node) in nodes.enumerated() {
+      if !node.op.isExternal && !node.op.isView {
+        for (o, shape) in node.outputShapes.enumerated() {
+          let v = Value(node: i, output: o)
+          let need = max(shape.count, 1)
+          unshared += need * 4
+          // Best fit among free slots; otherwise a new slot. A constant is written once, when
+          // the plan is built, so its slot must never have held anything that a run writes.
+          var isConstant = false
+          if case .constant = node.op { isConstant = true }
+          let candidates = isConstant ? [] : free.enumerated().filter { sizes[$0.element] >= need }
+          let s: Int
+          if let best = candidates.min(by: { sizes[$0.element] < sizes[$1.element] }) {
+            s = best.element
+            free.remove(at: best.offset)
+          } else {
+            s = sizes.count
+            sizes.append(need)
+          }
+          slot[v] = s
+          let end = lastUse[v] ?? i
+          if end != Int.max { releaseAt[max(end, i), default: []].append(s) }
+        }
+      }
+      if node.op.isView, let s = slot[owner(node.inputs[0])] { slot[Value(node: i, output: 0)] = s }
+      free += releaseAt[i] ?? []
+    }
+    self.slot = slot
+    self.slotSizes = sizes
+    self.unsharedBytes = unshared
+  }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import KallimaCore
+
+/// A graph compiled for one backend: buffers allocated once by the memory plan, then a flat
+/// list of op launches with their tensors bound. `run()` enqueues every launch and returns;
+/// nothing waits on the device unless a value is read.
+public final class Plan {
+  public let graph: Graph
+  public let backend: Backend
+  public let memory: MemoryPlan
+  /// The tensor behind every value (external ones as bound).
+  public private(set) var tensors: [Value: Tensor] = [:]
+  private var steps: [(node: Int, run: () throws -> Void)] = []
+  /// Completed runs; random nodes draw the next block of their stream each run.
+  public private(set) var runs: UInt64 = 0
+
+  /// - Parameters:
+  ///   - bindings: a tensor for every input and parameter node.
+  ///   - keep: values the caller will read after a run (never reused for others).
+  public init(graph: Graph, backend: Backend, bindings: [Value: Tensor], keep: [Value] = []) throws {
+    self.graph = graph
+    self.backend = backend
+    self.memory = MemoryPlan(graph: graph, keep: Set(keep))
+    let buffers = try memory.slotSizes.map { try backend.makeBuffer(count: $0) }
+    for (i, node) in graph.nodes.enumerated() {
+      for (o, shape) in node.outputShapes.enumerated() {
+        let v = Value(node: i, output: o)
+        if node.op.isExternal {
+          guard let t = bindings[v] else {
+            throw KallimaError.invalidArgument(op: "plan", message: "\(node.op) node \(i) '\(node.name)' \(shape) is not bound")
+          }
+          guard t.shape == shape else {
+            throw KallimaError.shapeMismatch(
+              op: "plan", message: "node \(i) '\(node.name)' is \(shape) but its bound tensor is \(t.shape)")
+          }
+          tensors[v] = t
+        } else if let s = memory.slot[v] {
+          tensors[v] = Tensor(shape: shape, buffer: buffers[s])
+        }
+      }
+      if case .constant(let c) = node.op { try backend.fill(tensors[Value(node: i, output: 0)]!, value: c) }
+    }
+    for i in graph.nodes.indices {
+      if let step = try makeStep(i) { steps.append((i, step)) }
+    }
+  }
+
+  public func tensor(_ v: Value) -> Tensor { tensors[v]! }
+
+  /// Enqueues one whole pass over the graph.
+  public func run() throws {
+    for s in steps { try s.run() }
+    runs += 1
+  }
+
+  /// Runs once with a barrier after each node and returns the wall time per node, longest
+  /// first (the barrier makes each time cover the node's device work).
+  public func profile() throws -> [(node: Int, name: String, seconds: Double)] {
+    try backend.synchronize()
+    var times: [(Int, String, Double)] = []
+    for s in steps {
+      let start = DispatchTime.now().uptimeNanoseconds
+      try s.run()
+      try backend.synchronize()
+      let t = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+      let node = graph.nodes[s.node]
+      times.append((s.node, "\(node.name) (\(node.op))", t))
+    }
+    runs += 1
+    return times.sorted { $0.2 > $1.2 }
+  }
+
+  /// The launches of node `index` only (validation mode steps through a plan this way).
+  func runNode(_ index: Int) throws {
+    for s in steps where s.node == index { try s.run() }
+  }
+
+  func markRun() { runs += 1 }
+
+  private func makeStep(_ i: Int) throws -> (() throws -> Void)? {
+    let node = graph.nodes[i]
+    let be = backend
+    let x = node.inputs.map { tensors[$0]! }
+    let outs = node.outputShapes.indices.map { tensors[Value(node: i, output: $0)] }
+    switch node.op {
+    case .input, .parameter, .constant, .reshape:
+      return nil
+    case .randomNormal(let seed, let mean, let std):
+      let y = outs[0]!
+      let blocks = UInt64((y.count + 3) / 4)
+      return { [unowned self] in
+        try be.random_normal(y, stream: RandomStream(seed: seed, counter: self.runs &* blocks), mean: mean, std: std)
+      }
+    case .conv2d(let p):
+      let bias = x.count == 3 ? x[2] : nil
+      return { try be.conv2d_fwd(x: x[0], weight: x[1], bias: bias, y: outs[0]!, params: p) }
+    case .conv2dBwdData(let p, _):
+      return { try be.conv2d_bwd_data(dy: x[0], weight: x[1], dx: outs[0]!, params: p) }
+    case .conv2dBwdWeight(let p, _):
+      return { try be.conv2d_bwd_weight(x: x[0], dy: x[1], dweight: outs[0]!, params: p) }
+    case .convTranspose2d(let p):
+      let bias = x.count == 3 ? x[2] : nil
+      return { try be.conv_transpose2d_fwd(x: x[0], weight: x[1], bias: bias, y: outs[0]!, params: p) }
+    case .convTranspose2dBwdData(let p, _):
+      return { try be.conv_transpose2d_bwd_data(dy: x[0], weight: x[1], dx: outs[0]!, params: p) }
+    case .convTranspose2dBwdWeight(let p, _):
+      return { try be.conv_transpose2d_bwd_weight(x: x[0], dy: x[1], dweight: outs[0]!, params: p) }
+    case .batchnormTrain(let momentum, let eps):
+      return {
+        try be.batchnorm_fwd_train(
+          x: x[0], gamma: x[1], beta: x[2], y: outs[0]!, saveMean: outs[1]!, saveInvstd: outs[2]!,
+          runningMean: x[3], runningVar: x[4], momentum: momentum, eps: eps)
+      }
+    case .batchnormBwd:
+      return {
+        try be.batchnorm_bwd(
+          dy: x[0], x: x[1], gamma: x[2], saveMean: x[3], saveInvstd: x[4], dx: outs[0]!, dgamma: outs[1]!,
+          dbeta: outs[2]!)
+      }
+    case .activation(let a):
+      return { try be.activation_fwd(a, x: x[0], y: outs[0]!) }
+    case .activationBwd(let a):
+      return { try be.activation_bwd(a, x: x[0], y: x[1], dy: x[2], dx: outs[0]!) }
+    case .add: return { try be.add(x[0], x[1], y: outs[0]!) }
+    case .mul: return { try be.mul(x[0], x[1], y: outs[0]!) }
+    case .scale(let a): return { try be.scale(x[0], alpha: a, y: outs[0]!) }
+    case .addChannel: return { try be.add_channel(x[0], bias: x[1], y: outs[0]!) }
+    case .mulChannel: return { try be.mul_channel(x[0], scale: x[1], y: outs[0]!) }
+    case .channelSum: return { try be.channel_sum(x[0], y: outs[0]!) }
+    case .channelBroadcast: return { try be.channel_sum_bwd(dy: x[0], dx: outs[0]!) }
+    case .matmul(let ta, let tb, let alpha):
+      return { try be.matmul(x[0], transposeA: ta, x[1], transposeB: tb, c: outs[0]!, alpha: alpha, beta: 0) }
+    case .reduceSum(let alpha): return { try be.reduce_sum(x[0], y: outs[0]!, alpha: alpha) }
+    case .scalarBroadcast(_, let alpha):
+      return { try be.reduce_sum_bwd(dy: x[0].reshaped([1]), alpha: alpha, dx: outs[0]!) }
+    case .bceLogits: return { try be.bce_logits_fwd(logits: x[0], targets: x[1], loss: outs[0]!) }
+    case .bceLogitsBwd: return { try be.bce_logits_bwd(logits: x[0], targets: x[1], dloss: x[2], dlogits: outs[0]!) }
+    case .mse: return { try be.mse_fwd(x: x[0], target: x[1], loss: outs[0]!) }
+    case .mseBwd: return { try be.mse_bwd(x: x[0], target: x[1], dloss: x[2], dx: outs[0]!) }
+    case .l1: return { try be.l1_fwd(x: x[0], target: x[1], loss: outs[0]!) }
+    case .l1Bwd: return { try be.l1_bwd(x: x[0], target: x[1], dloss: x[2], dx: outs[0]!) }
+    case .adamUpdate(let h):
+      return { [unowned self] in
+        try be.adam_step(param: x[0], grad: x[1], m: x[2], v: x[3], step: Int(self.runs) + 1, params: h)
+      }
+    }
+  }
+}

@@ -1,0 +1,124 @@
+import KallimaCore
+
+/// Output shapes of each graph op from its input shapes, validated with the same checks
+/// the backends apply at run time.
+enum ShapeInference {
+  static func fail(_ op: GraphOp, _ message: String) -> KallimaError {
+    .shapeMismatch(op: "\(op)", message: message)
+  }
+
+  static func arity(_ op: GraphOp, _ inputs: [Shape], _ counts: ClosedRange<Int>) throws {
+    if !counts.contains(inputs.count) {
+      throw fail(op, "takes \(counts.lowerBound == counts.upperBound ? "\(counts.lowerBound)" : "\(counts)") inputs, got \(inputs.count)")
+    }
+  }
+
+  static func outputShapes(_ op: GraphOp, _ s: [Shape]) throws -> [Shape] {
+    let name = "\(op)"
+    switch op {
+    case .input, .parameter, .constant, .randomNormal:
+      throw fail(op, "is a leaf; use Graph.input/parameter/constant/randomNormal")
+    case .conv2d(let p):
+      try arity(op, s, 2...3)
+      let (n, _, h, w) = try s[0].nchw(name, "x")
+      let (k, _, kh, kw) = try s[1].nchw(name, "weight")
+      let y: Shape = [n, k, (h + 2 * p.padding.h - kh) / p.stride.h + 1, (w + 2 * p.padding.w - kw) / p.stride.w + 1]
+      _ = try ShapeCheck.conv2d(name, x: s[0], weight: s[1], y: y, bias: s.count == 3 ? s[2] : nil, params: p)
+      return [y]
+    case .conv2dBwdData(let p, let input):
+      try arity(op, s, 2...2)
+      _ = try ShapeCheck.conv2d(name, x: input, weight: s[1], y: s[0], bias: nil, params: p)
+      return [input]
+    case .conv2dBwdWeight(let p, let weight):
+      try arity(op, s, 2...2)
+      _ = try ShapeCheck.conv2d(name, x: s[0], weight: weight, y: s[1], bias: nil, params: p)
+      return [weight]
+    case .convTranspose2d(let p):
+      try arity(op, s, 2...3)
+      let (n, _, h, w) = try s[0].nchw(name, "x")
+      let (_, k, kh, kw) = try s[1].nchw(name, "weight")
+      let y: Shape = [
+        n, k, (h - 1) * p.stride.h - 2 * p.padding.h + kh + p.outputPadding.h,
+        (w - 1) * p.stride.w - 2 * p.padding.w + kw + p.outputPadding.w,
+      ]
+      _ = try ShapeCheck.convTranspose2d(name, x: s[0], weight: s[1], y: y, bias: s.count == 3 ? s[2] : nil, params: p)
+      return [y]
+    case .convTranspose2dBwdData(let p, let input):
+      try arity(op, s, 2...2)
+      _ = try ShapeCheck.convTranspose2d(name, x: input, weight: s[1], y: s[0], bias: nil, params: p)
+      return [input]
+    case .convTranspose2dBwdWeight(let p, let weight):
+      try arity(op, s, 2...2)
+      _ = try ShapeCheck.convTranspose2d(name, x: s[0], weight: weight, y: s[1], bias: nil, params: p)
+      return [weight]
+    case .batchnormTrain:
+      try arity(op, s, 5...5)
+      guard s[0].rank >= 2 else { throw fail(op, "x must be [N, C, ...], got \(s[0])") }
+      let c: Shape = [s[0][1]]
+      for (i, role) in [(1, "gamma"), (2, "beta"), (3, "runningMean"), (4, "runningVar")] where s[i] != c {
+        throw fail(op, "\(role) is \(s[i]), expected \(c) for x \(s[0])")
+      }
+      return [s[0], c, c]
+    case .batchnormBwd:
+      try arity(op, s, 5...5)
+      guard s[0] == s[1] else { throw fail(op, "dy \(s[0]) and x \(s[1]) differ") }
+      return [s[1], s[2], s[2]]
+    case .activation:
+      try arity(op, s, 1...1)
+      return [s[0]]
+    case .activationBwd:
+      try arity(op, s, 3...3)
+      guard s[0] == s[1] && s[1] == s[2] else { throw fail(op, "x \(s[0]), y \(s[1]), dy \(s[2]) must agree") }
+      return [s[0]]
+    case .add, .mul:
+      try arity(op, s, 2...2)
+      guard s[0] == s[1] else { throw fail(op, "operands \(s[0]) and \(s[1]) differ") }
+      return [s[0]]
+    case .scale:
+      try arity(op, s, 1...1)
+      return [s[0]]
+    case .addChannel, .mulChannel:
+      try arity(op, s, 2...2)
+      _ = try ShapeCheck.channelVector(name, x: s[0], vector: s[1], role: "vector")
+      return [s[0]]
+    case .channelSum:
+      try arity(op, s, 1...1)
+      guard s[0].rank >= 2 else { throw fail(op, "x must have a channel axis, got \(s[0])") }
+      return [[s[0][1]]]
+    case .channelBroadcast(let target):
+      try arity(op, s, 1...1)
+      _ = try ShapeCheck.channelVector(name, x: target, vector: s[0], role: "g")
+      return [target]
+    case .matmul(let ta, let tb, _):
+      try arity(op, s, 2...2)
+      guard s[0].rank == 2, s[1].rank == 2 else { throw fail(op, "needs 2-D operands, got \(s[0]) and \(s[1])") }
+      let m = ta ? s[0][1] : s[0][0]
+      let n = tb ? s[1][0] : s[1][1]
+      _ = try ShapeCheck.matmul(name, a: s[0], transposeA: ta, b: s[1], transposeB: tb, c: [m, n])
+      return [[m, n]]
+    case .reduceSum:
+      try arity(op, s, 1...1)
+      return [[1]]
+    case .scalarBroadcast(let target, _):
+      try arity(op, s, 1...1)
+      guard s[0].count == 1 else { throw fail(op, "g must hold one element, got \(s[0])") }
+      return [target]
+    case .reshape(let target):
+      try arity(op, s, 1...1)
+      guard target.count == s[0].count else { throw fail(op, "cannot view \(s[0]) as \(target)") }
+      return [target]
+    case .bceLogits, .mse, .l1:
+      try arity(op, s, 2...2)
+      guard s[0] == s[1] else { throw fail(op, "input \(s[0]) and target \(s[1]) differ") }
+      return [[1]]
+    case .bceLogitsBwd, .mseBwd, .l1Bwd:
+      try arity(op, s, 3...3)
+      guard s[0] == s[1], s[2].count == 1 else { throw fail(op, "input \(s[0]), target \(s[1]), dloss \(s[2])") }
+      return [s[0]]
+    case .adamUpdate:
+      try arity(op, s, 4...4)
+      guard s.allSatisfy({ $0 == s[0] }) else { throw fail(op, "param, grad, m, v must agree: \(s)") }
+      return []
+    }
+  }
+}
