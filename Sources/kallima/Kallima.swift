@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import KallimaCore
+
+/// The `kallima` command line. User errors (`KallimaError`) print their message and exit 1.
+@main
+struct Kallima: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "kallima",
+    abstract: "GAN training on any OpenCL device, from Swift.",
+    discussion: """
+      Devices: --device cpu (reference backend), opencl (the first OpenCL device) or \
+      opencl:PLATFORM:DEVICE as listed by `kallima devices`; the default comes from \
+      KALLIMA_DEVICE, else opencl.
+      """,
+    subcommands: [Devices.self, Bench.self])
+
+  static func main() {
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+    } catch let error as KallimaError {
+      FileHandle.standardError.write(Data("kallima: \(error.description)\n".utf8))
+      Foundation.exit(1)
+    } catch {
+      exit(withError: error)
+    }
+  }
+}
+
+/// `kallima bench ...`
+struct Bench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Microbenchmarks.", subcommands: [BenchOps.self])
+}
+
+/// Writes one line to standard error.
+func printError(_ text: String) {
+  FileHandle.standardError.write(Data((text + "\n").utf8))
+}
