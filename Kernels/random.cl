@@ -83,26 +83,31 @@ inline float2 kl_sincos_2pi(float u) {
   }
 }
 
+// One work-item per Philox block: values 4b .. 4b+3 of the fill come from block counter + b.
 // y[i] = low + (high - low) * U[0,1) from word i%4 of block counter + i/4.
 __kernel void random_uniform(__global float* y, const ulong seed, const ulong counter,
                              const float low, const float high, const int n) {
-  const int i = get_global_id(0);
-  if (i >= n) return;
-  const uint4 b = philox_block(seed, counter + (ulong)(i / 4));
-  y[i] = low + (high - low) * unit_open(word_of(b, i % 4));
+  const int b = get_global_id(0);
+  if (4 * b >= n) return;
+  const uint4 w = philox_block(seed, counter + (ulong)b);
+  for (int k = 0; k < 4 && 4 * b + k < n; ++k) {
+    y[4 * b + k] = low + (high - low) * unit_open(word_of(w, k));
+  }
 }
 
 // Box-Muller on word pairs (0,1) and (2,3): even i takes r*cos, odd i r*sin.
 __kernel void random_normal(__global float* y, const ulong seed, const ulong counter,
                             const float mean, const float std, const int n) {
-  const int i = get_global_id(0);
-  if (i >= n) return;
-  const uint4 b = philox_block(seed, counter + (ulong)(i / 4));
-  const int pair = (i % 4) / 2;
-  const float u1 = unit_closed(word_of(b, 2 * pair));
-  const float u2 = unit_open(word_of(b, 2 * pair + 1));
-  const float r = kl_sqrt(-2.0f * kl_log(u1));
-  const float2 sc = kl_sincos_2pi(u2);
-  const float z = (i % 2 == 0) ? r * sc.y : r * sc.x;
-  y[i] = mean + std * z;
+  const int b = get_global_id(0);
+  if (4 * b >= n) return;
+  const uint4 w = philox_block(seed, counter + (ulong)b);
+  for (int pair = 0; pair < 2 && 4 * b + 2 * pair < n; ++pair) {
+    const float u1 = unit_closed(word_of(w, 2 * pair));
+    const float u2 = unit_open(word_of(w, 2 * pair + 1));
+    const float r = kl_sqrt(-2.0f * kl_log(u1));
+    const float2 sc = kl_sincos_2pi(u2);
+    const int i = 4 * b + 2 * pair;
+    y[i] = mean + std * (r * sc.y);
+    if (i + 1 < n) y[i + 1] = mean + std * (r * sc.x);
+  }
 }

@@ -3,36 +3,35 @@ import KallimaCore
 
 /// Elementwise ops, reductions, losses, optimisers and random fills: one kernel each.
 extension OpenCLBackend {
-  /// Activation codes shared with Kernels/elementwise.cl (ACT_*).
-  static func activationCode(_ kind: Activation) -> (Int, Float) {
+  /// The entry-point suffix of each activation kind in Kernels/elementwise.cl, and its slope.
+  static func activationKernel(_ kind: Activation) -> (String, Float) {
     switch kind {
-    case .relu: return (0, 0)
-    case .leakyRelu(let slope): return (1, slope)
-    case .tanh: return (2, 0)
-    case .sigmoid: return (3, 0)
-    case .sqrt: return (4, 0)
-    case .square: return (5, 0)
+    case .relu: return ("relu", 0)
+    case .leakyRelu(let slope): return ("leaky_relu", slope)
+    case .tanh: return ("tanh", 0)
+    case .sigmoid: return ("sigmoid", 0)
+    case .sqrt: return ("sqrt", 0)
+    case .square: return ("square", 0)
     }
   }
 
   public func activation_fwd(_ kind: Activation, x: Tensor, y: Tensor) throws {
     let op = "activation_fwd"
     try ShapeCheck.allSame(op, [("x", x), ("y", y)])
-    let (code, slope) = OpenCLBackend.activationCode(kind)
+    let (suffix, slope) = OpenCLBackend.activationKernel(kind)
     try launch(
-      op, items: x.count,
-      [.int(code), .float(slope), .buffer(mem(x, op)), .buffer(mem(y, op)), .int(x.count)])
+      "\(op)_\(suffix)", items: x.count, [.float(slope), .buffer(mem(x, op)), .buffer(mem(y, op)), .int(x.count)])
   }
 
   public func activation_bwd(_ kind: Activation, x: Tensor, y: Tensor, dy: Tensor, dx: Tensor) throws {
     let op = "activation_bwd"
     try ShapeCheck.allSame(op, [("x", x), ("y", y), ("dy", dy), ("dx", dx)])
-    let (code, slope) = OpenCLBackend.activationCode(kind)
+    let (suffix, slope) = OpenCLBackend.activationKernel(kind)
     try launch(
-      op, items: x.count,
+      "\(op)_\(suffix)", items: x.count,
       [
-        .int(code), .float(slope), .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(dy, op)),
-        .buffer(mem(dx, op)), .int(x.count),
+        .float(slope), .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(dy, op)), .buffer(mem(dx, op)),
+        .int(x.count),
       ])
   }
 
@@ -168,14 +167,14 @@ extension OpenCLBackend {
   public func random_uniform(_ y: Tensor, stream: RandomStream, low: Float, high: Float) throws {
     let op = "random_uniform"
     try launch(
-      op, items: y.count,
+      op, items: (y.count + 3) / 4,
       [.buffer(mem(y, op)), .ulong(stream.seed), .ulong(stream.counter), .float(low), .float(high), .int(y.count)])
   }
 
   public func random_normal(_ y: Tensor, stream: RandomStream, mean: Float, std: Float) throws {
     let op = "random_normal"
     try launch(
-      op, items: y.count,
+      op, items: (y.count + 3) / 4,
       [.buffer(mem(y, op)), .ulong(stream.seed), .ulong(stream.counter), .float(mean), .float(std), .int(y.count)])
   }
 }

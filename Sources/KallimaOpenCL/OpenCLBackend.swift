@@ -39,10 +39,15 @@ public final class OpenCLBackend: Backend {
   static let kernelFiles: [String: String] = {
     var table: [String: String] = [:]
     for (file, source) in EmbeddedKernels.files {
-      // Entry points are declared at the start of a line: `__kernel void NAME(`.
-      for line in source.split(separator: "\n") where line.hasPrefix("__kernel void ") {
-        let name = line.dropFirst("__kernel void ".count).prefix { $0.isLetter || $0.isNumber || $0 == "_" }
-        table[String(name)] = file
+      // Entry points are declared at the start of a line, `__kernel void NAME(`, or, when a
+      // macro makes them, listed on `// KERNELS: a b c` lines.
+      for line in source.split(separator: "\n") {
+        if line.hasPrefix("__kernel void ") {
+          let name = line.dropFirst("__kernel void ".count).prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+          table[String(name)] = file
+        } else if line.hasPrefix("// KERNELS:") {
+          for name in line.dropFirst("// KERNELS:".count).split(separator: " ") { table[String(name)] = file }
+        }
       }
     }
     return table
