@@ -4,6 +4,7 @@
 //   CKallima (C shim) -> KallimaCore (shapes, tensors, the op set as a Backend protocol)
 //   -> KallimaCPU (reference backend) / KallimaOpenCL (device backend)
 //   -> KallimaGraph (graph IR, autodiff, memory planning, the plan executor)
+//   -> KallimaGAN (DCGAN, parameter stores, the two-plan GAN step)
 //   -> KallimaOpSuite (one description per op: parity tests and benchmarks share it)
 //   -> kallima (command line)
 import PackageDescription
@@ -27,6 +28,7 @@ let package = Package(
     .target(name: "KallimaCore"),
     .target(name: "KallimaCPU", dependencies: ["KallimaCore"]),
     .target(name: "KallimaGraph", dependencies: ["KallimaCore"]),
+    .target(name: "KallimaGAN", dependencies: ["KallimaCore", "KallimaGraph"]),
     .executableTarget(name: "kallima-embed-kernels"),
     .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["kallima-embed-kernels"]),
     .target(
@@ -46,6 +48,10 @@ let package = Package(
     .testTarget(name: "KallimaCPUTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpSuite"]),
     .testTarget(
       name: "KallimaGraphTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGraph"]),
+    .testTarget(
+      name: "KallimaGANTests",
+      dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGraph", "KallimaGAN"],
+      resources: [.copy("Fixtures")]),
     .testTarget(
       name: "KallimaOpenCLTests",
       dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaOpSuite"],

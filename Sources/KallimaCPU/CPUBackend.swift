@@ -15,6 +15,7 @@ public final class CPUBuffer: DeviceBuffer {
 /// OpenCL kernels are tested against, not a fast path.
 public final class CPUBackend: Backend {
   public let name = "cpu"
+  public private(set) var traffic = HostTraffic()
 
   public init() {}
 
@@ -36,6 +37,7 @@ public final class CPUBackend: Backend {
       "write", values.count == tensor.count, "\(values.count) values for tensor \(tensor.shape)")
     let b = try buf(tensor, "write")
     for i in values.indices { b.values[i] = values[i] }
+    traffic.bytesToDevice += values.count * MemoryLayout<Float>.size
   }
 
   public func read(_ tensor: Tensor) throws -> [Float] {
@@ -44,10 +46,12 @@ public final class CPUBackend: Backend {
 
   /// The tensor's values at full (Double) precision.
   public func readDouble(_ tensor: Tensor) throws -> [Double] {
-    Array(try buf(tensor, "read").values[0..<tensor.count])
+    traffic.blockingReads += 1
+    traffic.bytesFromDevice += tensor.count * MemoryLayout<Float>.size
+    return Array(try buf(tensor, "read").values[0..<tensor.count])
   }
 
-  public func synchronize() throws {}
+  public func synchronize() throws { traffic.synchronizations += 1 }
 
   public func fill(_ y: Tensor, value: Float) throws {
     let b = try buf(y, "fill")

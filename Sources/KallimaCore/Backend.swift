@@ -10,6 +10,8 @@
 public protocol Backend: AnyObject {
   /// Human-readable identity, e.g. "cpu" or "opencl:0:0 pthread-skylake".
   var name: String { get }
+  /// Host waits and transfers so far (the executor's per-step accounting reads it).
+  var traffic: HostTraffic { get }
 
   // MARK: Memory
   func makeBuffer(count: Int) throws -> DeviceBuffer
@@ -110,6 +112,35 @@ public protocol Backend: AnyObject {
   // MARK: Random (Philox4x32-10; identical bits on every backend)
   func random_uniform(_ y: Tensor, stream: RandomStream, low: Float, high: Float) throws
   func random_normal(_ y: Tensor, stream: RandomStream, mean: Float, std: Float) throws
+}
+
+/// What crossed between host and device, and how often the host waited for the device.
+public struct HostTraffic: Equatable, Sendable, CustomStringConvertible {
+  /// `read` calls: each blocks until the value is known.
+  public var blockingReads = 0
+  /// `synchronize` calls.
+  public var synchronizations = 0
+  public var bytesToDevice = 0
+  public var bytesFromDevice = 0
+
+  public init() {}
+
+  /// The traffic since `earlier`.
+  public func since(_ earlier: HostTraffic) -> HostTraffic {
+    var d = HostTraffic()
+    d.blockingReads = blockingReads - earlier.blockingReads
+    d.synchronizations = synchronizations - earlier.synchronizations
+    d.bytesToDevice = bytesToDevice - earlier.bytesToDevice
+    d.bytesFromDevice = bytesFromDevice - earlier.bytesFromDevice
+    return d
+  }
+
+  /// Blocking reads plus synchronisations: the times the host waited.
+  public var hostWaits: Int { blockingReads + synchronizations }
+
+  public var description: String {
+    "\(blockingReads) blocking reads, \(synchronizations) synchronisations, \(bytesToDevice) B to device, \(bytesFromDevice) B from device"
+  }
 }
 
 extension Backend {

@@ -89,11 +89,15 @@ public enum Activation: Hashable, Sendable, CustomStringConvertible {
   /// x²; its backward reads x.
   case square
 
-  /// Whether the backward pass reads the forward output y (else the input x).
+  /// Whether the backward pass can be computed from the forward output y alone (pass y
+  /// as both x and y): true for tanh, sigmoid and sqrt, and for relu and leaky ReLU with a
+  /// positive slope, whose mask x > 0 equals y > 0. Then x can be freed, or overwritten
+  /// in place, as soon as y exists.
   public var backwardReadsOutput: Bool {
     switch self {
-    case .tanh, .sigmoid, .sqrt: return true
-    case .relu, .leakyRelu, .square: return false
+    case .tanh, .sigmoid, .sqrt, .relu: return true
+    case .leakyRelu(let slope): return slope > 0
+    case .square: return false
     }
   }
 

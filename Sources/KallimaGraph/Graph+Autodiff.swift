@@ -56,8 +56,17 @@ extension Graph {
     guard let gy = g[0] else { throw unsupported("outputs other than the first") }
     if g.dropFirst().contains(where: { $0 != nil }) { throw unsupported("its secondary outputs") }
     switch node.op {
-    case .input, .parameter, .constant, .randomNormal, .adamUpdate:
+    case .input, .parameter, .constant, .randomNormal, .adamUpdate, .accumulate:
       return []
+    case .concat:
+      var start = 0
+      return try x.map { v in
+        let c = shape(v)[1]
+        defer { start += c }
+        return try op(.slice(start: start, count: c), [gy])
+      }
+    case .slice(let start, _): return [try op(.channelPad(start: start, shape(x[0])), [gy])]
+    case .channelPad(let start, _): return [try op(.slice(start: start, count: shape(x[0])[1]), [gy])]
     case .conv2d(let p):
       let dx = try op(.conv2dBwdData(p, input: shape(x[0])), [gy, x[1]])
       let dw = try op(.conv2dBwdWeight(p, weight: shape(x[1])), [x[0], gy])

@@ -58,8 +58,16 @@ public enum GraphOp: CustomStringConvertible {
   case mseBwd
   case l1
   case l1Bwd
+  /// Concatenation along axis 1.
+  case concat
+  /// Channels start ..< start + count of axis 1.
+  case slice(start: Int, count: Int)
+  /// g -> shape: g placed at channels start ..< start + g.C, zeros elsewhere (slice's gradient).
+  case channelPad(start: Int, Shape)
   /// param, grad, m, v -> (no output): one Adam step on the parameter.
   case adamUpdate(AdamParams)
+  /// acc, v -> (no output): acc += v on the device (statistics read every log interval).
+  case accumulate
 
   public var description: String {
     switch self {
@@ -94,7 +102,20 @@ public enum GraphOp: CustomStringConvertible {
     case .mseBwd: return "mse_bwd"
     case .l1: return "l1"
     case .l1Bwd: return "l1_bwd"
+    case .concat: return "concat"
+    case .slice: return "slice"
+    case .channelPad: return "channel_pad"
     case .adamUpdate: return "adam_update"
+    case .accumulate: return "accumulate"
+    }
+  }
+
+  /// Ops that read element i of each input only to write element i of the output, in every
+  /// backend, so the output may take over the buffer of an input that dies at this node.
+  var isElementwise: Bool {
+    switch self {
+    case .activation, .activationBwd, .add, .mul, .scale, .addChannel, .mulChannel: return true
+    default: return false
     }
   }
 

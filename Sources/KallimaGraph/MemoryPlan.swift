@@ -42,13 +42,22 @@ public struct MemoryPlan {
           let v = Value(node: i, output: o)
           let need = max(shape.count, 1)
           unshared += need * 4
-          // Best fit among free slots; otherwise a new slot. A constant is written once, when
-          // the plan is built, so its slot must never have held anything that a run writes.
+          // In place when an elementwise op's input dies here; else best fit among free
+          // slots; else a new slot. A constant is written once, when the plan is built, so
+          // its slot must never have held anything that a run writes.
           var isConstant = false
           if case .constant = node.op { isConstant = true }
           let candidates = isConstant ? [] : free.enumerated().filter { sizes[$0.element] >= need }
           let s: Int
-          if let best = candidates.min(by: { sizes[$0.element] < sizes[$1.element] }) {
+          if o == 0, node.op.isElementwise, let donor = node.inputs.first(where: { input in
+            let r = owner(input)
+            return lastUse[r] == i && slot[r] != nil && sizes[slot[r]!] >= need
+              && graph.shape(input).count == shape.count && !(releaseAt[i]?.isEmpty ?? true)
+              && releaseAt[i]!.contains(slot[r]!)
+          }) {
+            s = slot[owner(donor)]!
+            releaseAt[i]!.removeAll { $0 == s }
+          } else if let best = candidates.min(by: { sizes[$0.element] < sizes[$1.element] }) {
             s = best.element
             free.remove(at: best.offset)
           } else {

@@ -139,6 +139,10 @@ public final class Plan {
     case .mseBwd: return { try be.mse_bwd(x: x[0], target: x[1], dloss: x[2], dx: outs[0]!) }
     case .l1: return { try be.l1_fwd(x: x[0], target: x[1], loss: outs[0]!) }
     case .l1Bwd: return { try be.l1_bwd(x: x[0], target: x[1], dloss: x[2], dx: outs[0]!) }
+    case .concat: return { try be.concat_channels(x, y: outs[0]!) }
+    case .slice(let start, _): return { try be.slice_channels(x[0], start: start, y: outs[0]!) }
+    case .channelPad(let start, _): return { try be.slice_channels_bwd(dy: x[0], start: start, dx: outs[0]!) }
+    case .accumulate: return { try be.add(x[0], x[1], y: x[0]) }
     case .adamUpdate(let h):
       return { [unowned self] in
         try be.adam_step(param: x[0], grad: x[1], m: x[2], v: x[3], step: Int(self.runs) + 1, params: h)

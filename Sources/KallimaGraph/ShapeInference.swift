@@ -115,6 +115,33 @@ enum ShapeInference {
       try arity(op, s, 3...3)
       guard s[0] == s[1], s[2].count == 1 else { throw fail(op, "input \(s[0]), target \(s[1]), dloss \(s[2])") }
       return [s[0]]
+    case .concat:
+      guard let first = s.first, first.rank >= 2 else { throw fail(op, "needs inputs [N, C, ...]") }
+      var out = first
+      out.dims[1] = 0
+      for t in s {
+        var expected = first
+        expected.dims[1] = t.rank >= 2 ? t[1] : -1
+        guard t == expected else { throw fail(op, "input \(t) does not match \(first) outside axis 1") }
+        out.dims[1] += t[1]
+      }
+      return [out]
+    case .slice(let start, let count):
+      try arity(op, s, 1...1)
+      guard s[0].rank >= 2, start >= 0, count > 0, start + count <= s[0][1] else {
+        throw fail(op, "channels \(start)..<\(start + count) out of range for \(s[0])")
+      }
+      var out = s[0]
+      out.dims[1] = count
+      return [out]
+    case .channelPad(let start, let target):
+      try arity(op, s, 1...1)
+      _ = try ShapeCheck.copyChannels(name, x: s[0], xStart: 0, y: target, yStart: start, count: s[0].rank > 1 ? s[0][1] : 0)
+      return [target]
+    case .accumulate:
+      try arity(op, s, 2...2)
+      guard s[0] == s[1] else { throw fail(op, "accumulator \(s[0]) and value \(s[1]) differ") }
+      return []
     case .adamUpdate:
       try arity(op, s, 4...4)
       guard s.allSatisfy({ $0 == s[0] }) else { throw fail(op, "param, grad, m, v must agree: \(s)") }

@@ -33,6 +33,8 @@ public final class OpenCLBackend: Backend {
   /// Work-group size of the reduction kernels (must match REDUCE_WG in Kernels/*.cl).
   static let reduceGroupSize = 256
   let lock = NSRecursiveLock()
+  private var counters = HostTraffic()
+  public var traffic: HostTraffic { locked { counters } }
   private var kernels: [String: CLKernel] = [:]
   private var workspaces: [Int: CLBuffer] = [:]
   /// Which Kernels/*.cl file defines each kernel, read from the embedded sources.
@@ -151,6 +153,7 @@ public final class OpenCLBackend: Backend {
         clEnqueueWriteBuffer(queue.handle, b.handle, cl_bool(CL_TRUE), 0, raw.count, raw.baseAddress, 0, nil, nil),
         "clEnqueueWriteBuffer(\(raw.count) bytes)")
     }
+    locked { counters.bytesToDevice += values.count * MemoryLayout<Float>.size }
   }
 
   public func read(_ tensor: Tensor) throws -> [Float] {
@@ -161,10 +164,15 @@ public final class OpenCLBackend: Backend {
         clEnqueueReadBuffer(queue.handle, b.handle, cl_bool(CL_TRUE), 0, raw.count, raw.baseAddress, 0, nil, nil),
         "clEnqueueReadBuffer(\(raw.count) bytes)")
     }
+    locked {
+      counters.blockingReads += 1
+      counters.bytesFromDevice += values.count * MemoryLayout<Float>.size
+    }
     return values
   }
 
   public func synchronize() throws {
+    locked { counters.synchronizations += 1 }
     try CLStatus.check(clFinish(queue.handle), "clFinish")
   }
 

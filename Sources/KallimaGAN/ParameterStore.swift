@@ -1,0 +1,90 @@
+import KallimaCore
+import KallimaGraph
+
+/// How a parameter starts out (Radford et al. 2015: conv weights N(0, 0.02), batch-norm
+/// scale N(1, 0.02)).
+public enum ParameterInit: Sendable {
+  case normal(mean: Float, std: Float)
+  case constant(Float)
+}
+
+/// A network's tensors by PyTorch state-dict name ("main.0.weight", "main.1.running_mean"),
+/// in creation order, living on one backend. Trainable ones get gradients and optimiser
+/// state; buffers (running statistics) are updated by the forward pass.
+public final class ParameterStore {
+  public struct Entry {
+    public let name: String
+    public let tensor: Tensor
+    public let trainable: Bool
+  }
+
+  public let backend: Backend
+  public private(set) var entries: [Entry] = []
+  private var index: [String: Int] = [:]
+  let seed: UInt64
+
+  /// Parameters are initialised on the device from Philox (no host upload), each from its
+  /// own stream: identical bits on every backend for the same seed.
+  public init(backend: Backend, seed: UInt64) {
+    self.backend = backend
+    self.seed = seed
+  }
+
+  public subscript(_ name: String) -> Tensor? { index[name].map { entries[$0].tensor } }
+
+  /// Creates the named tensor once; later calls return the same tensor.
+  @discardableResult
+  public func tensor(_ name: String, _ shape: Shape, _ initial: ParameterInit, trainable: Bool) throws -> Tensor {
+    if let i = index[name] {
+      guard entries[i].tensor.shape == shape else {
+        throw KallimaError.shapeMismatch(op: "parameter \(name)", message: "exists as \(entries[i].tensor.shape), asked for \(shape)")
+      }
+      return entries[i].tensor
+    }
+    let t = try backend.makeTensor(shape)
+    switch initial {
+    case .normal(let mean, let std):
+      let stream = RandomStream(seed: seed &+ UInt64(entries.count) &* 0x9E37_79B9_7F4A_7C15, counter: 0)
+      try backend.random_normal(t, stream: stream, mean: mean, std: std)
+    case .constant(let c):
+      try backend.fill(t, value: c)
+    }
+    index[name] = entries.count
+    entries.append(Entry(name: name, tensor: t, trainable: trainable))
+    return t
+  }
+
+  public var trainable: [Entry] { entries.filter(\.trainable) }
+
+  /// Number of trainable scalars.
+  public var parameterCount: Int { trainable.reduce(0) { $0 + $1.tensor.count } }
+}
+
+/// Builds a network into a graph: parameter nodes are created once per graph and bound to
+/// the store's tensors, so one network applied twice (D on real and on fake) shares them.
+public final class GraphBinder {
+  public let graph: Graph
+  public private(set) var bindings: [Value: Tensor] = [:]
+  private var nodes: [ObjectIdentifier: [String: Value]] = [:]
+
+  public init(graph: Graph) { self.graph = graph }
+
+  /// The parameter node for `name` in `store` (created on first use).
+  public func parameter(
+    _ store: ParameterStore, _ name: String, _ shape: Shape, _ initial: ParameterInit, trainable: Bool = true
+  ) throws -> Value {
+    let key = ObjectIdentifier(store)
+    if let v = nodes[key]?[name] { return v }
+    let t = try store.tensor(name, shape, initial, trainable: trainable)
+    let v = graph.parameter(shape, name: name)
+    nodes[key, default: [:]][name] = v
+    bindings[v] = t
+    return v
+  }
+
+  /// Binds an extra external value (inputs, accumulators).
+  public func bind(_ v: Value, _ t: Tensor) { bindings[v] = t }
+
+  /// The parameter nodes of `store` used in this graph, by name.
+  public func parameters(of store: ParameterStore) -> [String: Value] { nodes[ObjectIdentifier(store)] ?? [:] }
+}

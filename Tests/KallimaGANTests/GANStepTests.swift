@@ -1,0 +1,106 @@
+import KallimaCPU
+import KallimaCore
+import KallimaGAN
+import KallimaGraph
+import KallimaOpenCL
+import Testing
+
+/// One OpenCL backend for this test target.
+let ganOpenCL: Result<OpenCLBackend, Error> = Result { try OpenCLBackend() }
+
+/// A narrow DCGAN for tests: 32x32 RGB, nz 16, widths 8.
+let narrow = DCGANConfig(nz: 16, ngf: 8, ndf: 8, channels: 3, imageSize: 32)
+
+func realBatch(_ shape: Shape) -> [Float] {
+  (0..<shape.count).map { Philox.uniform(stream: RandomStream(seed: 77), index: $0, low: -1, high: 1) }
+}
+
+@Suite("The GAN step on the device")
+struct GANStepTests {
+  @Test("DCGAN, 5 steps on CPU and on OpenCL from the same seed: losses and parameters agree")
+  func cpuVersusOpenCL() throws {
+    let cl = try ganOpenCL.get()
+    var losses: [[GANStatistics]] = []
+    var parameters: [[String: [Float]]] = []
+    for backend: Backend in [CPUBackend(), cl] {
+      let trainer = try GANTrainer(backend: backend, config: narrow, batch: 4, seed: 5, noise: .device(seed: 9))
+      try backend.write(realBatch(trainer.real.shape), to: trainer.real)
+      var perStep: [GANStatistics] = []
+      for _ in 0..<5 {
+        try trainer.step()
+        perStep.append(try trainer.readStatistics())
+      }
+      losses.append(perStep)
+      var values: [String: [Float]] = [:]
+      for store in [trainer.generatorParameters, trainer.discriminatorParameters] {
+        for e in store.entries { values[e.name + "@" + (store === trainer.generatorParameters ? "G" : "D")] = try backend.read(e.tensor) }
+      }
+      parameters.append(values)
+    }
+    for (step, (c, o)) in zip(losses[0], losses[1]).enumerated() {
+      for (name, a, e) in [("loss_D", o.lossD, c.lossD), ("loss_G", o.lossG, c.lossG), ("D(x)", o.dReal, c.dReal), ("D(G(z))", o.dFake, c.dFake)] {
+        #expect(abs(a - e) <= 1e-4 + 1e-3 * abs(e), "step \(step + 1) \(name): OpenCL \(a), CPU \(e)")
+      }
+    }
+    // Adam's first steps move each weight by about lr·sign(gradient), so a gradient within
+    // float rounding of zero may step the other way on the other backend; such weights are
+    // counted and must stay rare, every other one must agree closely.
+    #expect(parameters[0].keys.sorted() == parameters[1].keys.sorted())
+    var total = 0
+    var outliers = 0
+    for (name, expected) in parameters[0] {
+      let actual = parameters[1][name]!
+      for (a, e) in zip(actual, expected) {
+        total += 1
+        if abs(a - e) > 1e-5 + 1e-4 * abs(e) { outliers += 1 }
+      }
+      let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
+      #expect(worst <= 5 * 2 * 2e-4 + 1e-5, "\(name): a weight differs by \(worst), more than 5 Adam steps can explain")
+    }
+    #expect(Double(outliers) <= 0.001 * Double(total), "\(outliers) of \(total) weights differ beyond 1e-5 + 1e-4·|w|")
+  }
+
+  @Test("100 steps, log every 50: two blocking reads in total and no host-to-device traffic per step")
+  func hostRoundTrips() throws {
+    let cl = try ganOpenCL.get()
+    let trainer = try GANTrainer(backend: cl, config: DCGANConfig(nz: 8, ngf: 4, ndf: 4, channels: 1, imageSize: 8), batch: 2, seed: 1)
+    try cl.write(realBatch(trainer.real.shape), to: trainer.real)
+    let before = cl.traffic
+    var logged: [GANStatistics] = []
+    for step in 1...100 {
+      try trainer.step()
+      if step % 50 == 0 { logged.append(try trainer.readStatistics()) }
+    }
+    let used = cl.traffic.since(before)
+    #expect(used.blockingReads == 2, "\(used)")
+    #expect(used.synchronizations == 0, "\(used)")
+    #expect(used.bytesToDevice == 0, "\(used)")
+    #expect(logged.count == 2 && logged.allSatisfy { $0.steps == 50 && $0.lossD.isFinite && $0.lossG.isFinite })
+  }
+
+  @Test("the D step's peak device memory is well below the sum of its intermediate tensors")
+  func memoryPlanOfADCGANStep() throws {
+    let trainer = try GANTrainer(
+      backend: CPUBackend(), config: DCGANConfig(nz: 100, ngf: 16, ndf: 16, channels: 3, imageSize: 64), batch: 2)
+    for plan in [trainer.dPlan, trainer.gPlan] {
+      #expect(plan.memory.peakBytes * 2 < plan.memory.unsharedBytes, "peak \(plan.memory.peakBytes) of \(plan.memory.unsharedBytes)")
+    }
+  }
+
+  @Test("G's update leaves D's parameters untouched; D's update leaves G's untouched")
+  func updatesTouchOnlyTheirNetwork() throws {
+    let cpu = CPUBackend()
+    let trainer = try GANTrainer(backend: cpu, config: narrow, batch: 2, seed: 3)
+    try cpu.write(realBatch(trainer.real.shape), to: trainer.real)
+    func snapshot(_ s: ParameterStore) throws -> [[Float]] { try s.trainable.map { try cpu.read($0.tensor) } }
+    let g0 = try snapshot(trainer.generatorParameters)
+    let d0 = try snapshot(trainer.discriminatorParameters)
+    try trainer.dPlan.run()
+    #expect(try snapshot(trainer.generatorParameters) == g0)
+    let d1 = try snapshot(trainer.discriminatorParameters)
+    #expect(d1 != d0)
+    try trainer.gPlan.run()
+    #expect(try snapshot(trainer.discriminatorParameters) == d1)
+    #expect(try snapshot(trainer.generatorParameters) != g0)
+  }
+}
