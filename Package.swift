@@ -37,7 +37,8 @@ let package = Package(
     .target(
       name: "KallimaOpSuite", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL"]),
     .target(
-      name: "KallimaBenchmarks", dependencies: ["KallimaOpSuite", "KallimaOpenCL", "KallimaCPU"],
+      name: "KallimaBenchmarks",
+      dependencies: ["KallimaOpSuite", "KallimaOpenCL", "KallimaCPU", "KallimaGraph", "KallimaGAN"],
       path: "Benchmarks/KallimaBenchmarks"),
     .executableTarget(
       name: "kallima",

@@ -25,8 +25,9 @@ public struct GANStatistics: Sendable, CustomStringConvertible {
 
 /// The unconditional GAN step of SPEC §1 with the non-saturating loss on logits, as two plans
 /// that share parameter buffers:
-/// - the D plan: fake = G(z) (no gradient into G), D on the real and the fake batch,
-///   loss_D = BCE(D(x), 1) + BCE(D(G(z)), 0), backward into D, Adam on D only;
+/// - the D plan: D on the real batch and its backward, then fake = G(z) (no gradient into G),
+///   D on the fake batch and its backward; loss_D = BCE(D(x), 1) + BCE(D(G(z)), 0), the two
+///   gradients summed, Adam on D only;
 /// - the G plan: a fresh z, D(G(z)), loss_G = BCE(D(G(z)), 1), backward through D into G,
 ///   Adam on G only (D's parameters are read, never written).
 /// Batch norm runs in train mode in both (running statistics update as PyTorch's do).
@@ -134,21 +135,28 @@ public final class GANTrainer {
     try g.add(.accumulate, [acc, row], name: "accumulate statistics")
   }
 
-  /// Adam update nodes for every trainable parameter of `store` used in the graph; the
-  /// optimiser state (m, v) lives in the store as "NAME.exp_avg" / "NAME.exp_avg_sq".
+  /// Gradients of `loss` for every trainable parameter of `store` used in the graph, by name.
+  static func gradients(_ g: Graph, _ b: GraphBinder, _ store: ParameterStore, of loss: Value) throws -> [String: Value] {
+    let params = b.parameters(of: store)
+    let names = store.trainable.map(\.name).filter { params[$0] != nil }
+    let grads = try g.gradients(of: loss, wrt: names.map { params[$0]! })
+    var result: [String: Value] = [:]
+    for (name, grad) in zip(names, grads) { result[name] = grad }
+    return result
+  }
+
+  /// Adam update nodes for each gradient; the optimiser state (m, v) lives in the store as
+  /// "NAME.exp_avg" / "NAME.exp_avg_sq".
   static func adamUpdates(
-    _ g: Graph, _ b: GraphBinder, _ store: ParameterStore, loss: Value, adam: AdamParams
+    _ g: Graph, _ b: GraphBinder, _ store: ParameterStore, grads: [String: Value], adam: AdamParams
   ) throws {
     let params = b.parameters(of: store)
-    let trainable = store.trainable.map(\.name).filter { params[$0] != nil }
-    let grads = try g.gradients(of: loss, wrt: trainable.map { params[$0]! })
-    for (name, grad) in zip(trainable, grads) {
-      let p = params[name]!
+    for entry in store.trainable {
+      guard let grad = grads[entry.name], let p = params[entry.name] else { continue }
       let shape = g.shape(p)
-      guard let grad else { continue }
-      let m = try b.parameter(store, name + ".exp_avg", shape, .constant(0), trainable: false)
-      let v = try b.parameter(store, name + ".exp_avg_sq", shape, .constant(0), trainable: false)
-      try g.add(.adamUpdate(adam), [p, grad, m, v], name: "adam \(name)")
+      let m = try b.parameter(store, entry.name + ".exp_avg", shape, .constant(0), trainable: false)
+      let v = try b.parameter(store, entry.name + ".exp_avg_sq", shape, .constant(0), trainable: false)
+      try g.add(.adamUpdate(adam), [p, grad, m, v], name: "adam \(entry.name)")
     }
   }
 
@@ -160,16 +168,25 @@ public final class GANTrainer {
     let b = GraphBinder(graph: g)
     let x = g.input(real.shape, name: "real")
     b.bind(x, real)
+    // The real half's forward and backward come first, so its activations are free before
+    // the fake half runs (the order of PyTorch's DCGAN example); the gradients add up.
+    let dReal = try model.discriminator(b, discriminator, image: x, tag: "real")
+    let ones = g.constant(1, g.shape(dReal), name: "label 1")
+    let lossReal = try g.value(.bceLogits, [dReal, ones], name: "BCE(D(x), 1)")
+    let gradsReal = try gradients(g, b, discriminator, of: lossReal)
     let zv = latent(g, b, shape: [batch, model.config.nz, 1, 1], z: z, noise: noise, salt: 0xD, name: "z (D step)")
     let fake = try model.generator(b, generator, z: zv)
-    let dReal = try model.discriminator(b, discriminator, image: x, tag: "real")
     let dFake = try model.discriminator(b, discriminator, image: fake, tag: "fake")
-    let ones = g.constant(1, g.shape(dReal), name: "label 1")
     let zeros = g.constant(0, g.shape(dFake), name: "label 0")
-    let lossReal = try g.value(.bceLogits, [dReal, ones], name: "BCE(D(x), 1)")
     let lossFake = try g.value(.bceLogits, [dFake, zeros], name: "BCE(D(G(z)), 0)")
+    let gradsFake = try gradients(g, b, discriminator, of: lossFake)
+    var grads: [String: Value] = [:]
+    for (name, gr) in gradsReal {
+      grads[name] = try gradsFake[name].map { try g.value(.add, [gr, $0], name: "d loss_D / d \(name)") } ?? gr
+    }
+    for (name, gf) in gradsFake where grads[name] == nil { grads[name] = gf }
     let loss = try g.value(.add, [lossReal, lossFake], name: "loss_D")
-    try adamUpdates(g, b, discriminator, loss: loss, adam: adam)
+    try adamUpdates(g, b, discriminator, grads: grads, adam: adam)
     try accumulate(
       g, b, accumulator,
       [
@@ -190,7 +207,7 @@ public final class GANTrainer {
     let dFake = try model.discriminator(b, discriminator, image: fake, tag: "fake")
     let ones = g.constant(1, g.shape(dFake), name: "label 1")
     let loss = try g.value(.bceLogits, [dFake, ones], name: "loss_G")
-    try adamUpdates(g, b, generator, loss: loss, adam: adam)
+    try adamUpdates(g, b, generator, grads: try gradients(g, b, generator, of: loss), adam: adam)
     try accumulate(g, b, accumulator, [1: loss])
     return (g, b)
   }

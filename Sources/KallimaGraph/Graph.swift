@@ -119,6 +119,15 @@ public enum GraphOp: CustomStringConvertible {
     }
   }
 
+  /// Ops that change external state (parameters, optimiser state, running statistics,
+  /// accumulators): they run even when no other node reads their outputs.
+  var hasEffect: Bool {
+    switch self {
+    case .adamUpdate, .accumulate, .batchnormTrain: return true
+    default: return false
+    }
+  }
+
   /// Ops whose outputs alias an input's buffer.
   var isView: Bool { if case .reshape = self { return true } else { return false } }
   /// Ops bound to external storage.
@@ -147,6 +156,19 @@ public final class Graph {
   public init() {}
 
   public func shape(_ v: Value) -> Shape { nodes[v.node].outputShapes[v.output] }
+
+  /// Nodes whose work matters: those with effects, those producing `keep`, and everything
+  /// they read, transitively. Plans skip the rest (e.g. gradients nobody consumes).
+  public func liveNodes(keep: Set<Value>) -> [Bool] {
+    var live = [Bool](repeating: false, count: nodes.count)
+    var stack = nodes.indices.filter { nodes[$0].op.hasEffect } + keep.map(\.node)
+    while let i = stack.popLast() {
+      if live[i] { continue }
+      live[i] = true
+      stack += nodes[i].inputs.map(\.node)
+    }
+    return live
+  }
 
   /// Adds a node after inferring and checking its output shapes; errors name the node.
   @discardableResult

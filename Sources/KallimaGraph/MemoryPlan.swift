@@ -16,6 +16,7 @@ public struct MemoryPlan {
 
   public init(graph: Graph, keep: Set<Value>) {
     let nodes = graph.nodes
+    let live = graph.liveNodes(keep: keep)
     // Views resolve to the value that owns the storage.
     var root: [Value: Value] = [:]
     func owner(_ v: Value) -> Value { root[v] ?? v }
@@ -24,7 +25,7 @@ public struct MemoryPlan {
     }
     // Last reading node of each owning value; kept values and constants live forever.
     var lastUse: [Value: Int] = [:]
-    for (i, node) in nodes.enumerated() {
+    for (i, node) in nodes.enumerated() where live[i] {
       for v in node.inputs { lastUse[owner(v)] = max(lastUse[owner(v)] ?? i, i) }
     }
     for v in keep { lastUse[owner(v)] = Int.max }
@@ -36,7 +37,7 @@ public struct MemoryPlan {
     var free: [Int] = []
     var unshared = 0
     var releaseAt: [Int: [Int]] = [:]
-    for (i, node) in nodes.enumerated() {
+    for (i, node) in nodes.enumerated() where live[i] {
       if !node.op.isExternal && !node.op.isView {
         for (o, shape) in node.outputShapes.enumerated() {
           let v = Value(node: i, output: o)

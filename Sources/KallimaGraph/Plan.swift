@@ -38,14 +38,18 @@ public final class Plan {
           tensors[v] = Tensor(shape: shape, buffer: buffers[s])
         }
       }
-      if case .constant(let c) = node.op { try backend.fill(tensors[Value(node: i, output: 0)]!, value: c) }
+      if case .constant(let c) = node.op, let t = tensors[Value(node: i, output: 0)] { try backend.fill(t, value: c) }
     }
-    for i in graph.nodes.indices {
+    let live = graph.liveNodes(keep: Set(keep))
+    for i in graph.nodes.indices where live[i] {
       if let step = try makeStep(i) { steps.append((i, step)) }
     }
   }
 
   public func tensor(_ v: Value) -> Tensor { tensors[v]! }
+
+  /// GEMM-shaped FLOPs of one run (nodes the plan executes only).
+  public var flops: Double { steps.reduce(0) { $0 + graph.flops(ofNode: $1.node) } }
 
   /// Enqueues one whole pass over the graph.
   public func run() throws {

@@ -31,7 +31,7 @@ struct Kallima: ParsableCommand {
 /// `kallima bench ...`
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Microbenchmarks.", subcommands: [BenchOps.self])
+    abstract: "Microbenchmarks and training throughput.", subcommands: [BenchOps.self, BenchDCGAN.self])
 }
 
 /// Writes one line to standard error.

@@ -78,12 +78,14 @@ struct GANStepTests {
     #expect(logged.count == 2 && logged.allSatisfy { $0.steps == 50 && $0.lossD.isFinite && $0.lossG.isFinite })
   }
 
-  @Test("the D step's peak device memory is well below the sum of its intermediate tensors")
+  @Test("DCGAN-64 at batch 64: each plan's peak device memory is well below the sum of its tensors")
   func memoryPlanOfADCGANStep() throws {
-    let trainer = try GANTrainer(
-      backend: CPUBackend(), config: DCGANConfig(nz: 100, ngf: 16, ndf: 16, channels: 3, imageSize: 64), batch: 2)
-    for plan in [trainer.dPlan, trainer.gPlan] {
-      #expect(plan.memory.peakBytes * 2 < plan.memory.unsharedBytes, "peak \(plan.memory.peakBytes) of \(plan.memory.unsharedBytes)")
+    // The real configuration (plans are built, not run): at toy sizes weight gradients
+    // dominate and say little about activation reuse.
+    let trainer = try GANTrainer(backend: try ganOpenCL.get(), config: DCGANConfig(), batch: 64)
+    for (name, plan) in [("D", trainer.dPlan), ("G", trainer.gPlan)] {
+      let m = plan.memory
+      #expect(m.peakBytes * 2 < m.unsharedBytes, "\(name) plan: peak \(m.peakBytes) B of \(m.unsharedBytes) B")
     }
   }
 

@@ -1,0 +1,107 @@
+import Foundation
+import KallimaCore
+import KallimaGAN
+import KallimaGraph
+
+/// End-to-end DCGAN training throughput: whole steps (D update, then G update) replayed
+/// from their plans, timed with one device barrier after the last step.
+public struct DCGANBenchmark {
+  public var config: DCGANConfig
+  public var batch: Int
+  public var steps: Int
+  public var warmupSteps: Int
+
+  public init(config: DCGANConfig, batch: Int, steps: Int, warmupSteps: Int = 2) {
+    (self.config, self.batch, self.steps, self.warmupSteps) = (config, batch, steps, warmupSteps)
+  }
+
+  public struct NodeTime: Codable {
+    public var plan: String
+    public var node: String
+    public var seconds: Double
+  }
+
+  public struct Report: Codable {
+    public var backend: String
+    public var batch: Int
+    public var imageSize: Int
+    public var ngf: Int
+    public var ndf: Int
+    public var steps: Int
+    public var secondsPerStep: Double
+    public var stepsPerSecond: Double
+    public var imagesPerSecond: Double
+    /// GEMM-shaped FLOPs of one step (D plan + G plan).
+    public var flopsPerStep: Double
+    public var gflops: Double
+    public var sgemmGflops: Double?
+    public var ratioToSGEMM: Double?
+    /// Blocking reads + synchronisations per step in the timed region (one barrier in all).
+    public var hostWaitsPerStep: Double
+    public var bytesToDevicePerStep: Double
+    public var peakPlanBytes: Int
+    public var setupSeconds: Double
+    public var topNodes: [NodeTime]
+  }
+
+  public func run(on backend: Backend, sgemm: ReferenceFigures.GEMM? = nil) throws -> Report {
+    let setupStart = Timing.now()
+    let trainer = try GANTrainer(backend: backend, config: config, batch: batch, seed: 1, noise: .device(seed: 2))
+    try backend.random_uniform(trainer.real, stream: RandomStream(seed: 3), low: -1, high: 1)
+    for _ in 0..<warmupSteps { try trainer.step() }
+    try backend.synchronize()
+    let setup = Timing.now() - setupStart
+
+    let before = backend.traffic
+    let start = Timing.now()
+    for _ in 0..<steps { try trainer.step() }
+    try backend.synchronize()
+    let elapsed = Timing.now() - start
+    let traffic = backend.traffic.since(before)
+
+    // One profiled step (a barrier after every node) for the per-node table.
+    var nodes: [NodeTime] = []
+    for (label, plan) in [("D", trainer.dPlan), ("G", trainer.gPlan)] {
+      nodes += try plan.profile().map { NodeTime(plan: label, node: $0.name, seconds: $0.seconds) }
+    }
+    let flops = trainer.dPlan.flops * Double(trainer.nCritic) + trainer.gPlan.flops
+    let perStep = elapsed / Double(steps)
+    let gflops = flops / perStep / 1e9
+    return Report(
+      backend: backend.name, batch: batch, imageSize: config.imageSize, ngf: config.ngf, ndf: config.ndf, steps: steps,
+      secondsPerStep: perStep, stepsPerSecond: 1 / perStep, imagesPerSecond: Double(batch) / perStep,
+      flopsPerStep: flops, gflops: gflops, sgemmGflops: sgemm?.gflops, ratioToSGEMM: sgemm.map { gflops / $0.gflops },
+      hostWaitsPerStep: Double(traffic.hostWaits) / Double(steps),
+      bytesToDevicePerStep: Double(traffic.bytesToDevice) / Double(steps),
+      peakPlanBytes: trainer.dPlan.memory.peakBytes + trainer.gPlan.memory.peakBytes, setupSeconds: setup,
+      topNodes: Array(nodes.sorted { $0.seconds > $1.seconds }.prefix(10)))
+  }
+}
+
+extension DCGANBenchmark.Report {
+  /// Plain-text rendering.
+  public var text: String {
+    var lines = [
+      "DCGAN \(imageSize)x\(imageSize), ngf \(ngf), ndf \(ndf), batch \(batch) on \(backend)",
+      String(
+        format: "%d timed steps: %.3f s/step, %.3f steps/s, %.1f images/s (set-up and %@ warm-up: %.1f s)", steps,
+        secondsPerStep, stepsPerSecond, imagesPerSecond, "2-step", setupSeconds),
+      String(format: "GEMM-shaped work: %.1f GFLOP per step, achieved %.1f GFLOP/s", flopsPerStep / 1e9, gflops),
+    ]
+    if let s = sgemmGflops, let r = ratioToSGEMM {
+      lines.append(String(format: "CLBlast SGEMM n=1024 on the same device: %.1f GFLOP/s; ratio %.3f", s, r))
+    }
+    lines.append(
+      String(
+        format: "host waits per step: %.3f (one barrier after the last step); host-to-device bytes per step: %.0f",
+        hostWaitsPerStep, bytesToDevicePerStep))
+    lines.append(String(format: "plan memory (D plan + G plan peaks): %.1f MiB", Double(peakPlanBytes) / 1_048_576))
+    lines.append("top nodes of one profiled step (barrier after each node):")
+    let total = topNodes.reduce(0) { $0 + $1.seconds }
+    for n in topNodes {
+      lines.append(String(format: "  %8.2f ms  %@ plan  %@", n.seconds * 1000, n.plan, n.node))
+    }
+    _ = total
+    return lines.joined(separator: "\n")
+  }
+}

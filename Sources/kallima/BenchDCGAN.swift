@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import KallimaBenchmarks
+import KallimaCore
+import KallimaGAN
+
+/// `kallima bench dcgan`: whole DCGAN training steps per second on one device.
+struct BenchDCGAN: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "dcgan",
+    abstract: "Time whole DCGAN training steps (D update then G update) replayed from their plans.")
+
+  @Option(help: "cpu, opencl or opencl:PLATFORM:DEVICE (default: $KALLIMA_DEVICE, else opencl).")
+  var device: String?
+
+  @Option(help: "Batch size.")
+  var batch = 64
+
+  @Option(help: "Image side (32 or 64; 4·2^k in general).")
+  var size = 64
+
+  @Option(help: "Timed steps.")
+  var steps = 10
+
+  @Option(help: "Generator and discriminator width (ngf = ndf).")
+  var width = 64
+
+  @Option(help: "Latent size.")
+  var nz = 100
+
+  @Flag(help: "Skip the CLBlast SGEMM reference (no ratio).")
+  var noReference = false
+
+  @Flag(help: "Print JSON instead of text.")
+  var json = false
+
+  func validate() throws {
+    guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (batch norm)") }
+    guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+  }
+
+  func run() throws {
+    let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
+    let sgemm =
+      noReference
+      ? nil : try ReferenceFigures.measure(on: backend, policy: TimingPolicy(), sgemmSizes: [1024]).ratioGEMM
+    let bench = DCGANBenchmark(
+      config: DCGANConfig(nz: nz, ngf: width, ndf: width, channels: 3, imageSize: size), batch: batch, steps: steps)
+    let report = try bench.run(on: backend, sgemm: sgemm)
+    if json {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      print(String(decoding: try encoder.encode(report), as: UTF8.self))
+    } else {
+      print(report.text)
+    }
+  }
+}
