@@ -106,3 +106,42 @@ struct GANStepTests {
     #expect(try snapshot(trainer.generatorParameters) != g0)
   }
 }
+
+@Suite("Validation mode")
+struct ValidationTests {
+  /// The D-step graph of a narrow DCGAN and host values for all its external tensors.
+  static func dStep() throws -> (Graph, [Value: [Float]]) {
+    let cpu = CPUBackend()
+    let trainer = try GANTrainer(backend: cpu, config: narrow, batch: 2, seed: 4)
+    let graph = trainer.dPlan.graph
+    var externals: [Value: [Float]] = [:]
+    for (i, node) in graph.nodes.enumerated() where node.op.description == "input" || node.op.description == "parameter" {
+      let v = Value(node: i, output: 0)
+      externals[v] = node.name == "real" ? realBatch(graph.shape(v)) : try cpu.read(trainer.dPlan.tensor(v))
+    }
+    return (graph, externals)
+  }
+
+  @Test("a D step validates node by node: CPU and OpenCL agree everywhere")
+  func agrees() throws {
+    let (graph, externals) = try Self.dStep()
+    let divergence = try PlanValidation.firstDivergence(
+      graph: graph, reference: CPUBackend(), candidate: try ganOpenCL.get(), externals: externals)
+    #expect(divergence == nil, "\(divergence.map(\.description) ?? "")")
+  }
+
+  @Test("validation names the first node that differs")
+  func namesTheNode() throws {
+    let (graph, externals) = try Self.dStep()
+    // The candidate starts from a different second-layer weight: the first node reading it
+    // is D's second convolution on the real batch.
+    let weight = try #require(externals.keys.first { graph.nodes[$0.node].name == "main.2.weight" })
+    var candidate = externals
+    candidate[weight]![0] += 0.5
+    let divergence = try #require(
+      try PlanValidation.firstDivergence(
+        graph: graph, reference: CPUBackend(), candidate: CPUBackend(), externals: externals,
+        candidateExternals: candidate))
+    #expect(divergence.name == "D(real) main.2 conv", "\(divergence)")
+  }
+}
