@@ -59,7 +59,8 @@ public struct DCGANBenchmark {
     let elapsed = Timing.now() - start
     let traffic = backend.traffic.since(before)
 
-    // One profiled step (a barrier after every node) for the per-node table.
+    // One profiled step for the per-node table (OpenCL events when the backend records
+    // them, else a barrier after every node).
     var nodes: [NodeTime] = []
     for (label, plan) in [("D", trainer.dPlan), ("G", trainer.gPlan)] {
       nodes += try plan.profile().map { NodeTime(plan: label, node: $0.name, seconds: $0.seconds) }
@@ -96,7 +97,7 @@ extension DCGANBenchmark.Report {
         format: "host waits per step: %.3f (one barrier after the last step); host-to-device bytes per step: %.0f",
         hostWaitsPerStep, bytesToDevicePerStep))
     lines.append(String(format: "plan memory (D plan + G plan peaks): %.1f MiB", Double(peakPlanBytes) / 1_048_576))
-    lines.append("top nodes of one profiled step (barrier after each node):")
+    lines.append("top nodes of one profiled step (device time from kernel events where available):")
     let total = topNodes.reduce(0) { $0 + $1.seconds }
     for n in topNodes {
       lines.append(String(format: "  %8.2f ms  %@ plan  %@", n.seconds * 1000, n.plan, n.node))

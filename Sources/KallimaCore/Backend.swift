@@ -114,6 +114,19 @@ public protocol Backend: AnyObject {
   func random_normal(_ y: Tensor, stream: RandomStream, mean: Float, std: Float) throws
 }
 
+/// Backends that can time each kernel on the device (OpenCL profiling events).
+public protocol KernelTiming: AnyObject {
+  /// Whether timings can be collected (an OpenCL queue created with profiling enabled).
+  var canTimeKernels: Bool { get }
+  /// Starts recording every kernel enqueued from now on.
+  func startKernelTimings()
+  /// Kernels recorded so far since `startKernelTimings` (to attribute them to plan nodes).
+  var recordedKernelCount: Int { get }
+  /// Waits for the device, stops recording and returns each recorded kernel's name and
+  /// device time in seconds, in enqueue order.
+  func stopKernelTimings() throws -> [(name: String, seconds: Double)]
+}
+
 /// What crossed between host and device, and how often the host waited for the device.
 public struct HostTraffic: Equatable, Sendable, CustomStringConvertible {
   /// `read` calls: each blocks until the value is known.

@@ -57,9 +57,25 @@ public final class Plan {
     runs += 1
   }
 
-  /// Runs once with a barrier after each node and returns the wall time per node, longest
-  /// first (the barrier makes each time cover the node's device work).
+  /// Runs once and returns the time per node, longest first: device time from kernel events
+  /// when the backend records them (an OpenCL backend made with `profiling: true`), else
+  /// wall time with a barrier after each node.
   public func profile() throws -> [(node: Int, name: String, seconds: Double)] {
+    if let timing = backend as? KernelTiming, timing.canTimeKernels {
+      timing.startKernelTimings()
+      var ranges: [(Int, Range<Int>)] = []
+      for s in steps {
+        let first = timing.recordedKernelCount
+        try s.run()
+        ranges.append((s.node, first..<timing.recordedKernelCount))
+      }
+      let kernels = try timing.stopKernelTimings()
+      runs += 1
+      return ranges.map { node, range in
+        let n = graph.nodes[node]
+        return (node, "\(n.name) (\(n.op))", kernels[range].reduce(0) { $0 + $1.seconds })
+      }.sorted { $0.2 > $1.2 }
+    }
     try backend.synchronize()
     var times: [(Int, String, Double)] = []
     for s in steps {

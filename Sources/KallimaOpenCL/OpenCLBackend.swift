@@ -34,6 +34,9 @@ public final class OpenCLBackend: Backend {
   static let reduceGroupSize = 256
   let lock = NSRecursiveLock()
   private var counters = HostTraffic()
+  /// Events of recorded kernels while kernel timing is on.
+  private var recording: [(String, UnsafeMutablePointer<cl_event?>)]?
+  public let canTimeKernels: Bool
   public var traffic: HostTraffic { locked { counters } }
   private var kernels: [String: CLKernel] = [:]
   private var workspaces: [Int: CLBuffer] = [:]
@@ -93,6 +96,7 @@ public final class OpenCLBackend: Backend {
   public init(device: OpenCLDeviceInfo, profiling: Bool = false) throws {
     self.device = device
     self.name = "\(device.selector) \(device.name)"
+    self.canTimeKernels = profiling
     var status: cl_int = 0
     var deviceID: cl_device_id? = device.deviceID
     let ctx = clCreateContext(nil, 1, &deviceID, nil, nil, &status)
@@ -179,10 +183,13 @@ public final class OpenCLBackend: Backend {
   public func fill(_ y: Tensor, value: Float) throws {
     let b = try mem(y, "fill")
     var pattern = value
-    try CLStatus.check(
-      clEnqueueFillBuffer(
-        queue.handle, b.handle, &pattern, MemoryLayout<Float>.size, 0, y.count * MemoryLayout<Float>.size, 0, nil, nil),
-      "clEnqueueFillBuffer")
+    try locked {
+      try CLStatus.check(
+        clEnqueueFillBuffer(
+          queue.handle, b.handle, &pattern, MemoryLayout<Float>.size, 0, y.count * MemoryLayout<Float>.size, 0, nil,
+          eventSlot("fill")),
+        "clEnqueueFillBuffer")
+    }
   }
 
   /// A scratch buffer of at least `count` floats. Slots are reused across ops; the queue is
@@ -248,13 +255,23 @@ public final class OpenCLBackend: Backend {
     var global = (items + local - 1) / local * local
     var localSize = local
     try CLStatus.check(
-      clEnqueueNDRangeKernel(queue.handle, k.handle, 1, nil, &global, &localSize, 0, nil, nil),
+      clEnqueueNDRangeKernel(queue.handle, k.handle, 1, nil, &global, &localSize, 0, nil, eventSlot(name)),
       "clEnqueueNDRangeKernel(\(name), \(global) items)")
   }
 
   /// Launches one work-group of `reduceGroupSize` items per output (reduction kernels).
   func launchGroups(_ name: String, groups: Int, _ args: [KernelArg]) throws {
     try launch(name, items: groups * OpenCLBackend.reduceGroupSize, group: OpenCLBackend.reduceGroupSize, args)
+  }
+
+  /// Where the next enqueue stores its event: nil unless kernel timing is on. Call with the
+  /// lock held; the pointer stays valid until the next call.
+  func eventSlot(_ name: String) -> UnsafeMutablePointer<cl_event?>? {
+    guard recording != nil else { return nil }
+    let slot = UnsafeMutablePointer<cl_event?>.allocate(capacity: 1)
+    slot.initialize(to: nil)
+    recording!.append((name, slot))
+    return slot
   }
 
   /// Runs `body` holding the backend lock: ops that use workspaces or several launches
@@ -277,7 +294,42 @@ public final class OpenCLBackend: Backend {
     let status = CLBlastSgemm(
       CLBlastLayoutRowMajor, transposeA ? CLBlastTransposeYes : CLBlastTransposeNo,
       transposeB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a.handle, 0, lda,
-      b.handle, 0, ldb, beta, c.handle, 0, ldc, &q, nil)
+      b.handle, 0, ldb, beta, c.handle, 0, ldc, &q, eventSlot("sgemm \(m)x\(n)x\(k)"))
     try CLStatus.check(status.rawValue, "CLBlastSgemm(m \(m), n \(n), k \(k))")
+  }
+}
+
+extension OpenCLBackend: KernelTiming {
+  public func startKernelTimings() {
+    locked { recording = canTimeKernels ? [] : nil }
+  }
+
+  public var recordedKernelCount: Int { locked { recording?.count ?? 0 } }
+
+  public func stopKernelTimings() throws -> [(name: String, seconds: Double)] {
+    try synchronize()
+    let slots = locked { () -> [(String, UnsafeMutablePointer<cl_event?>)] in
+      defer { recording = nil }
+      return recording ?? []
+    }
+    defer { slots.forEach { $0.1.deallocate() } }
+    var result: [(name: String, seconds: Double)] = []
+    for (name, slot) in slots {
+      guard let event = slot.pointee else {
+        result.append((name, 0))
+        continue
+      }
+      defer { clReleaseEvent(event) }
+      var start: cl_ulong = 0
+      var end: cl_ulong = 0
+      try CLStatus.check(
+        clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_START), 8, &start, nil),
+        "clGetEventProfilingInfo(\(name))")
+      try CLStatus.check(
+        clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_END), 8, &end, nil),
+        "clGetEventProfilingInfo(\(name))")
+      result.append((name, Double(end &- start) * 1e-9))
+    }
+    return result
   }
 }

@@ -40,7 +40,8 @@ struct BenchDCGAN: ParsableCommand {
   }
 
   func run() throws {
-    let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
+    // A profiling queue: the per-node table comes from OpenCL events, not barriers.
+    let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device), profiling: true)
     let sgemm =
       noReference
       ? nil : try ReferenceFigures.measure(on: backend, policy: TimingPolicy(), sgemmSizes: [1024]).ratioGEMM

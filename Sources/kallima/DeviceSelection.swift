@@ -13,9 +13,11 @@ enum DeviceSelection {
   }
 
   /// "cpu" is the reference backend; "opencl" and "opencl:P:D" open an OpenCL device.
-  static func makeBackend(_ selector: String) throws -> Backend {
+  static func makeBackend(_ selector: String, profiling: Bool = false) throws -> Backend {
     if selector == "cpu" { return CPUBackend() }
-    if selector == "opencl" || selector.hasPrefix("opencl:") { return try OpenCLBackend(selector: selector) }
+    if selector == "opencl" || selector.hasPrefix("opencl:") {
+      return try OpenCLBackend(selector: selector, profiling: profiling)
+    }
     throw KallimaError.invalidArgument(
       op: "--device", message: "unknown device '\(selector)': use cpu, opencl or opencl:PLATFORM:DEVICE (see `kallima devices`)")
   }

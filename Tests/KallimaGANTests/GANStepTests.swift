@@ -145,3 +145,20 @@ struct ValidationTests {
     #expect(divergence.name == "D(real) main.2 conv", "\(divergence)")
   }
 }
+
+@Suite("Profiling")
+struct ProfilingTests {
+  @Test("per-node device times from OpenCL events cover every launch of a plan")
+  func eventTimes() throws {
+    let cl = try OpenCLBackend(profiling: true)
+    let trainer = try GANTrainer(backend: cl, config: narrow, batch: 2, seed: 1)
+    try cl.random_uniform(trainer.real, stream: RandomStream(seed: 1), low: -1, high: 1)
+    try trainer.step()
+    let times = try trainer.dPlan.profile()
+    #expect(times.count > 30)
+    #expect(times.allSatisfy { $0.seconds >= 0 })
+    #expect(times.contains { $0.name.contains("conv") && $0.seconds > 0 })
+    // Sorted longest first.
+    #expect(zip(times, times.dropFirst()).allSatisfy { $0.seconds >= $1.seconds })
+  }
+}
