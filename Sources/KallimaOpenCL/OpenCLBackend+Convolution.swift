@@ -8,24 +8,28 @@ extension OpenCLBackend {
   static let columnsSlot = 0
   static let channelMajorSlot = 1
 
-  func geometryArgs(_ g: ConvGeometry) -> [KernelArg] {
-    [.int(g.c), .int(g.h), .int(g.w), .int(g.kh), .int(g.kw), .int(g.sh), .int(g.sw), .int(g.ph), .int(g.pw),
-     .int(g.oh), .int(g.ow), .int(g.n)]
+  /// The layer geometry as compile-time constants of Kernels/conv.cl.
+  func geometryDefines(_ g: ConvGeometry) -> [(String, Int)] {
+    [("IMG_C", g.c), ("IMG_H", g.h), ("IMG_W", g.w), ("KH", g.kh), ("KW", g.kw), ("SH", g.sh), ("SW", g.sw),
+     ("PH", g.ph), ("PW", g.pw), ("OH", g.oh), ("OW", g.ow), ("NB", g.n)]
   }
 
   func im2col(_ g: ConvGeometry, image: CLBuffer) throws -> CLBuffer {
     let cols = try workspace(OpenCLBackend.columnsSlot, count: g.patchSize * g.patchCount)
-    let total = g.patchSize * g.patchCount
-    try launch("im2col", items: total, [.buffer(image), .buffer(cols)] + geometryArgs(g) + [.int(total)])
+    try launch(
+      "im2col", items: g.patchSize * g.n * g.oh, defines: geometryDefines(g), [.buffer(image), .buffer(cols)])
     return cols
   }
+
+  func permuteDefines(n: Int, c: Int, p: Int) -> [(String, Int)] { [("NB", n), ("PERM_C", c), ("PERM_P", p)] }
 
   /// [N, K, P] -> [K, N*P] in the channel-major workspace.
   func toChannelMajor(_ g: ConvGeometry, grid: CLBuffer) throws -> CLBuffer {
     let p = g.oh * g.ow
     let total = g.n * g.k * p
     let out = try workspace(OpenCLBackend.channelMajorSlot, count: total)
-    try launch("nchw_to_cnhw", items: total, [.buffer(grid), .buffer(out), .int(g.n), .int(g.k), .int(p), .int(total)])
+    try launch(
+      "nchw_to_cnhw", items: total, defines: permuteDefines(n: g.n, c: g.k, p: p), [.buffer(grid), .buffer(out)])
     return out
   }
 
@@ -50,10 +54,9 @@ extension OpenCLBackend {
       try sgemm(
         transposeA: false, transposeB: false, m: g.k, n: g.patchCount, k: g.patchSize, alpha: 1,
         a: weight, lda: g.patchSize, b: cols, ldb: g.patchCount, beta: 0, c: channelMajor, ldc: g.patchCount)
-      let total = g.n * g.k * p
       try launch(
-        "cnhw_to_nchw", items: total,
-        [.buffer(channelMajor), .buffer(grid), .optional(bias), .int(g.n), .int(g.k), .int(p), .int(total)])
+        "cnhw_to_nchw", items: g.n * g.k * p, defines: permuteDefines(n: g.n, c: g.k, p: p),
+        [.buffer(channelMajor), .buffer(grid), .optional(bias)])
     }
   }
 
@@ -65,8 +68,8 @@ extension OpenCLBackend {
       try sgemm(
         transposeA: true, transposeB: false, m: g.patchSize, n: g.patchCount, k: g.k, alpha: 1,
         a: weight, lda: g.patchSize, b: gridMajor, ldb: g.patchCount, beta: 0, c: cols, ldc: g.patchCount)
-      let total = g.n * g.c * g.h * g.w
-      try launch("col2im", items: total, [.buffer(cols), .buffer(image), .optional(bias)] + geometryArgs(g) + [.int(total)])
+      try launch(
+        "col2im", items: g.n * g.c * g.h, defines: geometryDefines(g), [.buffer(cols), .buffer(image), .optional(bias)])
     }
   }
 

@@ -204,27 +204,33 @@ public final class OpenCLBackend: Backend {
 
   // MARK: Launching
 
-  func kernel(_ name: String) throws -> CLKernel {
-    if let k = kernels[name] { return k }
+  /// The kernel `name`, from its program built with `defines` as `-D` options (compile-time
+  /// constants such as a layer's geometry; one program per distinct set, cached).
+  func kernel(_ name: String, defines: [(String, Int)] = []) throws -> CLKernel {
+    let options = ([OpenCLBackend.buildOptions] + defines.map { "-D\($0.0)=\($0.1)" }).joined(separator: " ")
+    let key = name + " " + options
+    if let k = kernels[key] { return k }
     guard let file = OpenCLBackend.kernelFiles[name], let source = OpenCLBackend.expandedSource(file) else {
       throw KallimaError.invalidArgument(op: name, message: "no kernel named \(name) in Kernels/*.cl")
     }
-    let program = try programs.program(file: file, source: source, options: OpenCLBackend.buildOptions)
+    let program = try programs.program(file: file, source: source, options: options)
     var status: cl_int = 0
     let handle = clCreateKernel(program.handle, name, &status)
     try CLStatus.check(status, "clCreateKernel(\(name))")
     let k = CLKernel(handle!, name: name)
-    kernels[name] = k
+    kernels[key] = k
     return k
   }
 
   /// Enqueues a 1-D launch of `items` work-items (rounded up to whole groups; kernels
   /// bound-check against the count they are given).
-  func launch(_ name: String, items: Int, group: Int? = nil, _ args: [KernelArg]) throws {
+  func launch(
+    _ name: String, items: Int, group: Int? = nil, defines: [(String, Int)] = [], _ args: [KernelArg]
+  ) throws {
     guard items > 0 else { return }
     lock.lock()
     defer { lock.unlock() }
-    let k = try kernel(name)
+    let k = try kernel(name, defines: defines)
     for (i, arg) in args.enumerated() {
       let status: cl_int
       switch arg {
