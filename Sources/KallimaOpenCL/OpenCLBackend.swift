@@ -297,10 +297,19 @@ public final class OpenCLBackend: Backend {
     lock.lock()
     defer { lock.unlock() }
     var q: cl_command_queue? = queue.handle
+    // CLBlast's event covers only its last kernel; when timing, markers around the call
+    // bracket all of it (the time from the first marker's start to the second's end).
+    let name = "sgemm \(m)x\(n)x\(k)"
+    if let before = eventSlot(name + " start") {
+      try CLStatus.check(clEnqueueMarkerWithWaitList(queue.handle, 0, nil, before), "clEnqueueMarkerWithWaitList")
+    }
+    defer {
+      if let after = eventSlot(name) { clEnqueueMarkerWithWaitList(queue.handle, 0, nil, after) }
+    }
     let status = CLBlastSgemm(
       CLBlastLayoutRowMajor, transposeA ? CLBlastTransposeYes : CLBlastTransposeNo,
       transposeB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a.handle, 0, lda,
-      b.handle, 0, ldb, beta, c.handle, 0, ldc, &q, eventSlot("sgemm \(m)x\(n)x\(k)"))
+      b.handle, 0, ldb, beta, c.handle, 0, ldc, &q, nil)
     try CLStatus.check(status.rawValue, "CLBlastSgemm(m \(m), n \(n), k \(k))")
   }
 }
@@ -319,22 +328,29 @@ extension OpenCLBackend: KernelTiming {
       return recording ?? []
     }
     defer { slots.forEach { $0.1.deallocate() } }
+    func time(_ slot: UnsafeMutablePointer<cl_event?>, _ which: Int32) throws -> cl_ulong? {
+      guard let event = slot.pointee else { return nil }
+      var t: cl_ulong = 0
+      try CLStatus.check(
+        clGetEventProfilingInfo(event, cl_profiling_info(which), 8, &t, nil), "clGetEventProfilingInfo")
+      return t
+    }
+    defer { slots.forEach { if let e = $0.1.pointee { clReleaseEvent(e) } } }
+    // Each entry is one command, except a "NAME start" marker, which opens an interval that
+    // the next entry (its closing marker) ends. Every entry counts, so callers can slice by
+    // `recordedKernelCount`; the opening marker reports 0 s and the closing one the interval.
     var result: [(name: String, seconds: Double)] = []
+    var open: cl_ulong?
     for (name, slot) in slots {
-      guard let event = slot.pointee else {
+      if name.hasSuffix(" start") {
+        open = try time(slot, CL_PROFILING_COMMAND_START)
         result.append((name, 0))
         continue
       }
-      defer { clReleaseEvent(event) }
-      var start: cl_ulong = 0
-      var end: cl_ulong = 0
-      try CLStatus.check(
-        clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_START), 8, &start, nil),
-        "clGetEventProfilingInfo(\(name))")
-      try CLStatus.check(
-        clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_END), 8, &end, nil),
-        "clGetEventProfilingInfo(\(name))")
-      result.append((name, Double(end &- start) * 1e-9))
+      let start = try open ?? time(slot, CL_PROFILING_COMMAND_START)
+      open = nil
+      let end = try time(slot, CL_PROFILING_COMMAND_END)
+      if let start, let end { result.append((name, Double(end &- start) * 1e-9)) } else { result.append((name, 0)) }
     }
     return result
   }
