@@ -5,6 +5,7 @@
 //   -> KallimaCPU (reference backend) / KallimaOpenCL (device backend)
 //   -> KallimaGraph (graph IR, autodiff, memory planning, the plan executor)
 //   -> KallimaGAN (DCGAN, parameter stores, the two-plan GAN step)
+//   -> KallimaData (image and dataset I/O, safetensors)
 //   -> KallimaOpSuite (one description per op: parity tests and benchmarks share it)
 //   -> kallima (command line)
 import PackageDescription
@@ -24,11 +25,15 @@ let package = Package(
   targets: [
     .target(
       name: "CKallima",
-      linkerSettings: [.linkedLibrary("OpenCL"), .linkedLibrary("clblast"), .linkedLibrary("png")]),
+      linkerSettings: [
+        .linkedLibrary("OpenCL"), .linkedLibrary("clblast"), .linkedLibrary("png"), .linkedLibrary("jpeg"),
+        .linkedLibrary("z"),
+      ]),
     .target(name: "KallimaCore"),
     .target(name: "KallimaCPU", dependencies: ["KallimaCore"]),
     .target(name: "KallimaGraph", dependencies: ["KallimaCore"]),
     .target(name: "KallimaGAN", dependencies: ["KallimaCore", "KallimaGraph"]),
+    .target(name: "KallimaData", dependencies: ["CKallima", "KallimaCore"]),
     .executableTarget(name: "kallima-embed-kernels"),
     .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["kallima-embed-kernels"]),
     .target(
@@ -49,6 +54,7 @@ let package = Package(
     .testTarget(name: "KallimaCPUTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpSuite"]),
     .testTarget(
       name: "KallimaGraphTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGraph"]),
+    .testTarget(name: "KallimaDataTests", dependencies: ["KallimaCore", "KallimaData"], resources: [.copy("Fixtures")]),
     .testTarget(
       name: "KallimaGANTests",
       dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGraph", "KallimaGAN"],

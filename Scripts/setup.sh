@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages Kallima builds and runs with, if any are missing:
+# libjpeg (JPEG decoding), zlib (gzip-compressed idx files), Fashion-MNIST (the embedded default data),
 # the OpenCL ICD loader and headers, CLBlast, libpng, and PoCL (an OpenCL device on the CPU,
 # so a machine without a GPU can run everything). Debian 12 / Ubuntu; needs root or sudo.
 set -euo pipefail
 
-packages=(ocl-icd-opencl-dev opencl-headers libclblast-dev libpng-dev pocl-opencl-icd)
+packages=(ocl-icd-opencl-dev opencl-headers libclblast-dev libpng-dev libjpeg-dev zlib1g-dev pocl-opencl-icd dataset-fashion-mnist)
 
 missing=()
 for p in "${packages[@]}"; do

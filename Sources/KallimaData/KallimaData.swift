@@ -1,0 +1,1 @@
+// KallimaData: image and dataset I/O.
