@@ -109,6 +109,14 @@ public protocol Backend: AnyObject {
   /// One SGD step; `momentumBuffer` is required when momentum ≠ 0 (zeros before step 1).
   func sgd_step(param: Tensor, grad: Tensor, momentumBuffer: Tensor?, params: SGDParams) throws
 
+  // MARK: Data
+
+  /// Fills y [N, C, H, W] with N images of `source` [M, C, H, W] taken in the order of a
+  /// seeded random permutation of the dataset, one permutation per epoch: sample i is item
+  /// g = position + i of the endless stream, the image `DataOrder.index(g)`. With `flip`,
+  /// about half the samples are mirrored left-right (`DataOrder.flips(g)`).
+  func gather_images(source: Tensor, y: Tensor, order: DataOrder, position: UInt64, flip: Bool) throws
+
   // MARK: Random (Philox4x32-10; identical bits on every backend)
   func random_uniform(_ y: Tensor, stream: RandomStream, low: Float, high: Float) throws
   func random_normal(_ y: Tensor, stream: RandomStream, mean: Float, std: Float) throws

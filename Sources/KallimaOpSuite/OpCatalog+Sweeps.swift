@@ -63,6 +63,11 @@ extension OpCatalog {
       cases.append(channelSum(shape: shape))
     }
     cases += concatSlice(n: 2, c1: 3, c2: 5, hw: 4) + concatSlice(n: 1, c1: 1, c2: 1, hw: 1)
+    for (m, n, position) in [(1, 1, UInt64(0)), (7, 5, 3), (33, 16, 60), (100, 64, 1 << 33)] {
+      for flip in [false, true] {
+        cases.append(gatherImages(count: m, batch: n, channels: 3, size: 5, position: position, flip: flip))
+      }
+    }
     for (m, n, k) in [(1, 1, 1), (2, 3, 4), (33, 31, 65), (64, 1, 100), (7, 65, 2)] {
       for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
         cases.append(matmul(m: m, n: n, k: k, transposeA: ta, transposeB: tb))
@@ -107,6 +112,7 @@ extension OpCatalog {
     }
     cases.append(adam(n: 1 << 21, step: 10))  // ~ the parameter count of DCGAN-64's D (2.8M)
     cases.append(sgd(n: 1 << 21, momentum: 0.9))
+    cases.append(gatherImages(count: 1000, batch: n, channels: 3, size: 64, position: 0, flip: true))
     cases.append(random("random_uniform", n: count, counter: 0))
     cases.append(random("random_normal", n: count, counter: 0))
     return cases

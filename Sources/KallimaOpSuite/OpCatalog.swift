@@ -319,6 +319,17 @@ public enum OpCatalog {
     }
   }
 
+  public static func gatherImages(count m: Int, batch n: Int, channels c: Int, size: Int, position: UInt64, flip: Bool) -> OpCase {
+    OpCase(
+      "gather_images", "source[\(m), \(c), \(size), \(size)] batch \(n) at \(position)\(flip ? " flip" : "")",
+      tensors: [.init("source", [m, c, size, size]), .init("y", [n, c, size, size], .zeros)],
+      bytes: Double(2 * n * c * size * size * 4)
+    ) { be, t in
+      try be.gather_images(
+        source: t["source"]!, y: t["y"]!, order: DataOrder(seed: 42, count: m), position: position, flip: flip)
+    }
+  }
+
   public static func random(_ op: String, n: Int, counter: UInt64) -> OpCase {
     OpCase(op, "n\(n) counter \(counter)", tensors: [.init("y", [n], .zeros)], exact: true) { be, t in
       let stream = RandomStream(seed: 0x1234_5678_9abc_def0, counter: counter)

@@ -7,6 +7,7 @@ enum KernelArg {
   case buffer(CLBuffer)
   case int(Int)
   case float(Float)
+  case uint(UInt32)
   case ulong(UInt64)
   /// Local (work-group shared) memory of this many bytes.
   case local(Int)
@@ -246,6 +247,9 @@ public final class OpenCLBackend: Backend {
       case .float(let v):
         var x = v
         status = clSetKernelArg(k.handle, cl_uint(i), MemoryLayout<cl_float>.size, &x)
+      case .uint(let v):
+        var x = cl_uint(v)
+        status = clSetKernelArg(k.handle, cl_uint(i), MemoryLayout<cl_uint>.size, &x)
       case .ulong(let v):
         var x = cl_ulong(v)
         status = clSetKernelArg(k.handle, cl_uint(i), MemoryLayout<cl_ulong>.size, &x)

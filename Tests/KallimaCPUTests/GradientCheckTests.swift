@@ -391,3 +391,25 @@ extension GradientCheckTests {
     return cases
   }
 }
+
+@Suite("Data order")
+struct DataOrderTests {
+  @Test("every epoch visits every image exactly once, in a different order each epoch", arguments: [1, 2, 3, 5, 17, 64, 1000, 60000])
+  func permutation(count: Int) {
+    let order = DataOrder(seed: 7, count: count)
+    var epochs: [[Int]] = []
+    for epoch in 0..<3 {
+      let visited = (0..<count).map { order.index(UInt64(epoch * count + $0)) }
+      #expect(Set(visited).count == count && visited.allSatisfy { $0 >= 0 && $0 < count })
+      epochs.append(visited)
+    }
+    if count >= 5 { #expect(epochs[0] != epochs[1] && epochs[1] != epochs[2]) }
+  }
+
+  @Test("about half the samples are mirrored")
+  func flips() {
+    let order = DataOrder(seed: 3, count: 10)
+    let share = Double((0..<10_000).filter { order.flips(UInt64($0)) }.count) / 10_000
+    #expect(abs(share - 0.5) < 0.03)
+  }
+}
