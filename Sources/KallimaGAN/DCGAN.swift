@@ -50,21 +50,24 @@ public struct DCGAN {
     self.config = config
   }
 
-  /// BatchNorm2d in train mode (batch statistics; running statistics updated).
-  func batchNorm(_ b: GraphBinder, _ store: ParameterStore, _ x: Value, index: Int, channels: Int) throws -> Value {
+  /// BatchNorm2d: in train mode batch statistics normalise and the running statistics
+  /// update; in eval mode the running statistics normalise.
+  func batchNorm(
+    _ b: GraphBinder, _ store: ParameterStore, _ x: Value, index: Int, channels: Int, training: Bool = true
+  ) throws -> Value {
     let p = "main.\(index)."
     let gamma = try b.parameter(store, p + "weight", [channels], .normal(mean: 1, std: 0.02))
     let beta = try b.parameter(store, p + "bias", [channels], .constant(0))
     let mean = try b.parameter(store, p + "running_mean", [channels], .constant(0), trainable: false)
     let variance = try b.parameter(store, p + "running_var", [channels], .constant(1), trainable: false)
-    return try b.graph.add(
-      .batchnormTrain(momentum: DCGAN.bnMomentum, eps: DCGAN.bnEps), [x, gamma, beta, mean, variance],
-      name: "main.\(index) batchnorm")[0]
+    let op: GraphOp =
+      training ? .batchnormTrain(momentum: DCGAN.bnMomentum, eps: DCGAN.bnEps) : .batchnormEval(eps: DCGAN.bnEps)
+    return try b.graph.add(op, [x, gamma, beta, mean, variance], name: "main.\(index) batchnorm")[0]
   }
 
   /// G: z [N, nz, 1, 1] -> image [N, channels, size, size]. ConvTranspose (k4; s1p0 first,
   /// then s2p1), BatchNorm + ReLU between, tanh out; no conv bias.
-  public func generator(_ b: GraphBinder, _ store: ParameterStore, z: Value) throws -> Value {
+  public func generator(_ b: GraphBinder, _ store: ParameterStore, z: Value, training: Bool = true) throws -> Value {
     let g = b.graph
     var h = z
     var inC = config.nz
@@ -78,7 +81,7 @@ public struct DCGAN {
       if last {
         h = try g.value(.activation(.tanh), [h], name: "G main.\(index + 1) tanh")
       } else {
-        h = try batchNorm(b, store, h, index: index + 1, channels: outC)
+        h = try batchNorm(b, store, h, index: index + 1, channels: outC, training: training)
         h = try g.value(.activation(.relu), [h], name: "G main.\(index + 2) relu")
       }
       inC = outC

@@ -9,6 +9,15 @@ public enum NoiseSource: Sendable {
   case input
 }
 
+/// Where the real batches come from.
+public enum RealSource {
+  /// `GANTrainer.real`, filled by the caller (tests, benchmarks).
+  case tensor
+  /// A dataset already on the device, [M, C, H, W] in [−1, 1]: each D run gathers the next
+  /// batch of a per-epoch shuffle (`DataOrder`), mirrored at random when `flip` is set.
+  case dataset(Tensor, seed: UInt64, flip: Bool)
+}
+
 /// Averages of the training statistics since the last read.
 public struct GANStatistics: Sendable, CustomStringConvertible {
   public var steps: Int
@@ -53,7 +62,7 @@ public final class GANTrainer {
 
   public init(
     backend: Backend, config: DCGANConfig, batch: Int, adam: AdamParams = AdamParams(), nCritic: Int = 1,
-    seed: UInt64 = 0, noise: NoiseSource = .device(seed: 0)
+    seed: UInt64 = 0, noise: NoiseSource = .device(seed: 0), data: RealSource = .tensor
   ) throws {
     guard batch >= 2 else {
       throw KallimaError.invalidArgument(op: "GANTrainer", message: "batch must be at least 2 (batch norm needs it), got \(batch)")
@@ -77,9 +86,16 @@ public final class GANTrainer {
     }
 
     // Both stores are populated by building the D plan first (G, then D on real and fake).
+    if case .dataset(let images, _, _) = data {
+      let (_, c, h, w) = try images.shape.nchw("dataset", "images")
+      guard (c, h, w) == (config.channels, config.imageSize, config.imageSize) else {
+        throw KallimaError.shapeMismatch(
+          op: "GANTrainer", message: "dataset images are \(c)x\(h)x\(w), the model makes \(config.channels)x\(config.imageSize)x\(config.imageSize)")
+      }
+    }
     let (dGraph, dBinder) = try GANTrainer.buildDiscriminatorStep(
       model: model, batch: batch, generator: generatorParameters, discriminator: discriminatorParameters,
-      real: real, z: zD, noise: noise, adam: adam, accumulator: accumulator)
+      real: real, data: data, z: zD, noise: noise, adam: adam, accumulator: accumulator)
     dPlan = try Plan(graph: dGraph, backend: backend, bindings: dBinder.bindings)
     let (gGraph, gBinder) = try GANTrainer.buildGeneratorStep(
       model: model, batch: batch, generator: generatorParameters, discriminator: discriminatorParameters,
@@ -93,6 +109,15 @@ public final class GANTrainer {
     try gPlan.run()
     steps += 1
     stepsSinceRead += 1
+  }
+
+  /// Continues from a checkpoint: the completed steps and each plan's run count (the Adam
+  /// step, the random streams and the data position follow from them).
+  public func restore(steps: Int, dRuns: UInt64, gRuns: UInt64) {
+    self.steps = steps
+    dPlan.restore(runs: dRuns)
+    gPlan.restore(runs: gRuns)
+    stepsSinceRead = 0
   }
 
   /// Averages since the last call (one blocking read), then resets the accumulators.
@@ -162,12 +187,21 @@ public final class GANTrainer {
 
   static func buildDiscriminatorStep(
     model: DCGAN, batch: Int, generator: ParameterStore, discriminator: ParameterStore, real: Tensor,
-    z: Tensor?, noise: NoiseSource, adam: AdamParams, accumulator: Tensor
+    data: RealSource, z: Tensor?, noise: NoiseSource, adam: AdamParams, accumulator: Tensor
   ) throws -> (Graph, GraphBinder) {
     let g = Graph()
     let b = GraphBinder(graph: g)
-    let x = g.input(real.shape, name: "real")
-    b.bind(x, real)
+    let x: Value
+    switch data {
+    case .tensor:
+      x = g.input(real.shape, name: "real")
+      b.bind(x, real)
+    case .dataset(let images, let seed, let flip):
+      let source = g.input(images.shape, name: "dataset")
+      b.bind(source, images)
+      x = try g.value(
+        .gatherImages(DataOrder(seed: seed, count: images.shape[0]), batch: batch, flip: flip), [source], name: "real")
+    }
     // The real half's forward and backward come first, so its activations are free before
     // the fake half runs (the order of PyTorch's DCGAN example); the gradients add up.
     let dReal = try model.discriminator(b, discriminator, image: x, tag: "real")

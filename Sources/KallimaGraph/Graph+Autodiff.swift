@@ -90,6 +90,10 @@ extension Graph {
       return [out[0], out[1], out[2], nil, nil]
     case .batchnormBwd:
       throw unsupported("batch norm's backward (second derivative)")
+    case .batchnormEval:
+      throw unsupported("eval-mode batch norm (inference only)")
+    case .gatherImages:
+      return [nil]
     case .activation(let a):
       // Pass only what the backward reads (twice), so the other stays free to be reused.
       let y = Value(node: index, output: 0)

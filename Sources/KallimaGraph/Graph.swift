@@ -32,6 +32,11 @@ public enum GraphOp: CustomStringConvertible {
   case batchnormTrain(momentum: Float, eps: Float)
   /// dy, x, gamma, mean, invstd -> dx, dgamma, dbeta.
   case batchnormBwd
+  /// x, gamma, beta, runningMean, runningVar -> y, normalised with the running statistics.
+  case batchnormEval(eps: Float)
+  /// source [M, C, H, W] -> the next `batch` images of `order`: each run of a plan takes the
+  /// following batch of the endless per-epoch-shuffled stream.
+  case gatherImages(DataOrder, batch: Int, flip: Bool)
   case activation(Activation)
   /// x, y, dy -> dx.
   case activationBwd(Activation)
@@ -83,6 +88,8 @@ public enum GraphOp: CustomStringConvertible {
     case .convTranspose2dBwdWeight: return "conv_transpose2d_bwd_weight"
     case .batchnormTrain: return "batchnorm_train"
     case .batchnormBwd: return "batchnorm_bwd"
+    case .batchnormEval: return "batchnorm_eval"
+    case .gatherImages: return "gather_images"
     case .activation(let a): return "\(a)"
     case .activationBwd(let a): return "\(a)_bwd"
     case .add: return "add"

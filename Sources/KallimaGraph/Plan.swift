@@ -95,7 +95,9 @@ public final class Plan {
     for s in steps where s.node == index { try s.run() }
   }
 
-  func markRun() { runs += 1 }
+  /// Continues a run count saved earlier (resuming training): random streams, data order and
+  /// optimiser step counts all derive from it.
+  public func restore(runs: UInt64) { self.runs = runs }
 
   private func makeStep(_ i: Int) throws -> (() throws -> Void)? {
     let node = graph.nodes[i]
@@ -130,6 +132,15 @@ public final class Plan {
         try be.batchnorm_fwd_train(
           x: x[0], gamma: x[1], beta: x[2], y: outs[0]!, saveMean: outs[1]!, saveInvstd: outs[2]!,
           runningMean: x[3], runningVar: x[4], momentum: momentum, eps: eps)
+      }
+    case .batchnormEval(let eps):
+      return {
+        try be.batchnorm_fwd_eval(
+          x: x[0], gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4], y: outs[0]!, eps: eps)
+      }
+    case .gatherImages(let order, let batch, let flip):
+      return { [unowned self] in
+        try be.gather_images(source: x[0], y: outs[0]!, order: order, position: self.runs &* UInt64(batch), flip: flip)
       }
     case .batchnormBwd:
       return {

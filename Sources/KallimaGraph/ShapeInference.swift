@@ -59,6 +59,19 @@ enum ShapeInference {
         throw fail(op, "\(role) is \(s[i]), expected \(c) for x \(s[0])")
       }
       return [s[0], c, c]
+    case .batchnormEval:
+      try arity(op, s, 5...5)
+      guard s[0].rank >= 2 else { throw fail(op, "x must be [N, C, ...], got \(s[0])") }
+      let c: Shape = [s[0][1]]
+      for (i, role) in [(1, "gamma"), (2, "beta"), (3, "runningMean"), (4, "runningVar")] where s[i] != c {
+        throw fail(op, "\(role) is \(s[i]), expected \(c) for x \(s[0])")
+      }
+      return [s[0]]
+    case .gatherImages(let order, let batch, _):
+      try arity(op, s, 1...1)
+      let (m, c, h, w) = try s[0].nchw(name, "source")
+      guard order.count == m else { throw fail(op, "order covers \(order.count) images, source has \(m)") }
+      return [[batch, c, h, w]]
     case .batchnormBwd:
       try arity(op, s, 5...5)
       guard s[0] == s[1] else { throw fail(op, "dy \(s[0]) and x \(s[1]) differ") }
