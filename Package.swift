@@ -6,6 +6,7 @@
 //   -> KallimaGraph (graph IR, autodiff, memory planning, the plan executor)
 //   -> KallimaGAN (DCGAN, parameter stores, the two-plan GAN step)
 //   -> KallimaData (image and dataset I/O, safetensors)
+//   -> KallimaTrain (the training run: checkpoints, samples, metrics, resume)
 //   -> KallimaOpSuite (one description per op: parity tests and benchmarks share it)
 //   -> kallima (command line)
 import PackageDescription
@@ -34,6 +35,7 @@ let package = Package(
     .target(name: "KallimaGraph", dependencies: ["KallimaCore"]),
     .target(name: "KallimaGAN", dependencies: ["KallimaCore", "KallimaGraph"]),
     .target(name: "KallimaData", dependencies: ["CKallima", "KallimaCore"]),
+    .target(name: "KallimaTrain", dependencies: ["KallimaCore", "KallimaGraph", "KallimaGAN", "KallimaData"]),
     .executableTarget(name: "kallima-embed-kernels"),
     .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["kallima-embed-kernels"]),
     .target(
@@ -48,13 +50,16 @@ let package = Package(
     .executableTarget(
       name: "kallima",
       dependencies: [
-        "KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaBenchmarks",
+        "KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaBenchmarks", "KallimaGAN", "KallimaTrain", "KallimaData",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(name: "KallimaCPUTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpSuite"]),
     .testTarget(
       name: "KallimaGraphTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGraph"]),
     .testTarget(name: "KallimaDataTests", dependencies: ["KallimaCore", "KallimaData"], resources: [.copy("Fixtures")]),
+    .testTarget(
+      name: "KallimaTrainTests",
+      dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGAN", "KallimaTrain", "KallimaData"]),
     .testTarget(
       name: "KallimaGANTests",
       dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGraph", "KallimaGAN"],

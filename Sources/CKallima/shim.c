@@ -1,6 +1,17 @@
 #include "CKallima.h"
+#include <errno.h>
+#include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+// jpeglib.h needs FILE and size_t declared first.
+#include <jerror.h>
+#include <jpeglib.h>
+#include <zlib.h>
+
+// Decoders refuse images with more pixels than this (16384 x 16384): a corrupt or hostile header
+// must not make a dataset loader allocate tens of gigabytes.
+#define KALLIMA_MAX_PIXELS ((size_t)1 << 28)
 
 static void copy_message(char *dst, size_t cap, const char *src) {
   if (dst == NULL || cap == 0) return;
@@ -34,7 +45,16 @@ int kallima_png_read_rgb(const char *path, uint8_t **pixels, uint32_t *width, ui
     copy_message(message, message_capacity, image.message);
     return 1;
   }
+  if ((size_t)image.width * image.height > KALLIMA_MAX_PIXELS) {
+    png_image_free(&image);
+    copy_message(message, message_capacity, "image too large (more than 2^28 pixels)");
+    return 1;
+  }
   image.format = PNG_FORMAT_RGB;
+  // Without this flag libpng takes 16-bit samples without gAMA/sRGB chunks to be linear light
+  // and gamma-encodes them on the way to 8 bits (32768 -> 188); dataset tools scale instead
+  // (32768 -> 128), so say the samples are already sRGB-encoded.
+  image.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
   size_t size = PNG_IMAGE_SIZE(image);
   uint8_t *buffer = malloc(size);
   if (buffer == NULL) {
@@ -53,6 +73,252 @@ int kallima_png_read_rgb(const char *path, uint8_t **pixels, uint32_t *width, ui
   *pixels = buffer;
   *width = image.width;
   *height = image.height;
+  return 0;
+}
+
+// MARK: JPEG (libjpeg-turbo)
+
+// libjpeg's default error_exit calls exit(); this manager longjmps back to the setjmp in the
+// calling shim function instead, after formatting the library's message.
+struct jpeg_error_context {
+  struct jpeg_error_mgr manager;
+  jmp_buf jump;
+  char text[JMSG_LENGTH_MAX];
+};
+
+static void jpeg_error_exit(j_common_ptr cinfo) {
+  struct jpeg_error_context *context = (struct jpeg_error_context *)cinfo->err;
+  (*cinfo->err->format_message)(cinfo, context->text);
+  longjmp(context->jump, 1);
+}
+
+static void jpeg_emit_message(j_common_ptr cinfo, int level) {
+  // level -1 is a warning about corrupt data. A truncated file is only a warning to libjpeg
+  // (it pads the rest with gray); for training data that is a corrupt image, so fail.
+  if (level == -1 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_error_exit(cinfo);
+  if (level == -1) cinfo->err->num_warnings++;
+}
+
+static void jpeg_install_errors(struct jpeg_error_context *context) {
+  jpeg_std_error(&context->manager);
+  context->manager.error_exit = jpeg_error_exit;
+  context->manager.emit_message = jpeg_emit_message;
+  context->text[0] = '\0';
+}
+
+int kallima_jpeg_read_rgb(const char *path, uint8_t **pixels, uint32_t *width, uint32_t *height,
+                          char *message, size_t message_capacity) {
+  *pixels = NULL;
+  FILE *file = fopen(path, "rb");
+  if (file == NULL) {
+    copy_message(message, message_capacity, strerror(errno));
+    return 1;
+  }
+  struct jpeg_decompress_struct cinfo;
+  struct jpeg_error_context errors;
+  // Written after setjmp and read after longjmp, so volatile.
+  uint8_t *volatile buffer = NULL;
+  uint8_t *volatile row = NULL;
+  cinfo.err = &errors.manager;
+  jpeg_install_errors(&errors);
+  if (setjmp(errors.jump)) {
+    copy_message(message, message_capacity, errors.text);
+    jpeg_destroy_decompress(&cinfo);
+    free(buffer);
+    free(row);
+    fclose(file);
+    return 1;
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_stdio_src(&cinfo, file);
+  jpeg_read_header(&cinfo, TRUE);
+  int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  // libjpeg converts YCbCr and grayscale to RGB itself; CMYK/YCCK only as far as CMYK.
+  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+  jpeg_start_decompress(&cinfo);
+  uint32_t w = cinfo.output_width, h = cinfo.output_height;
+  int components = cinfo.output_components;
+  if ((!cmyk && components != 3) || (cmyk && components != 4)) {
+    snprintf(errors.text, sizeof errors.text, "unexpected %d output components", components);
+    longjmp(errors.jump, 1);
+  }
+  if ((size_t)w * h > KALLIMA_MAX_PIXELS) {
+    snprintf(errors.text, sizeof errors.text, "image too large (%ux%u, more than 2^28 pixels)", w, h);
+    longjmp(errors.jump, 1);
+  }
+  buffer = malloc((size_t)w * h * 3);
+  row = malloc((size_t)w * (size_t)components);
+  if (buffer == NULL || row == NULL) {
+    snprintf(errors.text, sizeof errors.text, "out of memory for a %ux%u JPEG", w, h);
+    longjmp(errors.jump, 1);
+  }
+  // Photoshop (which writes the Adobe marker) stores CMYK inverted: 255 means no ink.
+  int inverted = cinfo.saw_Adobe_marker;
+  while (cinfo.output_scanline < h) {
+    uint8_t *out = buffer + (size_t)cinfo.output_scanline * w * 3;
+    JSAMPROW target = cmyk ? row : out;
+    jpeg_read_scanlines(&cinfo, &target, 1);
+    if (!cmyk) continue;
+    for (uint32_t x = 0; x < w; x++) {
+      const uint8_t *p = row + (size_t)x * 4;
+      unsigned k = inverted ? p[3] : 255u - p[3];
+      for (int c = 0; c < 3; c++) {
+        unsigned ink = inverted ? p[c] : 255u - p[c];
+        out[x * 3 + c] = (uint8_t)((ink * k + 127) / 255);
+      }
+    }
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  free(row);
+  fclose(file);
+  *pixels = buffer;
+  *width = w;
+  *height = h;
+  return 0;
+}
+
+int kallima_jpeg_write(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
+                       uint32_t components, int quality, char *message, size_t message_capacity) {
+  if (components != 1 && components != 3 && components != 4) {
+    copy_message(message, message_capacity, "components must be 1, 3 or 4");
+    return 1;
+  }
+  FILE *file = fopen(path, "wb");
+  if (file == NULL) {
+    copy_message(message, message_capacity, strerror(errno));
+    return 1;
+  }
+  struct jpeg_compress_struct cinfo;
+  struct jpeg_error_context errors;
+  cinfo.err = &errors.manager;
+  jpeg_install_errors(&errors);
+  if (setjmp(errors.jump)) {
+    copy_message(message, message_capacity, errors.text);
+    jpeg_destroy_compress(&cinfo);
+    fclose(file);
+    return 1;
+  }
+  jpeg_create_compress(&cinfo);
+  jpeg_stdio_dest(&cinfo, file);
+  cinfo.image_width = width;
+  cinfo.image_height = height;
+  cinfo.input_components = (int)components;
+  cinfo.in_color_space = components == 1 ? JCS_GRAYSCALE : components == 3 ? JCS_RGB : JCS_CMYK;
+  jpeg_set_defaults(&cinfo);
+  jpeg_set_quality(&cinfo, quality, TRUE);
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < height) {
+    JSAMPROW row = (JSAMPROW)(pixels + (size_t)cinfo.next_scanline * width * components);
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+  if (fclose(file) != 0) {
+    copy_message(message, message_capacity, strerror(errno));
+    return 1;
+  }
+  return 0;
+}
+
+int kallima_jpeg_write_rgb(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
+                           int quality, char *message, size_t message_capacity) {
+  return kallima_jpeg_write(path, pixels, width, height, 3, quality, message, message_capacity);
+}
+
+// MARK: gzip (zlib)
+
+static void gz_message(gzFile file, const char *fallback, char *message, size_t cap) {
+  int code = Z_OK;
+  const char *text = file != NULL ? gzerror(file, &code) : NULL;
+  if (code == Z_ERRNO) text = strerror(errno);
+  else if (code == Z_BUF_ERROR) text = "truncated gzip stream (unexpected end of file)";
+  copy_message(message, cap, (text != NULL && text[0] != '\0') ? text : fallback);
+}
+
+int kallima_gz_read_all(const char *path, uint8_t **bytes, size_t *length, char *message,
+                        size_t message_capacity) {
+  *bytes = NULL;
+  *length = 0;
+  errno = 0;
+  gzFile file = gzopen(path, "rb");
+  if (file == NULL) {
+    copy_message(message, message_capacity, errno != 0 ? strerror(errno) : "gzopen failed");
+    return 1;
+  }
+  gzbuffer(file, 1 << 17);
+  size_t capacity = 1 << 20, used = 0;
+  uint8_t *buffer = malloc(capacity);
+  for (;;) {
+    if (buffer == NULL) {
+      gzclose_r(file);
+      copy_message(message, message_capacity, "out of memory reading file");
+      return 1;
+    }
+    if (used == capacity) {
+      capacity *= 2;
+      uint8_t *grown = realloc(buffer, capacity);
+      if (grown == NULL) free(buffer);
+      buffer = grown;
+      continue;
+    }
+    size_t want = capacity - used;
+    if (want > (1u << 30)) want = 1u << 30;  // gzread takes an unsigned count
+    int got = gzread(file, buffer + used, (unsigned)want);
+    if (got < 0) {
+      gz_message(file, "gzread failed", message, message_capacity);
+      free(buffer);
+      gzclose_r(file);
+      return 1;
+    }
+    if (got == 0) break;
+    used += (size_t)got;
+  }
+  int code = Z_OK;
+  gzerror(file, &code);
+  if (code != Z_OK) {
+    gz_message(file, "gzread failed", message, message_capacity);
+    free(buffer);
+    gzclose_r(file);
+    return 1;
+  }
+  int closed = gzclose_r(file);
+  if (closed != Z_OK) {
+    copy_message(message, message_capacity,
+                 closed == Z_BUF_ERROR ? "truncated gzip stream (unexpected end of file)"
+                                       : "closing the file failed");
+    free(buffer);
+    return 1;
+  }
+  *bytes = buffer;
+  *length = used;
+  return 0;
+}
+
+int kallima_gz_write_all(const char *path, const uint8_t *bytes, size_t length, char *message,
+                         size_t message_capacity) {
+  errno = 0;
+  gzFile file = gzopen(path, "wb");
+  if (file == NULL) {
+    copy_message(message, message_capacity, errno != 0 ? strerror(errno) : "gzopen failed");
+    return 1;
+  }
+  size_t done = 0;
+  while (done < length) {
+    size_t chunk = length - done;
+    if (chunk > (1u << 30)) chunk = 1u << 30;
+    int wrote = gzwrite(file, bytes + done, (unsigned)chunk);
+    if (wrote <= 0) {
+      gz_message(file, "gzwrite failed", message, message_capacity);
+      gzclose_w(file);
+      return 1;
+    }
+    done += (size_t)wrote;
+  }
+  if (gzclose_w(file) != Z_OK) {
+    copy_message(message, message_capacity, errno != 0 ? strerror(errno) : "gzclose failed");
+    return 1;
+  }
   return 0;
 }
 

@@ -1,5 +1,7 @@
 // Thin C shim over the system libraries Kallima uses.
-// Only KallimaOpenCL (OpenCL, CLBlast) and the image I/O code (libpng) import this module.
+// Only KallimaOpenCL (OpenCL, CLBlast) and KallimaData (libpng, libjpeg, zlib) import this module.
+// libpng and libjpeg report errors with longjmp; every setjmp lives in shim.c, so a decode
+// error returns a status code and a message and never unwinds through Swift frames.
 #ifndef CKALLIMA_H
 #define CKALLIMA_H
 
@@ -20,6 +22,34 @@ int kallima_png_write(const char *path, const uint8_t *pixels, uint32_t width, u
 /// Reads any PNG as 8-bit RGB. On success *pixels is malloc'd (free with kallima_free).
 int kallima_png_read_rgb(const char *path, uint8_t **pixels, uint32_t *width, uint32_t *height,
                          char *message, size_t message_capacity);
+
+/// Reads a baseline or progressive JPEG as 8-bit RGB, row-major, 3 bytes per pixel.
+/// Grayscale converts to RGB (R = G = B); CMYK and YCCK (Adobe) convert to RGB in C with
+/// R = (255 - C)(255 - K) / 255 (Adobe files store inverted CMYK, which is undone first).
+/// A truncated file ("premature end of JPEG file") is an error, not a gray-filled image.
+/// On success *pixels is malloc'd (free with kallima_free); returns 0, or 1 and fills `message`.
+int kallima_jpeg_read_rgb(const char *path, uint8_t **pixels, uint32_t *width, uint32_t *height,
+                          char *message, size_t message_capacity);
+
+/// Writes an 8-bit JPEG. components is 1 (gray), 3 (RGB) or 4 (CMYK, stored as given, with
+/// libjpeg's Adobe marker); quality is 1...100. Returns 0, or 1 and fills `message`.
+int kallima_jpeg_write(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
+                       uint32_t components, int quality, char *message, size_t message_capacity);
+
+/// kallima_jpeg_write with 3 components (row-major interleaved RGB).
+int kallima_jpeg_write_rgb(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
+                           int quality, char *message, size_t message_capacity);
+
+/// Reads a whole file through zlib's gzread: gzip-compressed files are inflated, other files
+/// are returned as they are. A truncated gzip stream is an error. On success *bytes is malloc'd
+/// (free with kallima_free, never NULL, even for an empty file); returns 0, or 1 and fills `message`.
+int kallima_gz_read_all(const char *path, uint8_t **bytes, size_t *length, char *message,
+                        size_t message_capacity);
+
+/// Writes `length` bytes as a gzip file (zlib's default compression level).
+/// Returns 0, or 1 and fills `message`.
+int kallima_gz_write_all(const char *path, const uint8_t *bytes, size_t length, char *message,
+                         size_t message_capacity);
 
 void kallima_free(void *pointer);
 

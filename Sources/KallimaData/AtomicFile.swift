@@ -1,0 +1,38 @@
+import Foundation
+import KallimaCore
+
+/// Writes a file so that readers see either the old file or the complete new one, never a
+/// partial write: the content goes to a temporary file in the same folder (so the rename
+/// stays on one file system), which is fsync'd and then replaces `path` with rename(2).
+enum AtomicFile {
+  /// Calls `write` with the temporary path, then renames it over `path`. On any failure the
+  /// temporary file is removed and `path` is left as it was.
+  static func write(to path: String, _ write: (_ temporaryPath: String) throws -> Void) throws {
+    let url = URL(fileURLWithPath: path)
+    let folder = url.deletingLastPathComponent().path
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+      throw KallimaError.io(path: path, message: "folder \(folder) does not exist; create it first")
+    }
+    let temporary = url.deletingLastPathComponent()
+      .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp").path
+    do {
+      try write(temporary)
+      // Flush the data before the rename makes it visible, so a crash cannot leave `path`
+      // pointing at an empty or partial file.
+      let fd = open(temporary, O_RDONLY)
+      if fd >= 0 {
+        fsync(fd)
+        close(fd)
+      }
+      guard rename(temporary, path) == 0 else {
+        let reason = String(cString: strerror(errno))
+        throw KallimaError.io(
+          path: path, message: "could not move the finished file into place: \(reason); check permissions")
+      }
+    } catch {
+      unlink(temporary)
+      throw error
+    }
+  }
+}

@@ -1,0 +1,99 @@
+import Dispatch
+import Foundation
+import KallimaCore
+
+extension ImageDataset {
+  /// File extensions (compared lowercased) that a folder search picks up.
+  public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
+
+  /// Image files under `folder`, recursively, sorted by path.
+  static func imageFiles(in folder: String) throws -> [String] {
+    guard let walker = FileManager.default.enumerator(atPath: folder) else {
+      throw KallimaError.io(path: folder, message: "cannot list the folder; check its permissions")
+    }
+    var files: [String] = []
+    while let relative = walker.nextObject() as? String {
+      guard imageExtensions.contains((relative as NSString).pathExtension.lowercased()) else { continue }
+      files.append((folder as NSString).appendingPathComponent(relative))
+    }
+    return files.sorted()
+  }
+
+  private enum Outcome {
+    case image(RGBImage)
+    case skipped(Report.Reason)
+  }
+
+  /// A folder of PNG/JPEG files; see `load`.
+  static func loadFolder(_ folder: String, size: Int, channels: Int, limit: Int?) throws -> ImageDataset {
+    let files = try imageFiles(in: folder)
+    guard !files.isEmpty else {
+      throw KallimaError.io(
+        path: folder,
+        message: "contains no .png, .jpg or .jpeg files (searched recursively); put images there, or pass an "
+          + "idx3 file or a folder holding train-images-idx3-ubyte.gz")
+    }
+    let stride = channels * size * size
+    var pixels: [Float] = []
+    var skipped: [Report.Skipped] = []
+    var loaded = 0
+    var examined = 0
+    // Chunks bound the 8-bit intermediates and let `limit` stop early; within a chunk files
+    // decode in parallel, and results are taken in path order.
+    while examined < files.count, loaded < (limit ?? Int.max) {
+      let want = limit.map { $0 - loaded } ?? Int.max
+      let chunk = Array(files[examined..<min(files.count, examined + min(1024, max(64, want)))])
+      var outcomes = [Outcome?](repeating: nil, count: chunk.count)
+      outcomes.withUnsafeMutableBufferPointer { slots in
+        DispatchQueue.concurrentPerform(iterations: chunk.count) { i in
+          slots[i] = prepare(chunk[i], size: size, channels: channels)
+        }
+      }
+      for (file, outcome) in zip(chunk, outcomes) {
+        guard loaded < (limit ?? Int.max) else { break }
+        examined += 1
+        switch outcome! {
+        case .image(let image):
+          pixels.append(contentsOf: repeatElement(0, count: stride))
+          pixels.withUnsafeMutableBufferPointer { appendPlanar(image, to: $0, at: loaded * stride) }
+          loaded += 1
+        case .skipped(let reason):
+          skipped.append(Report.Skipped(path: file, reason: reason))
+        }
+      }
+    }
+    let report = Report(
+      source: .folder(folder), size: size, candidates: files.count, examined: examined, loaded: loaded,
+      skipped: skipped, notes: channels == 1 ? ["converted to gray with BT.601 luma (299 R + 587 G + 114 B) / 1000"] : [])
+    guard loaded > 0 else {
+      throw KallimaError.io(
+        path: folder,
+        message: "none of the \(files.count) image files is usable (\(report.unreadableCount) unreadable, "
+          + "\(report.tooSmallCount) smaller than \(size) on the shorter side); fix or replace them, or ask for a "
+          + "smaller size\n\(report)")
+    }
+    return ImageDataset(count: loaded, channels: channels, size: size, pixels: pixels, labels: nil, report: report)
+  }
+
+  /// Decodes, checks and resizes one file (runs on a worker thread).
+  private static func prepare(_ file: String, size: Int, channels: Int) -> Outcome {
+    let decoded: RGBImage
+    do {
+      decoded = try ImageIO.read(file)
+    } catch let error as KallimaError {
+      if case .io(_, let message) = error { return .skipped(.unreadable(message)) }
+      return .skipped(.unreadable(error.description))
+    } catch {
+      return .skipped(.unreadable("\(error)"))
+    }
+    guard min(decoded.width, decoded.height) >= size else {
+      return .skipped(.tooSmall(width: decoded.width, height: decoded.height))
+    }
+    do {
+      let square = try ImageResize.resizeAndCenterCrop(decoded, size: size)
+      return .image(channels == 1 ? square.luma() : square)
+    } catch {
+      return .skipped(.unreadable("\(error)"))
+    }
+  }
+}

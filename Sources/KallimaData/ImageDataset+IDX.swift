@@ -1,0 +1,61 @@
+import Dispatch
+import Foundation
+import KallimaCore
+
+extension ImageDataset {
+  /// idx3 images (and optional idx1 labels) resized to `size`; see `load`.
+  static func loadIDX(images path: String, labels labelsPath: String?, size: Int, channels: Int, limit: Int?) throws
+    -> ImageDataset
+  {
+    if try ImageIO.format(of: path) != nil {
+      throw KallimaError.io(path: path, message: "is a single image, not a dataset; pass the folder that contains it")
+    }
+    let idx = try IDX.parseImages(try Gzip.read(path), path: path)
+    var labels: [Int]? = nil
+    if let labelsPath {
+      let raw = try IDX.readLabels(labelsPath)
+      guard raw.count == idx.count else {
+        throw KallimaError.io(
+          path: labelsPath,
+          message: "holds \(raw.count) labels but \(path) holds \(idx.count) images; use the labels file that "
+            + "belongs to these images, or remove it")
+      }
+      labels = raw.map(Int.init)
+    }
+    let count = min(idx.count, limit ?? idx.count)
+    guard count > 0 else {
+      throw KallimaError.io(path: path, message: "the idx3 file holds no images; download it again")
+    }
+    var notes: [String] = []
+    if idx.rows != size || idx.columns != size {
+      let how = min(idx.rows, idx.columns) < size ? "up (bilinear)" : "down (area average)"
+      notes.append(
+        "idx images are \(idx.columns)x\(idx.rows) and were resized \(how) to \(size)x\(size); unlike folder "
+          + "images they are never skipped for being small")
+    }
+    if channels == 3 { notes.append("idx images are gray; the gray value was copied into R, G and B") }
+
+    let stride = channels * size * size
+    var pixels = [Float](repeating: 0, count: count * stride)
+    let resize = idx.rows == size && idx.columns == size
+      ? nil : ImageResize.Plan(width: idx.columns, height: idx.rows, size: size)
+    pixels.withUnsafeMutableBufferPointer { out in
+      // Work in blocks so each task is large enough to outweigh the scheduling.
+      let block = 256
+      DispatchQueue.concurrentPerform(iterations: (count + block - 1) / block) { b in
+        for n in (b * block)..<min(count, (b + 1) * block) {
+          var image = idx.image(n)
+          if let resize { image = resize.apply(image) }
+          if channels == 3 { image = image.rgb() }
+          appendPlanar(image, to: out, at: n * stride)
+        }
+      }
+    }
+    let report = Report(
+      source: .idx(images: path, labels: labelsPath), size: size, candidates: idx.count, examined: count,
+      loaded: count, skipped: [], notes: notes)
+    return ImageDataset(
+      count: count, channels: channels, size: size, pixels: pixels, labels: labels.map { Array($0.prefix(count)) },
+      report: report)
+  }
+}

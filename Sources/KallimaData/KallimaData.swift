@@ -1,1 +1,0 @@
-// KallimaData: image and dataset I/O.

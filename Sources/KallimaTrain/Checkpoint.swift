@@ -1,0 +1,130 @@
+import Foundation
+import KallimaCore
+import KallimaData
+import KallimaGAN
+
+/// Everything needed to continue a run exactly: both networks (parameters and running
+/// statistics), both optimisers' state, the plan run counts (from which the step, the random
+/// streams and the data order follow) and the configuration.
+///
+/// File format: safetensors. Tensor names follow PyTorch's DCGAN example under a network
+/// prefix, `generator.main.0.weight`, `discriminator.main.3.running_var` (so the `generator.`
+/// tensors are exactly PyTorch's `state_dict()` of G, minus num_batches_tracked), with Adam's
+/// state apart as `generator_adam.main.0.weight.exp_avg` / `.exp_avg_sq`; the metadata holds
+/// `format`, `architecture`, `config` (JSON) and `training` (JSON). Writes are atomic.
+public struct Checkpoint {
+  public static let format = "kallima-checkpoint-1"
+
+  public struct Training: Codable, Equatable {
+    public var step: Int
+    public var dRuns: UInt64
+    public var gRuns: UInt64
+    public var batch: Int
+    public var nCritic: Int
+    public var lr: Double
+    public var beta1: Double
+    public var beta2: Double
+    public var seed: UInt64
+    public var dataSeed: UInt64
+    public var flip: Bool
+    public var data: String
+  }
+
+  public var config: DCGANConfig
+  public var training: Training
+  public var tensors: [SafetensorsTensor]
+
+  /// The file name of a store entry: optimiser state goes under "<network>_adam.".
+  static func fileName(_ network: String, _ entry: String) -> String {
+    let optimiser = entry.hasSuffix(".exp_avg") || entry.hasSuffix(".exp_avg_sq")
+    return (optimiser ? network + "_adam." : network + ".") + entry
+  }
+
+  /// Reads the trainer's state from the device (blocking reads: call at checkpoint time only).
+  public static func capture(_ trainer: GANTrainer, training: Training) throws -> Checkpoint {
+    var tensors: [SafetensorsTensor] = []
+    for (network, store) in [("generator", trainer.generatorParameters), ("discriminator", trainer.discriminatorParameters)] {
+      for e in store.entries {
+        let name = fileName(network, e.name)
+        let values = try trainer.backend.read(e.tensor)
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+          throw KallimaError.invalidArgument(
+            op: "checkpoint",
+            message: "\(name)[\(bad)] is \(values[bad]): training diverged; not overwriting the last good checkpoint")
+        }
+        tensors.append(SafetensorsTensor(name: name, shape: e.tensor.shape.dims, values: values))
+      }
+    }
+    return Checkpoint(config: trainer.model.config, training: training, tensors: tensors)
+  }
+
+  public func write(to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    let config = try encoder.encode(ConfigJSON(self.config))
+    let training = try encoder.encode(self.training)
+    try SafetensorsFile.write(
+      tensors,
+      metadata: [
+        "format": Checkpoint.format, "architecture": "dcgan", "config": String(decoding: config, as: UTF8.self),
+        "training": String(decoding: training, as: UTF8.self),
+      ], to: path)
+  }
+
+  public static func read(_ path: String) throws -> Checkpoint {
+    guard FileManager.default.fileExists(atPath: path) else {
+      throw KallimaError.io(path: path, message: "no such checkpoint")
+    }
+    let (metadata, tensors) = try SafetensorsFile.read(path)
+    guard metadata["format"] == format else {
+      throw KallimaError.io(
+        path: path, message: "not a Kallima checkpoint (format '\(metadata["format"] ?? "none")', expected '\(format)')")
+    }
+    guard metadata["architecture"] == "dcgan" else {
+      throw KallimaError.io(
+        path: path, message: "checkpoint of architecture '\(metadata["architecture"] ?? "unknown")'; this build loads dcgan")
+    }
+    let decoder = JSONDecoder()
+    guard let configText = metadata["config"], let trainingText = metadata["training"],
+      let config = try? decoder.decode(ConfigJSON.self, from: Data(configText.utf8)),
+      let training = try? decoder.decode(Training.self, from: Data(trainingText.utf8))
+    else {
+      throw KallimaError.io(path: path, message: "checkpoint metadata (config, training) is missing or unreadable")
+    }
+    return Checkpoint(config: config.dcgan, training: training, tensors: tensors)
+  }
+
+  /// Writes the checkpoint's tensors into the trainer's stores (which must have the same
+  /// architecture) and restores the plans' run counts.
+  public func restore(into trainer: GANTrainer, path: String) throws {
+    try restore(trainer.generatorParameters, network: "generator", path: path)
+    try restore(trainer.discriminatorParameters, network: "discriminator", path: path)
+    trainer.restore(steps: training.step, dRuns: training.dRuns, gRuns: training.gRuns)
+  }
+
+  /// Writes the tensors of `network` ("generator" or "discriminator") into `store`; every
+  /// store entry must be present with its shape (a checkpoint of another architecture or
+  /// width is refused, naming the tensor).
+  public func restore(_ store: ParameterStore, network: String, path: String) throws {
+    let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    for e in store.entries {
+      let name = Checkpoint.fileName(network, e.name)
+      guard let t = byName[name] else {
+        throw KallimaError.io(
+          path: path, message: "checkpoint has no tensor \(name): it was written for another architecture or width")
+      }
+      guard t.shape == e.tensor.shape.dims else {
+        throw KallimaError.io(
+          path: path, message: "tensor \(name) is \(t.shape) in the checkpoint, the model needs \(e.tensor.shape.dims)")
+      }
+      try store.backend.write(t.values, to: e.tensor)
+    }
+  }
+}
+
+/// The DCGAN configuration as stored in checkpoints (and read by Scripts/load_checkpoint_in_pytorch.py).
+struct ConfigJSON: Codable {
+  var nz, ngf, ndf, channels, imageSize: Int
+  init(_ c: DCGANConfig) { (nz, ngf, ndf, channels, imageSize) = (c.nz, c.ngf, c.ndf, c.channels, c.imageSize) }
+  var dcgan: DCGANConfig { DCGANConfig(nz: nz, ngf: ngf, ndf: ndf, channels: channels, imageSize: imageSize) }
+}

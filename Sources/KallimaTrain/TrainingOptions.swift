@@ -1,0 +1,40 @@
+import KallimaGAN
+
+/// Everything `kallima train` takes; defaults are the DCGAN paper's (Radford et al. 2015).
+public struct TrainingOptions: Sendable {
+  /// Image folder or idx file; nil = the embedded default (Debian's Fashion-MNIST).
+  public var data: String?
+  public var size = 64
+  /// Image channels to train on (nil: 1 for idx data, 3 for image folders).
+  public var channels: Int?
+  public var batch = 64
+  /// Total steps to reach (a resumed run continues up to this count).
+  public var steps = 1000
+  /// When set, `steps` becomes this many passes over the data (whole batches per pass).
+  public var epochs: Int?
+  public var lr = 2e-4
+  public var beta1 = 0.5
+  public var beta2 = 0.999
+  public var nz = 100
+  public var ngf = 64
+  public var ndf = 64
+  public var nCritic = 1
+  public var seed: UInt64 = 0
+  public var flip = false
+  /// Run folder: samples/, checkpoints/, metrics.jsonl.
+  public var out = "runs/dcgan"
+  public var logEvery = 50
+  public var sampleEvery = 200
+  public var checkpointEvery = 500
+  /// Images in each sample grid (from a fixed z, so grids are comparable over time).
+  public var sampleCount = 64
+  /// Use at most this many training images (quick experiments, tests).
+  public var limit: Int?
+
+  public init() {}
+
+  /// The default data: Debian's `dataset-fashion-mnist` (installed by Scripts/setup.sh).
+  public static let embeddedData = "/usr/share/datasets/fashion-mnist"
+
+  public var dataPath: String { data ?? TrainingOptions.embeddedData }
+}

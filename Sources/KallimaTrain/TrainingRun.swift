@@ -1,0 +1,188 @@
+import Foundation
+import KallimaCore
+import KallimaData
+import KallimaGAN
+
+/// A training run in a run folder: trains a DCGAN on a device-resident dataset, logging to
+/// metrics.jsonl, writing sample grids from a fixed z and atomic checkpoints, and resuming
+/// exactly from the latest one.
+///
+/// Layout of the run folder:
+///   samples/step_NNNNNN.png      grids from the same z over time
+///   checkpoints/step_NNNNNN.safetensors and checkpoints/latest.safetensors
+///   metrics.jsonl                one JSON object per log interval
+public final class TrainingRun {
+  /// What the run reports to its caller (the command line draws progress from these).
+  public enum Event {
+    case loaded(ImageDataset.Report, count: Int, seconds: Double)
+    case resumed(step: Int, from: String)
+    /// The training loop starts (after data loading and plan building).
+    case started(step: Int)
+    case log(Metrics)
+    case sample(path: String)
+    case checkpoint(path: String)
+  }
+
+  public struct Metrics: Codable {
+    public var step: Int
+    public var loss_d: Float
+    public var loss_g: Float
+    public var d_x: Float
+    public var d_g_z: Float
+    public var images_per_s: Double
+    public var wall_s: Double
+  }
+
+  public let options: TrainingOptions
+  public let backend: Backend
+  public let trainer: GANTrainer
+  public let dataset: ImageDataset
+  let sampler: Sampler
+  let fixedZ: [Float]
+  let folder: URL
+  var training: Checkpoint.Training
+
+  public var checkpointDirectory: URL { folder.appendingPathComponent("checkpoints") }
+  public var latestCheckpoint: String { checkpointDirectory.appendingPathComponent("latest.safetensors").path }
+
+  /// Loads the data, builds the plans, and resumes from `resume` (a run folder) if given.
+  public init(options: TrainingOptions, backend: Backend, resume: String? = nil, events: (Event) -> Void = { _ in })
+    throws
+  {
+    var options = options
+    var checkpoint: Checkpoint?
+    var checkpointPath: String?
+    if let resume {
+      let path = URL(fileURLWithPath: resume).appendingPathComponent("checkpoints/latest.safetensors").path
+      let c = try Checkpoint.read(path)
+      // The architecture, data and schedule come from the checkpoint; only the target step
+      // count and the logging cadence come from the command line.
+      options.out = resume
+      options.size = c.config.imageSize
+      options.channels = c.config.channels
+      (options.nz, options.ngf, options.ndf) = (c.config.nz, c.config.ngf, c.config.ndf)
+      (options.batch, options.nCritic, options.lr) = (c.training.batch, c.training.nCritic, c.training.lr)
+      (options.beta1, options.beta2, options.seed) = (c.training.beta1, c.training.beta2, c.training.seed)
+      options.flip = c.training.flip
+      options.data = c.training.data
+      checkpoint = c
+      checkpointPath = path
+    }
+    self.backend = backend
+    self.folder = URL(fileURLWithPath: options.out)
+
+    let start = Date()
+    dataset = try ImageDataset.load(path: options.dataPath, size: options.size, channels: options.channels, limit: options.limit)
+    events(.loaded(dataset.report, count: dataset.count, seconds: Date().timeIntervalSince(start)))
+    guard dataset.count >= 1 else {
+      throw KallimaError.invalidArgument(op: "train", message: "no usable images in \(options.dataPath)")
+    }
+    if let epochs = options.epochs { options.steps = epochs * max(dataset.count / options.batch, 1) }
+    self.options = options
+    let images = try backend.makeTensor([dataset.count, dataset.channels, options.size, options.size], values: dataset.pixels)
+    let config = DCGANConfig(
+      nz: options.nz, ngf: options.ngf, ndf: options.ndf, channels: dataset.channels, imageSize: options.size)
+    let dataSeed = options.seed &+ 0xDA7A
+    trainer = try GANTrainer(
+      backend: backend, config: config, batch: options.batch,
+      adam: AdamParams(lr: options.lr, beta1: options.beta1, beta2: options.beta2), nCritic: options.nCritic,
+      seed: options.seed, noise: .device(seed: options.seed &+ 0x2),
+      data: .dataset(images, seed: dataSeed, flip: options.flip))
+    sampler = try Sampler(backend: backend, model: trainer.model, generator: trainer.generatorParameters, count: options.sampleCount)
+    fixedZ = Sampler.latents(count: options.sampleCount, nz: options.nz, seed: options.seed &+ 0x5A)
+    training = Checkpoint.Training(
+      step: 0, dRuns: 0, gRuns: 0, batch: options.batch, nCritic: options.nCritic, lr: options.lr, beta1: options.beta1,
+      beta2: options.beta2, seed: options.seed, dataSeed: dataSeed, flip: options.flip,
+      data: URL(fileURLWithPath: options.dataPath).standardizedFileURL.path)
+    if let checkpoint, let checkpointPath {
+      try checkpoint.restore(into: trainer, path: checkpointPath)
+      training = checkpoint.training
+      events(.resumed(step: checkpoint.training.step, from: checkpointPath))
+    }
+    for sub in ["samples", "checkpoints"] {
+      try FileManager.default.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
+    }
+  }
+
+  public var step: Int { trainer.steps }
+
+  /// Trains until `options.steps` or until `shouldStop` says so (checked every step); writes
+  /// a final checkpoint either way. A non-finite loss stops the run with an error and leaves
+  /// the last good checkpoint in place.
+  public func run(shouldStop: () -> Bool = { false }, events: (Event) -> Void = { _ in }) throws {
+    events(.started(step: step))
+    let start = Date()
+    var lastLog = (step: step, time: start)
+    while step < options.steps && !shouldStop() {
+      try trainer.step()
+      let s = step
+      if s % options.logEvery == 0 || s == options.steps {
+        let stats = try trainer.readStatistics()
+        let now = Date()
+        let rate = Double((s - lastLog.step) * options.batch) / max(now.timeIntervalSince(lastLog.time), 1e-9)
+        lastLog = (s, now)
+        let m = Metrics(
+          step: s, loss_d: stats.lossD, loss_g: stats.lossG, d_x: stats.dReal, d_g_z: stats.dFake, images_per_s: rate,
+          wall_s: now.timeIntervalSince(start))
+        try appendMetrics(m)
+        events(.log(m))
+        guard stats.lossD.isFinite && stats.lossG.isFinite else {
+          throw KallimaError.invalidArgument(
+            op: "train",
+            message: "training diverged at step \(s) (loss_D \(stats.lossD), loss_G \(stats.lossG)); "
+              + "the last good checkpoint is kept in \(checkpointDirectory.path); try a lower --lr")
+        }
+      }
+      if s % options.sampleEvery == 0 { events(.sample(path: try writeSamples())) }
+      if s % options.checkpointEvery == 0 { events(.checkpoint(path: try writeCheckpoint())) }
+    }
+    // The final state, unless the loop's last step just wrote it.
+    if step % options.sampleEvery != 0 || step == 0 { events(.sample(path: try writeSamples())) }
+    if step % options.checkpointEvery != 0 || step == 0 { events(.checkpoint(path: try writeCheckpoint())) }
+  }
+
+  /// The grid for the current generator from the fixed z.
+  @discardableResult
+  public func writeSamples() throws -> String {
+    let images = try sampler.images(z: fixedZ)
+    let columns = Int(Double(options.sampleCount).squareRoot().rounded(.up))
+    let grid = try ImageGrid.png(
+      images: images, count: options.sampleCount, channels: dataset.channels, size: options.size, columns: columns)
+    let path = folder.appendingPathComponent(String(format: "samples/step_%06d.png", step)).path
+    try ImageIO.writePNG(grid, to: path)
+    return path
+  }
+
+  /// Writes checkpoints/step_NNNNNN.safetensors and replaces checkpoints/latest.safetensors,
+  /// both atomically.
+  @discardableResult
+  public func writeCheckpoint() throws -> String {
+    training.step = step
+    training.dRuns = trainer.dPlan.runs
+    training.gRuns = trainer.gPlan.runs
+    let checkpoint = try Checkpoint.capture(trainer, training: training)
+    let path = checkpointDirectory.appendingPathComponent(String(format: "step_%06d.safetensors", step)).path
+    try checkpoint.write(to: path)
+    try checkpoint.write(to: latestCheckpoint)
+    return path
+  }
+
+  func appendMetrics(_ m: Metrics) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    // A diverged step is logged too ("nan", "inf"), before the run stops on it.
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(
+      positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    var line = try encoder.encode(m)
+    line.append(0x0a)
+    let url = folder.appendingPathComponent("metrics.jsonl")
+    if !FileManager.default.fileExists(atPath: url.path) {
+      try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+    }
+    let handle = try FileHandle(forWritingTo: url)
+    defer { try? handle.close() }
+    try handle.seekToEnd()
+    try handle.write(contentsOf: line)
+  }
+}

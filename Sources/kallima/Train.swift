@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import KallimaCore
+import KallimaData
+import KallimaTrain
+
+/// `kallima train`: DCGAN on an image folder, an idx file, or (by default) Debian's
+/// Fashion-MNIST at 32x32.
+struct Train: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Train a DCGAN; with no --data, on Fashion-MNIST (32x32, installed by Scripts/setup.sh).",
+    discussion: """
+      Images are decoded once, resized so the shorter side is --size (box filter when \
+      shrinking, bilinear when enlarging), centre-cropped, scaled to [-1, 1] and kept on the \
+      device. Ctrl-C (or SIGTERM) writes a checkpoint and stops; --resume continues exactly.
+      """)
+
+  @Option(help: "Image folder (PNG/JPEG, searched recursively) or idx file; default: Fashion-MNIST.")
+  var data: String?
+  @Option(help: "Architecture (dcgan).") var arch = "dcgan"
+  @Option(help: "Image side (4·2^k; default 64, or 32 for the embedded Fashion-MNIST).") var size: Int?
+  @Option(help: "Batch size.") var batch = 64
+  @Option(help: "Total steps (one D and one G update each).") var steps: Int?
+  @Option(help: "Epochs over the data (instead of --steps).") var epochs: Int?
+  @Option(help: "Adam learning rate.") var lr = 2e-4
+  @Option(help: "Adam beta1.") var beta1 = 0.5
+  @Option(help: "Adam beta2.") var beta2 = 0.999
+  @Option(help: "Latent size.") var nz = 100
+  @Option(help: "Generator and discriminator width (ngf = ndf; default 64, or 32 for Fashion-MNIST).") var width: Int?
+  @Option(help: "Random seed (weights, noise, data order).") var seed: UInt64 = 0
+  @Flag(help: "Mirror training images left-right at random.") var flip = false
+  @Option(help: "cpu, opencl or opencl:PLATFORM:DEVICE (default: $KALLIMA_DEVICE, else opencl).") var device: String?
+  @Option(help: "Run folder.") var out: String?
+  @Option(help: "Continue the run in this folder from its latest checkpoint.") var resume: String?
+  @Option(help: "Steps between log lines.") var logEvery = 50
+  @Option(help: "Steps between sample grids.") var sampleEvery = 200
+  @Option(help: "Steps between checkpoints.") var checkpointEvery = 500
+  @Option(help: "Use at most this many training images.") var limit: Int?
+
+  func validate() throws {
+    guard arch == "dcgan" else { throw ValidationError("--arch: only dcgan is available") }
+    guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (batch norm needs it)") }
+    guard logEvery >= 1, sampleEvery >= 1, checkpointEvery >= 1 else {
+      throw ValidationError("--log-every, --sample-every and --checkpoint-every must be at least 1")
+    }
+    if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
+  }
+
+  func run() throws {
+    let embedded = data == nil && resume == nil
+    var options = TrainingOptions()
+    options.data = data
+    options.size = size ?? (embedded ? 32 : 64)
+    options.batch = batch
+    options.lr = lr
+    (options.beta1, options.beta2, options.nz) = (beta1, beta2, nz)
+    options.ngf = width ?? (embedded ? 32 : 64)
+    options.ndf = options.ngf
+    options.seed = seed
+    options.flip = flip
+    options.out = out ?? (embedded ? "runs/fashion-mnist" : "runs/dcgan")
+    (options.logEvery, options.sampleEvery, options.checkpointEvery) = (logEvery, sampleEvery, checkpointEvery)
+    options.limit = limit
+    options.steps = steps ?? 1000
+    options.epochs = epochs
+
+    let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
+    printError("kallima train on \(backend.name)")
+    let stopper = StopSignal()
+    let progress = Progress(total: options.steps)
+    let run = try TrainingRun(options: options, backend: backend, resume: resume) { progress.show($0) }
+    progress.total = run.options.steps
+    try run.run(shouldStop: stopper.isSet) { progress.show($0) }
+    progress.finish()
+    if let signal = stopper.received {
+      printError("stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") at step \(run.step); checkpoint written; continue with --resume \(run.options.out)")
+      throw ExitCode(128 + signal)
+    }
+  }
+}
+
+/// SIGINT/SIGTERM set a flag the training loop checks every step.
+final class StopSignal {
+  private let lock = NSLock()
+  private var signal: Int32?
+  private var sources: [DispatchSourceSignal] = []
+
+  init() {
+    for s in [SIGINT, SIGTERM] {
+      Foundation.signal(s, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
+      source.setEventHandler { [weak self] in
+        guard let self else { return }
+        self.lock.lock()
+        if self.signal == nil { self.signal = s }
+        self.lock.unlock()
+        printError("\nkallima: stopping after this step (writing a checkpoint)...")
+      }
+      source.resume()
+      sources.append(source)
+    }
+  }
+
+  var received: Int32? {
+    lock.lock()
+    defer { lock.unlock() }
+    return signal
+  }
+
+  func isSet() -> Bool { received != nil }
+}
+
+/// A progress bar on a terminal, one plain line per log interval otherwise.
+final class Progress {
+  var total: Int
+  let terminal = isatty(STDERR_FILENO) == 1
+  /// When and at which step the training loop started (0, or the resumed step).
+  var start = Date()
+  var startStep = 0
+
+  init(total: Int) { self.total = total }
+
+  func show(_ event: TrainingRun.Event) {
+    switch event {
+    case .loaded(let report, let count, let seconds):
+      printError(String(format: "data: %d images (%@) in %.1f s", count, "\(report)", seconds))
+    case .resumed(let step, let path):
+      printError("resumed at step \(step) from \(path)")
+    case .started(let step):
+      (start, startStep) = (Date(), step)
+    case .log(let m):
+      let done = Double(m.step) / Double(max(total, 1))
+      let elapsed = Date().timeIntervalSince(start)
+      let per = elapsed / Double(max(m.step - startStep, 1))
+      let eta = per * Double(max(total - m.step, 0))
+      let text = String(
+        format: "step %d/%d  %.1f img/s  loss_D %.4f  loss_G %.4f  D(x) %.3f  D(G(z)) %.3f  ETA %@", m.step, total,
+        m.images_per_s, m.loss_d, m.loss_g, m.d_x, m.d_g_z, Progress.duration(eta))
+      if terminal {
+        let width = 24
+        let filled = Int(done * Double(width))
+        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+        FileHandle.standardError.write(Data("\r[\(bar)] \(text)\u{1B}[K".utf8))
+      } else {
+        printError(text)
+      }
+    case .sample(let path):
+      if !terminal { printError("samples: \(path)") }
+    case .checkpoint(let path):
+      if !terminal { printError("checkpoint: \(path)") }
+    }
+  }
+
+  func finish() { if terminal { printError("") } }
+
+  static func duration(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"
+  }
+}
