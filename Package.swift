@@ -6,6 +6,7 @@
 //   -> KallimaGraph (graph IR, autodiff, memory planning, the plan executor)
 //   -> KallimaGAN (DCGAN, parameter stores, the two-plan GAN step)
 //   -> KallimaData (image and dataset I/O, safetensors)
+//   -> KallimaEval (Fréchet distance and the other generator metrics)
 //   -> KallimaTrain (the training run: checkpoints, samples, metrics, resume)
 //   -> KallimaOpSuite (one description per op: parity tests and benchmarks share it)
 //   -> kallima (command line)
@@ -22,6 +23,7 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
   ],
   targets: [
     .target(
@@ -36,6 +38,12 @@ let package = Package(
     .target(name: "KallimaGAN", dependencies: ["KallimaCore", "KallimaGraph"]),
     .target(name: "KallimaData", dependencies: ["CKallima", "KallimaCore"]),
     .target(name: "KallimaTrain", dependencies: ["KallimaCore", "KallimaGraph", "KallimaGAN", "KallimaData"]),
+    .target(
+      name: "KallimaEval",
+      dependencies: [
+        "CKallima", "KallimaCore", "KallimaGraph", "KallimaData",
+        .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+      ]),
     .executableTarget(name: "kallima-embed-kernels"),
     .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["kallima-embed-kernels"]),
     .target(
@@ -57,6 +65,9 @@ let package = Package(
     .testTarget(
       name: "KallimaGraphTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGraph"]),
     .testTarget(name: "KallimaDataTests", dependencies: ["KallimaCore", "KallimaData"], resources: [.copy("Fixtures")]),
+    .testTarget(
+      name: "KallimaEvalTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaEval"],
+      resources: [.copy("Fixtures")]),
     .testTarget(
       name: "KallimaTrainTests",
       dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGAN", "KallimaTrain", "KallimaData"]),

@@ -1,0 +1,1 @@
+// KallimaEval: generator metrics.
