@@ -19,8 +19,6 @@ import Testing
 //
 // Both backends run it: the CPU reference backend and an OpenCL backend (PoCL's CPU device in
 // CI). If the OpenCL backend cannot be created the OpenCL case FAILS, it is not skipped.
-// The OpenCL case uses its own backend instance, so its uploads never show up in the traffic
-// counters that GANStepTests' host round-trip test reads from `ganOpenCL` concurrently.
 //
 // An element passes when |actual − expected| <= atol + rtol·|expected|:
 //   • loss_D, loss_G, D(x), D(G(z)):                atol 1e-5, rtol 1e-4;
@@ -144,7 +142,7 @@ private func stepFloats(_ values: [Double], _ label: String) throws -> [Float] {
 
 // MARK: Backends
 
-/// The OpenCL backend of this file (see the header for why it is not `ganOpenCL`).
+/// The OpenCL backend of this file.
 private let stepOpenCL = Result { try OpenCLBackend() }
 
 private func stepBackend(_ kind: String) throws -> any Backend {
