@@ -101,3 +101,12 @@ __kernel void copy_channels(__global const float* x, const int x_start, const in
   const int o = t / (inner * count);
   y[(o * yc + y_start + c) * inner + i] = x[(o * xc + x_start + c) * inner + i];
 }
+
+// y[i] = sum over s of x[s * n + i]: adds `slices` partial results (split-K weight gradients).
+__kernel void sum_slices(__global const float* x, __global float* y, const int slices, const int n) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  float acc = 0.0f;
+  for (int s = 0; s < slices; ++s) acc += x[s * n + i];
+  y[i] = acc;
+}

@@ -12,6 +12,8 @@ extension OpCatalog {
     let convs: [(n: Int, c: Int, h: Int, k: Int, kernel: Int, s: Int, p: Int)] = [
       (1, 1, 1, 1, 1, 1, 0), (2, 3, 8, 5, 4, 2, 1), (1, 5, 4, 3, 4, 1, 0), (3, 2, 9, 7, 3, 1, 1),
       (2, 3, 33, 2, 4, 2, 1), (1, 4, 31, 3, 4, 2, 1), (2, 1, 5, 1, 3, 2, 0),
+      // Long reductions with a small weight: the split-K weight-gradient path.
+      (2, 3, 64, 4, 4, 2, 1), (4, 1, 128, 2, 4, 2, 1),
     ]
     for c in convs {
       for phase in ["fwd", "bwd_data", "bwd_weight"] {

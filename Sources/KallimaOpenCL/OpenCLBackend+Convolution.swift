@@ -7,6 +7,8 @@ extension OpenCLBackend {
   /// Workspace slots: 0 holds the column matrix, 1 a channel-major [K, N*OH*OW] tensor.
   static let columnsSlot = 0
   static let channelMajorSlot = 1
+  /// Workspace slot of split-K partial weight gradients.
+  static let partialsSlot = 4
 
   /// The layer geometry as compile-time constants of Kernels/conv.cl.
   func geometryDefines(_ g: ConvGeometry) -> [(String, Int)] {
@@ -73,14 +75,39 @@ extension OpenCLBackend {
     }
   }
 
+  /// How many slices to split a weight gradient's long reduction (N·OH·OW) into: a small
+  /// [K, C·KH·KW] result with a long reduction (a first or last layer) is one or two GEMM
+  /// tiles, which keeps one compute unit busy and the rest idle. Slices of at least 1024
+  /// that divide the reduction exactly; 1 means no split.
+  static func weightGradientSlices(_ g: ConvGeometry) -> Int {
+    let tiles = ((g.k + 127) / 128) * ((g.patchSize + 127) / 128)
+    guard tiles < 4 else { return 1 }
+    var slices = 1
+    while slices < 16 && g.patchCount % (slices * 2) == 0 && g.patchCount / (slices * 2) >= 1024 { slices *= 2 }
+    return slices
+  }
+
   /// dw[k,c,i,j] = Σ grid·image over batch and positions.
   func weightGradient(_ g: ConvGeometry, image: CLBuffer, grid: CLBuffer, dweight: CLBuffer) throws {
     try locked {
       let cols = try im2col(g, image: image)
       let gridMajor = g.n == 1 ? grid : try toChannelMajor(g, grid: grid)
-      try sgemm(
-        transposeA: false, transposeB: true, m: g.k, n: g.patchSize, k: g.patchCount, alpha: 1,
-        a: gridMajor, lda: g.patchCount, b: cols, ldb: g.patchCount, beta: 0, c: dweight, ldc: g.patchSize)
+      let slices = OpenCLBackend.weightGradientSlices(g)
+      if slices == 1 {
+        try sgemm(
+          transposeA: false, transposeB: true, m: g.k, n: g.patchSize, k: g.patchCount, alpha: 1,
+          a: gridMajor, lda: g.patchCount, b: cols, ldb: g.patchCount, beta: 0, c: dweight, ldc: g.patchSize)
+        return
+      }
+      // Split-K: partial products of each slice in one batched launch, then their sum.
+      let chunk = g.patchCount / slices
+      let size = g.k * g.patchSize
+      let partials = try workspace(OpenCLBackend.partialsSlot, count: slices * size)
+      try sgemmStridedBatched(
+        transposeA: false, transposeB: true, m: g.k, n: g.patchSize, k: chunk, alpha: 1,
+        a: gridMajor, lda: g.patchCount, strideA: chunk, b: cols, ldb: g.patchCount, strideB: chunk, beta: 0,
+        c: partials, ldc: g.patchSize, strideC: size, batch: slices)
+      try launch("sum_slices", items: size, [.buffer(partials), .buffer(dweight), .int(slices), .int(size)])
     }
   }
 

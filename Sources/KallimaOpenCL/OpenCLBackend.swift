@@ -292,6 +292,32 @@ public final class OpenCLBackend: Backend {
     return try body()
   }
 
+  /// `batch` row-major SGEMMs through CLBlast, operand i starting `stride` floats after
+  /// operand i − 1: C_i = alpha·op(A_i)·op(B_i) + beta·C_i. CLBlast runs the batch as one
+  /// launch, so small products share the device's compute units.
+  func sgemmStridedBatched(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    a: CLBuffer, lda: Int, strideA: Int, b: CLBuffer, ldb: Int, strideB: Int, beta: Float,
+    c: CLBuffer, ldc: Int, strideC: Int, batch: Int
+  ) throws {
+    guard m > 0, n > 0, batch > 0 else { return }
+    lock.lock()
+    defer { lock.unlock() }
+    var q: cl_command_queue? = queue.handle
+    let name = "sgemm \(batch)x(\(m)x\(n)x\(k))"
+    if let before = eventSlot(name + " start") {
+      try CLStatus.check(clEnqueueMarkerWithWaitList(queue.handle, 0, nil, before), "clEnqueueMarkerWithWaitList")
+    }
+    defer {
+      if let after = eventSlot(name) { clEnqueueMarkerWithWaitList(queue.handle, 0, nil, after) }
+    }
+    let status = CLBlastSgemmStridedBatched(
+      CLBlastLayoutRowMajor, transposeA ? CLBlastTransposeYes : CLBlastTransposeNo,
+      transposeB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a.handle, 0, lda, strideA,
+      b.handle, 0, ldb, strideB, beta, c.handle, 0, ldc, strideC, batch, &q, nil)
+    try CLStatus.check(status.rawValue, "CLBlastSgemmStridedBatched(\(batch) x m \(m), n \(n), k \(k))")
+  }
+
   /// Row-major SGEMM through CLBlast: c = alpha·op(a)·op(b) + beta·c.
   func sgemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
