@@ -159,6 +159,35 @@ def adam_case():
         param2=out[2][0], exp_avg2=out[2][1], exp_avg_sq2=out[2][2])
 
 
+def pooling_cases():
+    """Max and average pooling (both count_include_pad settings, ceil mode) and bilinear
+    resizing, with their input gradients: what pytorch-fid's Inception and torchvision's
+    SqueezeNet need."""
+    out = {}
+    x = f32([1, 3, 9, 8])
+    specs = {
+        "max_pool2d_k3s2": (lambda t: F.max_pool2d(t, 3, 2), {"kernel": 3, "stride": 2, "padding": 0, "ceil": 0}),
+        "max_pool2d_k3s2_ceil": (lambda t: F.max_pool2d(t, 3, 2, ceil_mode=True),
+                                 {"kernel": 3, "stride": 2, "padding": 0, "ceil": 1}),
+        "avg_pool2d_k3s1p1_exclude_pad": (
+            lambda t: F.avg_pool2d(t, 3, 1, 1, count_include_pad=False),
+            {"kernel": 3, "stride": 1, "padding": 1, "ceil": 0, "count_include_pad": 0}),
+        "avg_pool2d_k3s2p1_ceil": (
+            lambda t: F.avg_pool2d(t, 3, 2, 1, ceil_mode=True),
+            {"kernel": 3, "stride": 2, "padding": 1, "ceil": 1, "count_include_pad": 1}),
+        "upsample_bilinear2d": (
+            lambda t: F.interpolate(t, size=(19, 5), mode="bilinear", align_corners=False),
+            {"oh": 19, "ow": 5}),
+    }
+    for name, (fn, params) in specs.items():
+        xr = x.clone().requires_grad_(True)
+        y = fn(xr)
+        dy = f32(list(y.shape))
+        (dx,) = torch.autograd.grad(y, (xr,), grad_outputs=dy)
+        out[name] = case(params, x=x, y=y, dy=dy, dx=dx)
+    return out
+
+
 def main():
     torch.manual_seed(SEED)
     torch.use_deterministic_algorithms(True)
@@ -168,6 +197,7 @@ def main():
     cases["batchnorm2d_train"], cases["batchnorm2d_eval"] = batchnorm_case()
     cases["bce_logits"] = bce_case()
     cases["adam"] = adam_case()
+    cases.update(pooling_cases())
     doc = {
         "generator": "Scripts/make_golden_fixtures.py",
         "torch_version": torch.__version__,

@@ -60,6 +60,29 @@ public protocol Backend: AnyObject {
     dy: Tensor, x: Tensor, gamma: Tensor?, saveMean: Tensor, saveInvstd: Tensor, dx: Tensor,
     dgamma: Tensor?, dbeta: Tensor?) throws
 
+  // MARK: Pooling and resizing (PyTorch semantics, dilation 1; see Pool2dParams)
+  /// y[n,c,oy,ox] = max of x over window (oy, ox); padding never wins (it acts as −inf).
+  /// NaN propagates: a NaN in the window is the result, as in PyTorch.
+  func max_pool2d_fwd(x: Tensor, y: Tensor, params: Pool2dParams) throws
+  /// dx: each dy[n,c,oy,ox] goes to one element of its window, the first maximal one in
+  /// row-major window order (PyTorch's tie rule: a later element takes over only when
+  /// strictly greater, or NaN); overlapping windows add. The route is recomputed from x,
+  /// so the forward output is not needed.
+  func max_pool2d_bwd(x: Tensor, dy: Tensor, dx: Tensor, params: Pool2dParams) throws
+  /// y = window sum / divisor: kernel area counted through the padding when
+  /// `countIncludePad` (PyTorch's default), else only the pixels inside the image
+  /// (pytorch-fid's Inception blocks use false).
+  func avg_pool2d_fwd(x: Tensor, y: Tensor, params: Pool2dParams, countIncludePad: Bool) throws
+  /// dx[n,c,iy,ix] = Σ over windows covering the pixel of dy / that window's divisor.
+  func avg_pool2d_bwd(dy: Tensor, dx: Tensor, params: Pool2dParams, countIncludePad: Bool) throws
+  /// Bilinear resize of x [N,C,H,W] to y's OH×OW, as F.interpolate(size=(OH, OW),
+  /// mode="bilinear", align_corners=False): source row = max(0, (oy + 0.5)·H/OH − 0.5),
+  /// blending rows floor(src) and min(floor(src) + 1, H − 1); columns likewise. With a
+  /// scale_factor PyTorch uses 1/factor, which is H/OH whenever OH = H·factor exactly.
+  func upsample_bilinear2d_fwd(x: Tensor, y: Tensor) throws
+  /// dx = the transpose of that resize applied to dy (each input gathers its weighted outputs).
+  func upsample_bilinear2d_bwd(dy: Tensor, dx: Tensor) throws
+
   // MARK: Pointwise
   func activation_fwd(_ kind: Activation, x: Tensor, y: Tensor) throws
   /// dx from dy; relu/leaky/square read x, tanh/sigmoid/sqrt read y (the forward output).

@@ -94,6 +94,19 @@ extension Graph {
       throw unsupported("eval-mode batch norm (inference only)")
     case .gatherImages:
       return [nil]
+    case .maxPool2d(let p):
+      return [try op(.maxPool2dBwd(p), [x[0], gy])]
+    case .maxPool2dBwd:
+      throw unsupported("max pooling's backward (second derivative)")
+    case .avgPool2d(let p, let include):
+      return [try op(.avgPool2dBwd(p, countIncludePad: include, input: shape(x[0])), [gy])]
+    case .avgPool2dBwd(let p, let include, _):
+      return [try op(.avgPool2d(p, countIncludePad: include), [gy])]  // linear: its adjoint is the forward
+    case .upsampleBilinear:
+      return [try op(.upsampleBilinearBwd(input: shape(x[0])), [gy])]
+    case .upsampleBilinearBwd:
+      let out = shape(x[0])
+      return [try op(.upsampleBilinear(height: out[2], width: out[3]), [gy])]
     case .activation(let a):
       // Pass only what the backward reads (twice), so the other stays free to be reused.
       let y = Value(node: index, output: 0)

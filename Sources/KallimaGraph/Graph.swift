@@ -37,6 +37,16 @@ public enum GraphOp: CustomStringConvertible {
   /// source [M, C, H, W] -> the next `batch` images of `order`: each run of a plan takes the
   /// following batch of the endless per-epoch-shuffled stream.
   case gatherImages(DataOrder, batch: Int, flip: Bool)
+  /// Max pooling; its gradient re-derives each window's route from x: inputs [x, dy].
+  case maxPool2d(Pool2dParams)
+  case maxPool2dBwd(Pool2dParams)
+  /// Average pooling (countIncludePad as in PyTorch); the gradient needs only dy's shape
+  /// and the input shape.
+  case avgPool2d(Pool2dParams, countIncludePad: Bool)
+  case avgPool2dBwd(Pool2dParams, countIncludePad: Bool, input: Shape)
+  /// Bilinear resize (align_corners=False) to height × width, and its transpose.
+  case upsampleBilinear(height: Int, width: Int)
+  case upsampleBilinearBwd(input: Shape)
   case activation(Activation)
   /// x, y, dy -> dx.
   case activationBwd(Activation)
@@ -90,6 +100,12 @@ public enum GraphOp: CustomStringConvertible {
     case .batchnormBwd: return "batchnorm_bwd"
     case .batchnormEval: return "batchnorm_eval"
     case .gatherImages: return "gather_images"
+    case .maxPool2d: return "max_pool2d"
+    case .maxPool2dBwd: return "max_pool2d_bwd"
+    case .avgPool2d: return "avg_pool2d"
+    case .avgPool2dBwd: return "avg_pool2d_bwd"
+    case .upsampleBilinear: return "upsample_bilinear2d"
+    case .upsampleBilinearBwd: return "upsample_bilinear2d_bwd"
     case .activation(let a): return "\(a)"
     case .activationBwd(let a): return "\(a)_bwd"
     case .add: return "add"

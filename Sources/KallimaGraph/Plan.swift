@@ -142,6 +142,14 @@ public final class Plan {
       return { [unowned self] in
         try be.gather_images(source: x[0], y: outs[0]!, order: order, position: self.runs &* UInt64(batch), flip: flip)
       }
+    case .maxPool2d(let p): return { try be.max_pool2d_fwd(x: x[0], y: outs[0]!, params: p) }
+    case .maxPool2dBwd(let p): return { try be.max_pool2d_bwd(x: x[0], dy: x[1], dx: outs[0]!, params: p) }
+    case .avgPool2d(let p, let include):
+      return { try be.avg_pool2d_fwd(x: x[0], y: outs[0]!, params: p, countIncludePad: include) }
+    case .avgPool2dBwd(let p, let include, _):
+      return { try be.avg_pool2d_bwd(dy: x[0], dx: outs[0]!, params: p, countIncludePad: include) }
+    case .upsampleBilinear: return { try be.upsample_bilinear2d_fwd(x: x[0], y: outs[0]!) }
+    case .upsampleBilinearBwd: return { try be.upsample_bilinear2d_bwd(dy: x[0], dx: outs[0]!) }
     case .batchnormBwd:
       return {
         try be.batchnorm_bwd(

@@ -51,6 +51,30 @@ enum ShapeInference {
       try arity(op, s, 2...2)
       _ = try ShapeCheck.convTranspose2d(name, x: s[0], weight: weight, y: s[1], bias: nil, params: p)
       return [weight]
+    case .maxPool2d(let p), .avgPool2d(let p, _):
+      try arity(op, s, 1...1)
+      _ = try s[0].nchw(name, "x")
+      let y = p.outputShape(s[0])
+      _ = try ShapeCheck.pool2d(name, x: s[0], y: y, params: p)
+      return [y]
+    case .maxPool2dBwd(let p):
+      try arity(op, s, 2...2)
+      _ = try ShapeCheck.pool2d(name, x: s[0], y: s[1], params: p)
+      return [s[0]]
+    case .avgPool2dBwd(let p, _, let input):
+      try arity(op, s, 1...1)
+      _ = try ShapeCheck.pool2d(name, x: input, y: s[0], params: p)
+      return [input]
+    case .upsampleBilinear(let height, let width):
+      try arity(op, s, 1...1)
+      let (n, c, _, _) = try s[0].nchw(name, "x")
+      let y: Shape = [n, c, height, width]
+      _ = try ShapeCheck.resize2d(name, x: s[0], y: y)
+      return [y]
+    case .upsampleBilinearBwd(let input):
+      try arity(op, s, 1...1)
+      _ = try ShapeCheck.resize2d(name, x: input, y: s[0])
+      return [input]
     case .batchnormTrain:
       try arity(op, s, 5...5)
       guard s[0].rank >= 2 else { throw fail(op, "x must be [N, C, ...], got \(s[0])") }

@@ -388,6 +388,59 @@ extension GradientCheckTests {
             return ["x": dx]
           }))
     }
+
+    // Pooling and resizing (the input is uniform so max pooling has no near-ties for the
+    // finite difference to cross).
+    let pools: [(Shape, Pool2dParams)] = [
+      ([2, 2, 5, 5], Pool2dParams(kernel: 3, stride: 2)), ([1, 2, 4, 5], Pool2dParams(kernel: 3, stride: 1, padding: 1)),
+      ([1, 1, 6, 6], Pool2dParams(kernel: 3, stride: 2, ceilMode: true)),
+    ]
+    for (shape, p) in pools {
+      let yShape = p.outputShape(shape)
+      cases.append(
+        GradCase(
+          name: "max_pool2d x\(shape) \(p)", inputs: [.init("x", shape, .uniform(-2, 2))], wrt: ["x"],
+          forward: { be, t in
+            let y = try be.makeTensor(yShape)
+            try be.max_pool2d_fwd(x: t["x"]!, y: y, params: p)
+            return y
+          },
+          backward: { be, t, dy in
+            let dx = try be.makeTensor(shape)
+            try be.max_pool2d_bwd(x: t["x"]!, dy: dy, dx: dx, params: p)
+            return ["x": dx]
+          }))
+      for include in [true, false] {
+        cases.append(
+          GradCase(
+            name: "avg_pool2d x\(shape) \(p) count_include_pad \(include)", inputs: [.init("x", shape)], wrt: ["x"],
+            forward: { be, t in
+              let y = try be.makeTensor(yShape)
+              try be.avg_pool2d_fwd(x: t["x"]!, y: y, params: p, countIncludePad: include)
+              return y
+            },
+            backward: { be, _, dy in
+              let dx = try be.makeTensor(shape)
+              try be.avg_pool2d_bwd(dy: dy, dx: dx, params: p, countIncludePad: include)
+              return ["x": dx]
+            }))
+      }
+    }
+    for (shape, oh, ow) in [([1, 2, 3, 4] as Shape, 7, 5), ([2, 1, 6, 6], 4, 9)] {
+      cases.append(
+        GradCase(
+          name: "upsample_bilinear2d x\(shape) -> \(oh)x\(ow)", inputs: [.init("x", shape)], wrt: ["x"],
+          forward: { be, t in
+            let y = try be.makeTensor([shape[0], shape[1], oh, ow])
+            try be.upsample_bilinear2d_fwd(x: t["x"]!, y: y)
+            return y
+          },
+          backward: { be, _, dy in
+            let dx = try be.makeTensor(shape)
+            try be.upsample_bilinear2d_bwd(dy: dy, dx: dx)
+            return ["x": dx]
+          }))
+    }
     return cases
   }
 }

@@ -114,6 +114,75 @@ struct GraphTests {
     }
   }
 
+  /// Checks every `stride`-th element of each parameter's autodiff gradient of the scalar
+  /// `output` against central finite differences on the CPU reference (Double).
+  func expectFiniteDifferences(
+    _ g: Graph, output: Value, parameters: [Value], inputs: [Value], tolerance: Double = 1e-5
+  ) throws {
+    let grads = try g.gradients(of: output, wrt: parameters)
+    let cpu = CPUBackend()
+    var bindings: [Value: Tensor] = [:]
+    for (i, v) in (inputs + parameters).enumerated() {
+      let shape = g.shape(v)
+      bindings[v] = try cpu.makeTensor(shape, values: Self.values(shape, seed: UInt64(i + 11), std: i < inputs.count ? 1 : 0.3))
+    }
+    let plan = try Plan(graph: g, backend: cpu, bindings: bindings, keep: [output] + grads.compactMap { $0 })
+    try plan.run()
+    for (param, grad) in zip(parameters, grads) {
+      let analytic = try cpu.readDouble(plan.tensor(try #require(grad)))
+      let t = bindings[param]!
+      var base = try cpu.readDouble(t)
+      for i in stride(from: 0, to: base.count, by: max(1, base.count / 24)) {
+        let h = 1e-6
+        let original = base[i]
+        var sides: [Double] = []
+        for offset in [h, -h] {
+          base[i] = original + offset
+          try cpu.writeDouble(base, to: t)
+          try plan.run()
+          sides.append(try cpu.readDouble(plan.tensor(output))[0])
+        }
+        base[i] = original
+        try cpu.writeDouble(base, to: t)
+        let numeric = (sides[0] - sides[1]) / (2 * h)
+        #expect(
+          abs(numeric - analytic[i]) <= tolerance * (1 + abs(numeric)),
+          "\(g.nodes[param.node].name)[\(i)]: finite difference \(numeric), autodiff \(analytic[i])")
+      }
+    }
+  }
+
+  @Test("pooling and resizing nodes: gradients through max/avg pooling and bilinear resize match finite differences")
+  func poolingGradients() throws {
+    let g = Graph()
+    let x = g.input([2, 2, 10, 10], name: "x")  // ceil mode: 5x5 windows out, not 4x4
+    let w = g.parameter([3, 2, 3, 3], name: "conv.weight")
+    let h = try g.value(.conv2d(Conv2dParams(stride: 1, padding: 1)), [x, w], name: "conv")
+    let m = try g.value(.maxPool2d(Pool2dParams(kernel: 3, stride: 2, ceilMode: true)), [h], name: "max pool")
+    let a = try g.value(.avgPool2d(Pool2dParams(kernel: 3, stride: 1, padding: 1), countIncludePad: false), [m], name: "avg pool")
+    let u = try g.value(.upsampleBilinear(height: 7, width: 11), [a], name: "resize")
+    let sq = try g.value(.activation(.square), [u], name: "square")
+    let loss = try g.value(.reduceSum(alpha: 0.5), [sq], name: "loss")
+    #expect(g.shape(m) == [2, 3, 5, 5])
+    try expectFiniteDifferences(g, output: loss, parameters: [w], inputs: [x])
+  }
+
+  @Test("double backprop through average pooling and bilinear resize (a gradient penalty over them)")
+  func poolingSecondDerivatives() throws {
+    let n = 2
+    let g = Graph()
+    let x = g.input([n, 1, 6, 6], name: "x")
+    let w = g.parameter([2, 1, 3, 3], name: "conv.weight")
+    let up = try g.value(.upsampleBilinear(height: 9, width: 9), [x], name: "resize")
+    let h = try g.value(.conv2d(Conv2dParams(stride: 1, padding: 1)), [up, w], name: "conv")
+    let act = try g.value(.activation(.leakyRelu(slope: 0.2)), [h], name: "lrelu")
+    let pooled = try g.value(.avgPool2d(Pool2dParams(kernel: 3, stride: 2, padding: 1), countIncludePad: true), [act], name: "avg pool")
+    let total = try g.value(.reduceSum(alpha: 1), [try g.value(.activation(.square), [pooled])], name: "sum D(x)")
+    let gx = try #require(try g.gradients(of: total, wrt: [x])[0])
+    let penalty = try g.value(.reduceSum(alpha: 1), [try g.value(.activation(.square), [gx])], name: "‖∇ₓ‖²")
+    try expectFiniteDifferences(g, output: penalty, parameters: [w], inputs: [x])
+  }
+
   @Test("shape errors name the node and the shapes")
   func shapeErrors() throws {
     let g = Graph()

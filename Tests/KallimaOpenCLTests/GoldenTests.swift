@@ -317,4 +317,40 @@ struct GoldenTests {
       try goldenCheck("adam_step \(step) exp_avg_sq", b, v, g.tensor("exp_avg_sq\(step)"), .adam)
     }
   }
+
+  @Test(arguments: goldenBackendKinds)
+  func goldenPoolingAndResize(kind: String) throws {
+    let b = try goldenBackend(kind)
+    for name in ["max_pool2d_k3s2", "max_pool2d_k3s2_ceil", "avg_pool2d_k3s1p1_exclude_pad", "avg_pool2d_k3s2p1_ceil"] {
+      let g = try goldenCase(name)
+      let p = Pool2dParams(
+        kernel: Int(try g.param("kernel")), stride: Int(try g.param("stride")), padding: Int(try g.param("padding")),
+        ceilMode: try g.param("ceil") == 1)
+      let x = try goldenInput(b, g.tensor("x"))
+      let dy = try goldenInput(b, g.tensor("dy"))
+      let y = try goldenOutput(b, try g.tensor("y").shape)
+      let dx = try goldenOutput(b, x.shape.dims)
+      let window = p.kernel.h * p.kernel.w
+      if name.hasPrefix("max") {
+        try b.max_pool2d_fwd(x: x, y: y, params: p)
+        try b.max_pool2d_bwd(x: x, dy: dy, dx: dx, params: p)
+        try goldenCheck("\(name) y", b, y, g.tensor("y"), .reduction(1))
+      } else {
+        let include = try g.param("count_include_pad") == 1
+        try b.avg_pool2d_fwd(x: x, y: y, params: p, countIncludePad: include)
+        try b.avg_pool2d_bwd(dy: dy, dx: dx, params: p, countIncludePad: include)
+        try goldenCheck("\(name) y", b, y, g.tensor("y"), .reduction(window))
+      }
+      try goldenCheck("\(name) dx", b, dx, g.tensor("dx"), .reduction(window))
+    }
+    let g = try goldenCase("upsample_bilinear2d")
+    let x = try goldenInput(b, g.tensor("x"))
+    let dy = try goldenInput(b, g.tensor("dy"))
+    let y = try goldenOutput(b, try g.tensor("y").shape)
+    let dx = try goldenOutput(b, x.shape.dims)
+    try b.upsample_bilinear2d_fwd(x: x, y: y)
+    try b.upsample_bilinear2d_bwd(dy: dy, dx: dx)
+    try goldenCheck("upsample_bilinear2d y", b, y, g.tensor("y"), .reduction(4))
+    try goldenCheck("upsample_bilinear2d dx", b, dx, g.tensor("dx"), .reduction(16))
+  }
 }
