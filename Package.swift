@@ -58,7 +58,7 @@ let package = Package(
     .executableTarget(
       name: "kallima",
       dependencies: [
-        "KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaBenchmarks", "KallimaGAN", "KallimaTrain", "KallimaData",
+        "KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaBenchmarks", "KallimaGAN", "KallimaTrain", "KallimaData", "KallimaEval",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(name: "KallimaCPUTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpSuite"]),
