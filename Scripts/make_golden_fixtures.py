@@ -188,6 +188,29 @@ def pooling_cases():
     return out
 
 
+def softmax_case():
+    """Cross-entropy with class-index targets (given to Kallima as one-hot rows) and with
+    probability targets, extreme logits included, plus the row softmax."""
+    n, c = 6, 10
+    logits = f32([n, c], scale=3.0)
+    logits[0, :3] = torch.tensor([100.0, -100.0, 50.0]).double()
+    logits[1, :] = 80.0
+    labels = torch.randint(0, c, (n,))
+    onehot = F.one_hot(labels, c).double()
+    probs = torch.rand(n, c, dtype=torch.float32).double()
+    probs = as_f32(probs / probs.sum(dim=1, keepdim=True))
+    out = {}
+    for name, target, t in (("labels", labels, onehot), ("probabilities", probs, probs)):
+        lr_ = logits.clone().requires_grad_(True)
+        loss = F.cross_entropy(lr_, target, reduction="mean")
+        (dlogits,) = torch.autograd.grad(loss, (lr_,))
+        out[name] = (t, loss.reshape(1), dlogits)
+    return case({"dloss": 1.0}, logits=logits, softmax=torch.softmax(logits, dim=1),
+                targets_labels=out["labels"][0], loss_labels=out["labels"][1], dlogits_labels=out["labels"][2],
+                targets_probabilities=out["probabilities"][0], loss_probabilities=out["probabilities"][1],
+                dlogits_probabilities=out["probabilities"][2])
+
+
 def main():
     torch.manual_seed(SEED)
     torch.use_deterministic_algorithms(True)
@@ -198,6 +221,7 @@ def main():
     cases["bce_logits"] = bce_case()
     cases["adam"] = adam_case()
     cases.update(pooling_cases())
+    cases["softmax_cross_entropy"] = softmax_case()
     doc = {
         "generator": "Scripts/make_golden_fixtures.py",
         "torch_version": torch.__version__,

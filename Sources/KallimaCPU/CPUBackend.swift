@@ -240,6 +240,51 @@ public final class CPUBackend: Backend {
     }
   }
 
+  /// log Σ exp(row) and the row maximum, in Double.
+  func logSumExp(_ row: ArraySlice<Double>) -> Double {
+    let top = row.max() ?? 0
+    return top + Foundation.log(row.reduce(0) { $0 + Foundation.exp($1 - top) })
+  }
+
+  public func softmax_cross_entropy_fwd(logits: Tensor, targets: Tensor, loss: Tensor) throws {
+    let op = "softmax_cross_entropy_fwd"
+    let (n, c) = try ShapeCheck.softmax_cross_entropy(op, logits: logits, targets: targets, scalar: loss)
+    let (xs, ts) = (try buf(logits, op).values, try buf(targets, op).values)
+    var total = 0.0
+    for r in 0..<n {
+      let row = xs[(r * c)..<((r + 1) * c)]
+      let lse = logSumExp(row)
+      for j in 0..<c { total -= ts[r * c + j] * (xs[r * c + j] - lse) }
+    }
+    try buf(loss, op).values[0] = total / Double(n)
+  }
+
+  public func softmax_cross_entropy_bwd(logits: Tensor, targets: Tensor, dloss: Tensor, dlogits: Tensor) throws {
+    let op = "softmax_cross_entropy_bwd"
+    let (n, c) = try ShapeCheck.softmax_cross_entropy(op, logits: logits, targets: targets, scalar: dloss)
+    try ShapeCheck.allSame(op, [("logits", logits), ("dlogits", dlogits)])
+    let (xs, ts) = (try buf(logits, op).values, try buf(targets, op).values)
+    let g = try buf(dloss, op).values[0] / Double(n)
+    let out = try buf(dlogits, op)
+    for r in 0..<n {
+      let lse = logSumExp(xs[(r * c)..<((r + 1) * c)])
+      let mass = ts[(r * c)..<((r + 1) * c)].reduce(0, +)
+      for j in 0..<c { out.values[r * c + j] = g * (Foundation.exp(xs[r * c + j] - lse) * mass - ts[r * c + j]) }
+    }
+  }
+
+  public func softmax_fwd(_ x: Tensor, y: Tensor) throws {
+    let op = "softmax_fwd"
+    let (n, c) = try ShapeCheck.softmaxRows(op, x)
+    try ShapeCheck.allSame(op, [("x", x), ("y", y)])
+    let xs = try buf(x, op).values
+    let out = try buf(y, op)
+    for r in 0..<n {
+      let lse = logSumExp(xs[(r * c)..<((r + 1) * c)])
+      for j in 0..<c { out.values[r * c + j] = Foundation.exp(xs[r * c + j] - lse) }
+    }
+  }
+
   public func mse_fwd(x: Tensor, target: Tensor, loss: Tensor) throws {
     try lossForward("mse_fwd", x, target, loss) { ($0 - $1) * ($0 - $1) }
   }

@@ -119,6 +119,14 @@ public protocol Backend: AnyObject {
   func bce_logits_fwd(logits: Tensor, targets: Tensor, loss: Tensor) throws
   /// dlogits = dloss[0]·(sigmoid(x) − t)/N.
   func bce_logits_bwd(logits: Tensor, targets: Tensor, dloss: Tensor, dlogits: Tensor) throws
+  /// loss[0] = mean over rows of −Σ_c t[r,c]·log_softmax(x[r])[c] for logits x [N, C] and
+  /// target distributions t [N, C] (one-hot for class labels; rows need not sum to 1):
+  /// torch's cross_entropy with probability targets, mean reduction. Stable for any logits.
+  func softmax_cross_entropy_fwd(logits: Tensor, targets: Tensor, loss: Tensor) throws
+  /// dlogits[r,c] = dloss[0]/N · (softmax(x[r])[c]·Σ_c' t[r,c'] − t[r,c]).
+  func softmax_cross_entropy_bwd(logits: Tensor, targets: Tensor, dloss: Tensor, dlogits: Tensor) throws
+  /// y = softmax of each row of x [N, C] (the last axis), computed stably.
+  func softmax_fwd(_ x: Tensor, y: Tensor) throws
   func mse_fwd(x: Tensor, target: Tensor, loss: Tensor) throws
   func mse_bwd(x: Tensor, target: Tensor, dloss: Tensor, dx: Tensor) throws
   func l1_fwd(x: Tensor, target: Tensor, loss: Tensor) throws

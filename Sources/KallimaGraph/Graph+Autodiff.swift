@@ -154,13 +154,15 @@ extension Graph {
       return [shape(x[0]) == [1] ? s : try op(.reshape(shape(x[0])), [s])]
     case .reshape: return [try op(.reshape(shape(x[0])), [gy])]
     case .bceLogits: return [try op(.bceLogitsBwd, [x[0], x[1], gy]), nil]
+    case .softmaxCrossEntropy: return [try op(.softmaxCrossEntropyBwd, [x[0], x[1], gy]), nil]
+    case .softmax: throw unsupported("softmax (inference only; train through softmax_cross_entropy)")
     case .mse:
       let dx = try op(.mseBwd, [x[0], x[1], gy])
       return [dx, try op(.scale(-1), [dx])]
     case .l1:
       let dx = try op(.l1Bwd, [x[0], x[1], gy])
       return [dx, try op(.scale(-1), [dx])]
-    case .bceLogitsBwd, .mseBwd, .l1Bwd:
+    case .bceLogitsBwd, .mseBwd, .l1Bwd, .softmaxCrossEntropyBwd:
       throw unsupported("a loss's backward (second derivative)")
     }
   }

@@ -68,6 +68,11 @@ public enum GraphOp: CustomStringConvertible {
   /// A view with another shape (no copy).
   case reshape(Shape)
   case bceLogits
+  /// Mean softmax cross-entropy of logits [N, C] against target rows [N, C] (one-hot labels
+  /// or probabilities), its gradient (inputs logits, targets, dloss), and the row softmax.
+  case softmaxCrossEntropy
+  case softmaxCrossEntropyBwd
+  case softmax
   case bceLogitsBwd
   case mse
   case mseBwd
@@ -120,6 +125,9 @@ public enum GraphOp: CustomStringConvertible {
     case .scalarBroadcast: return "scalar_broadcast"
     case .reshape: return "reshape"
     case .bceLogits: return "bce_logits"
+    case .softmaxCrossEntropy: return "softmax_cross_entropy"
+    case .softmaxCrossEntropyBwd: return "softmax_cross_entropy_bwd"
+    case .softmax: return "softmax"
     case .bceLogitsBwd: return "bce_logits_bwd"
     case .mse: return "mse"
     case .mseBwd: return "mse_bwd"

@@ -172,6 +172,11 @@ public final class Plan {
     case .reduceSum(let alpha): return { try be.reduce_sum(x[0], y: outs[0]!, alpha: alpha) }
     case .scalarBroadcast(_, let alpha):
       return { try be.reduce_sum_bwd(dy: x[0].reshaped([1]), alpha: alpha, dx: outs[0]!) }
+    case .softmaxCrossEntropy:
+      return { try be.softmax_cross_entropy_fwd(logits: x[0], targets: x[1], loss: outs[0]!) }
+    case .softmaxCrossEntropyBwd:
+      return { try be.softmax_cross_entropy_bwd(logits: x[0], targets: x[1], dloss: x[2], dlogits: outs[0]!) }
+    case .softmax: return { try be.softmax_fwd(x[0], y: outs[0]!) }
     case .bceLogits: return { try be.bce_logits_fwd(logits: x[0], targets: x[1], loss: outs[0]!) }
     case .bceLogitsBwd: return { try be.bce_logits_bwd(logits: x[0], targets: x[1], dloss: x[2], dlogits: outs[0]!) }
     case .mse: return { try be.mse_fwd(x: x[0], target: x[1], loss: outs[0]!) }

@@ -148,6 +148,20 @@ enum ShapeInference {
       try arity(op, s, 2...2)
       guard s[0] == s[1] else { throw fail(op, "input \(s[0]) and target \(s[1]) differ") }
       return [[1]]
+    case .softmaxCrossEntropy:
+      try arity(op, s, 2...2)
+      guard s[0].rank == 2, s[0] == s[1] else { throw fail(op, "logits \(s[0]) and targets \(s[1]) must be the same [N, C]") }
+      return [[1]]
+    case .softmaxCrossEntropyBwd:
+      try arity(op, s, 3...3)
+      guard s[0].rank == 2, s[0] == s[1], s[2].count == 1 else {
+        throw fail(op, "logits \(s[0]), targets \(s[1]), dloss \(s[2])")
+      }
+      return [s[0]]
+    case .softmax:
+      try arity(op, s, 1...1)
+      guard s[0].rank == 2 else { throw fail(op, "logits must be [N, C], got \(s[0])") }
+      return [s[0]]
     case .bceLogitsBwd, .mseBwd, .l1Bwd:
       try arity(op, s, 3...3)
       guard s[0] == s[1], s[2].count == 1 else { throw fail(op, "input \(s[0]), target \(s[1]), dloss \(s[2])") }

@@ -95,3 +95,37 @@ extension OpCatalog {
     ]
   }
 }
+
+extension OpCatalog {
+  // MARK: Softmax
+
+  /// Softmax cross-entropy ("softmax_cross_entropy_fwd"/"_bwd", targets are any non-negative
+  /// rows: probability targets) or row softmax ("softmax_fwd") over [n, c] logits.
+  public static func softmax(_ op: String, n: Int, c: Int) -> OpCase {
+    let shape: Shape = [n, c]
+    let detail = "[\(n), \(c)]"
+    let logits = TensorSpec("x", shape, .normal(4))
+    let targets = TensorSpec("t", shape, .uniform(0, 1))
+    switch op {
+    case "softmax_cross_entropy_fwd":
+      return OpCase(op, detail, tensors: [logits, targets, .init("loss", [1], .zeros)], reductionLength: n * c) { be, t in
+        try be.softmax_cross_entropy_fwd(logits: t["x"]!, targets: t["t"]!, loss: t["loss"]!)
+      }
+    case "softmax_cross_entropy_bwd":
+      return OpCase(
+        op, detail, tensors: [logits, targets, .init("dloss", [1], .constant(1.5)), .init("dx", shape, .zeros)],
+        reductionLength: c
+      ) { be, t in try be.softmax_cross_entropy_bwd(logits: t["x"]!, targets: t["t"]!, dloss: t["dloss"]!, dlogits: t["dx"]!) }
+    default:
+      return OpCase(op, detail, tensors: [logits, .init("y", shape, .zeros)], reductionLength: c) { be, t in
+        try be.softmax_fwd(t["x"]!, y: t["y"]!)
+      }
+    }
+  }
+
+  static func softmaxParityCases() -> [OpCase] {
+    [(1, 1), (1, 10), (3, 7), (64, 10), (257, 10), (5, 1008)].flatMap { n, c in
+      ["softmax_cross_entropy_fwd", "softmax_cross_entropy_bwd", "softmax_fwd"].map { softmax($0, n: n, c: c) }
+    }
+  }
+}

@@ -66,6 +66,7 @@ extension OpCatalog {
     }
     cases += concatSlice(n: 2, c1: 3, c2: 5, hw: 4) + concatSlice(n: 1, c1: 1, c2: 1, hw: 1)
     cases += poolingParityCases()
+    cases += softmaxParityCases()
     for (m, n, position) in [(1, 1, UInt64(0)), (7, 5, 3), (33, 16, 60), (100, 64, 1 << 33)] {
       for flip in [false, true] {
         cases.append(gatherImages(count: m, batch: n, channels: 3, size: 5, position: position, flip: flip))
@@ -119,6 +120,9 @@ extension OpCatalog {
     cases.append(random("random_uniform", n: count, counter: 0))
     cases.append(random("random_normal", n: count, counter: 0))
     cases += poolingBenchmarkCases(batch: n)
+    for op in ["softmax_cross_entropy_fwd", "softmax_cross_entropy_bwd", "softmax_fwd"] {
+      cases.append(softmax(op, n: n, c: 1008))
+    }
     return cases
   }
 }

@@ -116,6 +116,30 @@ extension OpenCLBackend {
   public func bce_logits_bwd(logits: Tensor, targets: Tensor, dloss: Tensor, dlogits: Tensor) throws {
     try lossBackward("bce_logits_bwd", logits, targets, dloss, dlogits)
   }
+  public func softmax_cross_entropy_fwd(logits: Tensor, targets: Tensor, loss: Tensor) throws {
+    let op = "softmax_cross_entropy_fwd"
+    let (n, c) = try ShapeCheck.softmax_cross_entropy(op, logits: logits, targets: targets, scalar: loss)
+    try launchGroups(
+      op, groups: 1, [.buffer(mem(logits, op)), .buffer(mem(targets, op)), .buffer(mem(loss, op)), .int(n), .int(c)])
+  }
+
+  public func softmax_cross_entropy_bwd(logits: Tensor, targets: Tensor, dloss: Tensor, dlogits: Tensor) throws {
+    let op = "softmax_cross_entropy_bwd"
+    let (n, c) = try ShapeCheck.softmax_cross_entropy(op, logits: logits, targets: targets, scalar: dloss)
+    try ShapeCheck.allSame(op, [("logits", logits), ("dlogits", dlogits)])
+    try launch(
+      op, items: n,
+      [.buffer(mem(logits, op)), .buffer(mem(targets, op)), .buffer(mem(dloss, op)), .buffer(mem(dlogits, op)),
+       .int(n), .int(c)])
+  }
+
+  public func softmax_fwd(_ x: Tensor, y: Tensor) throws {
+    let op = "softmax_fwd"
+    let (n, c) = try ShapeCheck.softmaxRows(op, x)
+    try ShapeCheck.allSame(op, [("x", x), ("y", y)])
+    try launch(op, items: n, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(n), .int(c)])
+  }
+
   public func mse_fwd(x: Tensor, target: Tensor, loss: Tensor) throws {
     try lossForward("mse_fwd", x, target, loss)
   }

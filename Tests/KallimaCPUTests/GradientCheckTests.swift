@@ -389,6 +389,21 @@ extension GradientCheckTests {
           }))
     }
 
+    cases.append(
+      GradCase(
+        name: "softmax_cross_entropy loss", inputs: [.init("x", [4, 5], .normal(3)), .init("t", [4, 5], .uniform(0, 1))],
+        wrt: ["x"],
+        forward: { be, t in
+          let loss = try be.makeTensor([1])
+          try be.softmax_cross_entropy_fwd(logits: t["x"]!, targets: t["t"]!, loss: loss)
+          return loss
+        },
+        backward: { be, t, dl in
+          let dx = try be.makeTensor([4, 5])
+          try be.softmax_cross_entropy_bwd(logits: t["x"]!, targets: t["t"]!, dloss: dl, dlogits: dx)
+          return ["x": dx]
+        }))
+
     // Pooling and resizing (the input is uniform so max pooling has no near-ties for the
     // finite difference to cross).
     let pools: [(Shape, Pool2dParams)] = [

@@ -353,4 +353,25 @@ struct GoldenTests {
     try goldenCheck("upsample_bilinear2d y", b, y, g.tensor("y"), .reduction(4))
     try goldenCheck("upsample_bilinear2d dx", b, dx, g.tensor("dx"), .reduction(16))
   }
+
+  @Test(arguments: goldenBackendKinds)
+  func goldenSoftmaxCrossEntropy(kind: String) throws {
+    let b = try goldenBackend(kind)
+    let g = try goldenCase("softmax_cross_entropy")
+    let logits = try goldenInput(b, g.tensor("logits"))
+    let classes = logits.shape[1]
+    let probabilities = try goldenOutput(b, logits.shape.dims)
+    try b.softmax_fwd(logits, y: probabilities)
+    try goldenCheck("softmax_fwd", b, probabilities, g.tensor("softmax"), .reduction(classes))
+    let dloss = try b.makeTensor([1], values: [Float(try g.param("dloss"))])
+    for kind in ["labels", "probabilities"] {
+      let targets = try goldenInput(b, g.tensor("targets_\(kind)"))
+      let loss = try goldenOutput(b, [1])
+      try b.softmax_cross_entropy_fwd(logits: logits, targets: targets, loss: loss)
+      try goldenCheck("softmax_cross_entropy_fwd (\(kind))", b, loss, g.tensor("loss_\(kind)"), .reduction(logits.count))
+      let dlogits = try goldenOutput(b, logits.shape.dims)
+      try b.softmax_cross_entropy_bwd(logits: logits, targets: targets, dloss: dloss, dlogits: dlogits)
+      try goldenCheck("softmax_cross_entropy_bwd (\(kind))", b, dlogits, g.tensor("dlogits_\(kind)"), .reduction(classes))
+    }
+  }
 }
