@@ -41,7 +41,7 @@ let package = Package(
     .target(
       name: "KallimaEval",
       dependencies: [
-        "CKallima", "KallimaCore", "KallimaGraph", "KallimaData",
+        "CKallima", "KallimaCore", "KallimaGraph", "KallimaData", "KallimaGAN",
         .product(name: "ZIPFoundation", package: "ZIPFoundation"),
       ]),
     .executableTarget(name: "kallima-embed-kernels"),
@@ -66,7 +66,8 @@ let package = Package(
       name: "KallimaGraphTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGraph"]),
     .testTarget(name: "KallimaDataTests", dependencies: ["KallimaCore", "KallimaData"], resources: [.copy("Fixtures")]),
     .testTarget(
-      name: "KallimaEvalTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaEval"],
+      name: "KallimaEvalTests",
+      dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaEval", "KallimaGAN", "KallimaData"],
       resources: [.copy("Fixtures")]),
     .testTarget(
       name: "KallimaTrainTests",

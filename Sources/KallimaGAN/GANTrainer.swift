@@ -161,7 +161,7 @@ public final class GANTrainer {
   }
 
   /// Gradients of `loss` for every trainable parameter of `store` used in the graph, by name.
-  static func gradients(_ g: Graph, _ b: GraphBinder, _ store: ParameterStore, of loss: Value) throws -> [String: Value] {
+  public static func gradients(_ g: Graph, _ b: GraphBinder, _ store: ParameterStore, of loss: Value) throws -> [String: Value] {
     let params = b.parameters(of: store)
     let names = store.trainable.map(\.name).filter { params[$0] != nil }
     let grads = try g.gradients(of: loss, wrt: names.map { params[$0]! })
@@ -172,7 +172,7 @@ public final class GANTrainer {
 
   /// Adam update nodes for each gradient; the optimiser state (m, v) lives in the store as
   /// "NAME.exp_avg" / "NAME.exp_avg_sq".
-  static func adamUpdates(
+  public static func adamUpdates(
     _ g: Graph, _ b: GraphBinder, _ store: ParameterStore, grads: [String: Value], adam: AdamParams
   ) throws {
     let params = b.parameters(of: store)
