@@ -34,6 +34,14 @@ public struct InceptionScore: CustomStringConvertible, Sendable {
 
   public var splits: Int { splitScores.count }
 
+  public init(mean: Double, standardDeviation: Double, splitScores: [Double], count: Int, classes: Int) {
+    self.mean = mean
+    self.standardDeviation = standardDeviation
+    self.splitScores = splitScores
+    self.count = count
+    self.classes = classes
+  }
+
   /// E.g. "IS 3.21 ± 0.05 (10 splits, 5000 images)".
   public var description: String {
     String(format: "IS %.2f ± %.2f (%d splits, %d images)", mean, standardDeviation, splits, count)
@@ -68,7 +76,7 @@ public struct InceptionScore: CustomStringConvertible, Sendable {
     guard splits >= 1, n >= splits else {
       throw KallimaError.invalidArgument(
         op: metric,
-        message: "logits [\(n), \(classes)] cannot be cut into \(splits) non-empty splits; need at least one image per split (torch-fidelity uses 10 splits of 5000 images each)")
+        message: "logits [\(n), \(classes)] cannot be cut into \(splits) non-empty splits; need at least one image per split (the usual protocol: 50,000 images in 10 splits)")
     }
     if let bad = logits.firstIndex(where: { !$0.isFinite }) {
       throw KallimaError.invalidArgument(

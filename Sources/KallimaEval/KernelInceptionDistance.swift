@@ -32,6 +32,17 @@ public struct KernelInceptionDistance: CustomStringConvertible, Sendable {
 
   public var subsets: Int { subsetValues.count }
 
+  public init(
+    mean: Double, standardDeviation: Double, subsetValues: [Double], subsetSize: Int, realCount: Int, fakeCount: Int
+  ) {
+    self.mean = mean
+    self.standardDeviation = standardDeviation
+    self.subsetValues = subsetValues
+    self.subsetSize = subsetSize
+    self.realCount = realCount
+    self.fakeCount = fakeCount
+  }
+
   /// E.g. "KID 0.01234 ± 0.00056 (100 subsets of 1000; 5000 real, 5000 fake)".
   public var description: String {
     String(

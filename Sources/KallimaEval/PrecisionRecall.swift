@@ -26,6 +26,14 @@ public struct PrecisionRecall: CustomStringConvertible, Sendable {
   public var realCount: Int
   public var fakeCount: Int
 
+  public init(precision: Double, recall: Double, k: Int, realCount: Int, fakeCount: Int) {
+    self.precision = precision
+    self.recall = recall
+    self.k = k
+    self.realCount = realCount
+    self.fakeCount = fakeCount
+  }
+
   /// E.g. "precision 0.712, recall 0.534 (k = 3; 10000 real, 10000 fake)".
   public var description: String {
     String(format: "precision %.3f, recall %.3f (k = %d; %d real, %d fake)", precision, recall, k, realCount, fakeCount)
@@ -85,7 +93,7 @@ public struct PrecisionRecall: CustomStringConvertible, Sendable {
     _ features: Tensor, on backend: Backend, k: Int = 3, blockRows: Int = PairwiseDistances.defaultBlockRows
   ) throws -> [Double] {
     try checkK(k)
-    _ = try PairwiseDistances.matrix(features, role: "", metric: metric, minRows: k + 1, why: neighbourReason(k))
+    _ = try PairwiseDistances.matrix(features, role: "input", metric: metric, minRows: k + 1, why: neighbourReason(k))
     let centred = try PairwiseDistances.subtractingRowVector(
       features, try PairwiseDistances.meanRow(features, on: backend), on: backend)
     return try squaredRadii(centred, k: k, on: backend, blockRows: blockRows).map { $0.squareRoot() }
@@ -101,10 +109,10 @@ public struct PrecisionRecall: CustomStringConvertible, Sendable {
     try PairwiseDistances.forEachBlock(rows: features, columns: features, on: backend, blockRows: blockRows) {
       start, rows, block in
       for i in 0..<rows {
-        let self_ = start + i
+        let own = start + i
         for t in 0..<k { nearest[t] = .infinity }
         let row = i * n
-        for j in 0..<n where j != self_ {
+        for j in 0..<n where j != own {
           let distance = max(Double(block[row + j]), 0)
           if distance < nearest[k - 1] {
             var t = k - 1
@@ -115,7 +123,7 @@ public struct PrecisionRecall: CustomStringConvertible, Sendable {
             nearest[t] = distance
           }
         }
-        radii[self_] = nearest[k - 1]
+        radii[own] = nearest[k - 1]
       }
     }
     return radii
