@@ -62,6 +62,21 @@ struct PrecisionRecallTests {
     }
   }
 
+  @Test("a sample exactly on a hypersphere's boundary is inside (≤, as the reference code)")
+  func boundaryCounts() throws {
+    // Small integers on a line, with an integer real mean (2), stay exact in float32 through
+    // the centring and the GEMMs, so the tie d = radius is exact on both backends. With k = 1
+    // the radius of real 0 is 1, and fake −1 lies at exactly that distance; fake 100 is far.
+    let backends: [Backend] = [CPUBackend(), try evalOpenCL.get()]
+    for backend in backends {
+      let real = try backend.makeTensor([5, 1], values: [0, 1, 2, 3, 4])
+      let fake = try backend.makeTensor([2, 1], values: [-1, 100])
+      let result = try PrecisionRecall.compute(real: real, fake: fake, on: backend, k: 1)
+      #expect(result.precision == 0.5, "\(result) on \(backend.name)")
+      #expect(result.recall == 1, "\(result) on \(backend.name)")  // both fake radii are 101
+    }
+  }
+
   @Test("host traffic: N_real² + N_fake² + N_fake·N_real floats in one read per block")
   func hostTraffic() throws {
     // Its own backend: tests running in parallel on the shared one would add to its counters.
