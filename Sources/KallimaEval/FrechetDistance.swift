@@ -25,7 +25,7 @@ import KallimaCore
 /// non-finite values; with SciPy ≥ 1.13 it returns finite ones even for N < d and for
 /// features of zero variance (checked with SciPy 1.17 in Scripts/make_frechet_fixtures.py),
 /// so pytorch-fid's value is that of the unmodified covariances, which `.keep` (the
-/// default) reproduces to 2e-7 relative; the offset would move it by 3e-6 to 7e-6
+/// default) reproduces to 2e-7 relative; the offset would move it by 4e-6 to 7e-6
 /// relative. `.addToDiagonal(1e-6)` reproduces pytorch-fid's retry branch instead. Either
 /// way the result carries a warning: such an FID is biased and not comparable with
 /// published numbers.
@@ -131,6 +131,11 @@ public enum FrechetDistance {
           "Σ₁ has eigenvalue \(negative), negative beyond rounding: it is not a covariance matrix. Negative "
             + "eigenvalues were clamped to 0; check where the statistics come from.")
       }
+      if let negative = root.negativeProductEigenvalue {
+        warnings.append(
+          "Σ₁Σ₂ has eigenvalue \(negative), negative beyond rounding: Σ₂ is not a covariance matrix. Negative "
+            + "eigenvalues were clamped to 0; check where the statistics come from.")
+      }
       return Result(
         value: meanTerm + traces - 2 * root.trace, path: .host, warnings: warnings, meanTerm: meanTerm,
         traceSqrtProduct: root.trace, diagonalOffset: offset, iterations: nil, residual: nil)
@@ -188,11 +193,14 @@ public enum FrechetDistance {
   /// Tr((Σ₁Σ₂)^½) on the host and what the eigenvalues showed.
   public struct HostTrace: Sendable {
     public var trace: Double
-    /// Eigenvalues of Σ₁Σ₂ at or below `singularThreshold` of the largest.
+    /// Eigenvalues of Σ₁Σ₂ within ± `singularThreshold` of the largest (those further below
+    /// 0 are reported by `negativeProductEigenvalue`).
     public var nearZeroEigenvalues: Int
     /// The most negative eigenvalue of Σ₁ when it is negative beyond rounding
     /// (below −1e-9 of the largest), else nil.
     public var negativeEigenvalue: Double?
+    /// The same for Σ₁Σ₂, which has none when Σ₂ is positive semi-definite.
+    public var negativeProductEigenvalue: Double?
   }
 
   /// Tr(((Σ₁ + εI)(Σ₂ + εI))^½) for symmetric positive semi-definite [d, d] matrices, in
@@ -234,8 +242,9 @@ public enum FrechetDistance {
     let top = max(eigenvalues.last ?? 0, 0)
     return HostTrace(
       trace: eigenvalues.reduce(0) { $0 + max($1, 0).squareRoot() },
-      nearZeroEigenvalues: eigenvalues.filter { $0 <= singularThreshold * top }.count,
-      negativeEigenvalue: mostNegative < -1e-9 * largest ? mostNegative : nil)
+      nearZeroEigenvalues: eigenvalues.filter { abs($0) <= singularThreshold * top }.count,
+      negativeEigenvalue: mostNegative < -1e-9 * largest ? mostNegative : nil,
+      negativeProductEigenvalue: (eigenvalues.first ?? 0) < -1e-9 * top ? eigenvalues.first : nil)
   }
 
   // MARK: LAPACK and BLAS (column-major, Double)

@@ -226,6 +226,21 @@ struct FrechetDistanceTests {
     #expect(result.warnings.isEmpty)
   }
 
+  @Test("covariances with negative eigenvalues are computed with a warning naming the culprit")
+  func notPositiveSemidefinite() throws {
+    // [[1, 2], [2, 1]] has eigenvalues 3 and −1.
+    let bad = try FeatureStatistics(mean: [0, 0], covariance: [1, 2, 2, 1])
+    let good = try FeatureStatistics(mean: [0, 0], covariance: [2, 0.5, 0.5, 1])
+    let first = try FrechetDistance.compute(bad, good)
+    // Clamping Σ₁'s −1 leaves it rank 1, so the product is singular too: two warnings.
+    #expect(first.warnings.count == 2, "\(first.warnings)")
+    #expect(first.warnings.contains { $0.contains("Σ₁ has eigenvalue -1") }, "\(first.warnings)")
+    #expect(first.warnings.contains { $0.contains("numerically singular") }, "\(first.warnings)")
+    let second = try FrechetDistance.compute(good, bad)
+    #expect(second.warnings.count == 1 && second.warnings[0].contains("Σ₂ is not a covariance"), "\(second.warnings)")
+    #expect(first.value.isFinite && second.value.isFinite)
+  }
+
   @Test("invalid statistics are rejected with a message that says why")
   func invalidStatistics() throws {
     #expect(throws: KallimaError.self) { try FeatureStatistics(mean: [0, 0], covariance: [1, 0, 0]) }
