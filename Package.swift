@@ -32,6 +32,8 @@ let package = Package(
         .linkedLibrary("OpenCL"), .linkedLibrary("clblast"), .linkedLibrary("png"), .linkedLibrary("jpeg"),
         .linkedLibrary("z"),
       ]),
+    // BLAS + LAPACK in Double (OpenBLAS) for the host Fréchet distance.
+    .systemLibrary(name: "CLapack", path: "Sources/CLapack"),
     .target(name: "KallimaCore"),
     .target(name: "KallimaCPU", dependencies: ["KallimaCore"]),
     .target(name: "KallimaGraph", dependencies: ["KallimaCore"]),
@@ -41,7 +43,7 @@ let package = Package(
     .target(
       name: "KallimaEval",
       dependencies: [
-        "CKallima", "KallimaCore", "KallimaGraph", "KallimaData", "KallimaGAN",
+        "CKallima", "CLapack", "KallimaCore", "KallimaGraph", "KallimaData", "KallimaGAN",
         .product(name: "ZIPFoundation", package: "ZIPFoundation"),
       ]),
     .executableTarget(name: "kallima-embed-kernels"),
