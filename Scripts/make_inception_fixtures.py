@@ -212,11 +212,30 @@ def main():
     finally:
         fid.fid_inception_v3 = original
     images = generated("images", NETWORK_INPUT, 0.0, 1.0)
-    pool3 = wrapper(images)[0]
+    # Full-size intermediate maps localise errors that the global pool would average away:
+    # pytorch-fid's block 1 (the stem, 35x35) and block 2 (Mixed_6e, 17x17) outputs, and
+    # Mixed_7c's 8x8 output through a hook.
+    wrapper.output_blocks = [1, 2, 3]
+    seen = {}
+    hook = net.Mixed_7c.register_forward_hook(lambda m, i, o: seen.__setitem__("Mixed_7c", o))
+    stem_out, mixed6e, pool3 = wrapper(images)
+    hook.remove()
+    taps = {}
+    for name, y in (("stem", stem_out), ("Mixed_6e", mixed6e), ("Mixed_7c", seen["Mixed_7c"])):
+        s = stats(y)
+        taps[name] = {k: s[k] for k in ("shape", "position_mean", "sample_index", "sample_value")}
+        print(f"  {name} {s['shape']} rms {s['rms']:.4g}")
     features = pool3.reshape(pool3.shape[0], -1)
     logits = net.fc(torch.flatten(pool3, 1))
     print(f"network {NETWORK_INPUT} -> features {list(features.shape)} rms {features.pow(2).mean().sqrt():.4g}"
           f" logits rms {logits.pow(2).mean().sqrt():.4g}")
+
+    # The generator's first values for two tensors, bit for bit (float32 values as float64):
+    # the Swift port is checked against these before anything else.
+    checks = []
+    for name, shape in (("Conv2d_1a_3x3.conv.weight", [32, 3, 3, 3]), ("Mixed_7c.branch_pool.bn.running_var", [192])):
+        low, high = ranges(name, shape)
+        checks.append({"name": name, "low": low, "high": high, "values": uniform(name, 8, low, high).tolist()})
 
     names = [[k, list(v.shape)] for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")]
     meta = {
@@ -234,6 +253,8 @@ def main():
             "input_shape": NETWORK_INPUT,
             "features": {"shape": list(features.shape), "data": [r9(v) for v in features.reshape(-1).tolist()]},
             "logits": {"shape": list(logits.shape), "data": [r9(v) for v in logits.reshape(-1).tolist()]},
+            "taps": taps,
+            "generator_check": checks,
             "state_dict": names,
         }, f, separators=(",", ":"))
 

@@ -28,7 +28,7 @@ import KallimaGraph
 /// of pt_inception-2015-12-05-6726825d.pth), e.g. `Conv2d_1a_3x3.conv.weight`,
 /// `Conv2d_1a_3x3.bn.{weight,bias,running_mean,running_var}`,
 /// `Mixed_5b.branch1x1.conv.weight`, `Mixed_7c.branch3x3dbl_3b.bn.running_var`,
-/// `fc.weight` [1008, 2048], `fc.bias` [1008]: 378 tensors, listed by `parameterSpecs`
+/// `fc.weight` [1008, 2048], `fc.bias` [1008]: 472 tensors, listed by `parameterSpecs`
 /// in state-dict order. BatchNorm's `num_batches_tracked` is not used. Convert the
 /// PyTorch file with Scripts/convert_inception_weights.py.
 public final class InceptionV3 {
@@ -52,7 +52,10 @@ public final class InceptionV3 {
 
   public let backend: Backend
   public let weights: NetworkWeights
-  private var extractors: [[Int]: FeatureNetwork] = [:]
+  private struct ExtractorKey: Hashable {
+    var batch: Int, height: Int, width: Int, blocks: [String]
+  }
+  private var extractors: [ExtractorKey: FeatureNetwork] = [:]
 
   /// Uses weights already on `backend`; every tensor of `parameterSpecs` must be there.
   public init(backend: Backend, weights: NetworkWeights) throws {
@@ -92,13 +95,17 @@ public final class InceptionV3 {
 
   /// The compiled network for batches of `batch` images of h×w (cached: PoCL compiles a
   /// program per conv geometry the first time, so reuse one extractor per size).
-  /// Outputs `pool3` [batch, 2048] and `logits` [batch, 1008].
-  public func extractor(batch: Int, height: Int, width: Int) throws -> FeatureNetwork {
-    let key = [batch, height, width]
+  /// Outputs `pool3` [batch, 2048], `logits` [batch, 1008], and the output of each block in
+  /// `blockOutputs` under its name (e.g. "Mixed_6e" [batch, 768, 17, 17]; kept blocks stay
+  /// resident, so ask only for what you read).
+  public func extractor(batch: Int, height: Int, width: Int, blockOutputs: [Block] = []) throws -> FeatureNetwork {
+    let key = ExtractorKey(batch: batch, height: height, width: width, blocks: blockOutputs.map(\.rawValue))
     if let e = extractors[key] { return e }
     let e = try FeatureNetwork(backend: backend, weights: weights, inputShape: [batch, 3, height, width]) { b, x in
       let out = try InceptionV3.network(b, images: x)
-      return [InceptionV3.pool3: out.pool3, InceptionV3.logits: out.logits]
+      var named = [InceptionV3.pool3: out.pool3, InceptionV3.logits: out.logits]
+      for block in blockOutputs { named[block.rawValue] = out.blocks[block] }
+      return named
     }
     extractors[key] = e
     return e
@@ -124,8 +131,15 @@ public final class InceptionV3 {
 
   // MARK: Graph description
 
+  /// The values `network` adds: pool3 [N, 2048], logits [N, 1008], and each block's output.
+  public struct Outputs {
+    public var pool3: Value
+    public var logits: Value
+    public var blocks: [Block: Value]
+  }
+
   /// The whole network on `images` [N, 3, H, W] in [0, 1].
-  public static func network(_ b: NetworkBuilder, images: Value) throws -> (pool3: Value, logits: Value) {
+  public static func network(_ b: NetworkBuilder, images: Value) throws -> Outputs {
     let g = b.graph
     var x = images
     let (_, _, h, w) = try g.shape(x).nchw("InceptionV3", "images")
@@ -134,8 +148,13 @@ public final class InceptionV3 {
     }
     x = try g.value(.scale(2), [x], name: "normalize 2x")
     x = try g.value(.addChannel, [x, g.constant(-1, [3], name: "-1")], name: "normalize 2x - 1")
-    for block in Block.allCases { x = try block(b, x) }
-    return try head(b, x)
+    var blocks: [Block: Value] = [:]
+    for block in Block.allCases {
+      x = try block(b, x)
+      blocks[block] = x
+    }
+    let (pool3, logits) = try head(b, x)
+    return Outputs(pool3: pool3, logits: logits, blocks: blocks)
   }
 
   /// Adaptive average pool to 1×1 and the fc layer: [N, 2048, H, W] → pool3, logits.
