@@ -114,7 +114,7 @@ public final class InceptionV3 {
   /// pool3 features [N, 2048] of `images` [N, 3, H, W] (float, [0, 1], any H and W),
   /// computed `batch` images at a time, and optionally the logits [N, 1008]. Both are new
   /// device tensors; nothing is read back (FID, IS, KID and precision/recall consume them
-  /// on the device). The batch only trades memory for speed (results do not depend on it):
+  /// on the device). The batch trades memory for speed (results agree to float32 rounding):
   /// 16 needs about 300 MiB of activations plus ~0.4 GiB of im2col workspace at 299×299;
   /// PoCL on 2 cores gains little beyond 8. The first call per (batch, H, W) compiles.
   public func features(_ images: Tensor, batch: Int = 16, logits: Bool = false) throws -> (
