@@ -284,6 +284,7 @@ struct InceptionTests {
       throw InceptionFixtureError(description: "case \(caseName) missing from Fixtures/inception_blocks.json")
     }
     let backend = try inceptionBackend(backendKind)
+    let started = Date()
     let inputShape = Shape(c.input_shape)
     // Trace the block once for the weights it reads, generate them, then compile.
     let tracer = NetworkBuilder()
@@ -321,7 +322,9 @@ struct InceptionTests {
       expectWithin(channelMean, c.output.channel_mean, tol, "\(label) channel means"),
       expectWithin(positionMean, c.output.position_mean, tol, "\(label) position means"),
     ].max()!
-    print("Inception \(label): worst |diff|/allowed \(String(format: "%.3g", worst)) (\(tol))")
+    print(
+      "Inception \(label): worst |diff|/allowed \(String(format: "%.3g", worst)) (\(tol)); "
+        + String(format: "%.1f s", Date().timeIntervalSince(started)))
   }
 
   @Test("whole network: pool3 features, logits and 3 full-size block maps of 2 images (16×16 → 299) match pytorch-fid, on OpenCL")
