@@ -17,8 +17,9 @@ import Testing
 //
 // Backends: the CPU reference backend (Double throughout) and an OpenCL backend on the
 // first device (PoCL in CI). If the OpenCL backend cannot be created, the OpenCL tests
-// FAIL (the error is thrown); they never skip. The whole network runs on OpenCL only:
-// the CPU reference needs minutes for 2×5.7 GMAC in a debug build.
+// FAIL (the error is thrown); they never skip. The whole network runs on OpenCL with both
+// images and on the CPU reference with the first one (5.7 GMAC in Double: ~40 s in a
+// debug build on 2 cores).
 //
 // Tolerances, |actual − expected| <= atol + rtol·|expected|:
 //   • CPU: atol 1e-6, rtol 1e-6. It computes in Double like the reference; only the final
@@ -336,49 +337,12 @@ struct InceptionTests {
     let inception = try InceptionV3(backend: backend, weights: weights)
     let generated = Date()
     let shape = Shape(fixture.input_shape)
-    let images = InceptionGenerator.uniform("images", count: shape.count, low: 0, high: 1, seed: fixture.seed)
-
-    // 1. One batch of the 2 images, keeping the maps of the stem (35×35), Mixed_6e (17×17)
-    //    and Mixed_7c (8×8): their position means localise errors the global pool hides.
-    let tapped = try inception.extractor(
-      batch: shape[0], height: shape[2], width: shape[3], blockOutputs: [.stem, .mixed6e, .mixed7c])
-    try backend.write(images, to: tapped.input)
-    try tapped.run()
-    let graph = tapped.plan.graph
-    func budget(_ name: String) throws -> Float32Budget {
-      guard let i = graph.nodes.indices.last(where: { graph.nodes[$0].name == name }) else {
-        throw InceptionFixtureError(description: "no node named \(name) in the Inception graph")
-      }
-      return Float32Budget(graph: graph, output: Value(node: i, output: 0))
-    }
-    let label = backend.name
-    let f = try backend.read(tapped.output(InceptionV3.pool3)).map(Double.init)
-    let l = try backend.read(tapped.output(InceptionV3.logits)).map(Double.init)
-    var worst: [String] = []
-    let featureTol = try budget("pool3")
-    let logitTol = try budget("fc bias")
-    worst.append("pool3 \(String(format: "%.3g", expectWithin(f, fixture.features.data, featureTol, "\(label) pool3 features"))) (\(featureTol))")
-    worst.append("logits \(String(format: "%.3g", expectWithin(l, fixture.logits.data, logitTol, "\(label) logits"))) (\(logitTol))")
-    for (name, tap) in fixture.taps.sorted(by: { $0.key < $1.key }) {
-      let y = try tapped.output(name)
-      #expect(y.shape.dims == tap.shape, "\(name) is \(y.shape), PyTorch \(tap.shape)")
-      let values = try backend.read(y).map(Double.init)
-      let (n, ch, hw) = (y.shape[0], y.shape[1], y.shape[2] * y.shape[3])
-      var positionMean = [Double](repeating: 0, count: n * hw)
-      for i in 0..<n {
-        for k in 0..<ch {
-          for p in 0..<hw { positionMean[i * hw + p] += values[(i * ch + k) * hw + p] / Double(ch) }
-        }
-      }
-      let tol = try budget(name == "stem" ? "maxpool2" : name)
-      let w1 = expectWithin(positionMean, tap.position_mean, tol, "\(label) \(name) position means")
-      let w2 = expectWithin(tap.sample_index.map { values[$0] }, tap.sample_value, tol, "\(label) \(name) sampled elements")
-      worst.append("\(name) \(String(format: "%.3g", max(w1, w2))) (\(tol))")
-    }
+    let golden = try checkGoldenNetwork(inception, fixture, images: shape[0], cpu: false)
     let checked = Date()
 
-    // 2. The batched API: images 0, 1 and 0 again in batches of 2, so the second batch is a
-    //    padded partial one. Same kernels, so every row must equal the single batch's bitwise.
+    // The batched API: images 0, 1 and 0 again in batches of 2, so the second batch is a
+    // padded partial one. Same kernels, so every row must equal the single batch's bitwise.
+    let images = InceptionGenerator.uniform("images", count: shape.count, low: 0, high: 1, seed: fixture.seed)
     let perImage = shape.count / shape[0]
     let three = try backend.makeTensor([3, shape[1], shape[2], shape[3]], values: images + images.prefix(perImage))
     let (features, logits) = try inception.features(three, batch: 2, logits: true)
@@ -386,6 +350,7 @@ struct InceptionTests {
     #expect(logits!.shape == [3, InceptionV3.classCount])
     let f3 = try backend.read(features).map(Double.init)
     let l3 = try backend.read(logits!).map(Double.init)
+    let (f, l) = (golden.features, golden.logits)
     let (d, k) = (InceptionV3.featureCount, InceptionV3.classCount)
     expectBitIdentical(Array(f3[0..<(2 * d)]), f, "features() rows 0, 1 vs one batch")
     expectBitIdentical(Array(f3[(2 * d)...]), Array(f[0..<d]), "features() row 2 (image 0 in a padded batch)")
@@ -394,9 +359,21 @@ struct InceptionTests {
     let done = Date()
     func seconds(_ a: Date, _ b: Date) -> String { String(format: "%.1f s", b.timeIntervalSince(a)) }
     print(
-      "Inception whole network on \(label): worst |diff|/allowed: \(worst.joined(separator: ", ")); "
+      "Inception whole network on \(backend.name): worst |diff|/allowed: \(golden.report); "
         + "weights generated in \(seconds(start, generated)), golden run (plan + 1 batch of 2) \(seconds(generated, checked)), "
         + "features() (plan + 2 batches of 2) \(seconds(checked, done))")
+  }
+
+  @Test("whole network on the CPU reference (Double): image 0's pool3, logits and block maps match pytorch-fid to 1e-6")
+  func wholeNetworkCPU() throws {
+    let fixture = try networkFixture.get()
+    let backend = CPUBackend()
+    let start = Date()
+    let weights = try InceptionGenerator.weights(InceptionV3.parameterSpecs, seed: fixture.seed, on: backend)
+    let golden = try checkGoldenNetwork(try InceptionV3(backend: backend, weights: weights), fixture, images: 1, cpu: true)
+    print(
+      "Inception whole network on cpu (1 image): worst |diff|/allowed: \(golden.report); "
+        + String(format: "%.1f s", Date().timeIntervalSince(start)))
   }
 
   @Test("a weights file with missing, misshapen or foreign tensors is refused with what to run")
@@ -428,6 +405,69 @@ struct InceptionTests {
       #expect("\(error)".contains("Scripts/convert_inception_weights.py"), "\(error)")
     }
   }
+}
+
+/// Runs the first `images` fixture images through one batch of the network, keeping the
+/// maps of the stem (35×35), Mixed_6e (17×17) and Mixed_7c (8×8), whose position means
+/// localise errors the global pool hides; compares pool3, logits and those maps with
+/// pytorch-fid's. Returns the features and logits read back, and the worst ratios.
+private func checkGoldenNetwork(
+  _ inception: InceptionV3, _ fixture: InceptionNetworkFile, images count: Int, cpu: Bool,
+  sourceLocation: SourceLocation = #_sourceLocation
+) throws -> (features: [Double], logits: [Double], report: String) {
+  let backend = inception.backend
+  let shape = Shape(fixture.input_shape)
+  let perImage = shape.count / shape[0]
+  let images = InceptionGenerator.uniform("images", count: shape.count, low: 0, high: 1, seed: fixture.seed)
+  let net = try inception.extractor(batch: count, height: shape[2], width: shape[3], blockOutputs: [.stem, .mixed6e, .mixed7c])
+  try backend.write(Array(images.prefix(count * perImage)), to: net.input)
+  try net.run()
+  let graph = net.plan.graph
+  func budget(_ name: String) throws -> Float32Budget {
+    if cpu { return .cpu }
+    guard let i = graph.nodes.indices.last(where: { graph.nodes[$0].name == name }) else {
+      throw InceptionFixtureError(description: "no node named \(name) in the Inception graph")
+    }
+    return Float32Budget(graph: graph, output: Value(node: i, output: 0))
+  }
+  let label = backend.name
+  let (d, k) = (InceptionV3.featureCount, InceptionV3.classCount)
+  let f = try backend.read(net.output(InceptionV3.pool3)).map(Double.init)
+  let l = try backend.read(net.output(InceptionV3.logits)).map(Double.init)
+  var report: [String] = []
+  func record(_ name: String, _ worst: Double, _ tol: Float32Budget) {
+    report.append("\(name) \(String(format: "%.3g", worst)) (\(tol))")
+  }
+  let featureTol = try budget("pool3")
+  let logitTol = try budget("fc bias")
+  record(
+    "pool3", expectWithin(f, Array(fixture.features.data.prefix(count * d)), featureTol, "\(label) pool3 features",
+      sourceLocation: sourceLocation), featureTol)
+  record(
+    "logits", expectWithin(l, Array(fixture.logits.data.prefix(count * k)), logitTol, "\(label) logits",
+      sourceLocation: sourceLocation), logitTol)
+  for (name, tap) in fixture.taps.sorted(by: { $0.key < $1.key }) {
+    let y = try net.output(name)
+    #expect(Array(y.shape.dims.dropFirst()) == Array(tap.shape.dropFirst()), "\(name) is \(y.shape), PyTorch \(tap.shape)")
+    let values = try backend.read(y).map(Double.init)
+    let (ch, hw) = (y.shape[1], y.shape[2] * y.shape[3])
+    var positionMean = [Double](repeating: 0, count: count * hw)
+    for i in 0..<count {
+      for c in 0..<ch {
+        for p in 0..<hw { positionMean[i * hw + p] += values[(i * ch + c) * hw + p] / Double(ch) }
+      }
+    }
+    let tol = try budget(name == "stem" ? "maxpool2" : name)
+    let w1 = expectWithin(
+      positionMean, Array(tap.position_mean.prefix(count * hw)), tol, "\(label) \(name) position means",
+      sourceLocation: sourceLocation)
+    let samples = tap.sample_index.indices.filter { tap.sample_index[$0] < values.count }
+    let w2 = expectWithin(
+      samples.map { values[tap.sample_index[$0]] }, samples.map { tap.sample_value[$0] }, tol,
+      "\(label) \(name) sampled elements", sourceLocation: sourceLocation)
+    record(name, max(w1, w2), tol)
+  }
+  return (f, l, report.joined(separator: ", "))
 }
 
 /// Bitwise equality, reporting the first differing indices.
