@@ -4,7 +4,10 @@
 Writes two small committed fixtures that Tests/KallimaEvalTests/InceptionTests.swift checks:
 
     Tests/KallimaEvalTests/Fixtures/inception_blocks.json   one case per block type
-    Tests/KallimaEvalTests/Fixtures/inception_network.json  the whole network + the state-dict names
+    Tests/KallimaEvalTests/Fixtures/inception_network.json  the whole network: pool3 features and
+        logits of 2 images, the stem / Mixed_6e / Mixed_7c maps ("taps", stored like a block
+        case but without channel means), the generator's first values ("generator_check"),
+        and fid_inception_v3().state_dict()'s names and shapes in order ("state_dict")
 
 The Swift build and tests never run this script; rerun it by hand only when a case changes:
 
