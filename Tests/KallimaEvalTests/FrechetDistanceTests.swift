@@ -106,18 +106,6 @@ func statistics(_ name: String) throws -> (FeatureStatistics, FeatureStatistics)
   return s
 }
 
-/// |actual − expected| ≤ rtol·|expected| + atol, with both values in the message.
-func expectClose(
-  _ actual: Double, _ expected: Double, rtol: Double, atol: Double = 0, _ what: String,
-  sourceLocation: SourceLocation = #_sourceLocation
-) {
-  let error = abs(actual - expected)
-  #expect(
-    error <= rtol * abs(expected) + atol,
-    "\(what): got \(actual), expected \(expected) (error \(error), relative \(error / abs(expected)))",
-    sourceLocation: sourceLocation)
-}
-
 let frechetCaseNames = ["d64_n200", "d64_n64", "d64_n40", "d2048_n3000", "d2048_n500"]
 
 @Suite("Fréchet distance on the host (Double, LAPACK) against pytorch-fid")

@@ -81,18 +81,6 @@ struct MetricFixtures: Decodable {
   }
 }
 
-/// |actual − expected| <= atol + rtol·|expected|, reported with both values.
-func expectClose(
-  _ actual: Double, _ expected: Double, rtol: Double, atol: Double = 0, _ what: String,
-  sourceLocation: SourceLocation = #_sourceLocation
-) {
-  let error = abs(actual - expected)
-  #expect(
-    error <= atol + rtol * abs(expected),
-    "\(what): got \(actual), expected \(expected) (error \(error), allowed \(atol + rtol * abs(expected)))",
-    sourceLocation: sourceLocation)
-}
-
 /// Whether `body` throws a KallimaError whose message contains every one of `fragments`.
 func expectMetricError(
   containing fragments: [String], sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
