@@ -174,6 +174,10 @@ public struct HostTraffic: Equatable, Sendable, CustomStringConvertible {
   public var synchronizations = 0
   public var bytesToDevice = 0
   public var bytesFromDevice = 0
+  /// Waits that bound the command queue (OpenCL): the host waits for a command enqueued
+  /// hundreds of commands earlier, so the device stays busy; no data moves. Not counted in
+  /// `hostWaits`.
+  public var throttleWaits = 0
 
   public init() {}
 
@@ -184,6 +188,7 @@ public struct HostTraffic: Equatable, Sendable, CustomStringConvertible {
     d.synchronizations = synchronizations - earlier.synchronizations
     d.bytesToDevice = bytesToDevice - earlier.bytesToDevice
     d.bytesFromDevice = bytesFromDevice - earlier.bytesFromDevice
+    d.throttleWaits = throttleWaits - earlier.throttleWaits
     return d
   }
 
@@ -191,7 +196,7 @@ public struct HostTraffic: Equatable, Sendable, CustomStringConvertible {
   public var hostWaits: Int { blockingReads + synchronizations }
 
   public var description: String {
-    "\(blockingReads) blocking reads, \(synchronizations) synchronisations, \(bytesToDevice) B to device, \(bytesFromDevice) B from device"
+    "\(blockingReads) blocking reads, \(synchronizations) synchronisations, \(bytesToDevice) B to device, \(bytesFromDevice) B from device, \(throttleWaits) queue-bound waits"
   }
 }
 

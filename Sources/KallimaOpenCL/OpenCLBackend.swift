@@ -40,6 +40,16 @@ public final class OpenCLBackend: Backend {
   public let canTimeKernels: Bool
   public var traffic: HostTraffic { locked { counters } }
   private var kernels: [String: CLKernel] = [:]
+  /// Bounded queue: a marker event every `commandsPerMarker` commands; once more than
+  /// `markersInFlight` are outstanding the host waits for the oldest. Without it a loop of
+  /// plan runs with no read enqueues without limit, and the driver's per-command memory
+  /// (CLBlast's temporary buffers included) grows until the process is killed. The device
+  /// never idles for it: the commands after the awaited marker are still queued.
+  static let commandsPerMarker = 128
+  static let markersInFlight = 4
+  private var commandsSinceMarker = 0
+  private var markers: [cl_event] = []
+  deinit { for m in markers { clReleaseEvent(m) } }
   private var workspaces: [Int: CLBuffer] = [:]
   /// Which Kernels/*.cl file defines each kernel, read from the embedded sources.
   static let kernelFiles: [String: String] = {
@@ -172,6 +182,7 @@ public final class OpenCLBackend: Backend {
     locked {
       counters.blockingReads += 1
       counters.bytesFromDevice += values.count * MemoryLayout<Float>.size
+      releaseMarkers()  // a blocking read on the in-order queue means all before it is done
     }
     return values
   }
@@ -179,6 +190,31 @@ public final class OpenCLBackend: Backend {
   public func synchronize() throws {
     locked { counters.synchronizations += 1 }
     try CLStatus.check(clFinish(queue.handle), "clFinish")
+    locked { releaseMarkers() }
+  }
+
+  /// Counts one enqueued command (call with the lock held) and keeps the queue bounded.
+  func enqueued() throws {
+    commandsSinceMarker += 1
+    guard commandsSinceMarker >= OpenCLBackend.commandsPerMarker else { return }
+    commandsSinceMarker = 0
+    var marker: cl_event?
+    try CLStatus.check(clEnqueueMarkerWithWaitList(queue.handle, 0, nil, &marker), "clEnqueueMarkerWithWaitList")
+    markers.append(marker!)
+    if markers.count > OpenCLBackend.markersInFlight {
+      var oldest: cl_event? = markers.removeFirst()
+      counters.throttleWaits += 1
+      let status = clWaitForEvents(1, &oldest)
+      clReleaseEvent(oldest)
+      try CLStatus.check(status, "clWaitForEvents (queue bound)")
+    }
+  }
+
+  /// Forgets the markers once everything enqueued has finished (after a blocking call).
+  func releaseMarkers() {
+    for m in markers { clReleaseEvent(m) }
+    markers.removeAll()
+    commandsSinceMarker = 0
   }
 
   public func fill(_ y: Tensor, value: Float) throws {
@@ -190,6 +226,7 @@ public final class OpenCLBackend: Backend {
           queue.handle, b.handle, &pattern, MemoryLayout<Float>.size, 0, y.count * MemoryLayout<Float>.size, 0, nil,
           eventSlot("fill")),
         "clEnqueueFillBuffer")
+      try enqueued()
     }
   }
 
@@ -267,6 +304,7 @@ public final class OpenCLBackend: Backend {
     try CLStatus.check(
       clEnqueueNDRangeKernel(queue.handle, k.handle, 1, nil, &global, &localSize, 0, nil, eventSlot(name)),
       "clEnqueueNDRangeKernel(\(name), \(global) items)")
+    try enqueued()
   }
 
   /// Launches one work-group of `reduceGroupSize` items per output (reduction kernels).
@@ -316,6 +354,7 @@ public final class OpenCLBackend: Backend {
       transposeB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a.handle, 0, lda, strideA,
       b.handle, 0, ldb, strideB, beta, c.handle, 0, ldc, strideC, batch, &q, nil)
     try CLStatus.check(status.rawValue, "CLBlastSgemmStridedBatched(\(batch) x m \(m), n \(n), k \(k))")
+    try enqueued()
   }
 
   /// Row-major SGEMM through CLBlast: c = alpha·op(a)·op(b) + beta·c.
@@ -341,6 +380,7 @@ public final class OpenCLBackend: Backend {
       transposeB ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a.handle, 0, lda,
       b.handle, 0, ldb, beta, c.handle, 0, ldc, &q, nil)
     try CLStatus.check(status.rawValue, "CLBlastSgemm(m \(m), n \(n), k \(k))")
+    try enqueued()
   }
 }
 
