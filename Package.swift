@@ -39,7 +39,7 @@ let package = Package(
     .target(name: "KallimaGraph", dependencies: ["KallimaCore"]),
     .target(name: "KallimaGAN", dependencies: ["KallimaCore", "KallimaGraph"]),
     .target(name: "KallimaData", dependencies: ["CKallima", "KallimaCore"]),
-    .target(name: "KallimaTrain", dependencies: ["KallimaCore", "KallimaGraph", "KallimaGAN", "KallimaData"]),
+    .target(name: "KallimaTrain", dependencies: ["KallimaCore", "KallimaGraph", "KallimaGAN", "KallimaData", "KallimaEval"]),
     .target(
       name: "KallimaEval",
       dependencies: [

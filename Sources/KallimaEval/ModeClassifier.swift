@@ -264,3 +264,71 @@ public struct ModeCoverage: Sendable, CustomStringConvertible {
       modesHit, histogram.count, kl, confidence, samples, histogram.map(String.init).joined(separator: " "))
   }
 }
+
+/// Mode coverage of a generator during or after training: a `ModeClassifier` (trained once
+/// and cached in a file), the real label histogram, and a fixed set of latent vectors, so
+/// successive evaluations of one run compare the same z.
+public final class ModeEvaluator {
+  public let classifier: ModeClassifier
+  public let realCounts: [Int]
+  public let samples: Int
+  let sampler: Sampler
+  let z: [Float]
+
+  public init(
+    classifier: ModeClassifier, realCounts: [Int], model: DCGAN, generator: ParameterStore, samples: Int = 2000,
+    seed: UInt64 = 0x0E7A1
+  ) throws {
+    guard samples >= 1, realCounts.count == classifier.config.classes else {
+      throw KallimaError.invalidArgument(
+        op: "mode coverage", message: "need at least one sample and one real count per class (\(classifier.config.classes))")
+    }
+    self.classifier = classifier
+    self.realCounts = realCounts
+    self.samples = samples
+    // Batches of at most 250 keep the eval plan's memory small at 64x64.
+    sampler = try Sampler(backend: classifier.backend, model: model, generator: generator, count: min(samples, 250))
+    z = Sampler.latents(count: samples, nz: model.config.nz, seed: seed)
+  }
+
+  /// Classifies `samples` images from the generator (eval mode) and compares classes.
+  public func evaluate() throws -> ModeCoverage {
+    let nz = z.count / samples
+    var probabilities: [Float] = []
+    var start = 0
+    while start < samples {
+      let take = min(sampler.count, samples - start)
+      var chunk = Array(z[(start * nz)..<((start + take) * nz)])
+      chunk += [Float](repeating: 0, count: (sampler.count - take) * nz)
+      let images = try sampler.images(z: chunk)
+      let image = images.count / sampler.count
+      probabilities += try classifier.probabilities(images: Array(images.prefix(take * image)), count: take)
+      start += take
+    }
+    return try ModeCoverage(probabilities: probabilities, classes: classifier.config.classes, realCounts: realCounts)
+  }
+
+  /// The classifier stored at `path` if it is there and fits the data, else one trained on
+  /// `images`/`labels` and written there (atomically). `log` receives progress lines.
+  public static func classifier(
+    cachedAt path: String, backend: Backend, images: Tensor, labels: [Int], classes: Int, steps: Int = 600,
+    seed: UInt64 = 0, log: @escaping (String) -> Void = { _ in }
+  ) throws -> ModeClassifier {
+    let (_, c, h, _) = try images.shape.nchw("mode classifier", "images")
+    if FileManager.default.fileExists(atPath: path) {
+      let cached = try ModeClassifier.read(path, backend: backend)
+      if cached.config == ModeClassifier.Config(channels: c, imageSize: h, classes: classes) {
+        log("mode classifier: \(path)")
+        return cached
+      }
+      log("mode classifier at \(path) was made for \(cached.config); training a new one")
+    }
+    let start = Date()
+    let classifier = try ModeClassifier.train(
+      backend: backend, images: images, labels: labels, classes: classes, steps: steps, seed: seed, logEvery: max(steps / 3, 1)
+    ) { step, loss in log(String(format: "mode classifier: step %d/%d, cross-entropy %.3f", step, steps, loss)) }
+    try classifier.write(to: path, metadata: ["steps": "\(steps)", "images": "\(labels.count)"])
+    log(String(format: "mode classifier trained in %.1f s, saved to %@", Date().timeIntervalSince(start), path))
+    return classifier
+  }
+}

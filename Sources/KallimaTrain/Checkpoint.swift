@@ -28,6 +28,8 @@ public struct Checkpoint {
     public var dataSeed: UInt64
     public var flip: Bool
     public var data: String
+    /// Lowest mode-coverage KL seen by --eval-every (the best checkpoint's), if any.
+    public var bestKL: Double? = nil
   }
 
   public var config: DCGANConfig

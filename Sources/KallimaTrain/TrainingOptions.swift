@@ -30,6 +30,13 @@ public struct TrainingOptions: Sendable {
   public var sampleCount = 64
   /// Use at most this many training images (quick experiments, tests).
   public var limit: Int?
+  /// Steps between evaluations (mode coverage by a classifier trained on the labelled
+  /// training data); nil: none.
+  public var evalEvery: Int?
+  /// Generated images per evaluation.
+  public var evalSamples = 2000
+  /// Training steps of the mode classifier (batch 128), when it is not cached yet.
+  public var classifierSteps = 600
 
   public init() {}
 

@@ -1,6 +1,7 @@
 import Foundation
 import KallimaCore
 import KallimaData
+import KallimaEval
 import KallimaGAN
 
 /// A training run in a run folder: trains a DCGAN on a device-resident dataset, logging to
@@ -10,7 +11,9 @@ import KallimaGAN
 /// Layout of the run folder:
 ///   samples/step_NNNNNN.png      grids from the same z over time
 ///   checkpoints/step_NNNNNN.safetensors and checkpoints/latest.safetensors
-///   metrics.jsonl                one JSON object per log interval
+///   metrics.jsonl                one JSON object per log interval (and per evaluation)
+///   classifier.safetensors       the mode classifier of --eval-every (trained once)
+///   checkpoints/best.safetensors the checkpoint with the best evaluation so far
 public final class TrainingRun {
   /// What the run reports to its caller (the command line draws progress from these).
   public enum Event {
@@ -21,6 +24,24 @@ public final class TrainingRun {
     case log(Metrics)
     case sample(path: String)
     case checkpoint(path: String)
+    /// A line about the run (classifier training, a new best checkpoint).
+    case note(String)
+    /// Something the user should look at (coverage falling: mode collapse).
+    case warning(String)
+    case evaluation(Evaluation)
+  }
+
+  /// One evaluation, as logged to metrics.jsonl.
+  public struct Evaluation: Codable {
+    public var step: Int
+    public var metric = "mode_coverage"
+    public var modes: Int
+    public var classes: Int
+    /// KL(generated classes ‖ real classes), nats: lower is better (the ranking metric).
+    public var kl: Double
+    public var confidence: Double
+    public var samples: Int
+    public var best: Bool
   }
 
   public struct Metrics: Codable {
@@ -41,6 +62,9 @@ public final class TrainingRun {
   let fixedZ: [Float]
   let folder: URL
   var training: Checkpoint.Training
+  let evaluator: ModeEvaluator?
+  var bestKL = Double.infinity
+  var mostModes = 0
 
   public var checkpointDirectory: URL { folder.appendingPathComponent("checkpoints") }
   public var latestCheckpoint: String { checkpointDirectory.appendingPathComponent("latest.safetensors").path }
@@ -89,6 +113,31 @@ public final class TrainingRun {
       seed: options.seed, noise: .device(seed: options.seed &+ 0x2),
       data: .dataset(images, seed: dataSeed, flip: options.flip))
     sampler = try Sampler(backend: backend, model: trainer.model, generator: trainer.generatorParameters, count: options.sampleCount)
+    for sub in ["samples", "checkpoints"] {
+      try FileManager.default.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
+    }
+    if let every = options.evalEvery {
+      guard every >= 1, let labels = dataset.labels else {
+        throw KallimaError.invalidArgument(
+          op: "train",
+          message: "--eval-every needs labelled data (an idx file with its idx1 labels, like the embedded Fashion-MNIST) "
+            + "and a positive interval; \(options.dataPath) has no labels")
+      }
+      let classes = (labels.max() ?? 0) + 1
+      let realCounts = (0..<classes).map { k in labels.lazy.filter { $0 == k }.count }
+      let cache = URL(fileURLWithPath: options.out).appendingPathComponent("classifier.safetensors").path
+      let classifier = try withoutActuallyEscaping(events) { events in
+        try ModeEvaluator.classifier(
+          cachedAt: cache, backend: backend, images: images,
+          labels: labels, classes: classes, steps: options.classifierSteps, seed: options.seed
+        ) { events(.note($0)) }
+      }
+      evaluator = try ModeEvaluator(
+        classifier: classifier, realCounts: realCounts, model: trainer.model, generator: trainer.generatorParameters,
+        samples: options.evalSamples)
+    } else {
+      evaluator = nil
+    }
     fixedZ = Sampler.latents(count: options.sampleCount, nz: options.nz, seed: options.seed &+ 0x5A)
     training = Checkpoint.Training(
       step: 0, dRuns: 0, gRuns: 0, batch: options.batch, nCritic: options.nCritic, lr: options.lr, beta1: options.beta1,
@@ -97,10 +146,8 @@ public final class TrainingRun {
     if let checkpoint, let checkpointPath {
       try checkpoint.restore(into: trainer, path: checkpointPath)
       training = checkpoint.training
+      bestKL = checkpoint.training.bestKL ?? .infinity
       events(.resumed(step: checkpoint.training.step, from: checkpointPath))
-    }
-    for sub in ["samples", "checkpoints"] {
-      try FileManager.default.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
     }
   }
 
@@ -133,12 +180,38 @@ public final class TrainingRun {
               + "the last good checkpoint is kept in \(checkpointDirectory.path); try a lower --lr")
         }
       }
+      if let every = options.evalEvery, s % every == 0 || s == options.steps { try evaluate(events: events) }
       if s % options.sampleEvery == 0 { events(.sample(path: try writeSamples())) }
       if s % options.checkpointEvery == 0 { events(.checkpoint(path: try writeCheckpoint())) }
     }
     // The final state, unless the loop's last step just wrote it.
     if step % options.sampleEvery != 0 || step == 0 { events(.sample(path: try writeSamples())) }
     if step % options.checkpointEvery != 0 || step == 0 { events(.checkpoint(path: try writeCheckpoint())) }
+  }
+
+  /// Mode coverage of the current generator: logged to metrics.jsonl; a new lowest KL
+  /// writes checkpoints/best.safetensors; coverage falling below the best seen warns.
+  func evaluate(events: (Event) -> Void) throws {
+    guard let evaluator else { return }
+    let c = try evaluator.evaluate()
+    let best = c.kl < bestKL
+    let e = Evaluation(
+      step: step, modes: c.modesHit, classes: c.histogram.count, kl: c.kl, confidence: c.confidence, samples: c.samples,
+      best: best)
+    try appendLine(e)
+    events(.evaluation(e))
+    if best {
+      bestKL = c.kl
+      training.bestKL = c.kl
+      let path = try writeCheckpoint(named: "best.safetensors", alsoLatest: false)
+      events(.note(String(format: "best so far (KL %.4f): %@", c.kl, path)))
+    }
+    if c.modesHit < mostModes - 1 {
+      events(.warning(
+        "mode coverage fell from \(mostModes) to \(c.modesHit) of \(c.histogram.count) classes at step \(step): "
+          + "the generator may be collapsing; checkpoints/best.safetensors keeps the best state so far"))
+    }
+    mostModes = max(mostModes, c.modesHit)
   }
 
   /// The grid for the current generator from the fixed z.
@@ -157,17 +230,23 @@ public final class TrainingRun {
   /// both atomically.
   @discardableResult
   public func writeCheckpoint() throws -> String {
+    try writeCheckpoint(named: String(format: "step_%06d.safetensors", step), alsoLatest: true)
+  }
+
+  func writeCheckpoint(named name: String, alsoLatest: Bool) throws -> String {
     training.step = step
     training.dRuns = trainer.dPlan.runs
     training.gRuns = trainer.gPlan.runs
     let checkpoint = try Checkpoint.capture(trainer, training: training)
-    let path = checkpointDirectory.appendingPathComponent(String(format: "step_%06d.safetensors", step)).path
+    let path = checkpointDirectory.appendingPathComponent(name).path
     try checkpoint.write(to: path)
-    try checkpoint.write(to: latestCheckpoint)
+    if alsoLatest { try checkpoint.write(to: latestCheckpoint) }
     return path
   }
 
-  func appendMetrics(_ m: Metrics) throws {
+  func appendMetrics(_ m: Metrics) throws { try appendLine(m) }
+
+  func appendLine<T: Encodable>(_ m: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys
     // A diverged step is logged too ("nan", "inf"), before the run stops on it.

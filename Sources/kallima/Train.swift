@@ -36,12 +36,18 @@ struct Train: ParsableCommand {
   @Option(help: "Steps between sample grids.") var sampleEvery = 200
   @Option(help: "Steps between checkpoints.") var checkpointEvery = 500
   @Option(help: "Use at most this many training images.") var limit: Int?
+  @Option(
+    help: """
+      Steps between evaluations: mode coverage by a classifier trained on the labelled data \
+      (Fashion-MNIST), logged to metrics.jsonl; the best keeps checkpoints/best.safetensors.
+      """) var evalEvery: Int?
+  @Option(help: "Generated images per evaluation.") var evalSamples = 2000
 
   func validate() throws {
     guard arch == "dcgan" else { throw ValidationError("--arch: only dcgan is available") }
     guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (batch norm needs it)") }
-    guard logEvery >= 1, sampleEvery >= 1, checkpointEvery >= 1 else {
-      throw ValidationError("--log-every, --sample-every and --checkpoint-every must be at least 1")
+    guard logEvery >= 1, sampleEvery >= 1, checkpointEvery >= 1, (evalEvery ?? 1) >= 1, evalSamples >= 1 else {
+      throw ValidationError("--log-every, --sample-every, --checkpoint-every, --eval-every and --eval-samples must be at least 1")
     }
     if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
   }
@@ -58,6 +64,8 @@ struct Train: ParsableCommand {
     options.ndf = options.ngf
     options.seed = seed
     options.flip = flip
+    options.evalEvery = evalEvery
+    options.evalSamples = evalSamples
     options.out = out ?? (embedded ? "runs/fashion-mnist" : "runs/dcgan")
     (options.logEvery, options.sampleEvery, options.checkpointEvery) = (logEvery, sampleEvery, checkpointEvery)
     options.limit = limit
@@ -148,7 +156,21 @@ final class Progress {
       if !terminal { printError("samples: \(path)") }
     case .checkpoint(let path):
       if !terminal { printError("checkpoint: \(path)") }
+    case .note(let text):
+      printLine(text)
+    case .warning(let text):
+      printLine("warning: " + text)
+    case .evaluation(let e):
+      printLine(
+        String(
+          format: "eval step %d: modes %d/%d, KL %.4f nats, confidence %.3f (%d samples)%@", e.step, e.modes, e.classes,
+          e.kl, e.confidence, e.samples, e.best ? ", best so far" : ""))
     }
+  }
+
+  /// A line of its own, also when a progress bar occupies the terminal's last line.
+  func printLine(_ text: String) {
+    printError(terminal ? "\r\u{1B}[K" + text : text)
   }
 
   func finish() { if terminal { printError("") } }

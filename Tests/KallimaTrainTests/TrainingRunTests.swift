@@ -121,4 +121,36 @@ struct TrainingRunTests {
     try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: folder.path("cut.safetensors")))
     #expect { _ = try Checkpoint.read(folder.path("cut.safetensors")) } throws: { "\($0)".contains("truncated") }
   }
+
+  @Test("--eval-every: mode coverage in metrics.jsonl, a best checkpoint, a cached classifier; unlabelled data is refused")
+  func evalEvery() throws {
+    let folder = try TemporaryFolder()
+    var options = try tinyOptions(folder, steps: 2)
+    #expect {
+      var o = options
+      o.evalEvery = 1
+      _ = try TrainingRun(options: o, backend: CPUBackend())
+    } throws: { "\($0)".contains("labelled") }
+
+    // Labels beside the images (the idx1 file the loader looks for): 4 classes.
+    var labels: [UInt8] = [0, 0, 8, 1] + withUnsafeBytes(of: UInt32(40).bigEndian) { Array($0) }
+    labels += (0..<40).map { UInt8($0 % 4) }
+    try Data(labels).write(to: URL(fileURLWithPath: folder.path("labels-idx1-ubyte")))
+    options.steps = 8
+    (options.evalEvery, options.evalSamples, options.classifierSteps) = (4, 20, 10)
+    var notes: [String] = []
+    let run = try TrainingRun(options: options, backend: CPUBackend()) { if case .note(let n) = $0 { notes.append(n) } }
+    var evaluations: [TrainingRun.Evaluation] = []
+    try run.run { if case .evaluation(let e) = $0 { evaluations.append(e) } }
+    #expect(evaluations.map(\.step) == [4, 8] && evaluations.allSatisfy { $0.classes == 4 && $0.samples == 20 })
+    #expect(evaluations.first?.best == true)
+    let lines = try String(contentsOfFile: folder.path("run/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+    #expect(lines.filter { $0.contains("\"mode_coverage\"") }.count == 2)
+    #expect(FileManager.default.fileExists(atPath: folder.path("run/checkpoints/best.safetensors")))
+    #expect(notes.contains { $0.contains("trained") })
+    // A second run in the same folder reuses the classifier instead of training it again.
+    notes = []
+    _ = try TrainingRun(options: options, backend: CPUBackend()) { if case .note(let n) = $0 { notes.append(n) } }
+    #expect(notes == ["mode classifier: \(folder.path("run/classifier.safetensors"))"], "\(notes)")
+  }
 }
