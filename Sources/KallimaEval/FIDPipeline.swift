@@ -90,12 +90,7 @@ public enum FIDPipeline {
   public static func statistics(
     ofImagesAt path: String, inception: InceptionV3, batch: Int = 8, limit: Int? = nil
   ) throws -> Statistics {
-    if path.lowercased().hasSuffix(".npz") {
-      let s = try FeatureStatistics(npzPath: path)
-      return Statistics(
-        statistics: s, count: nil, source: "statistics \(path) (pytorch-fid .npz: mu and sigma, sample count not stored)",
-        notes: [])
-    }
+    if path.lowercased().hasSuffix(".npz") { return try statistics(ofNPZ: path) }
     let op = "FID"
     guard batch >= 1 else { throw KallimaError.invalidArgument(op: op, message: "batch is \(batch); it must be at least 1") }
     if let limit, limit < 2 {
@@ -149,6 +144,13 @@ public enum FIDPipeline {
     return Statistics(
       statistics: try FeatureStatistics(features: features, count: files.count, dimension: InceptionV3.featureCount),
       count: files.count, source: "folder \(path): \(files.count) images \(width)×\(height)", notes: notes)
+  }
+
+  /// pytorch-fid statistics from an .npz file (`mu`, `sigma`); no network needed.
+  public static func statistics(ofNPZ path: String) throws -> Statistics {
+    Statistics(
+      statistics: try FeatureStatistics(npzPath: path), count: nil,
+      source: "statistics \(path) (pytorch-fid .npz: mu and sigma, sample count not stored)", notes: [])
   }
 
   /// Statistics of `count` images from `sampler`'s generator (eval mode), latents

@@ -9,10 +9,11 @@ struct FID: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Fréchet Inception Distance between two image folders or .npz statistics, or a checkpoint and real data.",
     discussion: """
-      kallima fid A B                          FID between A and B (each a folder of PNG/JPEG or pytorch-fid .npz)
-      kallima fid A --save-stats OUT.npz       write A's statistics (mu, sigma) as pytorch-fid --save-stats does
-      kallima fid --checkpoint G.safetensors --real DIR_OR_NPZ --n 10000 --seed 0
-                                               FID between N samples of the generator and the real data
+      `kallima fid A B` prints the FID between A and B, each a folder of PNG/JPEG images or \
+      pytorch-fid .npz statistics. `kallima fid A --save-stats OUT.npz` writes A's statistics (mu, \
+      sigma) as pytorch-fid's --save-stats does. `kallima fid --checkpoint G.safetensors --real \
+      DIR_OR_NPZ --n 10000 --seed 0` compares N samples of the generator with the real data.
+
       Weights: pytorch-fid's pt_inception-2015-12-05-6726825d.pth converted with \
       Scripts/convert_inception_weights.py; --inception-weights, else KALLIMA_INCEPTION_WEIGHTS, else \
       ~/.cache/kallima/pt_inception-2015-12-05.safetensors. Published FIDs use 50000 samples; fewer than \
@@ -57,20 +58,32 @@ struct FID: ParsableCommand {
     } else {
       backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
     }
-    let inception = try FIDPipeline.inception(backend: backend, weightsFile: weights)
+    // Loaded on first use: two .npz inputs need no network.
+    var loaded: InceptionV3?
+    func inception() throws -> InceptionV3 {
+      if let loaded { return loaded }
+      let network = try FIDPipeline.inception(backend: backend, weightsFile: weights)
+      loaded = network
+      return network
+    }
+    func statistics(_ input: String) throws -> FIDPipeline.Statistics {
+      input.lowercased().hasSuffix(".npz")
+        ? try FIDPipeline.statistics(ofNPZ: input)
+        : try FIDPipeline.statistics(ofImagesAt: input, inception: try inception(), batch: batch, limit: limit)
+    }
 
     let first: FIDPipeline.Statistics
     var second: FIDPipeline.Statistics?
     if let generator, let checkpoint {
       let sampler = try generator.sampler(count: min(n, 64), path: checkpoint)
-      first = try FIDPipeline.statistics(ofGenerator: sampler, count: n, seed: seed, inception: inception, batch: batch)
+      first = try FIDPipeline.statistics(ofGenerator: sampler, count: n, seed: seed, inception: try inception(), batch: batch)
       if saveStats == nil, let real {
-        second = try FIDPipeline.statistics(ofImagesAt: real, inception: inception, batch: batch, limit: limit)
+        second = try statistics(real)
       }
     } else {
-      first = try FIDPipeline.statistics(ofImagesAt: inputs[0], inception: inception, batch: batch, limit: limit)
+      first = try statistics(inputs[0])
       if saveStats == nil {
-        second = try FIDPipeline.statistics(ofImagesAt: inputs[1], inception: inception, batch: batch, limit: limit)
+        second = try statistics(inputs[1])
       }
     }
     for note in first.notes + (second?.notes ?? []) { print("note: \(note)") }
