@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import KallimaCore
+import KallimaEval
+import KallimaGAN
+
+/// `kallima fid`: Fréchet Inception Distance, as pytorch-fid computes it.
+struct FID: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Fréchet Inception Distance between two image folders or .npz statistics, or a checkpoint and real data.",
+    discussion: """
+      `kallima fid A B` prints the FID between A and B, each a folder of PNG/JPEG images or \
+      pytorch-fid .npz statistics. `kallima fid A --save-stats OUT.npz` writes A's statistics (mu, \
+      sigma) as pytorch-fid's --save-stats does. `kallima fid --checkpoint G.safetensors --real \
+      DIR_OR_NPZ --n 10000 --seed 0` compares N samples of the generator with the real data.
+
+      Weights: pytorch-fid's pt_inception-2015-12-05-6726825d.pth converted with \
+      Scripts/convert_inception_weights.py; --inception-weights, else KALLIMA_INCEPTION_WEIGHTS, else \
+      ~/.cache/kallima/pt_inception-2015-12-05.safetensors. Published FIDs use 50000 samples; fewer than \
+      2048 (the feature count) give a singular covariance and a warning.
+      """)
+  @Argument(help: "Folders of images or pytorch-fid .npz statistics (two, or one with --save-stats).") var inputs: [String] = []
+  @Option(help: "Inception weights (.safetensors).") var inceptionWeights: String?
+  @Option(help: "Write the statistics of the single input (or of the generator) to this .npz and exit.") var saveStats: String?
+  @Option(help: "Generator checkpoint (.safetensors) written by kallima train.") var checkpoint: String?
+  @Option(help: "Real data to compare the generator with: a folder or an .npz.") var real: String?
+  @Option(help: "Samples from the generator.") var n = 10000
+  @Option(help: "Seed of the latent vectors.") var seed: UInt64 = 0
+  @Option(help: "Images per Inception batch.") var batch = 8
+  @Option(help: "Use at most this many images of each folder (first in path order).") var limit: Int?
+  @Option(help: "Fréchet computation: host (Double, LAPACK; the reference) or device (float32).") var path = "host"
+  @Option(help: "cpu, opencl or opencl:PLATFORM:DEVICE.") var device: String?
+
+  func validate() throws {
+    guard path == "host" || path == "device" else { throw ValidationError("--path is host or device") }
+    guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    guard n >= 2 else { throw ValidationError("--n must be at least 2") }
+    if let limit, limit < 2 { throw ValidationError("--limit must be at least 2") }
+    if checkpoint != nil {
+      guard inputs.isEmpty else { throw ValidationError("with --checkpoint, give the real data with --real, not as arguments") }
+      guard real != nil || saveStats != nil else { throw ValidationError("--checkpoint needs --real DIR_OR_NPZ (or --save-stats)") }
+    } else if saveStats != nil {
+      guard inputs.count == 1 else { throw ValidationError("--save-stats takes exactly one input") }
+    } else {
+      guard inputs.count == 2 else { throw ValidationError("give two inputs (folders or .npz), or --checkpoint with --real") }
+      guard real == nil else { throw ValidationError("--real goes with --checkpoint") }
+    }
+  }
+
+  func run() throws {
+    let weights = inceptionWeights ?? FIDPipeline.defaultWeightsPath()
+    var generator: CheckpointGenerator?
+    let backend: Backend
+    if let checkpoint {
+      let g = try CheckpointGenerator(path: checkpoint, device: device)
+      generator = g
+      backend = g.backend
+    } else {
+      backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
+    }
+    // Loaded on first use: two .npz inputs need no network.
+    var loaded: InceptionV3?
+    func inception() throws -> InceptionV3 {
+      if let loaded { return loaded }
+      let network = try FIDPipeline.inception(backend: backend, weightsFile: weights)
+      loaded = network
+      return network
+    }
+    func statistics(_ input: String) throws -> FIDPipeline.Statistics {
+      input.lowercased().hasSuffix(".npz")
+        ? try FIDPipeline.statistics(ofNPZ: input)
+        : try FIDPipeline.statistics(ofImagesAt: input, inception: try inception(), batch: batch, limit: limit)
+    }
+
+    let first: FIDPipeline.Statistics
+    var second: FIDPipeline.Statistics?
+    if let generator, let checkpoint {
+      let sampler = try generator.sampler(count: min(n, 64), path: checkpoint)
+      first = try FIDPipeline.statistics(ofGenerator: sampler, count: n, seed: seed, inception: try inception(), batch: batch)
+      if saveStats == nil, let real {
+        second = try statistics(real)
+      }
+    } else {
+      first = try statistics(inputs[0])
+      if saveStats == nil {
+        second = try statistics(inputs[1])
+      }
+    }
+    for note in first.notes + (second?.notes ?? []) { print("note: \(note)") }
+    if let saveStats {
+      try first.statistics.writeNPZ(to: saveStats)
+      print("\(first.source)")
+      print("statistics written to \(saveStats)")
+      print("preprocessing: \(FIDPipeline.preprocessing)")
+      return
+    }
+    let result = try FIDPipeline.compare(first, second!, path: path == "device" ? .device(backend) : .host)
+    print(String(format: "FID: %.6f", result.value))
+    print("Fréchet path: \(result.distance.path)")
+    print("first:  \(result.first.source)")
+    print("second: \(result.second.source)")
+    for warning in result.distance.warnings { print("warning: \(warning)") }
+    print("preprocessing: \(result.preprocessing)")
+  }
+}
