@@ -19,7 +19,10 @@ import Testing
 // cannot be created the OpenCL cases FAIL; they never skip.
 // Tolerances: CPU atol 1e-6 + rtol 1e-6; OpenCL the Inception tests' `Float32Budget`
 // composed over the graph; probabilities get a relative tolerance of twice the logits'
-// largest allowed error (softmax moves p by at most p·2·max|Δlogit|).
+// largest allowed error (softmax moves p by at most p·2·max|Δlogit|). The preprocessed
+// input (0–255 scale) allows atol 1e-5 on the CPU (graph constants are Float: Float(123.68)
+// is off by 3.8e-6) and 1e-3 on OpenCL (float32 source coordinates of the bilinear resize
+// over random pixels, ×255; measured up to ~2e-4).
 //
 // The real ImageNet weights are not in the repository. `realWeightsOnPhotos` runs only
 // when ~/.cache/kallima/squeezenet1_1.safetensors (Scripts/setup_squeezenet.py) and the
@@ -168,8 +171,9 @@ struct SqueezeNetTests {
     let net = try FeatureNetwork(backend: backend, weights: weights, inputShape: shape) { b, x in
       let o = try SqueezeNet.network(b, images: x)
       outs = o
-      // The value feeding the pool's reshape is the global average of the last Fire module.
-      finalMap = b.graph.shape(b.graph.nodes[o.pool.node].inputs[0])
+      // pool = reshape(global average(last Fire output)).
+      let averaged = b.graph.nodes[o.pool.node].inputs[0]
+      finalMap = b.graph.shape(b.graph.nodes[averaged.node].inputs[0])
       return [
         "pre": o.preprocessed, SqueezeNet.pool: o.pool, SqueezeNet.logits: o.logits,
         SqueezeNet.probabilities: o.probabilities,
@@ -192,8 +196,8 @@ struct SqueezeNetTests {
     let label = "\(backend.name)"
     let worst = [
       squeezeExpect(
-        fixture.preprocessed_sample_index.map { pre[$0] }, fixture.preprocessed_sample_value, atol: cpu ? 1e-6 : 1e-4,
-        rtol: cpu ? 1e-6 : 1e-6, "\(label) preprocessed input"),
+        fixture.preprocessed_sample_index.map { pre[$0] }, fixture.preprocessed_sample_value, atol: cpu ? 1e-5 : 1e-3,
+        rtol: 1e-6, "\(label) preprocessed input"),
       squeezeExpect(pool, fixture.squeezenet_pool.data, atol: poolTol.atol, rtol: poolTol.rtol, "\(label) squeezenet_pool"),
       squeezeExpect(logits, fixture.logits.data, atol: logitTol.atol, rtol: logitTol.rtol, "\(label) logits"),
       squeezeExpect(probs, fixture.probabilities.data, atol: 0, rtol: probRtol, "\(label) probabilities"),
