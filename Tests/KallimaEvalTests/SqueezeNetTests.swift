@@ -301,8 +301,8 @@ struct SqueezeNetRealWeightsTests {
       let p = try backend.read(probabilities!).map(Double.init)
       let top = top5(p[...])
       print(
-        "SqueezeNet real \(name): Kallima top-5 \(top) p \(top.map { String(format: "%.4f", p[$0]) }); "
-          + "torchvision \(ref.torchvision.index) p \(ref.torchvision.probability.map { String(format: "%.4f", $0) }); "
+        "SqueezeNet real \(name): Kallima top-5 \(top) p \(top.map { String(format: "%.6f", p[$0]) }); "
+          + "torchvision \(ref.torchvision.index) p \(ref.torchvision.probability.map { String(format: "%.6f", $0) }); "
           + "ndf \(ref.ndf.index) p \(ref.ndf.probability.map { String(format: "%.4f", $0) })")
       #expect(top == ref.torchvision.index, "\(name) top-5")
       for (k, i) in ref.torchvision.index.enumerated() {
