@@ -48,6 +48,9 @@ public enum FIDPipeline {
     public var source: String
     /// Things to know (resized images, ...), one sentence each.
     public var notes: [String]
+    /// The features themselves, [count, d] row-major, when computed from images (nil for
+    /// an .npz file): KID and precision/recall need them, not just the statistics.
+    public var features: [Float]? = nil
   }
 
   /// FID between two inputs and how it was computed.
@@ -142,7 +145,8 @@ public enum FIDPipeline {
     }
     return Statistics(
       statistics: try FeatureStatistics(features: features, count: files.count, dimension: inception.featureDimension),
-      count: files.count, source: "folder \(path): \(files.count) images \(width)×\(height)", notes: notes)
+      count: files.count, source: "folder \(path): \(files.count) images \(width)×\(height)", notes: notes,
+      features: features)
   }
 
   /// pytorch-fid statistics from an .npz file (`mu`, `sigma`); no network needed.
@@ -196,7 +200,8 @@ public enum FIDPipeline {
     }
     return Statistics(
       statistics: try FeatureStatistics(features: features, count: count, dimension: inception.featureDimension),
-      count: count, source: "generator: \(count) samples \(size)×\(size), latent seed \(seed)", notes: [])
+      count: count, source: "generator: \(count) samples \(size)×\(size), latent seed \(seed)", notes: [],
+      features: features)
   }
 
   /// A tanh output x in [−1, 1] as an 8-bit sample over 255.

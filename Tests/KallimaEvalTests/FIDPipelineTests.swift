@@ -96,6 +96,12 @@ struct FIDPipelineTests {
     let f = try fidFixture.get()
     #expect(f.a.count == imagesPerSet && f.b.count == imagesPerSet)
     #expect(f.a.statistics.dimension == InceptionV3.featureCount)
+    // The features themselves come along (KID and precision/recall need them) and give
+    // the same statistics.
+    let features = try #require(f.a.features)
+    #expect(features.count == imagesPerSet * InceptionV3.featureCount)
+    let again = try FeatureStatistics(features: features, count: imagesPerSet, dimension: InceptionV3.featureCount)
+    #expect(again == f.a.statistics)
     #expect(f.a.notes.isEmpty, "\(f.a.notes)")
     #expect(f.b.notes.count == 1 && f.b.notes[0].contains("1 of \(imagesPerSet) images"), "\(f.b.notes)")
     let start = Date()
