@@ -27,6 +27,7 @@ public final class ModeClassifier {
   public let backend: Backend
   public let config: Config
   public let parameters: ParameterStore
+  private var predictors: [Int: (Plan, Tensor, Value)] = [:]
 
   init(backend: Backend, config: Config, seed: UInt64) throws {
     guard config.imageSize >= 4, config.imageSize % 4 == 0, config.classes >= 2, [1, 3].contains(config.channels) else {
@@ -139,13 +140,7 @@ public final class ModeClassifier {
         op: "classify", message: "\(images.count) values for \(count) images of \(config.channels)x\(config.imageSize)x\(config.imageSize)")
     }
     let n = min(batch, count)
-    let input = try backend.zeros([n, config.channels, config.imageSize, config.imageSize])
-    let g = Graph()
-    let b = GraphBinder(graph: g)
-    let x = g.input(input.shape, name: "images")
-    b.bind(x, input)
-    let p = try g.value(.softmax, [try logits(b, x)], name: "probabilities")
-    let plan = try Plan(graph: g, backend: backend, bindings: b.bindings, keep: [p])
+    let (plan, input, p) = try predictor(batch: n)
     var out: [Float] = []
     out.reserveCapacity(count * config.classes)
     var start = 0
@@ -159,6 +154,20 @@ public final class ModeClassifier {
       start += take
     }
     return out
+  }
+
+  /// The eval plan for `batch` images (built once per batch size): input tensor and output.
+  func predictor(batch n: Int) throws -> (Plan, Tensor, Value) {
+    if let cached = predictors[n] { return cached }
+    let input = try backend.zeros([n, config.channels, config.imageSize, config.imageSize])
+    let g = Graph()
+    let b = GraphBinder(graph: g)
+    let x = g.input(input.shape, name: "images")
+    b.bind(x, input)
+    let p = try g.value(.softmax, [try logits(b, x)], name: "probabilities")
+    let made = (try Plan(graph: g, backend: backend, bindings: b.bindings, keep: [p]), input, p)
+    predictors[n] = made
+    return made
   }
 
   /// Fraction of `count` images whose most probable class is their label.
