@@ -51,6 +51,8 @@ public enum FIDPipeline {
     /// The features themselves, [count, d] row-major, when computed from images (nil for
     /// an .npz file): KID and precision/recall need them, not just the statistics.
     public var features: [Float]? = nil
+    /// Inception's 1008 logits per image, [count, 1008], when asked for (the Inception Score).
+    public var logits: [Float]? = nil
   }
 
   /// FID between two inputs and how it was computed.
@@ -90,7 +92,7 @@ public enum FIDPipeline {
   /// (the first `limit` files in path order when `limit` is given). `batch` is the
   /// Inception batch size.
   public static func statistics(
-    ofImagesAt path: String, inception: FeatureExtractor, batch: Int = 8, limit: Int? = nil
+    ofImagesAt path: String, inception: FeatureExtractor, batch: Int = 8, limit: Int? = nil, logits: Bool = false
   ) throws -> Statistics {
     if path.lowercased().hasSuffix(".npz") { return try statistics(ofNPZ: path) }
     let op = "FID"
@@ -119,6 +121,8 @@ public enum FIDPipeline {
     let chunk = chunkSize(batch: batch, imageFloats: 3 * width * height)
     let net = try inception.extractor(batch: batch, height: height, width: width)
     var features: [Float] = []
+    var allLogits: [Float] = []
+    let logitsOutput = try logitsOutputName(inception, wanted: logits)
     features.reserveCapacity(files.count * inception.featureDimension)
     var resized = 0
     for start in stride(from: 0, to: files.count, by: chunk) {
@@ -135,7 +139,10 @@ public enum FIDPipeline {
         if wasResized { resized += 1 }
         planarUnit(image, into: &pixels, at: i * 3 * width * height)
       }
-      features += try runInception(net, output: inception.featureOutput, pixels: pixels, count: names.count, height: height, width: width)
+      let out = try runInception(
+        net, outputs: [inception.featureOutput] + logitsOutput, pixels: pixels, count: names.count, height: height, width: width)
+      features += out[0]
+      if logits { allLogits += out[1] }
     }
     var notes: [String] = []
     if resized > 0 {
@@ -146,7 +153,7 @@ public enum FIDPipeline {
     return Statistics(
       statistics: try FeatureStatistics(features: features, count: files.count, dimension: inception.featureDimension),
       count: files.count, source: "folder \(path): \(files.count) images \(width)×\(height)", notes: notes,
-      features: features)
+      features: features, logits: logits ? allLogits : nil)
   }
 
   /// pytorch-fid statistics from an .npz file (`mu`, `sigma`); no network needed.
@@ -162,7 +169,8 @@ public enum FIDPipeline {
   /// pipelines save samples, q = clamp(round((x + 1)/2·255), 0, 255), and fed as q/255;
   /// gray images are copied to R, G, B.
   public static func statistics(
-    ofGenerator sampler: Sampler, count: Int, seed: UInt64, inception: FeatureExtractor, batch: Int = 8
+    ofGenerator sampler: Sampler, count: Int, seed: UInt64, inception: FeatureExtractor, batch: Int = 8,
+    logits: Bool = false
   ) throws -> Statistics {
     let op = "FID"
     guard count >= 2 else { throw KallimaError.invalidArgument(op: op, message: "need at least 2 samples, got \(count)") }
@@ -174,6 +182,8 @@ public enum FIDPipeline {
     let plane = size * size
     let chunk = max(sampler.count, chunkSize(batch: batch, imageFloats: 3 * plane) / sampler.count * sampler.count)
     var features: [Float] = []
+    var allLogits: [Float] = []
+    let logitsOutput = try logitsOutputName(inception, wanted: logits)
     features.reserveCapacity(count * inception.featureDimension)
     var start = 0
     while start < count {
@@ -195,13 +205,16 @@ public enum FIDPipeline {
         }
         done += k
       }
-      features += try runInception(net, output: inception.featureOutput, pixels: pixels, count: inChunk, height: size, width: size)
+      let out = try runInception(
+        net, outputs: [inception.featureOutput] + logitsOutput, pixels: pixels, count: inChunk, height: size, width: size)
+      features += out[0]
+      if logits { allLogits += out[1] }
       start += inChunk
     }
     return Statistics(
       statistics: try FeatureStatistics(features: features, count: count, dimension: inception.featureDimension),
       count: count, source: "generator: \(count) samples \(size)×\(size), latent seed \(seed)", notes: [],
-      features: features)
+      features: features, logits: logits ? allLogits : nil)
   }
 
   /// A tanh output x in [−1, 1] as an 8-bit sample over 255.
@@ -269,10 +282,21 @@ public enum FIDPipeline {
 
   /// pool3 features of `count` images [count, 3, height, width] in [0, 1], read back.
   static func runInception(
-    _ net: FeatureNetwork, output: String, pixels: [Float], count: Int, height: Int, width: Int
-  ) throws -> [Float] {
+    _ net: FeatureNetwork, outputs: [String], pixels: [Float], count: Int, height: Int, width: Int
+  ) throws -> [[Float]] {
     let images = try net.backend.makeTensor([count, 3, height, width], values: pixels)
-    let out = try net.map(images, outputs: [output])
-    return try net.backend.read(out[output]!)
+    let out = try net.map(images, outputs: outputs)
+    return try outputs.map { try net.backend.read(out[$0]!) }
+  }
+
+  /// [InceptionV3.logits] when logits are wanted (Inception only: the Inception Score is
+  /// defined on its 1008 classes), else [].
+  static func logitsOutputName(_ network: FeatureExtractor, wanted: Bool) throws -> [String] {
+    guard wanted else { return [] }
+    guard network is InceptionV3 else {
+      throw KallimaError.invalidArgument(
+        op: "Inception Score", message: "needs the Inception network's logits; use --features inception")
+    }
+    return [InceptionV3.logits]
   }
 }

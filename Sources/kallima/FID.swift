@@ -28,6 +28,8 @@ struct FID: ParsableCommand {
       """) var features = "inception"
   @Option(help: "SqueezeNet weights (.safetensors).") var squeezenetWeights: String?
   @Flag(help: "Also KID (cubic polynomial kernel, 100 subsets of up to 1000) in the same features.") var kid = false
+  @Flag(help: "Also the Inception Score of the first input (10 splits of Inception's 1008-class logits).")
+  var inceptionScore = false
   @Flag(help: "Also precision and recall (k-NN manifolds, k = 3) in the same features.") var precisionRecall = false
   @Option(help: "Write the statistics of the single input (or of the generator) to this .npz and exit.") var saveStats: String?
   @Option(help: "Generator checkpoint (.safetensors) written by kallima train.") var checkpoint: String?
@@ -41,6 +43,9 @@ struct FID: ParsableCommand {
 
   func validate() throws {
     guard ["inception", "squeezenet"].contains(features) else { throw ValidationError("--features: inception or squeezenet") }
+    if inceptionScore && features != "inception" {
+      throw ValidationError("--inception-score is defined on Inception's logits; drop --features squeezenet")
+    }
     guard path == "host" || path == "device" else { throw ValidationError("--path is host or device") }
     guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
     guard n >= 2 else { throw ValidationError("--n must be at least 2") }
@@ -78,17 +83,21 @@ struct FID: ParsableCommand {
       loaded = network
       return network
     }
+    // The input the Inception Score is for: the first folder (a generator is handled apart).
+    let scored = checkpoint == nil ? inputs.first : nil
     func statistics(_ input: String) throws -> FIDPipeline.Statistics {
       input.lowercased().hasSuffix(".npz")
         ? try FIDPipeline.statistics(ofNPZ: input)
-        : try FIDPipeline.statistics(ofImagesAt: input, inception: try inception(), batch: batch, limit: limit)
+        : try FIDPipeline.statistics(
+          ofImagesAt: input, inception: try inception(), batch: batch, limit: limit, logits: inceptionScore && input == scored)
     }
 
     let first: FIDPipeline.Statistics
     var second: FIDPipeline.Statistics?
     if let generator, let checkpoint {
       let sampler = try generator.sampler(count: min(n, 64), path: checkpoint)
-      first = try FIDPipeline.statistics(ofGenerator: sampler, count: n, seed: seed, inception: try inception(), batch: batch)
+      first = try FIDPipeline.statistics(
+        ofGenerator: sampler, count: n, seed: seed, inception: try inception(), batch: batch, logits: inceptionScore)
       if saveStats == nil, let real {
         second = try statistics(real)
       }
@@ -99,6 +108,12 @@ struct FID: ParsableCommand {
       }
     }
     for note in first.notes + (second?.notes ?? []) { print("note: \(note)") }
+    if inceptionScore {
+      guard let logits = first.logits else {
+        throw ValidationError("--inception-score needs images (a folder or --checkpoint) as the first input, not .npz")
+      }
+      print("\(try InceptionScore.compute(logits: logits, classes: InceptionV3.classCount))")
+    }
     if let saveStats {
       try first.statistics.writeNPZ(to: saveStats)
       print("\(first.source)")

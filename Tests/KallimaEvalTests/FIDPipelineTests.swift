@@ -91,6 +91,17 @@ private func message(_ body: () throws -> Void) -> String? {
 
 @Suite("FID pipeline: folders, .npz and generators through a random-weight Inception on OpenCL", .serialized)
 struct FIDPipelineTests {
+  @Test("logits for the Inception Score come with the same features; SqueezeNet-style networks are refused")
+  func logitsForInceptionScore() throws {
+    let f = try fidFixture.get()
+    let withLogits = try FIDPipeline.statistics(ofImagesAt: f.folderA, inception: f.inception, batch: inceptionBatch, logits: true)
+    #expect(withLogits.features == f.a.features)
+    let logits = try #require(withLogits.logits)
+    #expect(logits.count == imagesPerSet * InceptionV3.classCount)
+    let score = try InceptionScore.compute(logits: logits, classes: InceptionV3.classCount, splits: 2)
+    #expect(score.mean >= 1 && score.mean.isFinite, "\(score)")
+  }
+
   @Test("FID(A, A) ≈ 0, FID(A, B) > 0, with counts, notes and the too-few-samples warning")
   func foldersEndToEnd() throws {
     let f = try fidFixture.get()
