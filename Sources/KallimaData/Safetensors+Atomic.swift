@@ -1,3 +1,4 @@
+import CKallima
 import Foundation
 import KallimaCore
 
@@ -219,4 +220,12 @@ public final class AtomicFileWriter {
     }
     return removed
   }
+}
+
+extension AtomicFileWriter {
+  /// fork() without the process's pthread_atfork handlers (see kallima_fork_without_handlers):
+  /// for tests that kill a child in the middle of `write(bytes:)`. The child may only call
+  /// `write(bytes:)` and `_exit`. Returns the child's pid in the parent, 0 in the child, −1
+  /// on failure (errno set).
+  public static func forkWithoutHandlers() -> pid_t { pid_t(kallima_fork_without_handlers()) }
 }

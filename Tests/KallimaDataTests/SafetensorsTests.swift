@@ -247,7 +247,9 @@ struct SafetensorsTests {
       try #require(stat(path, &st) == 0)
       let inodeA = st.st_ino
       let pid = bBytes.withUnsafeBytes { raw -> pid_t in
-        let pid = fork()
+        // Not fork(): its atfork handlers include PoCL's, which joins the driver's threads and
+        // hung this test once when another test was inside the driver at that moment.
+        let pid = AtomicFileWriter.forkWithoutHandlers()
         if pid == 0 {
           // Child: system calls only, then _exit (no atexit handlers, no stdio flush).
           for _ in 0..<8 { if writer.write(bytes: raw) != nil { _exit(1) } }

@@ -53,4 +53,10 @@ int kallima_gz_write_all(const char *path, const uint8_t *bytes, size_t length, 
 
 void kallima_free(void *pointer);
 
+/// fork() by the raw system call, skipping the pthread_atfork handlers that glibc's fork()
+/// runs: an OpenCL driver's handler (PoCL joins its worker threads) can deadlock a fork taken
+/// while another thread is inside the driver. The child is a bare copy of the calling thread:
+/// it may only make system calls and _exit. For crash tests (a writer killed mid-write).
+int kallima_fork_without_handlers(void);
+
 #endif
