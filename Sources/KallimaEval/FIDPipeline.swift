@@ -176,8 +176,8 @@ public enum FIDPipeline {
     guard count >= 2 else { throw KallimaError.invalidArgument(op: op, message: "need at least 2 samples, got \(count)") }
     guard batch >= 1 else { throw KallimaError.invalidArgument(op: op, message: "batch is \(batch); it must be at least 1") }
     let config = sampler.model.config
-    let (nz, c, size) = (config.nz, config.channels, config.imageSize)
-    let latents = Sampler.latents(count: count, nz: nz, seed: seed)
+    let (c, size) = (config.channels, config.imageSize)
+    let latents = Sampler.latents(count: count, nz: config.nz, seed: seed)
     let net = try inception.extractor(batch: batch, height: size, width: size)
     let plane = size * size
     let chunk = max(sampler.count, chunkSize(batch: batch, imageFloats: 3 * plane) / sampler.count * sampler.count)
@@ -185,32 +185,28 @@ public enum FIDPipeline {
     var allLogits: [Float] = []
     let logitsOutput = try logitsOutputName(inception, wanted: logits)
     features.reserveCapacity(count * inception.featureDimension)
-    var start = 0
-    while start < count {
-      let inChunk = min(chunk, count - start)
-      var pixels = [Float](repeating: 0, count: inChunk * 3 * plane)
-      var done = 0
-      while done < inChunk {
-        let k = min(sampler.count, inChunk - done)
-        let from = (start + done) * nz
-        var z = Array(latents[from..<(from + k * nz)])
-        z += repeatElement(0, count: (sampler.count - k) * nz)
-        let images = try sampler.images(z: z)
-        for i in 0..<k {
-          for ch in 0..<3 {
-            let src = (i * c + (c == 1 ? 0 : ch)) * plane
-            let dst = ((done + i) * 3 + ch) * plane
-            for p in 0..<plane { pixels[dst + p] = quantise(images[src + p]) }
-          }
-        }
-        done += k
-      }
+    // Quantised RGB images pile up in `pixels` and go through Inception `chunk` at a time.
+    var pixels: [Float] = []
+    var pending = 0
+    func flush() throws {
+      guard pending > 0 else { return }
       let out = try runInception(
-        net, outputs: [inception.featureOutput] + logitsOutput, pixels: pixels, count: inChunk, height: size, width: size)
+        net, outputs: [inception.featureOutput] + logitsOutput, pixels: pixels, count: pending, height: size, width: size)
       features += out[0]
       if logits { allLogits += out[1] }
-      start += inChunk
+      (pixels, pending) = ([], 0)
     }
+    try sampler.forEachBatch(latents: latents) { images, k in
+      for i in 0..<k {
+        for ch in 0..<3 {
+          let src = (i * c + (c == 1 ? 0 : ch)) * plane
+          pixels += images[src..<(src + plane)].lazy.map(quantise)
+        }
+      }
+      pending += k
+      if pending >= chunk { try flush() }
+    }
+    try flush()
     return Statistics(
       statistics: try FeatureStatistics(features: features, count: count, dimension: inception.featureDimension),
       count: count, source: "generator: \(count) samples \(size)×\(size), latent seed \(seed)", notes: [],

@@ -15,6 +15,20 @@ public protocol FeatureExtractor: AnyObject {
   var networkPreprocessing: String { get }
 }
 
+extension FeatureExtractor {
+  /// Runs `images` [N, 3, H, W] (RGB in [0, 1], any H and W) through the network `batch` at
+  /// a time and returns the named outputs as new device tensors [N, ...]; `op` names the
+  /// caller in errors. One compiled network per (batch, H, W), cached by `extractor`.
+  func map(_ images: Tensor, batch: Int, outputs: [String], op: String) throws -> [String: Tensor] {
+    let (n, c, h, w) = try images.shape.nchw(op, "images")
+    guard c == 3 else { throw KallimaError.shapeMismatch(op: op, message: "images must have 3 channels (RGB), got \(images.shape)") }
+    guard n >= 1, batch >= 1 else {
+      throw KallimaError.invalidArgument(op: op, message: "need at least one image and a batch size >= 1 (got \(n), \(batch))")
+    }
+    return try extractor(batch: min(batch, n), height: h, width: w).map(images, outputs: outputs)
+  }
+}
+
 extension InceptionV3: FeatureExtractor {
   public func extractor(batch: Int, height: Int, width: Int) throws -> FeatureNetwork {
     try extractor(batch: batch, height: height, width: width, blockOutputs: [])

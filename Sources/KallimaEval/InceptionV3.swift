@@ -120,14 +120,8 @@ public final class InceptionV3 {
   public func features(_ images: Tensor, batch: Int = 16, logits: Bool = false) throws -> (
     features: Tensor, logits: Tensor?
   ) {
-    let op = "Inception features"
-    let (n, c, h, w) = try images.shape.nchw(op, "images")
-    guard c == 3 else { throw KallimaError.shapeMismatch(op: op, message: "images must have 3 channels (RGB), got \(images.shape)") }
-    guard n >= 1, batch >= 1 else {
-      throw KallimaError.invalidArgument(op: op, message: "need at least one image and a batch size >= 1 (got \(n), \(batch))")
-    }
-    let net = try extractor(batch: min(batch, n), height: h, width: w)
-    let out = try net.map(images, outputs: logits ? [InceptionV3.pool3, InceptionV3.logits] : [InceptionV3.pool3])
+    let names = logits ? [InceptionV3.pool3, InceptionV3.logits] : [InceptionV3.pool3]
+    let out = try map(images, batch: batch, outputs: names, op: "Inception features")
     return (out[InceptionV3.pool3]!, out[InceptionV3.logits])
   }
 

@@ -302,17 +302,9 @@ public final class ModeEvaluator {
 
   /// Classifies `samples` images from the generator (eval mode) and compares classes.
   public func evaluate() throws -> ModeCoverage {
-    let nz = z.count / samples
     var probabilities: [Float] = []
-    var start = 0
-    while start < samples {
-      let take = min(sampler.count, samples - start)
-      var chunk = Array(z[(start * nz)..<((start + take) * nz)])
-      chunk += [Float](repeating: 0, count: (sampler.count - take) * nz)
-      let images = try sampler.images(z: chunk)
-      let image = images.count / sampler.count
-      probabilities += try classifier.probabilities(images: Array(images.prefix(take * image)), count: take)
-      start += take
+    try sampler.forEachBatch(latents: z) { images, count in
+      probabilities += try classifier.probabilities(images: images, count: count)
     }
     return try ModeCoverage(probabilities: probabilities, classes: classifier.config.classes, realCounts: realCounts)
   }

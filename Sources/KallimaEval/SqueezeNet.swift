@@ -127,15 +127,8 @@ public final class SqueezeNet {
   public func features(_ images: Tensor, batch: Int = 16, probabilities: Bool = false) throws -> (
     features: Tensor, probabilities: Tensor?
   ) {
-    let op = "SqueezeNet features"
-    let (n, c, h, w) = try images.shape.nchw(op, "images")
-    guard c == 3 else { throw KallimaError.shapeMismatch(op: op, message: "images must have 3 channels (RGB), got \(images.shape)") }
-    guard n >= 1, batch >= 1 else {
-      throw KallimaError.invalidArgument(op: op, message: "need at least one image and a batch size >= 1 (got \(n), \(batch))")
-    }
-    let net = try extractor(batch: min(batch, n), height: h, width: w)
     let names = probabilities ? [SqueezeNet.pool, SqueezeNet.probabilities] : [SqueezeNet.pool]
-    let out = try net.map(images, outputs: names)
+    let out = try map(images, batch: batch, outputs: names, op: "SqueezeNet features")
     return (out[SqueezeNet.pool]!, out[SqueezeNet.probabilities])
   }
 

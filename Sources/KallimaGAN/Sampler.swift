@@ -34,6 +34,26 @@ public final class Sampler {
     return try backend.read(plan.tensor(output))
   }
 
+  /// Generates one image per latent vector of `latents` (count·nz values), `count` at a time
+  /// through the one plan (the last batch padded with zero latents), and hands each batch's
+  /// real images (NCHW in [−1, 1]) and their number to `body`, in order.
+  public func forEachBatch(latents: [Float], _ body: (_ images: [Float], _ count: Int) throws -> Void) throws {
+    let nz = model.config.nz
+    guard latents.count % nz == 0 else {
+      throw KallimaError.shapeMismatch(op: "sample", message: "\(latents.count) latent values are not a multiple of nz \(nz)")
+    }
+    let total = latents.count / nz
+    var start = 0
+    while start < total {
+      let take = min(count, total - start)
+      var z = Array(latents[(start * nz)..<((start + take) * nz)])
+      z += repeatElement(0, count: (count - take) * nz)
+      let out = try images(z: z)
+      try body(Array(out.prefix(take * (out.count / count))), take)
+      start += take
+    }
+  }
+
   /// Latent vectors from a seed, N(0, 1) from Philox: the same on every backend.
   public static func latents(count: Int, nz: Int, seed: UInt64) -> [Float] {
     (0..<(count * nz)).map { Philox.normal(stream: RandomStream(seed: seed), index: $0, mean: 0, std: 1) }
