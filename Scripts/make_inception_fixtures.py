@@ -56,6 +56,8 @@ import math
 import os
 
 import numpy as np
+
+import fixture_generator  # Scripts/, beside this file
 import torch
 import torch.nn.functional as F
 import torchvision
@@ -65,44 +67,11 @@ SEED = 0x1CE7_2015
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "Tests", "KallimaEvalTests", "Fixtures")
 
-MASK = (1 << 64) - 1
-GOLDEN = 0x9E3779B97F4A7C15
-
-
-def fnv1a64(name):
-    h = 0xCBF29CE484222325
-    for b in name.encode("utf-8"):
-        h ^= b
-        h = (h * 0x100000001B3) & MASK
-    return h
-
-
-def mix(z):
-    z &= MASK
-    z ^= z >> 30
-    z = (z * 0xBF58476D1CE4E5B9) & MASK
-    z ^= z >> 27
-    z = (z * 0x94D049BB133111EB) & MASK
-    return z ^ (z >> 31)
-
-
-def mix_np(z):
-    """mix() on a uint64 array (numpy wraps uint64 multiplication modulo 2^64)."""
-    z = z ^ (z >> np.uint64(30))
-    z = z * np.uint64(0xBF58476D1CE4E5B9)
-    z = z ^ (z >> np.uint64(27))
-    z = z * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
 
 
 def uniform(name, count, low, high):
-    """float32 values of the generator for tensor `name`, returned as float64."""
-    key = np.uint64(mix(fnv1a64(name) ^ SEED))
-    with np.errstate(over="ignore"):
-        i = np.arange(1, count + 1, dtype=np.uint64)
-        z = mix_np(key + i * np.uint64(GOLDEN))
-    u = (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
-    return (low + (high - low) * u).astype(np.float32).astype(np.float64)
+    """float32 values of the shared generator (Scripts/fixture_generator.py) at SEED."""
+    return fixture_generator.uniform(SEED, name, count, low, high)
 
 
 def ranges(name, shape):
