@@ -4,7 +4,8 @@
 //   CKallima (C shim) -> KallimaCore (shapes, tensors, the op set as a Backend protocol)
 //   -> KallimaCPU (reference backend) / KallimaOpenCL (device backend)
 //   -> KallimaGraph (graph IR, autodiff, memory planning, the plan executor)
-//   -> KallimaGAN (DCGAN, parameter stores, the two-plan GAN step)
+//   -> KallimaNN (layers, parameter stores, Sequential and the result builder)
+//   -> KallimaGAN (recipes: DCGAN, objectives, optimisers, the general GAN trainer)
 //   -> KallimaData (image and dataset I/O, safetensors)
 //   -> KallimaEval (Fréchet distance and the other generator metrics)
 //   -> KallimaTrain (the training run: checkpoints, samples, metrics, resume)
@@ -37,7 +38,8 @@ let package = Package(
     .target(name: "KallimaCore"),
     .target(name: "KallimaCPU", dependencies: ["KallimaCore"]),
     .target(name: "KallimaGraph", dependencies: ["KallimaCore"]),
-    .target(name: "KallimaGAN", dependencies: ["KallimaCore", "KallimaGraph"]),
+    .target(name: "KallimaNN", dependencies: ["KallimaCore", "KallimaGraph"]),
+    .target(name: "KallimaGAN", dependencies: ["KallimaCore", "KallimaGraph", "KallimaNN"]),
     .target(name: "KallimaData", dependencies: ["CKallima", "KallimaCore"]),
     .target(name: "KallimaTrain", dependencies: ["KallimaCore", "KallimaGraph", "KallimaGAN", "KallimaData", "KallimaEval"]),
     .target(

@@ -1,5 +1,6 @@
 import KallimaCore
 import KallimaGraph
+import KallimaNN
 
 /// DCGAN (Radford, Metz & Chintala 2015), the canonical architecture of SPEC §1 with a
 /// width parameter. Parameter names follow PyTorch's DCGAN example (`main.N.weight`), so
@@ -15,9 +16,16 @@ public struct DCGANConfig: Sendable {
   public var channels: Int
   /// Image side: 4·2^k for k ≥ 1 (32 and 64 are the usual ones).
   public var imageSize: Int
+  /// Normalisation between D's hidden convolutions: batch norm (the paper), none (WGAN-GP
+  /// critics, SNGAN's standard CNN), or layer norm (a critic without batch statistics).
+  public var discriminatorNorm: NormKind
 
-  public init(nz: Int = 100, ngf: Int = 64, ndf: Int = 64, channels: Int = 3, imageSize: Int = 64) {
+  public init(
+    nz: Int = 100, ngf: Int = 64, ndf: Int = 64, channels: Int = 3, imageSize: Int = 64,
+    discriminatorNorm: NormKind = .batch
+  ) {
     (self.nz, self.ngf, self.ndf, self.channels, self.imageSize) = (nz, ngf, ndf, channels, imageSize)
+    self.discriminatorNorm = discriminatorNorm
   }
 
   /// Number of stride-2 stages between 4x4 and the image.
@@ -38,78 +46,69 @@ public struct DCGANConfig: Sendable {
   }
 }
 
-/// Builds DCGAN's generator and discriminator into graphs.
+/// DCGAN's generator and discriminator as layer networks.
 public struct DCGAN {
   public let config: DCGANConfig
   public static let bnMomentum: Float = 0.1
   public static let bnEps: Float = 1e-5
   static let weightInit = ParameterInit.normal(mean: 0, std: 0.02)
+  static let bnWeightInit = ParameterInit.normal(mean: 1, std: 0.02)
 
   public init(_ config: DCGANConfig) throws {
     try config.validate()
     self.config = config
   }
 
-  /// BatchNorm2d: in train mode batch statistics normalise and the running statistics
-  /// update; in eval mode the running statistics normalise.
-  func batchNorm(
-    _ b: GraphBinder, _ store: ParameterStore, _ x: Value, index: Int, channels: Int, training: Bool = true
-  ) throws -> Value {
-    let p = "main.\(index)."
-    let gamma = try b.parameter(store, p + "weight", [channels], .normal(mean: 1, std: 0.02))
-    let beta = try b.parameter(store, p + "bias", [channels], .constant(0))
-    let mean = try b.parameter(store, p + "running_mean", [channels], .constant(0), trainable: false)
-    let variance = try b.parameter(store, p + "running_var", [channels], .constant(1), trainable: false)
-    let op: GraphOp =
-      training ? .batchnormTrain(momentum: DCGAN.bnMomentum, eps: DCGAN.bnEps) : .batchnormEval(eps: DCGAN.bnEps)
-    return try b.graph.add(op, [x, gamma, beta, mean, variance], name: "main.\(index) batchnorm")[0]
-  }
-
   /// G: z [N, nz, 1, 1] -> image [N, channels, size, size]. ConvTranspose (k4; s1p0 first,
   /// then s2p1), BatchNorm + ReLU between, tanh out; no conv bias.
-  public func generator(_ b: GraphBinder, _ store: ParameterStore, z: Value, training: Bool = true) throws -> Value {
-    let g = b.graph
-    var h = z
-    var inC = config.nz
-    for stage in 0...config.stages {
-      let last = stage == config.stages
-      let outC = last ? config.channels : config.ngf << (config.stages - 1 - stage)
-      let index = 3 * stage
-      let w = try b.parameter(store, "main.\(index).weight", [inC, outC, 4, 4], DCGAN.weightInit)
-      let params = stage == 0 ? ConvTranspose2dParams(stride: 1, padding: 0) : ConvTranspose2dParams(stride: 2, padding: 1)
-      h = try g.value(.convTranspose2d(params), [h, w], name: "G main.\(index) conv_transpose")
-      if last {
-        h = try g.value(.activation(.tanh), [h], name: "G main.\(index + 1) tanh")
-      } else {
-        h = try batchNorm(b, store, h, index: index + 1, channels: outC, training: training)
-        h = try g.value(.activation(.relu), [h], name: "G main.\(index + 2) relu")
+  public var generatorNetwork: Named<Sequential> {
+    let c = config
+    return Sequential {
+      for stage in 0...c.stages {
+        let inC = stage == 0 ? c.nz : c.ngf << (c.stages - stage)
+        if stage == c.stages {
+          ConvTranspose2d(inC, c.channels, kernelSize: 4, stride: 2, padding: 1, bias: false, weightInit: DCGAN.weightInit)
+          Tanh()
+        } else {
+          let outC = c.ngf << (c.stages - 1 - stage)
+          ConvTranspose2d(
+            inC, outC, kernelSize: 4, stride: stage == 0 ? 1 : 2, padding: stage == 0 ? 0 : 1, bias: false,
+            weightInit: DCGAN.weightInit)
+          BatchNorm2d(outC, momentum: DCGAN.bnMomentum, eps: DCGAN.bnEps, weightInit: DCGAN.bnWeightInit)
+          ReLU()
+        }
       }
-      inC = outC
-    }
-    return h
+    }.named("main")
   }
 
-  /// D: image -> logits [N, 1, 1, 1]. Conv k4 s2 p1 stack, LeakyReLU(0.2), BatchNorm on all
-  /// but the first and last, last conv k4 s1 p0; no conv bias. Returns logits (the
-  /// sigmoid of PyTorch's example lives in the loss, BCE-with-logits).
-  public func discriminator(_ b: GraphBinder, _ store: ParameterStore, image: Value, tag: String) throws -> Value {
-    let g = b.graph
-    var h = image
-    var inC = config.channels
-    var index = 0
-    for stage in 0..<config.stages {
-      let outC = config.ndf << stage
-      let w = try b.parameter(store, "main.\(index).weight", [outC, inC, 4, 4], DCGAN.weightInit)
-      h = try g.value(.conv2d(Conv2dParams(stride: 2, padding: 1)), [h, w], name: "D(\(tag)) main.\(index) conv")
-      if stage > 0 {
-        h = try batchNorm(b, store, h, index: index + 1, channels: outC)
-        index += 1
+  /// D: image -> logits [N, 1, 1, 1]. Conv k4 s2 p1 stack, LeakyReLU(0.2), the configured
+  /// normalisation on all but the first and last, last conv k4 s1 p0; no conv bias.
+  /// Returns logits (the sigmoid of PyTorch's example lives in the loss).
+  public var discriminatorNetwork: Named<Sequential> {
+    let c = config
+    return Sequential {
+      for stage in 0..<c.stages {
+        let inC = stage == 0 ? c.channels : c.ndf << (stage - 1)
+        let outC = c.ndf << stage
+        Conv2d(inC, outC, kernelSize: 4, stride: 2, padding: 1, bias: false, weightInit: DCGAN.weightInit)
+        if stage > 0, let norm = c.discriminatorNorm.layer(
+          channels: outC, side: c.imageSize >> (stage + 1), batchNormWeightInit: DCGAN.bnWeightInit)
+        {
+          norm
+        }
+        LeakyReLU(0.2)
       }
-      h = try g.value(.activation(.leakyRelu(slope: 0.2)), [h], name: "D(\(tag)) main.\(index + 1) leaky_relu")
-      index += 2
-      inC = outC
-    }
-    let w = try b.parameter(store, "main.\(index).weight", [1, inC, 4, 4], DCGAN.weightInit)
-    return try g.value(.conv2d(Conv2dParams(stride: 1, padding: 0)), [h, w], name: "D(\(tag)) main.\(index) conv")
+      Conv2d(c.ndf << (c.stages - 1), 1, kernelSize: 4, stride: 1, padding: 0, bias: false, weightInit: DCGAN.weightInit)
+    }.named("main")
+  }
+
+  /// Builds G for z into the binder's graph, parameters in `store`.
+  public func generator(_ b: GraphBinder, _ store: ParameterStore, z: Value, training: Bool = true) throws -> Value {
+    try generatorNetwork(z, in: Scope(binder: b, store: store, tag: "G", options: BindOptions(mode: training ? .train : .eval)))
+  }
+
+  /// Builds D (train mode) on `image`; node names carry "D(tag)".
+  public func discriminator(_ b: GraphBinder, _ store: ParameterStore, image: Value, tag: String) throws -> Value {
+    try discriminatorNetwork(image, in: Scope(binder: b, store: store, tag: "D(\(tag))"))
   }
 }

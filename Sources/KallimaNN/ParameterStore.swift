@@ -5,7 +5,17 @@ import KallimaGraph
 /// scale N(1, 0.02)).
 public enum ParameterInit: Sendable {
   case normal(mean: Float, std: Float)
+  /// U[low, high): PyTorch's default for conv and linear layers is
+  /// `.uniform(low: -1/sqrt(fanIn), high: 1/sqrt(fanIn))` for weights (kaiming_uniform with
+  /// a = sqrt(5)) and biases alike.
+  case uniform(low: Float, high: Float)
   case constant(Float)
+
+  /// PyTorch's default initialisation of a conv/linear weight or bias with this fan-in.
+  public static func pytorchDefault(fanIn: Int) -> ParameterInit {
+    let bound = Float(1 / Double(max(fanIn, 1)).squareRoot())
+    return .uniform(low: -bound, high: bound)
+  }
 }
 
 /// A network's tensors by PyTorch state-dict name ("main.0.weight", "main.1.running_mean"),
@@ -42,10 +52,12 @@ public final class ParameterStore {
       return entries[i].tensor
     }
     let t = try backend.makeTensor(shape)
+    let stream = RandomStream(seed: seed &+ UInt64(entries.count) &* 0x9E37_79B9_7F4A_7C15, counter: 0)
     switch initial {
     case .normal(let mean, let std):
-      let stream = RandomStream(seed: seed &+ UInt64(entries.count) &* 0x9E37_79B9_7F4A_7C15, counter: 0)
       try backend.random_normal(t, stream: stream, mean: mean, std: std)
+    case .uniform(let low, let high):
+      try backend.random_uniform(t, stream: stream, low: low, high: high)
     case .constant(let c):
       try backend.fill(t, value: c)
     }
@@ -87,4 +99,11 @@ public final class GraphBinder {
 
   /// The parameter nodes of `store` used in this graph, by name.
   public func parameters(of store: ParameterStore) -> [String: Value] { nodes[ObjectIdentifier(store)] ?? [:] }
+}
+
+extension GraphBinder {
+  /// The parameter node for `name` if this graph already uses it.
+  public func existingParameter(_ store: ParameterStore, _ name: String) -> Value? {
+    parameters(of: store)[name]
+  }
 }
