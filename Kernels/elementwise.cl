@@ -110,3 +110,30 @@ __kernel void sum_slices(__global const float* x, __global float* y, const int s
   for (int s = 0; s < slices; ++s) acc += x[s * n + i];
   y[i] = acc;
 }
+
+// Device-side scalars: s holds one element (a norm, BEGAN's k_t), read by every work-item.
+__kernel void mul_scalar(__global const float* x, __global const float* s, __global float* y, const int n) {
+  const int i = get_global_id(0);
+  if (i < n) y[i] = x[i] * s[0];
+}
+
+__kernel void div_scalar(__global const float* x, __global const float* s, __global float* y, const int n) {
+  const int i = get_global_id(0);
+  if (i < n) y[i] = x[i] / s[0];
+}
+
+// torch.clamp: NaN stays NaN (fmin/fmax would drop it); lo > hi gives hi. y may be x.
+__kernel void clamp(__global const float* x, __global float* y, const float lo, const float hi, const int n) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  const float v = x[i];
+  const float raised = v < lo ? lo : v;
+  y[i] = isnan(v) ? v : (raised > hi ? hi : raised);
+}
+
+// torch's clamp_backward: the gradient passes where lo <= x <= hi (bounds included).
+__kernel void clamp_bwd(__global const float* x, __global const float* dy, __global float* dx,
+                        const float lo, const float hi, const int n) {
+  const int i = get_global_id(0);
+  if (i < n) dx[i] = (x[i] >= lo && x[i] <= hi) ? dy[i] : 0.0f;
+}

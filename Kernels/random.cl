@@ -111,3 +111,15 @@ __kernel void random_normal(__global float* y, const ulong seed, const ulong cou
     if (i + 1 < n) y[i + 1] = mean + std * (r * sc.x);
   }
 }
+
+// Inverted-dropout mask: y[i] = u >= p ? keep : 0, u the value random_uniform(low 0, high 1)
+// draws at i (0 + 1*u is u exactly); keep = 1/(1 - p) formed on the host in float.
+__kernel void dropout_mask(__global float* y, const ulong seed, const ulong counter, const float p,
+                           const float keep, const int n) {
+  const int b = get_global_id(0);
+  if (4 * b >= n) return;
+  const uint4 w = philox_block(seed, counter + (ulong)b);
+  for (int k = 0; k < 4 && 4 * b + k < n; ++k) {
+    y[4 * b + k] = unit_open(word_of(w, k)) >= p ? keep : 0.0f;
+  }
+}

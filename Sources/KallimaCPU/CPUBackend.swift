@@ -114,6 +114,33 @@ public final class CPUBackend: Backend {
     try map("scale", [x], y: y) { Double(alpha) * $0[0] }
   }
 
+  public func mul_scalar(_ x: Tensor, _ s: Tensor, y: Tensor) throws {
+    try ShapeCheck.scalar("mul_scalar", "s", s)
+    let v = try buf(s, "mul_scalar").values[0]
+    try map("mul_scalar", [x], y: y) { $0[0] * v }
+  }
+
+  public func div_scalar(_ x: Tensor, _ s: Tensor, y: Tensor) throws {
+    try ShapeCheck.scalar("div_scalar", "s", s)
+    let v = try buf(s, "div_scalar").values[0]
+    try map("div_scalar", [x], y: y) { $0[0] / v }
+  }
+
+  public func clamp(_ x: Tensor, y: Tensor, min lo: Float, max hi: Float) throws {
+    let (l, h) = (Double(lo), Double(hi))
+    try map("clamp", [x], y: y) { a in
+      let v = a[0]
+      if v.isNaN { return v }
+      let raised = v < l ? l : v
+      return raised > h ? h : raised
+    }
+  }
+
+  public func clamp_bwd(x: Tensor, dy: Tensor, dx: Tensor, min lo: Float, max hi: Float) throws {
+    let (l, h) = (Double(lo), Double(hi))
+    try map("clamp_bwd", [x, dy], y: dx) { a in a[0] >= l && a[0] <= h ? a[1] : 0 }
+  }
+
   func channelMap(
     _ op: String, _ x: Tensor, _ v: Tensor, _ role: String, y: Tensor, _ f: (Double, Double) -> Double
   ) throws {
@@ -345,6 +372,44 @@ public final class CPUBackend: Backend {
     }
   }
 
+  public func rmsprop_step(
+    param: Tensor, grad: Tensor, squareAvg: Tensor, momentumBuffer: Tensor?, gradAvg: Tensor?,
+    params h: RMSpropParams
+  ) throws {
+    let op = "rmsprop_step"
+    try ShapeCheck.allSame(op, [("param", param), ("grad", grad), ("squareAvg", squareAvg)])
+    try ShapeCheck.optimizerState(
+      op, param: param, [("momentumBuffer", momentumBuffer, h.momentum > 0), ("gradAvg", gradAvg, h.centered)])
+    let (p, g, v) = (try buf(param, op), try buf(grad, op), try buf(squareAvg, op))
+    let b = h.momentum > 0 ? try buf(momentumBuffer!, op) : nil
+    let ga = h.centered ? try buf(gradAvg!, op) : nil
+    for i in 0..<param.count {
+      let gi = g.values[i] + h.weightDecay * p.values[i]
+      v.values[i] = h.alpha * v.values[i] + (1 - h.alpha) * gi * gi
+      var second = v.values[i]
+      if let ga {
+        ga.values[i] += (1 - h.alpha) * (gi - ga.values[i])
+        second -= ga.values[i] * ga.values[i]
+      }
+      let denom = second.squareRoot() + h.eps
+      if let b {
+        b.values[i] = h.momentum * b.values[i] + gi / denom
+        p.values[i] -= h.lr * b.values[i]
+      } else {
+        p.values[i] -= h.lr * gi / denom
+      }
+    }
+  }
+
+  public func ema_update(ema: Tensor, param: Tensor, beta: Double) throws {
+    let op = "ema_update"
+    try ShapeCheck.allSame(op, [("ema", ema), ("param", param)])
+    let (e, p) = (try buf(ema, op), try buf(param, op))
+    for i in 0..<ema.count {
+      e.values[i] = beta == 0 ? p.values[i] : beta * e.values[i] + (1 - beta) * p.values[i]
+    }
+  }
+
   // MARK: Data
 
   public func gather_images(source: Tensor, y: Tensor, order: DataOrder, position: UInt64, flip: Bool) throws {
@@ -383,6 +448,15 @@ public final class CPUBackend: Backend {
     let out = try buf(y, "random_normal")
     for i in 0..<y.count {
       out.values[i] = Double(Philox.normal(stream: stream, index: i, mean: mean, std: std))
+    }
+  }
+
+  public func dropout_mask(_ y: Tensor, stream: RandomStream, p: Float) throws {
+    let op = "dropout_mask"
+    try Philox.checkDropout(op, p: p)
+    let out = try buf(y, op)
+    for i in 0..<y.count {
+      out.values[i] = Double(Philox.dropoutMask(stream: stream, index: i, p: p))
     }
   }
 }

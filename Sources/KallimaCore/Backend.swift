@@ -82,6 +82,20 @@ public protocol Backend: AnyObject {
   func upsample_bilinear2d_fwd(x: Tensor, y: Tensor) throws
   /// dx = the transpose of that resize applied to dy (each input gathers its weighted outputs).
   func upsample_bilinear2d_bwd(dy: Tensor, dx: Tensor) throws
+  /// Nearest-neighbour upsampling of x [N,C,H,W] by an integer factor k into y [N,C,kH,kW]:
+  /// y[n,c,oy,ox] = x[n,c,oy/k,ox/k] (integer division), as nn.Upsample(scale_factor=k,
+  /// mode="nearest"). PyTorch computes floor(oy·float(1/k)), which agrees for every size
+  /// below 2²⁴/k.
+  func upsample_nearest2d_fwd(x: Tensor, y: Tensor, scale: Int) throws
+  /// dx[n,c,iy,ix] = Σ of dy over the k×k block that copies it.
+  func upsample_nearest2d_bwd(dy: Tensor, dx: Tensor, scale: Int) throws
+  /// Reflection padding of x [N,C,H,W] into y [N,C,H+top+bottom,W+left+right], as
+  /// nn.ReflectionPad2d((left, right, top, bottom)): y[n,c,oy,ox] = x[n,c,r(oy−top, H),
+  /// r(ox−left, W)] with r(i, s) = −i for i < 0, 2(s−1)−i for i ≥ s, else i (the edge row
+  /// is not repeated). Each padding must be smaller than its axis (PyTorch's limit).
+  func reflection_pad2d_fwd(x: Tensor, y: Tensor, padding: Padding2d) throws
+  /// dx[n,c,iy,ix] = Σ of dy over every output position that reads input (iy, ix).
+  func reflection_pad2d_bwd(dy: Tensor, dx: Tensor, padding: Padding2d) throws
 
   // MARK: Pointwise
   func activation_fwd(_ kind: Activation, x: Tensor, y: Tensor) throws
@@ -93,6 +107,16 @@ public protocol Backend: AnyObject {
   func mul(_ a: Tensor, _ b: Tensor, y: Tensor) throws
   /// y = alpha·x.
   func scale(_ x: Tensor, alpha: Float, y: Tensor) throws
+  /// y = x·s[0] for a one-element tensor s (a device-side scalar: no host read).
+  func mul_scalar(_ x: Tensor, _ s: Tensor, y: Tensor) throws
+  /// y = x / s[0] for a one-element tensor s (IEEE division: s[0] = 0 gives ±inf or NaN).
+  func div_scalar(_ x: Tensor, _ s: Tensor, y: Tensor) throws
+  /// y = min(max(x, min), max), as torch.clamp: NaN stays NaN, and min > max gives max
+  /// everywhere. Pass ±infinity for a missing bound. y may be x.
+  func clamp(_ x: Tensor, y: Tensor, min: Float, max: Float) throws
+  /// dx = dy where min ≤ x ≤ max, else 0 (torch's clamp_backward: the bounds themselves
+  /// pass the gradient; NaN inputs pass none).
+  func clamp_bwd(x: Tensor, dy: Tensor, dx: Tensor, min: Float, max: Float) throws
   /// y[n, c, ...] = x[n, c, ...] + bias[c]: bias broadcast along axis 1.
   func add_channel(_ x: Tensor, bias: Tensor, y: Tensor) throws
   /// y[n, c, ...] = x[n, c, ...] · s[c].
@@ -139,6 +163,20 @@ public protocol Backend: AnyObject {
     throws
   /// One SGD step; `momentumBuffer` is required when momentum ≠ 0 (zeros before step 1).
   func sgd_step(param: Tensor, grad: Tensor, momentumBuffer: Tensor?, params: SGDParams) throws
+  /// One RMSprop step exactly as torch.optim.RMSprop (Hinton's lecture 6e; centred as Graves
+  /// 2013), all state zeros before step 1:
+  ///   g = grad + wd·p;  v = α·v + (1 − α)·g²
+  ///   centred: gAvg += (1 − α)·(g − gAvg) (torch's lerp_), denom = √(v − gAvg²) + eps,
+  ///   else denom = √v + eps (eps outside the square root)
+  ///   momentum > 0: b = μ·b + g/denom, p −= lr·b;  else p −= lr·g/denom.
+  /// `momentumBuffer` is required when momentum > 0, `gradAvg` when centred.
+  func rmsprop_step(
+    param: Tensor, grad: Tensor, squareAvg: Tensor, momentumBuffer: Tensor?, gradAvg: Tensor?,
+    params: RMSpropParams) throws
+  /// Exponential moving average in place: ema = beta·ema + (1 − beta)·param, as
+  /// `ema.mul_(beta).add_(param, alpha=1 − beta)`; beta = 0 copies param exactly (whatever
+  /// ema held, NaN included). beta is Double as PyTorch holds it (1 − beta is formed in Double).
+  func ema_update(ema: Tensor, param: Tensor, beta: Double) throws
 
   // MARK: Data
 
@@ -151,6 +189,10 @@ public protocol Backend: AnyObject {
   // MARK: Random (Philox4x32-10; identical bits on every backend)
   func random_uniform(_ y: Tensor, stream: RandomStream, low: Float, high: Float) throws
   func random_normal(_ y: Tensor, stream: RandomStream, mean: Float, std: Float) throws
+  /// Inverted-dropout mask: y[i] = u ≥ p ? 1/(1 − p) : 0 with u the value random_uniform
+  /// (low 0, high 1) draws at i from the same stream (so a fraction p of zeros on average);
+  /// 1/(1 − p) is formed in Float on the host, and p = 1 gives all zeros. 0 ≤ p ≤ 1.
+  func dropout_mask(_ y: Tensor, stream: RandomStream, p: Float) throws
 }
 
 /// Backends that can time each kernel on the device (OpenCL profiling events).

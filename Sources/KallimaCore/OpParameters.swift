@@ -144,6 +144,29 @@ public struct SGDParams: Hashable, Sendable {
   }
 }
 
+/// RMSprop hyper-parameters, PyTorch's `torch.optim.RMSprop` semantics (defaults as there:
+/// lr 0.01, alpha 0.99, eps 1e-8 added outside the square root). Held in Double, as PyTorch
+/// holds them (1 − alpha is formed in Double).
+public struct RMSpropParams: Hashable, Sendable {
+  public var lr: Double
+  public var alpha: Double
+  public var eps: Double
+  public var weightDecay: Double
+  public var momentum: Double
+  /// Normalise by an estimate of the gradient's variance (Graves 2013) instead of its
+  /// second moment; needs the `gradAvg` state.
+  public var centered: Bool
+
+  public init(
+    lr: Double = 1e-2, alpha: Double = 0.99, eps: Double = 1e-8, weightDecay: Double = 0, momentum: Double = 0,
+    centered: Bool = false
+  ) {
+    (self.lr, self.alpha, self.eps, self.weightDecay, self.momentum, self.centered) = (
+      lr, alpha, eps, weightDecay, momentum, centered
+    )
+  }
+}
+
 /// Which Philox stream to draw from: `seed` is the key; `counter` the first 128-bit block
 /// (each block yields four 32-bit words, so a fill of n values uses ceil(n/4) blocks).
 public struct RandomStream: Hashable, Sendable {

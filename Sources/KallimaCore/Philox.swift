@@ -130,4 +130,20 @@ public enum Philox {
     let z = i % 2 == 0 ? r * c : r * s
     return mean + std * z
   }
+
+  /// The kept value of an inverted-dropout mask, 1/(1 − p) in Float (0 when p = 1).
+  public static func dropoutScale(p: Float) -> Float { p < 1 ? 1 / (1 - p) : 0 }
+
+  /// Value `i` of a dropout mask: the uniform draw u of `uniform(low: 0, high: 1)` at i,
+  /// kept (1/(1 − p)) when u ≥ p, else 0.
+  public static func dropoutMask(stream: RandomStream, index i: Int, p: Float) -> Float {
+    uniform(stream: stream, index: i, low: 0, high: 1) >= p ? dropoutScale(p: p) : 0
+  }
+
+  /// Dropout probabilities must lie in [0, 1].
+  public static func checkDropout(_ op: String, p: Float) throws {
+    guard p >= 0 && p <= 1 else {
+      throw KallimaError.invalidArgument(op: op, message: "dropout probability must be in [0, 1], got \(p)")
+    }
+  }
 }

@@ -56,8 +56,33 @@ extension Graph {
     guard let gy = g[0] else { throw unsupported("outputs other than the first") }
     if g.dropFirst().contains(where: { $0 != nil }) { throw unsupported("its secondary outputs") }
     switch node.op {
-    case .input, .parameter, .constant, .randomNormal, .adamUpdate, .accumulate:
+    case .input, .parameter, .constant, .randomNormal, .randomUniform, .dropoutMask, .adamUpdate, .sgdUpdate,
+      .rmspropUpdate, .emaUpdate, .assign, .accumulate:
       return []
+    case .detach:
+      return [nil]
+    case .clamp(let lo, let hi):
+      return [try op(.clampBwd(min: lo, max: hi), [x[0], gy])]
+    case .clampBwd(let lo, let hi):
+      // Linear in dy; the mask is piecewise constant in x (zero derivative almost everywhere).
+      return [nil, try op(.clampBwd(min: lo, max: hi), [x[0], gy])]
+    case .mulScalar:
+      // d/dx = gy·s; d/ds = Σ gy·x.
+      let ds = try op(.reduceSum(alpha: 1), [try op(.mul, [gy, x[0]])])
+      return [try op(.mulScalar, [gy, x[1]]), shape(x[1]) == [1] ? ds : try op(.reshape(shape(x[1])), [ds])]
+    case .divScalar:
+      // d/dx = gy/s; d/ds = −Σ(gy·x)/s².
+      let t = try op(.reduceSum(alpha: -1), [try op(.mul, [gy, x[0]])])
+      let ds = try op(.divScalar, [try op(.divScalar, [t, x[1]]), x[1]])
+      return [try op(.divScalar, [gy, x[1]]), shape(x[1]) == [1] ? ds : try op(.reshape(shape(x[1])), [ds])]
+    case .reflectionPad2d(let p):
+      return [try op(.reflectionPad2dBwd(p), [gy])]
+    case .reflectionPad2dBwd(let p):
+      return [try op(.reflectionPad2d(p), [gy])]  // linear: its adjoint is the forward
+    case .upsampleNearest(let k):
+      return [try op(.upsampleNearestBwd(scale: k), [gy])]
+    case .upsampleNearestBwd(let k):
+      return [try op(.upsampleNearest(scale: k), [gy])]
     case .concat:
       var start = 0
       return try x.map { v in

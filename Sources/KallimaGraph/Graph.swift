@@ -22,6 +22,11 @@ public enum GraphOp: CustomStringConvertible {
   case constant(Float)
   /// N(mean, std²) from Philox: each run of a plan draws the next block of the stream.
   case randomNormal(seed: UInt64, mean: Float, std: Float)
+  /// U[low, high) from Philox: each run of a plan draws the next block of the stream.
+  case randomUniform(seed: UInt64, low: Float, high: Float)
+  /// An inverted-dropout mask, u ≥ p ? 1/(1 − p) : 0 with u uniform from Philox (a Dropout
+  /// layer multiplies by it): each run of a plan draws the next block of the stream.
+  case dropoutMask(seed: UInt64, p: Float)
   case conv2d(Conv2dParams)
   case conv2dBwdData(Conv2dParams, input: Shape)
   case conv2dBwdWeight(Conv2dParams, weight: Shape)
@@ -67,6 +72,28 @@ public enum GraphOp: CustomStringConvertible {
   case scalarBroadcast(Shape, alpha: Float)
   /// A view with another shape (no copy).
   case reshape(Shape)
+  /// x -> x, a view (no copy) that gradients do not flow through (torch's `.detach()`):
+  /// spectral norm's power iteration, stop-gradient.
+  case detach
+  /// target, value -> (no output): copies value into target, an external tensor of the same
+  /// shape, when the plan reaches this node; nodes after it (views of target included) see
+  /// the new value. BEGAN's k_t, spectral norm's u, weight clipping.
+  case assign
+  /// torch.clamp(x, min, max) (NaN stays NaN; ±infinity for a missing bound), and its
+  /// gradient: x, dy -> dy where min ≤ x ≤ max, else 0 (torch's rule: the bounds pass it).
+  case clamp(min: Float, max: Float)
+  case clampBwd(min: Float, max: Float)
+  /// x, s -> x·s[0] and x / s[0], for a one-element s (a scalar that stays on the device).
+  case mulScalar
+  case divScalar
+  /// Reflection padding (nn.ReflectionPad2d) and its gradient (dy -> dx, the input shape
+  /// follows from dy's and the padding).
+  case reflectionPad2d(Padding2d)
+  case reflectionPad2dBwd(Padding2d)
+  /// Nearest upsampling by an integer factor (nn.Upsample(scale_factor:, mode="nearest"))
+  /// and its gradient (each input sums its scale×scale block).
+  case upsampleNearest(scale: Int)
+  case upsampleNearestBwd(scale: Int)
   case bceLogits
   /// Mean softmax cross-entropy of logits [N, C] against target rows [N, C] (one-hot labels
   /// or probabilities), its gradient (inputs logits, targets, dloss), and the row softmax.
@@ -84,8 +111,18 @@ public enum GraphOp: CustomStringConvertible {
   case slice(start: Int, count: Int)
   /// g -> shape: g placed at channels start ..< start + g.C, zeros elsewhere (slice's gradient).
   case channelPad(start: Int, Shape)
-  /// param, grad, m, v -> (no output): one Adam step on the parameter.
+  /// param, grad, m, v -> (no output): one Adam step on the parameter, at the plan's
+  /// optimiser step, its learning rate scaled by the plan's `learningRateScale`.
   case adamUpdate(AdamParams)
+  /// param, grad [, momentumBuffer when momentum ≠ 0] -> (no output): one SGD step, its
+  /// learning rate scaled by the plan's `learningRateScale`.
+  case sgdUpdate(SGDParams)
+  /// param, grad, squareAvg [, momentumBuffer when momentum > 0] [, gradAvg when centred]
+  /// -> (no output): one RMSprop step, learning rate scaled by the plan's `learningRateScale`.
+  case rmspropUpdate(RMSpropParams)
+  /// ema, param -> (no output): ema = beta·ema + (1 − beta)·param in place (ema external);
+  /// while the plan's optimiser step is ≤ startStep, beta is 0: a plain copy.
+  case emaUpdate(beta: Double, startStep: Int)
   /// acc, v -> (no output): acc += v on the device (statistics read every log interval).
   case accumulate
 
@@ -95,6 +132,21 @@ public enum GraphOp: CustomStringConvertible {
     case .parameter: return "parameter"
     case .constant(let v): return "constant(\(v))"
     case .randomNormal: return "random_normal"
+    case .randomUniform: return "random_uniform"
+    case .dropoutMask: return "dropout_mask"
+    case .detach: return "detach"
+    case .assign: return "assign"
+    case .clamp: return "clamp"
+    case .clampBwd: return "clamp_bwd"
+    case .mulScalar: return "mul_scalar"
+    case .divScalar: return "div_scalar"
+    case .reflectionPad2d: return "reflection_pad2d"
+    case .reflectionPad2dBwd: return "reflection_pad2d_bwd"
+    case .upsampleNearest: return "upsample_nearest2d"
+    case .upsampleNearestBwd: return "upsample_nearest2d_bwd"
+    case .sgdUpdate: return "sgd_update"
+    case .rmspropUpdate: return "rmsprop_update"
+    case .emaUpdate: return "ema_update"
     case .conv2d: return "conv2d"
     case .conv2dBwdData: return "conv2d_bwd_data"
     case .conv2dBwdWeight: return "conv2d_bwd_weight"
@@ -145,7 +197,10 @@ public enum GraphOp: CustomStringConvertible {
   /// backend, so the output may take over the buffer of an input that dies at this node.
   var isElementwise: Bool {
     switch self {
-    case .activation, .activationBwd, .add, .mul, .scale, .addChannel, .mulChannel: return true
+    case .activation, .activationBwd, .add, .mul, .scale, .addChannel, .mulChannel, .clamp, .clampBwd: return true
+    // s[0] is read by every element, but s can only donate its buffer when x has one
+    // element too (the planner requires equal counts), and then it is read before written.
+    case .mulScalar, .divScalar: return true
     default: return false
     }
   }
@@ -154,13 +209,18 @@ public enum GraphOp: CustomStringConvertible {
   /// accumulators): they run even when no other node reads their outputs.
   var hasEffect: Bool {
     switch self {
-    case .adamUpdate, .accumulate, .batchnormTrain: return true
+    case .adamUpdate, .sgdUpdate, .rmspropUpdate, .emaUpdate, .assign, .accumulate, .batchnormTrain: return true
     default: return false
     }
   }
 
   /// Ops whose outputs alias an input's buffer.
-  var isView: Bool { if case .reshape = self { return true } else { return false } }
+  var isView: Bool {
+    switch self {
+    case .reshape, .detach: return true
+    default: return false
+    }
+  }
   /// Ops bound to external storage.
   var isExternal: Bool {
     switch self {
@@ -208,6 +268,16 @@ public final class Graph {
     for v in inputs where v.node >= nodes.count || v.output >= nodes[v.node].outputShapes.count {
       throw KallimaError.invalidArgument(op: "graph node \(nodes.count) '\(label)'", message: "unknown input \(v)")
     }
+    switch op {
+    case .assign, .emaUpdate:
+      // They write their first input in place: it must be state that outlives the run.
+      if let target = inputs.first, !isExternalStorage(target) {
+        throw KallimaError.invalidArgument(
+          op: "graph node \(nodes.count) '\(label)' (\(op))",
+          message: "target \(target) ('\(nodes[target.node].name)') must be an input or parameter (or a view of one)")
+      }
+    default: break
+    }
     let shapes: [Shape]
     do {
       shapes = try ShapeInference.outputShapes(op, inputs.map(shape))
@@ -229,6 +299,13 @@ public final class Graph {
     return out[0]
   }
 
+  /// Whether v's storage is an external tensor (an input or parameter, through views).
+  func isExternalStorage(_ v: Value) -> Bool {
+    var n = nodes[v.node]
+    while n.op.isView { n = nodes[n.inputs[0].node] }
+    return n.op.isExternal
+  }
+
   // MARK: Leaves
 
   public func input(_ shape: Shape, name: String) -> Value { leaf(.input, shape, name) }
@@ -245,5 +322,17 @@ public final class Graph {
   /// Adds a random-normal leaf (z for the generator).
   public func randomNormal(_ shape: Shape, seed: UInt64, mean: Float = 0, std: Float = 1, name: String) -> Value {
     leaf(.randomNormal(seed: seed, mean: mean, std: std), shape, name)
+  }
+
+  /// Adds a random-uniform leaf, U[low, high) (each plan run draws the next block).
+  public func randomUniform(_ shape: Shape, seed: UInt64, low: Float = 0, high: Float = 1, name: String) -> Value {
+    leaf(.randomUniform(seed: seed, low: low, high: high), shape, name)
+  }
+
+  /// Adds an inverted-dropout mask leaf: each element 1/(1 − p) with probability 1 − p,
+  /// else 0 (each plan run draws the next block).
+  public func dropoutMask(_ shape: Shape, seed: UInt64, p: Float, name: String) throws -> Value {
+    try Philox.checkDropout("graph node \(nodes.count) '\(name)' (dropout_mask)", p: p)
+    return leaf(.dropoutMask(seed: seed, p: p), shape, name)
   }
 }

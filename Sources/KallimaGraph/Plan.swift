@@ -13,6 +13,15 @@ public final class Plan {
   private var steps: [(node: Int, run: () throws -> Void)] = []
   /// Completed runs; random nodes draw the next block of their stream each run.
   public private(set) var runs: UInt64 = 0
+  /// The 1-based step every optimiser update node uses (Adam's bias correction, EMA's
+  /// warm-up); nil: `runs + 1`. Set it before a run when several plans share one optimiser
+  /// clock (lazy regularisation's two D plans) or the trainer counts steps itself.
+  public var optimizerStep: Int?
+  /// Multiplies the learning rate of every optimiser update node (Adam, RMSprop, SGD) at
+  /// launch: learning-rate decay without rebuilding the plan. A kernel argument: no traffic.
+  public var learningRateScale: Double = 1
+  /// The step optimiser nodes use in the coming run.
+  var currentStep: Int { optimizerStep ?? Int(runs) + 1 }
 
   /// - Parameters:
   ///   - bindings: a tensor for every input and parameter node.
@@ -25,7 +34,11 @@ public final class Plan {
     for (i, node) in graph.nodes.enumerated() {
       for (o, shape) in node.outputShapes.enumerated() {
         let v = Value(node: i, output: o)
-        if node.op.isExternal {
+        if node.op.isView {
+          // A view shares its source's storage, external or planned.
+          guard let source = tensors[node.inputs[0]] else { continue }
+          tensors[v] = Tensor(shape: shape, buffer: source.buffer)
+        } else if node.op.isExternal {
           guard let t = bindings[v] else {
             throw KallimaError.invalidArgument(op: "plan", message: "\(node.op) node \(i) '\(node.name)' \(shape) is not bound")
           }
@@ -105,7 +118,7 @@ public final class Plan {
     let x = node.inputs.map { tensors[$0]! }
     let outs = node.outputShapes.indices.map { tensors[Value(node: i, output: $0)] }
     switch node.op {
-    case .input, .parameter, .constant, .reshape:
+    case .input, .parameter, .constant, .reshape, .detach:
       return nil
     case .randomNormal(let seed, let mean, let std):
       let y = outs[0]!
@@ -113,6 +126,27 @@ public final class Plan {
       return { [unowned self] in
         try be.random_normal(y, stream: RandomStream(seed: seed, counter: self.runs &* blocks), mean: mean, std: std)
       }
+    case .randomUniform(let seed, let low, let high):
+      let y = outs[0]!
+      let blocks = UInt64((y.count + 3) / 4)
+      return { [unowned self] in
+        try be.random_uniform(y, stream: RandomStream(seed: seed, counter: self.runs &* blocks), low: low, high: high)
+      }
+    case .dropoutMask(let seed, let p):
+      let y = outs[0]!
+      let blocks = UInt64((y.count + 3) / 4)
+      return { [unowned self] in
+        try be.dropout_mask(y, stream: RandomStream(seed: seed, counter: self.runs &* blocks), p: p)
+      }
+    case .assign: return { try be.scale(x[1], alpha: 1, y: x[0]) }
+    case .clamp(let lo, let hi): return { try be.clamp(x[0], y: outs[0]!, min: lo, max: hi) }
+    case .clampBwd(let lo, let hi): return { try be.clamp_bwd(x: x[0], dy: x[1], dx: outs[0]!, min: lo, max: hi) }
+    case .mulScalar: return { try be.mul_scalar(x[0], x[1], y: outs[0]!) }
+    case .divScalar: return { try be.div_scalar(x[0], x[1], y: outs[0]!) }
+    case .reflectionPad2d(let p): return { try be.reflection_pad2d_fwd(x: x[0], y: outs[0]!, padding: p) }
+    case .reflectionPad2dBwd(let p): return { try be.reflection_pad2d_bwd(dy: x[0], dx: outs[0]!, padding: p) }
+    case .upsampleNearest(let k): return { try be.upsample_nearest2d_fwd(x: x[0], y: outs[0]!, scale: k) }
+    case .upsampleNearestBwd(let k): return { try be.upsample_nearest2d_bwd(dy: x[0], dx: outs[0]!, scale: k) }
     case .conv2d(let p):
       let bias = x.count == 3 ? x[2] : nil
       return { try be.conv2d_fwd(x: x[0], weight: x[1], bias: bias, y: outs[0]!, params: p) }
@@ -189,7 +223,28 @@ public final class Plan {
     case .accumulate: return { try be.add(x[0], x[1], y: x[0]) }
     case .adamUpdate(let h):
       return { [unowned self] in
-        try be.adam_step(param: x[0], grad: x[1], m: x[2], v: x[3], step: Int(self.runs) + 1, params: h)
+        var scaled = h
+        scaled.lr *= self.learningRateScale
+        try be.adam_step(param: x[0], grad: x[1], m: x[2], v: x[3], step: self.currentStep, params: scaled)
+      }
+    case .sgdUpdate(let h):
+      return { [unowned self] in
+        var scaled = h
+        if self.learningRateScale != 1 { scaled.lr = Float(Double(h.lr) * self.learningRateScale) }
+        try be.sgd_step(param: x[0], grad: x[1], momentumBuffer: h.momentum != 0 ? x[2] : nil, params: scaled)
+      }
+    case .rmspropUpdate(let h):
+      let buffer = h.momentum > 0 ? x[3] : nil
+      let average = h.centered ? x[h.momentum > 0 ? 4 : 3] : nil
+      return { [unowned self] in
+        var scaled = h
+        scaled.lr *= self.learningRateScale
+        try be.rmsprop_step(
+          param: x[0], grad: x[1], squareAvg: x[2], momentumBuffer: buffer, gradAvg: average, params: scaled)
+      }
+    case .emaUpdate(let beta, let startStep):
+      return { [unowned self] in
+        try be.ema_update(ema: x[0], param: x[1], beta: self.currentStep <= startStep ? 0 : beta)
       }
     }
   }

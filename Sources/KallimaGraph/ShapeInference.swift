@@ -16,8 +16,8 @@ enum ShapeInference {
   static func outputShapes(_ op: GraphOp, _ s: [Shape]) throws -> [Shape] {
     let name = "\(op)"
     switch op {
-    case .input, .parameter, .constant, .randomNormal:
-      throw fail(op, "is a leaf; use Graph.input/parameter/constant/randomNormal")
+    case .input, .parameter, .constant, .randomNormal, .randomUniform, .dropoutMask:
+      throw fail(op, "is a leaf; use Graph.input/parameter/constant/randomNormal/randomUniform/dropoutMask")
     case .conv2d(let p):
       try arity(op, s, 2...3)
       let (n, _, h, w) = try s[0].nchw(name, "x")
@@ -189,6 +189,61 @@ enum ShapeInference {
       try arity(op, s, 1...1)
       _ = try ShapeCheck.copyChannels(name, x: s[0], xStart: 0, y: target, yStart: start, count: s[0].rank > 1 ? s[0][1] : 0)
       return [target]
+    case .detach, .clamp:
+      try arity(op, s, 1...1)
+      return [s[0]]
+    case .clampBwd:
+      try arity(op, s, 2...2)
+      guard s[0] == s[1] else { throw fail(op, "x \(s[0]) and dy \(s[1]) differ") }
+      return [s[0]]
+    case .mulScalar, .divScalar:
+      try arity(op, s, 2...2)
+      guard s[1].count == 1 else { throw fail(op, "s must hold one element, got \(s[1])") }
+      return [s[0]]
+    case .reflectionPad2d(let p):
+      try arity(op, s, 1...1)
+      _ = try s[0].nchw(name, "x")
+      let y = p.outputShape(s[0])
+      _ = try ShapeCheck.reflectionPad2d(name, x: s[0], y: y, padding: p)
+      return [y]
+    case .reflectionPad2dBwd(let p):
+      try arity(op, s, 1...1)
+      let (n, c, oh, ow) = try s[0].nchw(name, "dy")
+      let x: Shape = [n, c, oh - p.top - p.bottom, ow - p.left - p.right]
+      guard x[2] > 0 && x[3] > 0 else { throw fail(op, "dy \(s[0]) is smaller than \(p)") }
+      _ = try ShapeCheck.reflectionPad2d(name, x: x, y: s[0], padding: p)
+      return [x]
+    case .upsampleNearest(let k):
+      try arity(op, s, 1...1)
+      let (n, c, h, w) = try s[0].nchw(name, "x")
+      let y: Shape = [n, c, h * k, w * k]
+      _ = try ShapeCheck.upsampleNearest2d(name, x: s[0], y: y, scale: k)
+      return [y]
+    case .upsampleNearestBwd(let k):
+      try arity(op, s, 1...1)
+      let (n, c, oh, ow) = try s[0].nchw(name, "dy")
+      guard k >= 1, oh % k == 0, ow % k == 0 else { throw fail(op, "dy \(s[0]) is not a multiple of scale \(k)") }
+      let x: Shape = [n, c, oh / k, ow / k]
+      _ = try ShapeCheck.upsampleNearest2d(name, x: x, y: s[0], scale: k)
+      return [x]
+    case .assign:
+      try arity(op, s, 2...2)
+      guard s[0] == s[1] else { throw fail(op, "target \(s[0]) and value \(s[1]) differ") }
+      return []
+    case .emaUpdate:
+      try arity(op, s, 2...2)
+      guard s[0] == s[1] else { throw fail(op, "ema \(s[0]) and param \(s[1]) differ") }
+      return []
+    case .sgdUpdate(let h):
+      let count = h.momentum != 0 ? 3 : 2
+      try arity(op, s, count...count)
+      guard s.allSatisfy({ $0 == s[0] }) else { throw fail(op, "param, grad\(count == 3 ? ", momentumBuffer" : "") must agree: \(s)") }
+      return []
+    case .rmspropUpdate(let h):
+      let count = 3 + (h.momentum > 0 ? 1 : 0) + (h.centered ? 1 : 0)
+      try arity(op, s, count...count)
+      guard s.allSatisfy({ $0 == s[0] }) else { throw fail(op, "param, grad and state must agree: \(s)") }
+      return []
     case .accumulate:
       try arity(op, s, 2...2)
       guard s[0] == s[1] else { throw fail(op, "accumulator \(s[0]) and value \(s[1]) differ") }

@@ -67,6 +67,7 @@ extension OpCatalog {
     cases += concatSlice(n: 2, c1: 3, c2: 5, hw: 4) + concatSlice(n: 1, c1: 1, c2: 1, hw: 1)
     cases += poolingParityCases()
     cases += softmaxParityCases()
+    cases += ganOpsParityCases()
     for (m, n, position) in [(1, 1, UInt64(0)), (7, 5, 3), (33, 16, 60), (100, 64, 1 << 33)] {
       for flip in [false, true] {
         cases.append(gatherImages(count: m, batch: n, channels: 3, size: 5, position: position, flip: flip))
@@ -123,6 +124,7 @@ extension OpCatalog {
     for op in ["softmax_cross_entropy_fwd", "softmax_cross_entropy_bwd", "softmax_fwd"] {
       cases.append(softmax(op, n: n, c: 1008))
     }
+    cases += ganOpsBenchmarkCases(batch: n)
     return cases
   }
 }

@@ -50,6 +50,34 @@ extension OpenCLBackend {
     try launch("scale", items: y.count, [.buffer(mem(x, "scale")), .float(alpha), .buffer(mem(y, "scale")), .int(y.count)])
   }
 
+  public func mul_scalar(_ x: Tensor, _ s: Tensor, y: Tensor) throws {
+    try scalarOperand("mul_scalar", x, s, y)
+  }
+
+  public func div_scalar(_ x: Tensor, _ s: Tensor, y: Tensor) throws {
+    try scalarOperand("div_scalar", x, s, y)
+  }
+
+  func scalarOperand(_ op: String, _ x: Tensor, _ s: Tensor, _ y: Tensor) throws {
+    try ShapeCheck.scalar(op, "s", s)
+    try ShapeCheck.allSame(op, [("x", x), ("y", y)])
+    try launch(op, items: y.count, [.buffer(mem(x, op)), .buffer(mem(s, op)), .buffer(mem(y, op)), .int(y.count)])
+  }
+
+  public func clamp(_ x: Tensor, y: Tensor, min: Float, max: Float) throws {
+    let op = "clamp"
+    try ShapeCheck.allSame(op, [("x", x), ("y", y)])
+    try launch(op, items: y.count, [.buffer(mem(x, op)), .buffer(mem(y, op)), .float(min), .float(max), .int(y.count)])
+  }
+
+  public func clamp_bwd(x: Tensor, dy: Tensor, dx: Tensor, min: Float, max: Float) throws {
+    let op = "clamp_bwd"
+    try ShapeCheck.allSame(op, [("x", x), ("dy", dy), ("dx", dx)])
+    try launch(
+      op, items: x.count,
+      [.buffer(mem(x, op)), .buffer(mem(dy, op)), .buffer(mem(dx, op)), .float(min), .float(max), .int(x.count)])
+  }
+
   func channelBroadcast(_ op: String, _ x: Tensor, _ v: Tensor, _ role: String, _ y: Tensor) throws {
     let (_, channels, inner) = try ShapeCheck.channelVector(op, x: x.shape, vector: v.shape, role: role)
     try ShapeCheck.allSame(op, [("x", x), ("y", y)])
@@ -186,6 +214,33 @@ extension OpenCLBackend {
       ])
   }
 
+  public func rmsprop_step(
+    param: Tensor, grad: Tensor, squareAvg: Tensor, momentumBuffer: Tensor?, gradAvg: Tensor?,
+    params h: RMSpropParams
+  ) throws {
+    let op = "rmsprop_step"
+    try ShapeCheck.allSame(op, [("param", param), ("grad", grad), ("squareAvg", squareAvg)])
+    try ShapeCheck.optimizerState(
+      op, param: param, [("momentumBuffer", momentumBuffer, h.momentum > 0), ("gradAvg", gradAvg, h.centered)])
+    let buf = h.momentum > 0 ? try mem(momentumBuffer!, op) : nil
+    let avg = h.centered ? try mem(gradAvg!, op) : nil
+    try launch(
+      op, items: param.count,
+      [
+        .buffer(mem(param, op)), .buffer(mem(grad, op)), .buffer(mem(squareAvg, op)), .optional(buf), .optional(avg),
+        .float(Float(h.lr)), .float(Float(h.alpha)), .float(Float(1 - h.alpha)), .float(Float(h.eps)),
+        .float(Float(h.weightDecay)), .float(Float(h.momentum)), .int(param.count),
+      ])
+  }
+
+  public func ema_update(ema: Tensor, param: Tensor, beta: Double) throws {
+    let op = "ema_update"
+    try ShapeCheck.allSame(op, [("ema", ema), ("param", param)])
+    try launch(
+      op, items: ema.count,
+      [.buffer(mem(ema, op)), .buffer(mem(param, op)), .float(Float(beta)), .float(Float(1 - beta)), .int(ema.count)])
+  }
+
   // MARK: Data
 
   public func gather_images(source: Tensor, y: Tensor, order: DataOrder, position: UInt64, flip: Bool) throws {
@@ -216,5 +271,16 @@ extension OpenCLBackend {
     try launch(
       op, items: (y.count + 3) / 4,
       [.buffer(mem(y, op)), .ulong(stream.seed), .ulong(stream.counter), .float(mean), .float(std), .int(y.count)])
+  }
+
+  public func dropout_mask(_ y: Tensor, stream: RandomStream, p: Float) throws {
+    let op = "dropout_mask"
+    try Philox.checkDropout(op, p: p)
+    try launch(
+      op, items: (y.count + 3) / 4,
+      [
+        .buffer(mem(y, op)), .ulong(stream.seed), .ulong(stream.counter), .float(p), .float(Philox.dropoutScale(p: p)),
+        .int(y.count),
+      ])
   }
 }

@@ -456,6 +456,84 @@ extension GradientCheckTests {
             return ["x": dx]
           }))
     }
+    cases += ganOpCases()
+    return cases
+  }
+
+  /// Clamp, device-scalar products and quotients, reflection padding, nearest upsampling.
+  static func ganOpCases() -> [GradCase] {
+    var cases: [GradCase] = []
+    // Normal(1) inputs land within 1e-6 of the bounds with negligible probability.
+    let shape: Shape = [3, 7]
+    cases.append(
+      GradCase(
+        name: "clamp [-0.8, 0.9]", inputs: [.init("x", shape)], wrt: ["x"],
+        forward: { be, t in
+          let y = try be.makeTensor(shape)
+          try be.clamp(t["x"]!, y: y, min: -0.8, max: 0.9)
+          return y
+        },
+        backward: { be, t, dy in
+          let dx = try be.makeTensor(shape)
+          try be.clamp_bwd(x: t["x"]!, dy: dy, dx: dx, min: -0.8, max: 0.9)
+          return ["x": dx]
+        }))
+    for op in ["mul_scalar", "div_scalar"] {
+      cases.append(
+        GradCase(
+          name: op, inputs: [.init("x", shape), .init("s", [1], .uniform(0.5, 2))], wrt: ["x", "s"],
+          forward: { be, t in
+            let y = try be.makeTensor(shape)
+            if op == "mul_scalar" { try be.mul_scalar(t["x"]!, t["s"]!, y: y) } else { try be.div_scalar(t["x"]!, t["s"]!, y: y) }
+            return y
+          },
+          backward: { be, t, dy in
+            // d/dx = dy·s (or dy/s); d/ds = Σ dy·x (or −Σ dy·x / s²).
+            let (dx, ds, prod) = (try be.makeTensor(shape), try be.makeTensor([1]), try be.makeTensor(shape))
+            try be.mul(dy, t["x"]!, y: prod)
+            try be.reduce_sum(prod, y: ds, alpha: op == "mul_scalar" ? 1 : -1)
+            if op == "mul_scalar" {
+              try be.mul_scalar(dy, t["s"]!, y: dx)
+            } else {
+              try be.div_scalar(dy, t["s"]!, y: dx)
+              try be.div_scalar(ds, t["s"]!, y: ds)
+              try be.div_scalar(ds, t["s"]!, y: ds)
+            }
+            return ["x": dx, "s": ds]
+          }))
+    }
+    let pads: [(Shape, Padding2d)] = [([2, 2, 4, 5], Padding2d(top: 3, bottom: 1, left: 2, right: 4)), ([1, 1, 3, 3], Padding2d(2))]
+    for (x, p) in pads {
+      cases.append(
+        GradCase(
+          name: "reflection_pad2d x\(x) \(p)", inputs: [.init("x", x)], wrt: ["x"],
+          forward: { be, t in
+            let y = try be.makeTensor(p.outputShape(x))
+            try be.reflection_pad2d_fwd(x: t["x"]!, y: y, padding: p)
+            return y
+          },
+          backward: { be, _, dy in
+            let dx = try be.makeTensor(x)
+            try be.reflection_pad2d_bwd(dy: dy, dx: dx, padding: p)
+            return ["x": dx]
+          }))
+    }
+    let ups: [(Shape, Int)] = [([2, 2, 3, 4], 2), ([1, 1, 2, 3], 3)]
+    for (x, k) in ups {
+      cases.append(
+        GradCase(
+          name: "upsample_nearest2d x\(x) x\(k)", inputs: [.init("x", x)], wrt: ["x"],
+          forward: { be, t in
+            let y = try be.makeTensor([x[0], x[1], x[2] * k, x[3] * k])
+            try be.upsample_nearest2d_fwd(x: t["x"]!, y: y, scale: k)
+            return y
+          },
+          backward: { be, _, dy in
+            let dx = try be.makeTensor(x)
+            try be.upsample_nearest2d_bwd(dy: dy, dx: dx, scale: k)
+            return ["x": dx]
+          }))
+    }
     return cases
   }
 }
