@@ -113,7 +113,7 @@ public protocol Backend: AnyObject {
   func div_scalar(_ x: Tensor, _ s: Tensor, y: Tensor) throws
   /// y = min(max(x, min), max), as torch.clamp: NaN stays NaN, and min > max gives max
   /// everywhere. Pass ±infinity for a missing bound. y may be x.
-  func clamp(_ x: Tensor, y: Tensor, min: Float, max: Float) throws
+  func clamp_fwd(_ x: Tensor, y: Tensor, min: Float, max: Float) throws
   /// dx = dy where min ≤ x ≤ max, else 0 (torch's clamp_backward: the bounds themselves
   /// pass the gradient; NaN inputs pass none).
   func clamp_bwd(x: Tensor, dy: Tensor, dx: Tensor, min: Float, max: Float) throws
