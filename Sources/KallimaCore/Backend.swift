@@ -84,8 +84,10 @@ public protocol Backend: AnyObject {
   func upsample_bilinear2d_bwd(dy: Tensor, dx: Tensor) throws
   /// Nearest-neighbour upsampling of x [N,C,H,W] by an integer factor k into y [N,C,kH,kW]:
   /// y[n,c,oy,ox] = x[n,c,oy/k,ox/k] (integer division), as nn.Upsample(scale_factor=k,
-  /// mode="nearest"). PyTorch computes floor(oy·float(1/k)), which agrees for every size
-  /// below 2²⁴/k.
+  /// mode="nearest"). PyTorch computes the source index as floor(oy·float(1/k)) in float:
+  /// identical for power-of-two k (float(1/k) is exact); for other k the float product could
+  /// in principle round below an integer at some oy = m·k, which has not been checked
+  /// against PyTorch.
   func upsample_nearest2d_fwd(x: Tensor, y: Tensor, scale: Int) throws
   /// dx[n,c,iy,ix] = Σ of dy over the k×k block that copies it.
   func upsample_nearest2d_bwd(dy: Tensor, dx: Tensor, scale: Int) throws
