@@ -122,8 +122,9 @@ __kernel void div_scalar(__global const float* x, __global const float* s, __glo
   if (i < n) y[i] = x[i] / s[0];
 }
 
-// torch.clamp: NaN stays NaN (fmin/fmax would drop it); lo > hi gives hi. y may be x.
-__kernel void clamp(__global const float* x, __global float* y, const float lo, const float hi, const int n) {
+// torch.clamp: NaN stays NaN (fmin/fmax would drop it); lo > hi gives hi. y may be x. (Not
+// named `clamp`: that is an OpenCL C built-in, and the kernel would not be found by name.)
+__kernel void clamp_fwd(__global const float* x, __global float* y, const float lo, const float hi, const int n) {
   const int i = get_global_id(0);
   if (i >= n) return;
   const float v = x[i];

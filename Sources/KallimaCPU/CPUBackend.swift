@@ -126,9 +126,9 @@ public final class CPUBackend: Backend {
     try map("div_scalar", [x], y: y) { $0[0] / v }
   }
 
-  public func clamp(_ x: Tensor, y: Tensor, min lo: Float, max hi: Float) throws {
+  public func clamp_fwd(_ x: Tensor, y: Tensor, min lo: Float, max hi: Float) throws {
     let (l, h) = (Double(lo), Double(hi))
-    try map("clamp", [x], y: y) { a in
+    try map("clamp_fwd", [x], y: y) { a in
       let v = a[0]
       if v.isNaN { return v }
       let raised = v < l ? l : v

@@ -84,8 +84,10 @@ public protocol Backend: AnyObject {
   func upsample_bilinear2d_bwd(dy: Tensor, dx: Tensor) throws
   /// Nearest-neighbour upsampling of x [N,C,H,W] by an integer factor k into y [N,C,kH,kW]:
   /// y[n,c,oy,ox] = x[n,c,oy/k,ox/k] (integer division), as nn.Upsample(scale_factor=k,
-  /// mode="nearest"). PyTorch computes floor(oy·float(1/k)), which agrees for every size
-  /// below 2²⁴/k.
+  /// mode="nearest"). PyTorch computes the source index as floor(oy·float(1/k)) in float:
+  /// identical for power-of-two k (float(1/k) is exact); for other k the float product could
+  /// in principle round below an integer at some oy = m·k, which has not been checked
+  /// against PyTorch.
   func upsample_nearest2d_fwd(x: Tensor, y: Tensor, scale: Int) throws
   /// dx[n,c,iy,ix] = Σ of dy over the k×k block that copies it.
   func upsample_nearest2d_bwd(dy: Tensor, dx: Tensor, scale: Int) throws
@@ -113,7 +115,7 @@ public protocol Backend: AnyObject {
   func div_scalar(_ x: Tensor, _ s: Tensor, y: Tensor) throws
   /// y = min(max(x, min), max), as torch.clamp: NaN stays NaN, and min > max gives max
   /// everywhere. Pass ±infinity for a missing bound. y may be x.
-  func clamp(_ x: Tensor, y: Tensor, min: Float, max: Float) throws
+  func clamp_fwd(_ x: Tensor, y: Tensor, min: Float, max: Float) throws
   /// dx = dy where min ≤ x ≤ max, else 0 (torch's clamp_backward: the bounds themselves
   /// pass the gradient; NaN inputs pass none).
   func clamp_bwd(x: Tensor, dy: Tensor, dx: Tensor, min: Float, max: Float) throws

@@ -136,7 +136,7 @@ public enum GraphOp: CustomStringConvertible {
     case .dropoutMask: return "dropout_mask"
     case .detach: return "detach"
     case .assign: return "assign"
-    case .clamp: return "clamp"
+    case .clamp: return "clamp_fwd"
     case .clampBwd: return "clamp_bwd"
     case .mulScalar: return "mul_scalar"
     case .divScalar: return "div_scalar"

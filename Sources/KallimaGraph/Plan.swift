@@ -139,7 +139,7 @@ public final class Plan {
         try be.dropout_mask(y, stream: RandomStream(seed: seed, counter: self.runs &* blocks), p: p)
       }
     case .assign: return { try be.scale(x[1], alpha: 1, y: x[0]) }
-    case .clamp(let lo, let hi): return { try be.clamp(x[0], y: outs[0]!, min: lo, max: hi) }
+    case .clamp(let lo, let hi): return { try be.clamp_fwd(x[0], y: outs[0]!, min: lo, max: hi) }
     case .clampBwd(let lo, let hi): return { try be.clamp_bwd(x: x[0], dy: x[1], dx: outs[0]!, min: lo, max: hi) }
     case .mulScalar: return { try be.mul_scalar(x[0], x[1], y: outs[0]!) }
     case .divScalar: return { try be.div_scalar(x[0], x[1], y: outs[0]!) }

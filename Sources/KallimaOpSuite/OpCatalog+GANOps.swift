@@ -22,12 +22,12 @@ extension OpCatalog {
       }
     }
     if inPlace {
-      return OpCase("clamp", "n\(n) in place", tensors: [.init("x", s, .normal(2))]) { be, t in
-        try be.clamp(t["x"]!, y: t["x"]!, min: lo, max: hi)
+      return OpCase("clamp_fwd", "n\(n) in place", tensors: [.init("x", s, .normal(2))]) { be, t in
+        try be.clamp_fwd(t["x"]!, y: t["x"]!, min: lo, max: hi)
       }
     }
-    return OpCase("clamp", "n\(n)", tensors: [.init("x", s, .normal(2)), .init("y", s, .zeros)]) { be, t in
-      try be.clamp(t["x"]!, y: t["y"]!, min: lo, max: hi)
+    return OpCase("clamp_fwd", "n\(n)", tensors: [.init("x", s, .normal(2)), .init("y", s, .zeros)]) { be, t in
+      try be.clamp_fwd(t["x"]!, y: t["y"]!, min: lo, max: hi)
     }
   }
 

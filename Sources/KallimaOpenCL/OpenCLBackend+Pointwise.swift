@@ -64,8 +64,8 @@ extension OpenCLBackend {
     try launch(op, items: y.count, [.buffer(mem(x, op)), .buffer(mem(s, op)), .buffer(mem(y, op)), .int(y.count)])
   }
 
-  public func clamp(_ x: Tensor, y: Tensor, min: Float, max: Float) throws {
-    let op = "clamp"
+  public func clamp_fwd(_ x: Tensor, y: Tensor, min: Float, max: Float) throws {
+    let op = "clamp_fwd"
     try ShapeCheck.allSame(op, [("x", x), ("y", y)])
     try launch(op, items: y.count, [.buffer(mem(x, op)), .buffer(mem(y, op)), .float(min), .float(max), .int(y.count)])
   }

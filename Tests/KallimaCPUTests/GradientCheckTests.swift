@@ -470,7 +470,7 @@ extension GradientCheckTests {
         name: "clamp [-0.8, 0.9]", inputs: [.init("x", shape)], wrt: ["x"],
         forward: { be, t in
           let y = try be.makeTensor(shape)
-          try be.clamp(t["x"]!, y: y, min: -0.8, max: 0.9)
+          try be.clamp_fwd(t["x"]!, y: y, min: -0.8, max: 0.9)
           return y
         },
         backward: { be, t, dy in

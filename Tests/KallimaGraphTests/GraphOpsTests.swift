@@ -200,4 +200,21 @@ extension GraphTests {
       #expect(try be.read(plan.tensor(ema)) == be.read(plan.tensor(p)), "\(be.name) ema copies at step 1")
     }
   }
+
+  @Test("clamp follows torch.clamp: NaN propagates, the bounds pass the gradient, min > max gives max (CPU and OpenCL)")
+  func clampEdges() throws {
+    let xs: [Float] = [.nan, -.infinity, .infinity, -2, -1, 0.5, 1.5, 3]
+    for be: Backend in [CPUBackend(), try Self.openCL.get()] {
+      let x = try be.makeTensor([8], values: xs)
+      let (y, dx) = (try be.makeTensor([8]), try be.makeTensor([8]))
+      try be.clamp_fwd(x, y: y, min: -1, max: 1.5)
+      try be.clamp_bwd(x: x, dy: be.makeTensor([8], values: [Float](repeating: 2, count: 8)), dx: dx, min: -1, max: 1.5)
+      let (yv, dv) = (try be.read(y), try be.read(dx))
+      #expect(yv[0].isNaN, "\(be.name)")
+      #expect(Array(yv[1...]) == [-1, 1.5, -1, -1, 0.5, 1.5, 1.5], "\(be.name)")
+      #expect(dv == [0, 0, 0, 0, 2, 2, 2, 0], "\(be.name)")
+      try be.clamp_fwd(x, y: x, min: 2, max: 1)  // in place; min > max
+      #expect(Array(try be.read(x)[1...]) == [Float](repeating: 1, count: 7), "\(be.name)")
+    }
+  }
 }
