@@ -151,6 +151,12 @@ public protocol Backend: AnyObject {
   // MARK: Random (Philox4x32-10; identical bits on every backend)
   func random_uniform(_ y: Tensor, stream: RandomStream, low: Float, high: Float) throws
   func random_normal(_ y: Tensor, stream: RandomStream, mean: Float, std: Float) throws
+
+  // MARK: Double backprop
+  /// y[n,c,oy,ox] = g[n,c, route of window (oy, ox) in x], the route chosen exactly as in
+  /// `max_pool2d_bwd`; g and x are [N,C,H,W], y [N,C,OH,OW]. This is max_pool2d_bwd's
+  /// derivative with respect to dy (its transpose), which double backprop needs.
+  func max_pool2d_gather(x: Tensor, g: Tensor, y: Tensor, params: Pool2dParams) throws
 }
 
 /// Backends that can time each kernel on the device (OpenCL profiling events).

@@ -191,6 +191,23 @@ public final class Plan {
       return { [unowned self] in
         try be.adam_step(param: x[0], grad: x[1], m: x[2], v: x[3], step: Int(self.runs) + 1, params: h)
       }
+    case .batchnormEvalBwd(let eps):
+      return {
+        try be.batchnorm_bwd_eval(
+          dy: x[0], x: x[1], gamma: x[2], runningMean: x[3], runningVar: x[4], dx: outs[0]!, dgamma: outs[1]!,
+          dbeta: outs[2]!, eps: eps)
+      }
+    case .instanceNorm(let eps):
+      return {
+        try be.instancenorm_fwd(
+          x: x[0], gamma: nil, beta: nil, y: outs[0]!, saveMean: outs[1]!, saveInvstd: outs[2]!, eps: eps)
+      }
+    case .instanceNormBwd:
+      return {
+        try be.instancenorm_bwd(
+          dy: x[0], x: x[1], gamma: nil, saveMean: x[2], saveInvstd: x[3], dx: outs[0]!, dgamma: nil, dbeta: nil)
+      }
+    case .maxPool2dGather(let p): return { try be.max_pool2d_gather(x: x[0], g: x[1], y: outs[0]!, params: p) }
     }
   }
 }
