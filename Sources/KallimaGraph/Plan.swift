@@ -36,6 +36,9 @@ public final class Plan {
           tensors[v] = t
         } else if let s = memory.slot[v] {
           tensors[v] = Tensor(shape: shape, buffer: buffers[s])
+        } else if node.op.isView, let source = tensors[node.inputs[0]] {
+          // A view of an external tensor (targets reshaped by a loss's derivative rule).
+          tensors[v] = try source.reshaped(shape)
         }
       }
       if case .constant(let c) = node.op, let t = tensors[Value(node: i, output: 0)] { try backend.fill(t, value: c) }
