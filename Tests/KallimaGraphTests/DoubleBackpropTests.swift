@@ -347,3 +347,99 @@ struct DoubleBackpropTests {
     }
   }
 }
+
+@Suite("Sample normalisations and double backprop on OpenCL")
+struct SampleNormAndOpenCLTests {
+  static func normal(_ count: Int, seed: UInt64, std: Float = 1) -> [Double] {
+    (0..<count).map { Double(Philox.normal(stream: RandomStream(seed: seed), index: $0, mean: 0, std: std)) }
+  }
+
+  @Test("groupNorm / layerNorm / instanceNorm equal PyTorch's definition: biased variance, eps inside the square root")
+  func matchesPyTorchDefinition() throws {
+    let (n, c, h, w) = (2, 6, 3, 2)
+    let eps: Float = 0.01  // large, so a misplaced eps or an unbiased variance would show
+    for groups in [1, 2, 3, 6] {
+      let g = Graph()
+      let x = g.input([n, c, h, w], name: "x")
+      let y =
+        groups == 1 ? try g.layerNorm(x, eps: eps) : groups == c ? try g.instanceNorm(x, eps: eps) : try g.groupNorm(x, groups: groups, eps: eps)
+      let cpu = CPUBackend()
+      let xs = Self.normal(n * c * h * w, seed: 3, std: 2).map { $0 + 0.5 }
+      let xt = try cpu.makeTensor([n, c, h, w])
+      try cpu.writeDouble(xs, to: xt)
+      let plan = try Plan(graph: g, backend: cpu, bindings: [x: xt], keep: [y])
+      try plan.run()
+      let got = try cpu.readDouble(plan.tensor(y))
+      // torch.nn.GroupNorm(groups, C, eps, affine=False): per sample and group, over
+      // (C/groups)·H·W values, (x − mean) / sqrt(mean((x − mean)²) + eps).
+      let size = c / groups * h * w
+      for block in 0..<(n * groups) {
+        let values = xs[(block * size)..<((block + 1) * size)]
+        let mean = values.reduce(0, +) / Double(size)
+        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(size)
+        for i in values.indices {
+          let expected = (xs[i] - mean) / (variance + Double(eps)).squareRoot()
+          #expect(abs(got[i] - expected) <= 1e-12, "groups \(groups) [\(i)]: \(got[i]) vs \(expected)")
+        }
+      }
+    }
+  }
+
+  @Test("group norm rejects channels not divisible by the groups, naming the node")
+  func groupNormShapeError() throws {
+    let g = Graph()
+    let x = g.input([2, 6, 4, 4], name: "x")
+    #expect { _ = try g.groupNorm(x, groups: 4, name: "D.norm1") } throws: { "\($0)".contains("D.norm1") }
+  }
+
+  /// conv → batch norm (train) → LeakyReLU → max pool → group norm → tanh → linear → BCE;
+  /// P = ‖∇ₓ f‖² and dP/dθ, the new second-order nodes all in one graph.
+  @Test("a double-backprop graph through batch norm, max pool, group norm and BCE gives the CPU's values on OpenCL")
+  func openCLParity() throws {
+    let g = Graph()
+    let x = g.input([2, 3, 8, 8], name: "x")
+    let t = g.input([2, 1], name: "t")
+    let w1 = g.parameter([4, 3, 3, 3], name: "conv.weight")
+    let gamma = g.parameter([4], name: "bn.weight")
+    let beta = g.parameter([4], name: "bn.bias")
+    let rm = g.parameter([4], name: "bn.running_mean")
+    let rv = g.parameter([4], name: "bn.running_var")
+    let w2 = g.parameter([1, 64], name: "fc.weight")
+    let h = try g.value(.conv2d(Conv2dParams(stride: 1, padding: 1)), [x, w1], name: "conv")
+    let bn = try g.add(.batchnormTrain(momentum: 0.1, eps: 1e-5), [h, gamma, beta, rm, rv], name: "bn")[0]
+    let a = try g.value(.activation(.leakyRelu(slope: 0.2)), [bn], name: "lrelu")
+    let pooled = try g.value(.maxPool2d(Pool2dParams(kernel: 3, stride: 2, padding: 1)), [a], name: "max pool")
+    let normed = try g.value(.activation(.tanh), [try g.groupNorm(pooled, groups: 2)], name: "tanh")
+    let logits = try g.value(
+      .matmul(transposeA: false, transposeB: true, alpha: 1), [try g.value(.reshape([2, 64]), [normed]), w2], name: "fc")
+    let f = try g.value(.bceLogits, [logits, t], name: "bce")
+    let gx = try #require(try g.gradients(of: f, wrt: [x])[0])
+    let penalty = try g.value(.reduceSum(alpha: 1), [try g.value(.activation(.square), [gx])], name: "‖∇ₓf‖²")
+    let params = [w1, gamma, beta, w2]
+    let grads = try g.gradients(of: penalty, wrt: params).map { try #require($0) }
+    var externals: [Value: [Float]] = [:]
+    for (i, node) in g.nodes.enumerated() where node.op.description == "input" || node.op.description == "parameter" {
+      let v = Value(node: i, output: 0)
+      externals[v] = Self.normal(node.outputShapes[0].count, seed: UInt64(100 + i), std: 0.5).map { Float($0) }
+    }
+    externals[rv] = [1, 1, 1, 1]
+    externals[t] = [0.8, 0.3]
+    let cl = try OpenCLBackend()  // no device: the test fails here, it does not skip
+    let divergence = try PlanValidation.firstDivergence(
+      graph: g, reference: CPUBackend(), candidate: cl, externals: externals, atol: 1e-4, rtol: 1e-3)
+    #expect(divergence == nil, "\(divergence.map { "\($0)" } ?? "")")
+    // And the end results, run as whole plans.
+    var results: [[Float]] = []
+    for be: Backend in [CPUBackend(), cl] {
+      var bindings: [Value: Tensor] = [:]
+      for (v, values) in externals { bindings[v] = try be.makeTensor(g.shape(v), values: values) }
+      let plan = try Plan(graph: g, backend: be, bindings: bindings, keep: [penalty] + grads)
+      try plan.run()
+      results.append(try ([penalty] + grads).flatMap { try be.read(plan.tensor($0)) })
+    }
+    #expect(results[0].contains { abs($0) > 1e-3 })
+    for (a, e) in zip(results[1], results[0]) {
+      #expect(abs(a - e) <= 1e-4 + 1e-3 * abs(e), "OpenCL \(a) vs CPU \(e)")
+    }
+  }
+}
