@@ -95,6 +95,17 @@ __kernel void max_pool2d_route(__global const float* x, __global int* route) {
   route[t] = max_route(x + (t / (OH * OW)) * (IH * IW), oy, ox);
 }
 
+// y[n, c, oy, ox] = g at window (oy, ox)'s route in x: max_pool2d_bwd's derivative with
+// respect to dy (double backprop). g is shaped like x, y like the pooled output.
+__kernel void max_pool2d_gather(__global const float* x, __global const float* g, __global float* y) {
+  const int t = get_global_id(0);
+  if (t >= NC * OH * OW) return;
+  const int ox = t % OW;
+  const int oy = (t / OW) % OH;
+  const int plane = (t / (OH * OW)) * (IH * IW);
+  y[t] = g[plane + max_route(x + plane, oy, ox)];
+}
+
 // dx[n, c, iy, ix] = sum of dy over the covering windows whose route is this pixel.
 __kernel void max_pool2d_bwd(__global const int* route, __global const float* dy, __global float* dx) {
   const int t = get_global_id(0);

@@ -140,3 +140,14 @@ extension CPUBackend {
     try store(out, dx, op)
   }
 }
+
+extension CPUBackend {
+  public func max_pool2d_gather(x: Tensor, g: Tensor, y: Tensor, params: Pool2dParams) throws {
+    let op = "max_pool2d_gather"
+    let geo = try ShapeCheck.max_pool2d_gather(x: x, g: g, y: y, params: params)
+    let (xs, gs) = (try buf(x, op).values, try buf(g, op).values)
+    var out = [Double](repeating: 0, count: y.count)
+    forEachWindow(geo) { plane, oy, ox, o in out[o] = gs[maxRoute(geo, xs, plane: plane, oy: oy, ox: ox)] }
+    try store(out, y, op)
+  }
+}

@@ -195,6 +195,12 @@ public protocol Backend: AnyObject {
   /// (low 0, high 1) draws at i from the same stream (so a fraction p of zeros on average);
   /// 1/(1 − p) is formed in Float on the host, and p = 1 gives all zeros. 0 ≤ p ≤ 1.
   func dropout_mask(_ y: Tensor, stream: RandomStream, p: Float) throws
+
+  // MARK: Double backprop
+  /// y[n,c,oy,ox] = g[n,c, route of window (oy, ox) in x], the route chosen exactly as in
+  /// `max_pool2d_bwd`; g and x are [N,C,H,W], y [N,C,OH,OW]. This is max_pool2d_bwd's
+  /// derivative with respect to dy (its transpose), which double backprop needs.
+  func max_pool2d_gather(x: Tensor, g: Tensor, y: Tensor, params: Pool2dParams) throws
 }
 
 /// Backends that can time each kernel on the device (OpenCL profiling events).

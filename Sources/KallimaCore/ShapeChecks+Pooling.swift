@@ -38,6 +38,13 @@ extension ShapeCheck {
     return try pool2d("max_pool2d_bwd", x: x.shape, y: dy.shape, params: params)
   }
 
+  public static func max_pool2d_gather(x: Tensor, g: Tensor, y: Tensor, params: Pool2dParams) throws
+    -> PoolGeometry
+  {
+    try allSame("max_pool2d_gather", [("x", x), ("g", g)])
+    return try pool2d("max_pool2d_gather", x: x.shape, y: y.shape, params: params)
+  }
+
   public static func avg_pool2d_fwd(x: Tensor, y: Tensor, params: Pool2dParams) throws -> PoolGeometry {
     try pool2d("avg_pool2d_fwd", x: x.shape, y: y.shape, params: params)
   }

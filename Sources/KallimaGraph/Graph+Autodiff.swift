@@ -53,6 +53,7 @@ extension Graph {
       .invalidArgument(op: "gradients", message: "no gradient for \(what) of node \(index) '\(node.name)' (\(node.op)) yet")
     }
     if node.op.isExternal { return [] }
+    if let grads = try normVJP(node, index: index, g, name: name) { return grads }
     guard let gy = g[0] else { throw unsupported("outputs other than the first") }
     if g.dropFirst().contains(where: { $0 != nil }) { throw unsupported("its secondary outputs") }
     switch node.op {
@@ -110,19 +111,20 @@ extension Graph {
       ]
     case .convTranspose2dBwdWeight(let p, _):
       return [try op(.convTranspose2dBwdData(p, input: shape(x[0])), [x[1], gy]), try op(.convTranspose2d(p), [x[0], gy])]
-    case .batchnormTrain:
-      let out = try add(.batchnormBwd, [gy, x[0], x[1], Value(node: index, output: 1), Value(node: index, output: 2)], name: name)
-      return [out[0], out[1], out[2], nil, nil]
-    case .batchnormBwd:
-      throw unsupported("batch norm's backward (second derivative)")
-    case .batchnormEval:
-      throw unsupported("eval-mode batch norm (inference only)")
+    case .batchnormTrain, .batchnormBwd, .batchnormEval, .batchnormEvalBwd, .instanceNorm, .instanceNormBwd:
+      preconditionFailure("normVJP handles \(node.op)")
+    case .softmax, .bceLogitsBwd, .mseBwd, .l1Bwd, .softmaxCrossEntropyBwd:
+      return try lossVJP(node, index: index, gy, name: name)!
     case .gatherImages:
       return [nil]
     case .maxPool2d(let p):
       return [try op(.maxPool2dBwd(p), [x[0], gy])]
-    case .maxPool2dBwd:
-      throw unsupported("max pooling's backward (second derivative)")
+    case .maxPool2dBwd(let p):
+      // Linear in dy with the route fixed by x (piecewise constant in x: zero derivative
+      // away from ties); its transpose reads the upstream gradient at each window's argmax.
+      return [nil, try op(.maxPool2dGather(p), [x[0], gy])]
+    case .maxPool2dGather(let p):
+      return [nil, try op(.maxPool2dBwd(p), [x[0], gy])]
     case .avgPool2d(let p, let include):
       return [try op(.avgPool2dBwd(p, countIncludePad: include, input: shape(x[0])), [gy])]
     case .avgPool2dBwd(let p, let include, _):
@@ -180,15 +182,12 @@ extension Graph {
     case .reshape: return [try op(.reshape(shape(x[0])), [gy])]
     case .bceLogits: return [try op(.bceLogitsBwd, [x[0], x[1], gy]), nil]
     case .softmaxCrossEntropy: return [try op(.softmaxCrossEntropyBwd, [x[0], x[1], gy]), nil]
-    case .softmax: throw unsupported("softmax (inference only; train through softmax_cross_entropy)")
     case .mse:
       let dx = try op(.mseBwd, [x[0], x[1], gy])
       return [dx, try op(.scale(-1), [dx])]
     case .l1:
       let dx = try op(.l1Bwd, [x[0], x[1], gy])
       return [dx, try op(.scale(-1), [dx])]
-    case .bceLogitsBwd, .mseBwd, .l1Bwd, .softmaxCrossEntropyBwd:
-      throw unsupported("a loss's backward (second derivative)")
     }
   }
 }

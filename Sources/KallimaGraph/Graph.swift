@@ -125,6 +125,18 @@ public enum GraphOp: CustomStringConvertible {
   case emaUpdate(beta: Double, startStep: Int)
   /// acc, v -> (no output): acc += v on the device (statistics read every log interval).
   case accumulate
+  /// dy, x, gamma, runningMean, runningVar -> dx, dgamma, dbeta: eval-mode batch norm's
+  /// gradient (the running statistics are constants).
+  case batchnormEvalBwd(eps: Float)
+  /// x [N, C, H, W] -> y, mean [N·C], invstd [N·C]: each (n, c) plane normalised over H·W,
+  /// y = (x − mean)·invstd with invstd = 1/√(biased variance + eps), no affine. Group and
+  /// layer norm are this op on a reshaped view (`Graph.groupNorm`, `Graph.layerNorm`).
+  case instanceNorm(eps: Float)
+  /// dy, x, mean, invstd -> dx (instance norm's gradient, mean and invstd its statistics).
+  case instanceNormBwd
+  /// x, g -> y shaped like max_pool2d(x): g read at each window's argmax in x, the
+  /// derivative of max_pool2d_bwd with respect to dy (double backprop).
+  case maxPool2dGather(Pool2dParams)
 
   public var description: String {
     switch self {
@@ -190,6 +202,10 @@ public enum GraphOp: CustomStringConvertible {
     case .channelPad: return "channel_pad"
     case .adamUpdate: return "adam_update"
     case .accumulate: return "accumulate"
+    case .batchnormEvalBwd: return "batchnorm_eval_bwd"
+    case .instanceNorm: return "instance_norm"
+    case .instanceNormBwd: return "instance_norm_bwd"
+    case .maxPool2dGather: return "max_pool2d_gather"
     }
   }
 

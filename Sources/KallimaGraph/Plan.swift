@@ -49,6 +49,9 @@ public final class Plan {
           tensors[v] = t
         } else if let s = memory.slot[v] {
           tensors[v] = Tensor(shape: shape, buffer: buffers[s])
+        } else if node.op.isView, let source = tensors[node.inputs[0]] {
+          // A view of an external tensor (targets reshaped by a loss's derivative rule).
+          tensors[v] = try source.reshaped(shape)
         }
       }
       if case .constant(let c) = node.op, let t = tensors[Value(node: i, output: 0)] { try backend.fill(t, value: c) }
@@ -246,6 +249,23 @@ public final class Plan {
       return { [unowned self] in
         try be.ema_update(ema: x[0], param: x[1], beta: self.currentStep <= startStep ? 0 : beta)
       }
+    case .batchnormEvalBwd(let eps):
+      return {
+        try be.batchnorm_bwd_eval(
+          dy: x[0], x: x[1], gamma: x[2], runningMean: x[3], runningVar: x[4], dx: outs[0]!, dgamma: outs[1]!,
+          dbeta: outs[2]!, eps: eps)
+      }
+    case .instanceNorm(let eps):
+      return {
+        try be.instancenorm_fwd(
+          x: x[0], gamma: nil, beta: nil, y: outs[0]!, saveMean: outs[1]!, saveInvstd: outs[2]!, eps: eps)
+      }
+    case .instanceNormBwd:
+      return {
+        try be.instancenorm_bwd(
+          dy: x[0], x: x[1], gamma: nil, saveMean: x[2], saveInvstd: x[3], dx: outs[0]!, dgamma: nil, dbeta: nil)
+      }
+    case .maxPool2dGather(let p): return { try be.max_pool2d_gather(x: x[0], g: x[1], y: outs[0]!, params: p) }
     }
   }
 }

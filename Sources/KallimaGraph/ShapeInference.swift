@@ -252,6 +252,33 @@ enum ShapeInference {
       try arity(op, s, 4...4)
       guard s.allSatisfy({ $0 == s[0] }) else { throw fail(op, "param, grad, m, v must agree: \(s)") }
       return []
+    case .batchnormEvalBwd:
+      try arity(op, s, 5...5)
+      guard s[0] == s[1], s[1].rank >= 2 else { throw fail(op, "dy \(s[0]) and x \(s[1]) must be the same [N, C, ...]") }
+      let c: Shape = [s[1][1]]
+      for (i, role) in [(2, "gamma"), (3, "runningMean"), (4, "runningVar")] where s[i] != c {
+        throw fail(op, "\(role) is \(s[i]), expected \(c) for x \(s[1])")
+      }
+      return [s[1], c, c]
+    case .instanceNorm:
+      try arity(op, s, 1...1)
+      let (n, c, h, w) = try s[0].nchw(name, "x")
+      guard h * w > 1 else { throw fail(op, "needs more than one pixel per instance, got x \(s[0])") }
+      return [s[0], [n * c], [n * c]]
+    case .instanceNormBwd:
+      try arity(op, s, 4...4)
+      let (n, c, _, _) = try s[1].nchw(name, "x")
+      guard s[0] == s[1], s[2] == [n * c], s[3] == [n * c] else {
+        throw fail(op, "dy \(s[0]), x \(s[1]), mean \(s[2]), invstd \(s[3]): expected dy = x and [N·C] statistics")
+      }
+      return [s[1]]
+    case .maxPool2dGather(let p):
+      try arity(op, s, 2...2)
+      guard s[0] == s[1] else { throw fail(op, "x \(s[0]) and g \(s[1]) differ") }
+      _ = try s[0].nchw(name, "x")
+      let y = p.outputShape(s[0])
+      _ = try ShapeCheck.pool2d(name, x: s[0], y: y, params: p)
+      return [y]
     }
   }
 }

@@ -17,6 +17,10 @@ extension OpCatalog {
       return OpCase(op, detail, tensors: [.init("x", x), .init("y", y, .zeros)], bytes: bytes) { be, t in
         try be.max_pool2d_fwd(x: t["x"]!, y: t["y"]!, params: p)
       }
+    case ("max_pool2d", "gather"):
+      return OpCase(op, detail, tensors: [.init("x", x), .init("g", x), .init("y", y, .zeros)], bytes: bytes) {
+        be, t in try be.max_pool2d_gather(x: t["x"]!, g: t["g"]!, y: t["y"]!, params: p)
+      }
     case ("max_pool2d", _):
       return OpCase(op, detail, tensors: [.init("x", x), .init("dy", y), .init("dx", x, .zeros)], bytes: bytes) {
         be, t in try be.max_pool2d_bwd(x: t["x"]!, dy: t["dy"]!, dx: t["dx"]!, params: p)
@@ -70,6 +74,7 @@ extension OpCatalog {
     for (x, p) in pools {
       for phase in ["fwd", "bwd"] {
         cases.append(pool2d("max_pool2d", phase, x: x, params: p))
+        if phase == "bwd" { cases.append(pool2d("max_pool2d", "gather", x: x, params: p)) }
         for include in [true, false] { cases.append(pool2d("avg_pool2d", phase, x: x, params: p, countIncludePad: include)) }
       }
     }

@@ -64,3 +64,12 @@ extension OpenCLBackend {
     try launch(op, items: dx.count, defines: resizeDefines(g), [.buffer(mem(dy, op)), .buffer(mem(dx, op))])
   }
 }
+
+extension OpenCLBackend {
+  public func max_pool2d_gather(x: Tensor, g: Tensor, y: Tensor, params: Pool2dParams) throws {
+    let op = "max_pool2d_gather"
+    let geo = try ShapeCheck.max_pool2d_gather(x: x, g: g, y: y, params: params)
+    try launch(
+      op, items: y.count, defines: poolDefines(geo), [.buffer(mem(x, op)), .buffer(mem(g, op)), .buffer(mem(y, op))])
+  }
+}
