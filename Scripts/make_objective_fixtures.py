@@ -197,7 +197,14 @@ docstring; autograd only for gradients); every stored final tensor and statistic
 agree to 1e-10 relative; the robustness measure (above) must stay below 1e-5. It then
 re-runs torch's module version in float32 from the same
 stored values and prints, per objective and tensor family, max |final − initial| and
-max |float32 − float64| to judge the Swift tests' tolerances.
+max |float32 − float64| to judge the Swift tests' tolerances, and an ablation: the final
+values' max |Δ| when the objective's own term is switched off (penalty weight 0, no
+clipping, λ_k 0, constant schedule, EMA never averaging), showing the fixture detects it
+(e.g. R1 off moves D by ~4e-4, WGAN-GP/DRAGAN off by ~1e-3; began's λ_k only moves D by
+~3e-5, so k itself is stored and checked: it moves by ~0.02 per step).
+Limitation: D's outputs stay within (−1, 1) here (max |D| 0.33), so every hinge term is on
+the linear side of its relu: the hinge fixture cannot tell hinge from its unclipped
+linear form.
 """
 
 import argparse
@@ -889,6 +896,26 @@ def compare_records(ra, rb):
     return worst
 
 
+ABLATIONS = {  # the objective-specific term switched off, to show the fixture sees it
+    "lsgan": {"schedule": constant()}, "wgan": {"clip": 1e9}, "wgan-gp": {"lambda": 0.0},
+    "dragan": {"lambda": 0.0}, "began": {"lambda_k": 0.0}, "r1": {"gamma": 0.0},
+    "hinge": {"ema": {"beta": 0.9, "start": 99}},
+}
+
+
+def ablation(cfg, initial, steps, stored):
+    """Max |Δ| of final G, D (and G_ema) values when the objective's special term is off."""
+    chg = ABLATIONS.get(cfg["objective"])
+    if chg is None:
+        return None
+    c = copy.deepcopy(cfg)
+    c.update(chg)
+    _, fin = Functional(c, initial).train(steps, initial)
+    return {sec: max((fin[sec][k] - v).abs().max().item() for k, v in stored[sec].items()
+                     if not k.endswith(("weight_u", "weight_v")))
+            for sec in ("G", "D", "G_ema") if sec in stored}, chg
+
+
 def check(path):
     doc, initial, steps, stored = load_fixture(path)
     cfg = doc["config"]
@@ -935,6 +962,10 @@ def check(path):
     for fam in sorted(fams):
         m, e, a = fams[fam]
         print(f"  {fam:32s} {m:16.3e} {e:14.3e} {a:12.3e}")
+    abl = ablation(cfg, initial, steps, stored)
+    if abl:
+        print(f"  ablation {json.dumps(abl[1])}: max |Δ| of final values "
+              + ", ".join(f"{k} {v:.1e}" for k, v in abl[0].items()))
     return fams
 
 
