@@ -105,8 +105,8 @@ public final class ModeClassifier {
       .reshape([batch, classes]), [try g.value(.gatherImages(order, batch: batch, flip: false), [labelSource], name: "labels")])
     let loss = try g.value(.softmaxCrossEntropy, [try classifier.logits(b, x), t], name: "cross-entropy")
     let adam = AdamParams(lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0)
-    try GANTrainer.adamUpdates(
-      g, b, classifier.parameters, grads: try GANTrainer.gradients(g, b, classifier.parameters, of: loss), adam: adam)
+    try Optimizer.adam(adam).addUpdates(
+      b, classifier.parameters, grads: try GANTrainer.gradients(g, b, classifier.parameters, of: loss))
     let acc = g.parameter([1], name: "loss accumulator")
     b.bind(acc, accumulator)
     try g.add(.accumulate, [acc, loss], name: "accumulate loss")

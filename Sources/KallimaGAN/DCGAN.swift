@@ -102,6 +102,25 @@ public struct DCGAN {
     }.named("main")
   }
 
+  /// An autoencoder D for BEGAN (Berthelot et al. 2017) in DCGAN's shape: the D encoder
+  /// (k4 s2 p1 convolutions with bias, LeakyReLU(0.2), no normalisation) down to 4x4, then a
+  /// mirror decoder of k4 s2 p1 transposed convolutions back to the image, linear output.
+  public var autoencoderDiscriminatorNetwork: Named<Sequential> {
+    let c = config
+    return Sequential {
+      for stage in 0..<c.stages {
+        Conv2d(stage == 0 ? c.channels : c.ndf << (stage - 1), c.ndf << stage, kernelSize: 4, stride: 2, padding: 1,
+          weightInit: DCGAN.weightInit, biasInit: .constant(0))
+        LeakyReLU(0.2)
+      }
+      for stage in (0..<c.stages).reversed() {
+        ConvTranspose2d(c.ndf << stage, stage == 0 ? c.channels : c.ndf << (stage - 1), kernelSize: 4, stride: 2,
+          padding: 1, weightInit: DCGAN.weightInit, biasInit: .constant(0))
+        if stage > 0 { LeakyReLU(0.2) }
+      }
+    }.named("main")
+  }
+
   /// Builds G for z into the binder's graph, parameters in `store`.
   public func generator(_ b: GraphBinder, _ store: ParameterStore, z: Value, training: Bool = true) throws -> Value {
     try generatorNetwork(z, in: Scope(binder: b, store: store, tag: "G", options: BindOptions(mode: training ? .train : .eval)))

@@ -1,11 +1,13 @@
 import KallimaCore
 import KallimaGraph
+import KallimaNN
 
-/// Where the latent vectors come from.
+/// Where the latent vectors (and the objectives' other random draws) come from.
 public enum NoiseSource: Sendable {
   /// Drawn on the device from Philox; each plan run takes the next block of its stream.
   case device(seed: UInt64)
-  /// Fed by the caller through `zD` / `zG` (tests against reference implementations).
+  /// Fed by the caller through `feeds` ("zD", "zG", and "alpha", "u" for the penalties that
+  /// draw them): tests against reference implementations.
   case input
 }
 
@@ -23,96 +25,145 @@ public struct GANStatistics: Sendable, CustomStringConvertible {
   public var steps: Int
   public var lossD: Float
   public var lossG: Float
-  /// Mean D(x) = sigmoid of the logits on real images.
+  /// Mean D(x): σ of the logits for the logistic losses, the raw score for the others,
+  /// L(x) for BEGAN.
   public var dReal: Float
-  /// Mean D(G(z)) in the D step.
+  /// Mean D(G(z)) in the D step, likewise.
   public var dFake: Float
+  /// The objective's own statistics (`Objective.extraStatistics`): grad_norm, k, M.
+  public var extras: [String: Float] = [:]
   public var description: String {
-    "loss_D \(lossD) loss_G \(lossG) D(x) \(dReal) D(G(z)) \(dFake) over \(steps) steps"
+    (["loss_D \(lossD) loss_G \(lossG) D(x) \(dReal) D(G(z)) \(dFake)"]
+      + extras.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" } + ["over \(steps) steps"]).joined(separator: " ")
   }
 }
 
-/// The unconditional GAN step of SPEC §1 with the non-saturating loss on logits, as two plans
-/// that share parameter buffers:
-/// - the D plan: D on the real batch and its backward, then fake = G(z) (no gradient into G),
-///   D on the fake batch and its backward; loss_D = BCE(D(x), 1) + BCE(D(G(z)), 0), the two
-///   gradients summed, Adam on D only;
-/// - the G plan: a fresh z, D(G(z)), loss_G = BCE(D(G(z)), 1), backward through D into G,
-///   Adam on G only (D's parameters are read, never written).
-/// Batch norm runs in train mode in both (running statistics update as PyTorch's do).
-/// Losses and mean D outputs accumulate on the device; `readStatistics` is the only read.
+/// One GAN training iteration (SPEC §1) for any recipe, as two plans built once that share
+/// parameter buffers:
+/// - the D plan: D on the real batch and the real term's backward; fake = G(z) (no gradient
+///   into G); D on the fake batch and the fake term's backward; penalties (gradient
+///   penalties run D again and differentiate through its gradient); the D optimiser; then
+///   the objective's effects (WGAN clipping, BEGAN's k_t) and spectral norm's u write-back;
+/// - the G plan: a fresh z, D(G(z)), G's loss, backward through D into G, the G optimiser
+///   (D's parameters are read, never written), then the EMA of G's weights.
+/// Norm layers run in train mode in both (running statistics update as PyTorch's do).
+/// Statistics accumulate on the device; `readStatistics` is the only read. The learning-rate
+/// schedule reaches the plans as a kernel argument, so no step moves data between host and
+/// device.
 public final class GANTrainer {
   public let backend: Backend
-  public let model: DCGAN
+  public let recipe: GANRecipe
+  /// The DCGAN model when the recipe's networks are DCGAN's.
+  public let model: DCGAN?
   public let batch: Int
-  public let nCritic: Int
+  public var nCritic: Int { recipe.nCritic }
   public let generatorParameters: ParameterStore
   public let discriminatorParameters: ParameterStore
+  /// The EMA of G's weights (same names as G's), when the recipe keeps one.
+  public let emaParameters: ParameterStore?
+  /// The objective's device state (BEGAN's "k").
+  public let objectiveParameters: ParameterStore
   /// The real batch, read by every D plan run; fill it (or keep it) on the device.
   public let real: Tensor
-  /// Latent inputs when the noise source is `.input`.
-  public private(set) var zD: Tensor?
-  public private(set) var zG: Tensor?
+  /// Random inputs fed by the caller when the noise source is `.input`, by name.
+  public private(set) var feeds: [String: Tensor] = [:]
+  public var zD: Tensor? { feeds["zD"] }
+  public var zG: Tensor? { feeds["zG"] }
   public let dPlan: Plan
   public let gPlan: Plan
-  /// [lossD, lossG, D(x), D(G(z))] summed over steps since the last read.
+  /// The names of the accumulated statistics, in accumulator order.
+  public let statisticNames: [String]
+  /// Statistics summed over steps since the last read.
   let accumulator: Tensor
   private var stepsSinceRead = 0
   public private(set) var steps = 0
 
-  public init(
+  /// The parameters to sample from: the EMA when there is one, else G's own.
+  public var samplingParameters: ParameterStore { emaParameters ?? generatorParameters }
+
+  /// DCGAN with the non-saturating loss and Adam (the paper's recipe).
+  public convenience init(
     backend: Backend, config: DCGANConfig, batch: Int, adam: AdamParams = AdamParams(), nCritic: Int = 1,
     seed: UInt64 = 0, noise: NoiseSource = .device(seed: 0), data: RealSource = .tensor
+  ) throws {
+    try self.init(
+      backend: backend, recipe: try .dcgan(config, optimizer: .adam(adam), nCritic: nCritic), batch: batch, seed: seed,
+      noise: noise, data: data)
+  }
+
+  public init(
+    backend: Backend, recipe: GANRecipe, batch: Int, seed: UInt64 = 0, noise: NoiseSource = .device(seed: 0),
+    data: RealSource = .tensor
   ) throws {
     guard batch >= 2 else {
       throw KallimaError.invalidArgument(op: "GANTrainer", message: "batch must be at least 2 (batch norm needs it), got \(batch)")
     }
-    guard nCritic >= 1 else {
-      throw KallimaError.invalidArgument(op: "GANTrainer", message: "n_critic must be at least 1, got \(nCritic)")
-    }
+    try recipe.validate()
     self.backend = backend
-    self.model = try DCGAN(config)
+    self.recipe = recipe
+    self.model = try recipe.dcgan.map { try DCGAN($0) }
     self.batch = batch
-    self.nCritic = nCritic
     generatorParameters = ParameterStore(backend: backend, seed: seed &* 2 &+ 1)
     discriminatorParameters = ParameterStore(backend: backend, seed: seed &* 2 &+ 2)
-    let imageShape: Shape = [batch, config.channels, config.imageSize, config.imageSize]
-    let zShape: Shape = [batch, config.nz, 1, 1]
-    real = try backend.zeros(imageShape)
-    accumulator = try backend.zeros([1, 4])
-    if case .input = noise {
-      zD = try backend.zeros(zShape)
-      zG = try backend.zeros(zShape)
-    }
+    objectiveParameters = ParameterStore(backend: backend, seed: seed &* 2 &+ 3)
+    emaParameters = recipe.ema.map { _ in ParameterStore(backend: backend, seed: 0) }
+    let imageShape = Shape([batch] + recipe.imageShape.dims)
+    real = try backend.makeTensor(imageShape)
+    try backend.fill(real, value: 0)
+    statisticNames = ["loss_D", "loss_G", "D(x)", "D(G(z))"] + recipe.objective.extraStatistics
+      + (recipe.regularizers.isEmpty ? [] : ["r1_grad_norm"])
+    accumulator = try backend.zeros([1, statisticNames.count])
 
-    // Both stores are populated by building the D plan first (G, then D on real and fake).
     if case .dataset(let images, _, _) = data {
-      let (_, c, h, w) = try images.shape.nchw("dataset", "images")
-      guard (c, h, w) == (config.channels, config.imageSize, config.imageSize) else {
+      guard Array(images.shape.dims.dropFirst()) == recipe.imageShape.dims else {
         throw KallimaError.shapeMismatch(
-          op: "GANTrainer", message: "dataset images are \(c)x\(h)x\(w), the model makes \(config.channels)x\(config.imageSize)x\(config.imageSize)")
+          op: "GANTrainer", message: "dataset images are \(Shape(Array(images.shape.dims.dropFirst()))), the recipe makes \(recipe.imageShape)")
       }
     }
-    let (dGraph, dBinder) = try GANTrainer.buildDiscriminatorStep(
-      model: model, batch: batch, generator: generatorParameters, discriminator: discriminatorParameters,
-      real: real, data: data, z: zD, noise: noise, adam: adam, accumulator: accumulator)
+    var feeds: [String: Tensor] = [:]
+    let random = RandomInputs(backend: backend, noise: noise)
+    // Both networks' stores are populated by building the D plan first (G, then D).
+    let (dGraph, dBinder) = try Self.buildDiscriminatorStep(
+      recipe, batch: batch, generator: generatorParameters, discriminator: discriminatorParameters,
+      state: objectiveParameters, real: real, data: data, random: random, accumulator: accumulator,
+      statistics: statisticNames)
     dPlan = try Plan(graph: dGraph, backend: backend, bindings: dBinder.bindings)
-    let (gGraph, gBinder) = try GANTrainer.buildGeneratorStep(
-      model: model, batch: batch, generator: generatorParameters, discriminator: discriminatorParameters,
-      z: zG, noise: noise, adam: adam, accumulator: accumulator)
+    let (gGraph, gBinder) = try Self.buildGeneratorStep(
+      recipe, batch: batch, generator: generatorParameters, discriminator: discriminatorParameters,
+      ema: emaParameters, random: random, accumulator: accumulator)
     gPlan = try Plan(graph: gGraph, backend: backend, bindings: gBinder.bindings)
+    feeds = random.feeds
+    self.feeds = feeds
+    if let ema = emaParameters {
+      // The average starts from G's initial weights.
+      for e in generatorParameters.entries where ema[e.name] != nil {
+        try backend.scale(e.tensor, alpha: 1, y: ema[e.name]!)
+      }
+    }
   }
 
   /// One training iteration: n_critic D updates, then one G update. Enqueues and returns.
   public func step() throws {
-    for _ in 0..<nCritic { try dPlan.run() }
+    for _ in 0..<nCritic { try runDiscriminatorStep() }
+    try runGeneratorStep()
+  }
+
+  /// One D update (with the learning-rate factor of the current iteration).
+  public func runDiscriminatorStep() throws {
+    dPlan.learningRateScale = recipe.schedule.factor(iteration: steps)
+    try dPlan.run()
+  }
+
+  /// The G update that completes the current iteration.
+  public func runGeneratorStep() throws {
+    gPlan.learningRateScale = recipe.schedule.factor(iteration: steps)
     try gPlan.run()
     steps += 1
     stepsSinceRead += 1
   }
 
-  /// Continues from a checkpoint: the completed steps and each plan's run count (the Adam
-  /// step, the random streams and the data position follow from them).
+  /// Continues from a checkpoint: the completed steps and each plan's run count (the
+  /// optimiser steps, the random streams and the data position follow from them).
   public func restore(steps: Int, dRuns: UInt64, gRuns: UInt64) {
     self.steps = steps
     dPlan.restore(runs: dRuns)
@@ -126,38 +177,37 @@ public final class GANTrainer {
     try backend.fill(accumulator, value: 0)
     let d = Float(max(stepsSinceRead * nCritic, 1))
     let g = Float(max(stepsSinceRead, 1))
-    let stats = GANStatistics(steps: stepsSinceRead, lossD: sums[0] / d, lossG: sums[1] / g, dReal: sums[2] / d, dFake: sums[3] / d)
+    var stats = GANStatistics(
+      steps: stepsSinceRead, lossD: sums[0] / d, lossG: sums[1] / g, dReal: sums[2] / d, dFake: sums[3] / d)
+    for (i, name) in statisticNames.enumerated().dropFirst(4) { stats.extras[name] = sums[i] / d }
     stepsSinceRead = 0
     return stats
   }
 
   // MARK: Graph construction
 
-  static func latent(_ g: Graph, _ b: GraphBinder, shape: Shape, z: Tensor?, noise: NoiseSource, salt: UInt64, name: String) -> Value {
-    switch noise {
-    case .device(let seed):
-      return g.randomNormal(shape, seed: seed &* 0x2545_F491_4F6C_DD1D &+ salt, name: name)
-    case .input:
-      let v = g.input(shape, name: name)
-      b.bind(v, z!)
-      return v
+  /// Random draws for the plans: device random nodes, or inputs the caller fills.
+  final class RandomInputs {
+    let backend: Backend
+    let noise: NoiseSource
+    var feeds: [String: Tensor] = [:]
+    init(backend: Backend, noise: NoiseSource) {
+      self.backend = backend
+      self.noise = noise
     }
-  }
 
-  /// Mean of sigmoid(logits): PyTorch's example reports D(x) and D(G(z)) this way.
-  static func meanProbability(_ g: Graph, _ logits: Value, batch: Int, name: String) throws -> Value {
-    let p = try g.value(.activation(.sigmoid), [logits], name: name + " sigmoid")
-    return try g.value(.reduceSum(alpha: 1 / Float(batch)), [p], name: name)
-  }
-
-  /// Accumulates scalars into the [1, 4] statistics vector (zeros where `entries` has none).
-  static func accumulate(_ g: Graph, _ b: GraphBinder, _ accumulator: Tensor, _ entries: [Int: Value]) throws {
-    let zero = g.constant(0, [1, 1], name: "0")
-    let parts = try (0..<4).map { i in try entries[i].map { try g.value(.reshape([1, 1]), [$0]) } ?? zero }
-    let row = try g.value(.concat, parts, name: "statistics")
-    let acc = g.parameter([1, 4], name: "statistics accumulator")
-    b.bind(acc, accumulator)
-    try g.add(.accumulate, [acc, row], name: "accumulate statistics")
+    func value(_ b: GraphBinder, _ shape: Shape, feed: String, salt: UInt64, name: String, uniform: Bool) throws -> Value {
+      switch noise {
+      case .device(let seed):
+        let s = seed &* 0x2545_F491_4F6C_DD1D &+ salt
+        return uniform ? b.graph.randomUniform(shape, seed: s, name: name) : b.graph.randomNormal(shape, seed: s, name: name)
+      case .input:
+        let v = b.graph.input(shape, name: name)
+        if feeds[feed] == nil { feeds[feed] = try backend.zeros(shape) }
+        b.bind(v, feeds[feed]!)
+        return v
+      }
+    }
   }
 
   /// Gradients of `loss` for every trainable parameter of `store` used in the graph, by name.
@@ -170,24 +220,35 @@ public final class GANTrainer {
     return result
   }
 
-  /// Adam update nodes for each gradient; the optimiser state (m, v) lives in the store as
-  /// "NAME.exp_avg" / "NAME.exp_avg_sq".
-  public static func adamUpdates(
-    _ g: Graph, _ b: GraphBinder, _ store: ParameterStore, grads: [String: Value], adam: AdamParams
-  ) throws {
-    let params = b.parameters(of: store)
-    for entry in store.trainable {
-      guard let grad = grads[entry.name], let p = params[entry.name] else { continue }
-      let shape = g.shape(p)
-      let m = try b.parameter(store, entry.name + ".exp_avg", shape, .constant(0), trainable: false)
-      let v = try b.parameter(store, entry.name + ".exp_avg_sq", shape, .constant(0), trainable: false)
-      try g.add(.adamUpdate(adam), [p, grad, m, v], name: "adam \(entry.name)")
+  /// Sums per-parameter gradients of several terms, in order.
+  static func sum(_ g: Graph, _ parts: [[String: Value]]) throws -> [String: Value] {
+    var total: [String: Value] = [:]
+    for part in parts {
+      for (name, grad) in part.sorted(by: { $0.key < $1.key }) {
+        total[name] = try total[name].map { try g.value(.add, [$0, grad], name: "d loss_D / d \(name)") } ?? grad
+      }
     }
+    return total
+  }
+
+  /// Accumulates scalars into the statistics row (zeros where `entries` has none).
+  static func accumulate(_ g: Graph, _ b: GraphBinder, _ accumulator: Tensor, _ entries: [Int: Value]) throws {
+    let width = accumulator.shape[1]
+    let zero = g.constant(0, [1, 1], name: "0")
+    let parts = try (0..<width).map { i in try entries[i].map { try g.value(.reshape([1, 1]), [$0]) } ?? zero }
+    let row = try g.value(.concat, parts, name: "statistics")
+    let acc = g.parameter([1, width], name: "statistics accumulator")
+    b.bind(acc, accumulator)
+    try g.add(.accumulate, [acc, row], name: "accumulate statistics")
+  }
+
+  static func discriminatorScope(_ recipe: GANRecipe, _ b: GraphBinder, _ store: ParameterStore, tag: String) -> Scope {
+    Scope(binder: b, store: store, tag: "D(\(tag))", options: BindOptions(mode: .train, spectralNorm: recipe.spectralNorm))
   }
 
   static func buildDiscriminatorStep(
-    model: DCGAN, batch: Int, generator: ParameterStore, discriminator: ParameterStore, real: Tensor,
-    data: RealSource, z: Tensor?, noise: NoiseSource, adam: AdamParams, accumulator: Tensor
+    _ recipe: GANRecipe, batch: Int, generator: ParameterStore, discriminator: ParameterStore, state: ParameterStore,
+    real: Tensor, data: RealSource, random: RandomInputs, accumulator: Tensor, statistics: [String]
   ) throws -> (Graph, GraphBinder) {
     let g = Graph()
     let b = GraphBinder(graph: g)
@@ -202,46 +263,78 @@ public final class GANTrainer {
       x = try g.value(
         .gatherImages(DataOrder(seed: seed, count: images.shape[0]), batch: batch, flip: flip), [source], name: "real")
     }
+    let critic = { (image: Value, tag: String) throws -> Value in
+      try recipe.discriminator(image, in: discriminatorScope(recipe, b, discriminator, tag: tag))
+    }
+    let context = DStepContext(
+      graph: g, binder: b, critic: critic,
+      uniform: { shape, name, salt in
+        try random.value(b, shape, feed: name, salt: salt, name: "\(name) (D step)", uniform: true)
+      }, state: state, batch: batch)
+    let objective = recipe.objective
+
     // The real half's forward and backward come first, so its activations are free before
     // the fake half runs (the order of PyTorch's DCGAN example); the gradients add up.
-    let dReal = try model.discriminator(b, discriminator, image: x, tag: "real")
-    let ones = g.constant(1, g.shape(dReal), name: "label 1")
-    let lossReal = try g.value(.bceLogits, [dReal, ones], name: "BCE(D(x), 1)")
-    let gradsReal = try gradients(g, b, discriminator, of: lossReal)
-    let zv = latent(g, b, shape: [batch, model.config.nz, 1, 1], z: z, noise: noise, salt: 0xD, name: "z (D step)")
-    let fake = try model.generator(b, generator, z: zv)
-    let dFake = try model.discriminator(b, discriminator, image: fake, tag: "fake")
-    let zeros = g.constant(0, g.shape(dFake), name: "label 0")
-    let lossFake = try g.value(.bceLogits, [dFake, zeros], name: "BCE(D(G(z)), 0)")
-    let gradsFake = try gradients(g, b, discriminator, of: lossFake)
-    var grads: [String: Value] = [:]
-    for (name, gr) in gradsReal {
-      grads[name] = try gradsFake[name].map { try g.value(.add, [gr, $0], name: "d loss_D / d \(name)") } ?? gr
+    let dReal = try critic(x, "real")
+    if objective.discriminatorIsAutoencoder, g.shape(dReal) != g.shape(x) {
+      throw KallimaError.invalidArgument(
+        op: "recipe", message: "BEGAN needs an autoencoder D (output shaped like its input \(g.shape(x))); this D outputs \(g.shape(dReal))")
     }
-    for (name, gf) in gradsFake where grads[name] == nil { grads[name] = gf }
-    let loss = try g.value(.add, [lossReal, lossFake], name: "loss_D")
-    try adamUpdates(g, b, discriminator, grads: grads, adam: adam)
-    try accumulate(
-      g, b, accumulator,
-      [
-        0: loss, 2: try meanProbability(g, dReal, batch: batch, name: "D(x)"),
-        3: try meanProbability(g, dFake, batch: batch, name: "D(G(z))"),
-      ])
+    let realTerm = try objective.realTerm(context, x: x, dReal: dReal)
+    let gradsReal = try gradients(g, b, discriminator, of: realTerm)
+    let zShape = Shape([batch] + recipe.latentShape.dims)
+    let z = try random.value(b, zShape, feed: "zD", salt: 0xD, name: "z (D step)", uniform: false)
+    let fake = try recipe.generator(z, in: Scope(binder: b, store: generator, tag: "G"))
+    let dFake = try critic(fake, "fake")
+    let fakeTerm = try objective.fakeTerm(context, fake: fake, dFake: dFake, realTerm: realTerm)
+    let gradsFake = try gradients(g, b, discriminator, of: fakeTerm)
+    var terms = try objective.discriminatorTerms(
+      context, x: x, dReal: dReal, fake: fake, dFake: dFake, real: realTerm, fakeTerm: fakeTerm)
+    for r in recipe.regularizers {
+      let (penalty, norm) = try r.penalty(context, x: x, dReal: dReal)
+      terms.penalties.append(penalty)
+      terms.extras["r1_grad_norm"] = norm
+    }
+    let gradsPenalties = try terms.penalties.map { try gradients(g, b, discriminator, of: $0) }
+    let grads = try sum(g, [gradsReal, gradsFake] + gradsPenalties)
+    var loss = try g.value(.add, [realTerm, fakeTerm], name: "loss_D")
+    for p in terms.penalties { loss = try g.value(.add, [loss, p], name: "loss_D") }
+    try recipe.optimizerD.addUpdates(b, discriminator, grads: grads)
+    for effect in terms.afterUpdate { try effect(discriminator, b) }
+    try b.finish()
+    var entries: [Int: Value] = [0: loss, 2: terms.dReal, 3: terms.dFake]
+    for (i, name) in statistics.enumerated() { if let v = terms.extras[name] { entries[i] = v } }
+    try accumulate(g, b, accumulator, entries)
     return (g, b)
   }
 
   static func buildGeneratorStep(
-    model: DCGAN, batch: Int, generator: ParameterStore, discriminator: ParameterStore, z: Tensor?,
-    noise: NoiseSource, adam: AdamParams, accumulator: Tensor
+    _ recipe: GANRecipe, batch: Int, generator: ParameterStore, discriminator: ParameterStore, ema: ParameterStore?,
+    random: RandomInputs, accumulator: Tensor
   ) throws -> (Graph, GraphBinder) {
     let g = Graph()
     let b = GraphBinder(graph: g)
-    let zv = latent(g, b, shape: [batch, model.config.nz, 1, 1], z: z, noise: noise, salt: 0x6, name: "z (G step)")
-    let fake = try model.generator(b, generator, z: zv)
-    let dFake = try model.discriminator(b, discriminator, image: fake, tag: "fake")
-    let ones = g.constant(1, g.shape(dFake), name: "label 1")
-    let loss = try g.value(.bceLogits, [dFake, ones], name: "loss_G")
-    try adamUpdates(g, b, generator, grads: try gradients(g, b, generator, of: loss), adam: adam)
+    let zShape = Shape([batch] + recipe.latentShape.dims)
+    let z = try random.value(b, zShape, feed: "zG", salt: 0x6, name: "z (G step)", uniform: false)
+    let fake = try recipe.generator(z, in: Scope(binder: b, store: generator, tag: "G"))
+    // G's parameters and buffers, before the optimiser adds its state to the store.
+    let networkEntries = generator.entries
+    let dFake = try recipe.discriminator(fake, in: discriminatorScope(recipe, b, discriminator, tag: "fake"))
+    let loss = try recipe.objective.generatorLoss(g, fake: fake, dFake: dFake)
+    try recipe.optimizerG.addUpdates(b, generator, grads: try gradients(g, b, generator, of: loss))
+    if let ema, let config = recipe.ema {
+      let params = b.parameters(of: generator)
+      for e in networkEntries {
+        guard let p = params[e.name] else { continue }
+        let average = try b.parameter(ema, e.name, g.shape(p), .constant(0), trainable: e.trainable)
+        if e.trainable {
+          try g.add(.emaUpdate(beta: config.beta, startStep: config.start), [average, p], name: "ema \(e.name)")
+        } else {
+          try g.add(.assign, [average, p], name: "ema copy \(e.name)")
+        }
+      }
+    }
+    try b.finish()
     try accumulate(g, b, accumulator, [1: loss])
     return (g, b)
   }

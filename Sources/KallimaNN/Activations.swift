@@ -43,3 +43,43 @@ public struct UpsampleBilinear: Layer {
     return try scope.value(.upsampleBilinear(height: s[2] * scale, width: s[3] * scale), [x], "upsample_bilinear")
   }
 }
+
+/// nn.Upsample(scale_factor=k, mode="nearest") for an integer k.
+public struct UpsampleNearest: Layer {
+  public var scale: Int
+  public init(scale: Int = 2) { self.scale = scale }
+  public func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
+    try scope.value(.upsampleNearest(scale: scale), [x], "upsample_nearest")
+  }
+}
+
+/// nn.ReflectionPad2d(p): mirrors p pixels at each border (p < the input's side).
+public struct ReflectionPad2d: Layer {
+  public var padding: Padding2d
+  public init(_ padding: Int) { self.padding = Padding2d(padding) }
+  public init(_ padding: Padding2d) { self.padding = padding }
+  public func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
+    try scope.value(.reflectionPad2d(padding), [x], "reflection_pad")
+  }
+}
+
+/// nn.Dropout(p) (inverted dropout): in train mode each element is zeroed with probability
+/// p and the rest scaled by 1/(1 − p), the mask drawn on the device from Philox (a new mask
+/// each plan run); in eval mode the identity. pix2pix keeps dropout at test time unless
+/// --eval: bind G in train mode for that.
+public struct Dropout: Layer {
+  public var p: Float
+  public var seed: UInt64
+  public init(_ p: Float = 0.5, seed: UInt64 = 0xD50) {
+    self.p = p
+    self.seed = seed
+  }
+  public func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
+    guard scope.training, p > 0 else { return x }
+    // Each Dropout layer of a network draws its own stream: the seed mixes in the path.
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in (scope.tag + scope.path).utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
+    let mask = try scope.graph.dropoutMask(scope.graph.shape(x), seed: seed ^ h, p: p, name: scope.nodeName("dropout mask"))
+    return try scope.value(.mul, [x, mask], "dropout")
+  }
+}

@@ -30,16 +30,76 @@ public struct BatchNorm2d: Layer {
   }
 }
 
+/// Per-sample normalisation over groups of channels (Wu & He 2018), with an optional
+/// per-channel affine (weight ones, bias zeros, as PyTorch): `nn.GroupNorm(groups, C)`.
+/// groups = 1 is a layer norm over (C, H, W) with per-channel affine (what critics without
+/// batch statistics use, Gulrajani et al. 2017), groups = C an instance norm.
+/// Statistics use the biased variance with eps inside the square root; there are no
+/// running statistics, so train and eval modes agree.
+public struct GroupNorm: Layer {
+  public var groups: Int
+  public var channels: Int
+  public var eps: Float
+  public var affine: Bool
+
+  public init(groups: Int, channels: Int, eps: Float = 1e-5, affine: Bool = true) {
+    self.groups = groups
+    self.channels = channels
+    self.eps = eps
+    self.affine = affine
+  }
+
+  public func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
+    let y = try scope.graph.groupNorm(x, groups: groups, eps: eps, name: scope.nodeName("group_norm"))
+    return try scope.affine(y, channels: channels, enabled: affine)
+  }
+}
+
+/// nn.InstanceNorm2d: statistics per (sample, channel) over H, W; PyTorch's default is
+/// affine=False and no running statistics (track_running_stats=False), as here.
+public struct InstanceNorm2d: Layer {
+  public var features: Int
+  public var eps: Float
+  public var affine: Bool
+
+  public init(_ features: Int, eps: Float = 1e-5, affine: Bool = false) {
+    self.features = features
+    self.eps = eps
+    self.affine = affine
+  }
+
+  public func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
+    let y = try scope.graph.instanceNorm(x, eps: eps, name: scope.nodeName("instance_norm"))
+    return try scope.affine(y, channels: features, enabled: affine)
+  }
+}
+
+extension Scope {
+  /// y·weight[c] + bias[c] with this scope's `weight` (ones) and `bias` (zeros), or y.
+  func affine(_ y: Value, channels: Int, enabled: Bool) throws -> Value {
+    guard enabled else { return y }
+    let gamma = try parameter("weight", [channels], .constant(1))
+    let beta = try parameter("bias", [channels], .constant(0))
+    return try value(.addChannel, [try value(.mulChannel, [y, gamma], "scale"), beta], "shift")
+  }
+}
+
 /// The normalisation a recipe puts between hidden layers.
 public enum NormKind: String, Sendable, CaseIterable {
   case batch
   case none
+  /// GroupNorm(1, C): statistics per sample over (C, H, W), per-channel affine.
+  case layer
+  /// InstanceNorm2d with affine.
+  case instance
 
-  /// The layer for `channels` feature maps of side `side` (nil for `.none`).
+  /// The layer for `channels` feature maps (nil for `.none`).
   public func layer(channels: Int, side: Int, batchNormWeightInit: ParameterInit = .constant(1)) -> (any Layer)? {
     switch self {
     case .batch: return BatchNorm2d(channels, weightInit: batchNormWeightInit)
     case .none: return nil
+    case .layer: return GroupNorm(groups: 1, channels: channels)
+    case .instance: return InstanceNorm2d(channels, affine: true)
     }
   }
 }

@@ -78,6 +78,7 @@ public final class GraphBinder {
   public let graph: Graph
   public private(set) var bindings: [Value: Tensor] = [:]
   private var nodes: [ObjectIdentifier: [String: Value]] = [:]
+  var carriedState: [CarriedState] = []
 
   public init(graph: Graph) { self.graph = graph }
 
@@ -106,4 +107,40 @@ extension GraphBinder {
   public func existingParameter(_ store: ParameterStore, _ name: String) -> Value? {
     parameters(of: store)[name]
   }
+}
+
+/// State that a layer carries from one application to the next within one graph, and
+/// writes back to its store when the graph is complete (spectral norm's power-iteration
+/// vectors: D applied to the real and then the fake batch advances u twice, as PyTorch's
+/// hook does on each forward).
+extension GraphBinder {
+  /// The latest value of the store tensor `name` in this graph, if a layer carried one.
+  public func carried(_ store: ParameterStore, _ name: String) -> Value? {
+    carriedState.first { $0.store === store && $0.name == name }?.value
+  }
+
+  /// Records `value` as the new value of the store tensor `name` (written back by `finish`).
+  public func carry(_ store: ParameterStore, _ name: String, _ value: Value) {
+    if let i = carriedState.firstIndex(where: { $0.store === store && $0.name == name }) {
+      carriedState[i].value = value
+    } else {
+      carriedState.append(CarriedState(store: store, name: name, value: value))
+    }
+  }
+
+  /// Writes every carried value back to its tensor: call once, after the last node that
+  /// reads the old values (the trainer calls it at the end of each step's graph).
+  public func finish() throws {
+    for c in carriedState {
+      guard let target = parameters(of: c.store)[c.name] else { continue }
+      try graph.add(.assign, [target, c.value], name: "write back \(c.name)")
+    }
+    carriedState = []
+  }
+}
+
+struct CarriedState {
+  let store: ParameterStore
+  let name: String
+  var value: Value
 }

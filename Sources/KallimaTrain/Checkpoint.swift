@@ -21,9 +21,10 @@ public struct Checkpoint {
     public var gRuns: UInt64
     public var batch: Int
     public var nCritic: Int
-    public var lr: Double
-    public var beta1: Double
-    public var beta2: Double
+    /// Adam's settings of checkpoints written before recipes (the recipe holds them now).
+    public var lr: Double? = nil
+    public var beta1: Double? = nil
+    public var beta2: Double? = nil
     public var seed: UInt64
     public var dataSeed: UInt64
     public var flip: Bool
@@ -34,18 +35,31 @@ public struct Checkpoint {
 
   public var config: DCGANConfig
   public var training: Training
+  /// The method (absent in checkpoints written before recipes: NS with Adam).
+  public var recipe: RecipeOptions
   public var tensors: [SafetensorsTensor]
 
-  /// The file name of a store entry: optimiser state goes under "<network>_adam.".
+  /// The file name of a store entry: Adam's state goes under "<network>_adam.", the other
+  /// optimisers' state (square_avg, momentum_buffer, grad_avg) under "<network>_optim.".
   static func fileName(_ network: String, _ entry: String) -> String {
-    let optimiser = entry.hasSuffix(".exp_avg") || entry.hasSuffix(".exp_avg_sq")
-    return (optimiser ? network + "_adam." : network + ".") + entry
+    if entry.hasSuffix(".exp_avg") || entry.hasSuffix(".exp_avg_sq") { return network + "_adam." + entry }
+    if [".square_avg", ".momentum_buffer", ".grad_avg"].contains(where: entry.hasSuffix) { return network + "_optim." + entry }
+    return network + "." + entry
+  }
+
+  /// The trainer's stores under their checkpoint prefixes: G, D, G's EMA ("generator_ema")
+  /// and the objective's state ("objective": BEGAN's k).
+  static func stores(of trainer: GANTrainer) -> [(String, ParameterStore)] {
+    var stores = [("generator", trainer.generatorParameters), ("discriminator", trainer.discriminatorParameters)]
+    if let ema = trainer.emaParameters { stores.append(("generator_ema", ema)) }
+    if !trainer.objectiveParameters.entries.isEmpty { stores.append(("objective", trainer.objectiveParameters)) }
+    return stores
   }
 
   /// Reads the trainer's state from the device (blocking reads: call at checkpoint time only).
-  public static func capture(_ trainer: GANTrainer, training: Training) throws -> Checkpoint {
+  public static func capture(_ trainer: GANTrainer, training: Training, recipe: RecipeOptions) throws -> Checkpoint {
     var tensors: [SafetensorsTensor] = []
-    for (network, store) in [("generator", trainer.generatorParameters), ("discriminator", trainer.discriminatorParameters)] {
+    for (network, store) in stores(of: trainer) {
       for e in store.entries {
         let name = fileName(network, e.name)
         let values = try trainer.backend.read(e.tensor)
@@ -57,7 +71,10 @@ public struct Checkpoint {
         tensors.append(SafetensorsTensor(name: name, shape: e.tensor.shape.dims, values: values))
       }
     }
-    return Checkpoint(config: trainer.model.config, training: training, tensors: tensors)
+    guard let config = trainer.recipe.dcgan else {
+      throw KallimaError.invalidArgument(op: "checkpoint", message: "only DCGAN-shaped recipes can be checkpointed by this build")
+    }
+    return Checkpoint(config: config, training: training, recipe: recipe, tensors: tensors)
   }
 
   public func write(to path: String) throws {
@@ -65,11 +82,12 @@ public struct Checkpoint {
     encoder.outputFormatting = .sortedKeys
     let config = try encoder.encode(ConfigJSON(self.config))
     let training = try encoder.encode(self.training)
+    let recipe = try encoder.encode(self.recipe)
     try SafetensorsFile.write(
       tensors,
       metadata: [
         "format": Checkpoint.format, "architecture": "dcgan", "config": String(decoding: config, as: UTF8.self),
-        "training": String(decoding: training, as: UTF8.self),
+        "training": String(decoding: training, as: UTF8.self), "recipe": String(decoding: recipe, as: UTF8.self),
       ], to: path)
   }
 
@@ -93,14 +111,26 @@ public struct Checkpoint {
     else {
       throw KallimaError.io(path: path, message: "checkpoint metadata (config, training) is missing or unreadable")
     }
-    return Checkpoint(config: config.dcgan, training: training, tensors: tensors)
+    var recipe = RecipeOptions()
+    if let text = metadata["recipe"] {
+      guard let r = try? decoder.decode(RecipeOptions.self, from: Data(text.utf8)) else {
+        throw KallimaError.io(path: path, message: "checkpoint metadata 'recipe' is unreadable")
+      }
+      recipe = r
+    } else {
+      // Written before recipes: DCGAN with the non-saturating loss and Adam.
+      (recipe.lrG, recipe.lrD, recipe.beta1, recipe.beta2) = (training.lr, training.lr, training.beta1, training.beta2)
+      recipe.nCritic = training.nCritic
+    }
+    var dcgan = config.dcgan
+    dcgan.discriminatorNorm = NormKind(rawValue: config.dNorm ?? "batch") ?? .batch
+    return Checkpoint(config: dcgan, training: training, recipe: recipe, tensors: tensors)
   }
 
   /// Writes the checkpoint's tensors into the trainer's stores (which must have the same
   /// architecture) and restores the plans' run counts.
   public func restore(into trainer: GANTrainer, path: String) throws {
-    try restore(trainer.generatorParameters, network: "generator", path: path)
-    try restore(trainer.discriminatorParameters, network: "discriminator", path: path)
+    for (network, store) in Checkpoint.stores(of: trainer) { try restore(store, network: network, path: path) }
     trainer.restore(steps: training.step, dRuns: training.dRuns, gRuns: training.gRuns)
   }
 
@@ -127,6 +157,11 @@ public struct Checkpoint {
 /// The DCGAN configuration as stored in checkpoints (and read by Scripts/load_checkpoint_in_pytorch.py).
 struct ConfigJSON: Codable {
   var nz, ngf, ndf, channels, imageSize: Int
-  init(_ c: DCGANConfig) { (nz, ngf, ndf, channels, imageSize) = (c.nz, c.ngf, c.ndf, c.channels, c.imageSize) }
+  /// D's normalisation ("batch" when absent: checkpoints written before it was a choice).
+  var dNorm: String?
+  init(_ c: DCGANConfig) {
+    (nz, ngf, ndf, channels, imageSize) = (c.nz, c.ngf, c.ndf, c.channels, c.imageSize)
+    dNorm = c.discriminatorNorm.rawValue
+  }
   var dcgan: DCGANConfig { DCGANConfig(nz: nz, ngf: ngf, ndf: ndf, channels: channels, imageSize: imageSize) }
 }

@@ -12,13 +12,11 @@ public struct TrainingOptions: Sendable {
   public var steps = 1000
   /// When set, `steps` becomes this many passes over the data (whole batches per pass).
   public var epochs: Int?
-  public var lr = 2e-4
-  public var beta1 = 0.5
-  public var beta2 = 0.999
   public var nz = 100
   public var ngf = 64
   public var ndf = 64
-  public var nCritic = 1
+  /// The method: loss, optimisers, regularisers, EMA, spectral norm (see RecipeOptions).
+  public var recipe = RecipeOptions()
   public var seed: UInt64 = 0
   public var flip = false
   /// Run folder: samples/, checkpoints/, metrics.jsonl.

@@ -50,6 +50,14 @@ public final class TrainingRun {
     public var loss_g: Float
     public var d_x: Float
     public var d_g_z: Float
+    /// Mean ‖∇D(x̂)‖ of the gradient penalty (WGAN-GP, DRAGAN): near 1 once the penalty holds.
+    public var grad_norm: Float?
+    /// Mean ‖∇D(x)‖ on real data under R1.
+    public var r1_grad_norm: Float?
+    /// BEGAN's k_t (after the interval's last update, averaged over its D steps) and the
+    /// convergence measure M.
+    public var k: Float?
+    public var M: Float?
     public var images_per_s: Double
     public var wall_s: Double
   }
@@ -85,8 +93,8 @@ public final class TrainingRun {
       options.size = c.config.imageSize
       options.channels = c.config.channels
       (options.nz, options.ngf, options.ndf) = (c.config.nz, c.config.ngf, c.config.ndf)
-      (options.batch, options.nCritic, options.lr) = (c.training.batch, c.training.nCritic, c.training.lr)
-      (options.beta1, options.beta2, options.seed) = (c.training.beta1, c.training.beta2, c.training.seed)
+      (options.batch, options.seed) = (c.training.batch, c.training.seed)
+      options.recipe = c.recipe
       options.flip = c.training.flip
       options.data = c.training.data
       checkpoint = c
@@ -102,17 +110,19 @@ public final class TrainingRun {
       throw KallimaError.invalidArgument(op: "train", message: "no usable images in \(options.dataPath)")
     }
     if let epochs = options.epochs { options.steps = epochs * max(dataset.count / options.batch, 1) }
-    self.options = options
     let images = try backend.makeTensor([dataset.count, dataset.channels, options.size, options.size], values: dataset.pixels)
     let config = DCGANConfig(
       nz: options.nz, ngf: options.ngf, ndf: options.ndf, channels: dataset.channels, imageSize: options.size)
     let dataSeed = options.seed &+ 0xDA7A
+    // The decay's end is fixed when the run starts, so a resumed run keeps the same schedule.
+    if options.recipe.lrDecayStart != nil, options.recipe.lrDecayEnd == nil { options.recipe.lrDecayEnd = options.steps }
+    self.options = options
+    let recipe = try options.recipe.recipe(base: config, steps: options.recipe.lrDecayEnd ?? options.steps)
     trainer = try GANTrainer(
-      backend: backend, config: config, batch: options.batch,
-      adam: AdamParams(lr: options.lr, beta1: options.beta1, beta2: options.beta2), nCritic: options.nCritic,
-      seed: options.seed, noise: .device(seed: options.seed &+ 0x2),
-      data: .dataset(images, seed: dataSeed, flip: options.flip))
-    sampler = try Sampler(backend: backend, model: trainer.model, generator: trainer.generatorParameters, count: options.sampleCount)
+      backend: backend, recipe: recipe, batch: options.batch, seed: options.seed,
+      noise: .device(seed: options.seed &+ 0x2), data: .dataset(images, seed: dataSeed, flip: options.flip))
+    let model = try DCGAN(recipe.dcgan ?? config)
+    sampler = try Sampler(backend: backend, model: model, generator: trainer.samplingParameters, count: options.sampleCount)
     for sub in ["samples", "checkpoints"] {
       try FileManager.default.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
     }
@@ -133,15 +143,15 @@ public final class TrainingRun {
         ) { events(.note($0)) }
       }
       evaluator = try ModeEvaluator(
-        classifier: classifier, realCounts: realCounts, model: trainer.model, generator: trainer.generatorParameters,
+        classifier: classifier, realCounts: realCounts, model: model, generator: trainer.samplingParameters,
         samples: options.evalSamples)
     } else {
       evaluator = nil
     }
     fixedZ = Sampler.latents(count: options.sampleCount, nz: options.nz, seed: options.seed &+ 0x5A)
     training = Checkpoint.Training(
-      step: 0, dRuns: 0, gRuns: 0, batch: options.batch, nCritic: options.nCritic, lr: options.lr, beta1: options.beta1,
-      beta2: options.beta2, seed: options.seed, dataSeed: dataSeed, flip: options.flip,
+      step: 0, dRuns: 0, gRuns: 0, batch: options.batch, nCritic: recipe.nCritic, seed: options.seed, dataSeed: dataSeed,
+      flip: options.flip,
       data: URL(fileURLWithPath: options.dataPath).standardizedFileURL.path)
     if let checkpoint, let checkpointPath {
       try checkpoint.restore(into: trainer, path: checkpointPath)
@@ -169,8 +179,9 @@ public final class TrainingRun {
         let rate = Double((s - lastLog.step) * options.batch) / max(now.timeIntervalSince(lastLog.time), 1e-9)
         lastLog = (s, now)
         let m = Metrics(
-          step: s, loss_d: stats.lossD, loss_g: stats.lossG, d_x: stats.dReal, d_g_z: stats.dFake, images_per_s: rate,
-          wall_s: now.timeIntervalSince(start))
+          step: s, loss_d: stats.lossD, loss_g: stats.lossG, d_x: stats.dReal, d_g_z: stats.dFake,
+          grad_norm: stats.extras["grad_norm"], r1_grad_norm: stats.extras["r1_grad_norm"], k: stats.extras["k"],
+          M: stats.extras["M"], images_per_s: rate, wall_s: now.timeIntervalSince(start))
         try appendMetrics(m)
         events(.log(m))
         guard stats.lossD.isFinite && stats.lossG.isFinite else {
@@ -237,7 +248,7 @@ public final class TrainingRun {
     training.step = step
     training.dRuns = trainer.dPlan.runs
     training.gRuns = trainer.gPlan.runs
-    let checkpoint = try Checkpoint.capture(trainer, training: training)
+    let checkpoint = try Checkpoint.capture(trainer, training: training, recipe: options.recipe)
     let path = checkpointDirectory.appendingPathComponent(name).path
     try checkpoint.write(to: path)
     if alsoLatest { try checkpoint.write(to: latestCheckpoint) }

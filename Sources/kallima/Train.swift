@@ -22,9 +22,22 @@ struct Train: ParsableCommand {
   @Option(help: "Batch size.") var batch = 64
   @Option(help: "Total steps (one D and one G update each).") var steps: Int?
   @Option(help: "Epochs over the data (instead of --steps).") var epochs: Int?
-  @Option(help: "Adam learning rate.") var lr = 2e-4
-  @Option(help: "Adam beta1.") var beta1 = 0.5
-  @Option(help: "Adam beta2.") var beta2 = 0.999
+  @Option(help: "Loss: ns, mm, wgan, wgan-gp, lsgan, hinge, dragan, began (default ns).") var loss = "ns"
+  @Option(help: "Learning rate of both networks (default: the loss's reference value, 2e-4 for most).") var lr: Double?
+  @Option(name: .customLong("lr-g"), help: "G's learning rate (overrides --lr; TTUR).") var lrG: Double?
+  @Option(name: .customLong("lr-d"), help: "D's learning rate (overrides --lr; TTUR).") var lrD: Double?
+  @Option(help: "Optimiser of both networks: adam, rmsprop, sgd (default: rmsprop for wgan, else adam).") var optimizer: String?
+  @Option(help: "Adam beta1 (default 0.5).") var beta1: Double?
+  @Option(help: "Adam beta2 (default 0.999; 0.9 for wgan-gp).") var beta2: Double?
+  @Option(help: "Momentum of SGD or RMSprop.") var momentum = 0.0
+  @Option(name: .customLong("n-critic"), help: "D updates per G update (default 5 for wgan and wgan-gp, else 1).") var nCritic: Int?
+  @Option(name: .customLong("gp-weight"), help: "λ of the WGAN-GP / DRAGAN gradient penalty (default 10).") var gpWeight: Float?
+  @Option(help: "R1 penalty γ on real data (off by default; 10 in Mescheder et al.).") var r1: Float?
+  @Flag(name: .customLong("spectral-norm"), help: "Spectral normalisation of every D weight.") var spectralNorm = false
+  @Option(help: "EMA of G's weights with this β (e.g. 0.999); samples and checkpoints' generator_ema use it.") var ema: Double?
+  @Option(name: .customLong("ema-start"), help: "Iterations before the EMA starts averaging (it copies G until then).") var emaStart = 0
+  @Option(name: .customLong("lr-decay-start"), help: "Iterations at full learning rate, then linear decay to the end (pix2pix).") var lrDecayStart: Int?
+  @Option(name: .customLong("d-norm"), help: "D's normalisation: batch or none (default: none for wgan-gp, dragan and --spectral-norm).") var dNorm: String?
   @Option(help: "Latent size.") var nz = 100
   @Option(help: "Generator and discriminator width (ngf = ndf; default 64, or 32 for Fashion-MNIST).") var width: Int?
   @Option(help: "Random seed (weights, noise, data order).") var seed: UInt64 = 0
@@ -58,8 +71,15 @@ struct Train: ParsableCommand {
     options.data = data
     options.size = size ?? (embedded ? 32 : 64)
     options.batch = batch
-    options.lr = lr
-    (options.beta1, options.beta2, options.nz) = (beta1, beta2, nz)
+    options.nz = nz
+    var recipe = RecipeOptions()
+    recipe.arch = arch
+    recipe.loss = loss
+    (recipe.lrG, recipe.lrD) = (lrG ?? lr, lrD ?? lr)
+    (recipe.optimizer, recipe.beta1, recipe.beta2, recipe.momentum) = (optimizer, beta1, beta2, momentum)
+    (recipe.nCritic, recipe.penaltyWeight, recipe.r1, recipe.spectralNorm) = (nCritic, gpWeight, r1, spectralNorm)
+    (recipe.ema, recipe.emaStart, recipe.lrDecayStart, recipe.dNorm) = (ema, emaStart, lrDecayStart, dNorm)
+    options.recipe = recipe
     options.ngf = width ?? (embedded ? 32 : 64)
     options.ndf = options.ngf
     options.seed = seed

@@ -32,7 +32,7 @@ import Testing
 
 // MARK: Fixture
 
-private struct StepTensor: Decodable {
+struct StepTensor: Decodable {
   let shape: [Int]
   let dtype: String
   let base64: String
@@ -80,7 +80,7 @@ private struct StepFixture: Decodable {
   let D: StepNetwork
 }
 
-private struct StepError: Error, CustomStringConvertible {
+struct StepError: Error, CustomStringConvertible {
   let description: String
   init(_ description: String) { self.description = description }
 }
@@ -95,7 +95,7 @@ private func stepLoadFixture() throws -> StepFixture {
 private let stepFixture = Result { try stepLoadFixture() }
 
 /// IEEE binary16 bits to Double (Float16 is not available on every platform Kallima targets).
-private func stepHalf(_ bits: UInt16) -> Double {
+func stepHalf(_ bits: UInt16) -> Double {
   let sign: Double = bits & 0x8000 != 0 ? -1 : 1
   let exponent = Int((bits >> 10) & 0x1F)
   let mantissa = Double(bits & 0x3FF)
@@ -107,7 +107,7 @@ private func stepHalf(_ bits: UInt16) -> Double {
 }
 
 /// The tensor's values (little-endian float16, float32 or float64), exactly.
-private func stepDecode(_ t: StepTensor, _ label: String) throws -> [Double] {
+func stepDecode(_ t: StepTensor, _ label: String) throws -> [Double] {
   guard let data = Data(base64Encoded: t.base64) else { throw StepError("\(label): bad base64") }
   let bytes = [UInt8](data)
   let width: Int
@@ -132,7 +132,7 @@ private func stepDecode(_ t: StepTensor, _ label: String) throws -> [Double] {
 }
 
 /// An input's values as the float32 values Kallima writes; they must be exact.
-private func stepFloats(_ values: [Double], _ label: String) throws -> [Float] {
+func stepFloats(_ values: [Double], _ label: String) throws -> [Float] {
   let floats = values.map { Float($0) }
   guard zip(floats, values).allSatisfy({ Double($0) == $1 }) else {
     throw StepError("\(label): fixture input is not exactly representable in float32")

@@ -92,7 +92,7 @@ struct TrainingRunTests {
   func divergenceGuard() throws {
     let folder = try TemporaryFolder()
     var options = try tinyOptions(folder, steps: 50)
-    options.lr = 1e30
+    (options.recipe.lrG, options.recipe.lrD) = (1e30, 1e30)
     options.logEvery = 1
     options.checkpointEvery = 1
     let run = try TrainingRun(options: options, backend: CPUBackend())

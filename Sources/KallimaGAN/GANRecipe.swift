@@ -1,0 +1,82 @@
+import KallimaCore
+import KallimaGraph
+import KallimaNN
+
+/// A GAN method = networks + an objective + optimisers (+ regularisers, schedule, EMA,
+/// spectral norm): everything `GANTrainer` needs besides the data. The trainer does not know
+/// which objective or architecture it has.
+public struct GANRecipe {
+  /// G: latent [N] + latentShape -> image [N] + imageShape.
+  public var generator: any Layer
+  /// D: image -> scores (any shape per sample), or an image for autoencoder objectives.
+  public var discriminator: any Layer
+  /// One sample's latent shape, e.g. [nz, 1, 1]; z ~ N(0, I).
+  public var latentShape: Shape
+  /// One image's shape [C, H, W].
+  public var imageShape: Shape
+  public var objective: Objective
+  public var regularizers: [Regularizer]
+  public var optimizerD: Optimizer
+  public var optimizerG: Optimizer
+  /// D updates per G update.
+  public var nCritic: Int
+  public var schedule: LearningRateSchedule
+  public var ema: EMAConfig?
+  /// Spectral normalisation of every D weight (torch.nn.utils.spectral_norm semantics).
+  public var spectralNorm: Bool
+  /// The DCGAN configuration when the networks are DCGAN's (checkpoints record it).
+  public var dcgan: DCGANConfig?
+
+  public init(
+    generator: any Layer, discriminator: any Layer, latentShape: Shape, imageShape: Shape,
+    objective: Objective = .nonSaturating, regularizers: [Regularizer] = [],
+    optimizerD: Optimizer = .adam(AdamParams()), optimizerG: Optimizer = .adam(AdamParams()), nCritic: Int = 1,
+    schedule: LearningRateSchedule = .constant, ema: EMAConfig? = nil, spectralNorm: Bool = false,
+    dcgan: DCGANConfig? = nil
+  ) {
+    self.generator = generator
+    self.discriminator = discriminator
+    self.latentShape = latentShape
+    self.imageShape = imageShape
+    self.objective = objective
+    self.regularizers = regularizers
+    self.optimizerD = optimizerD
+    self.optimizerG = optimizerG
+    self.nCritic = nCritic
+    self.schedule = schedule
+    self.ema = ema
+    self.spectralNorm = spectralNorm
+    self.dcgan = dcgan
+  }
+
+  /// DCGAN's networks (SPEC §1) with any objective and optimisers; Adam 2e-4 (0.5, 0.999)
+  /// for both by default, as the paper.
+  public static func dcgan(
+    _ config: DCGANConfig, objective: Objective = .nonSaturating, optimizer: Optimizer = .adam(AdamParams()),
+    nCritic: Int = 1
+  ) throws -> GANRecipe {
+    let model = try DCGAN(config)
+    return GANRecipe(
+      generator: model.generatorNetwork, discriminator: model.discriminatorNetwork,
+      latentShape: [config.nz, 1, 1], imageShape: [config.channels, config.imageSize, config.imageSize],
+      objective: objective, optimizerD: optimizer, optimizerG: optimizer, nCritic: nCritic, dcgan: config)
+  }
+
+  /// Rejects combinations that cannot train as intended, with what to do instead.
+  public func validate() throws {
+    func fail(_ message: String) -> KallimaError { .invalidArgument(op: "recipe", message: message) }
+    guard nCritic >= 1 else { throw fail("n_critic must be at least 1, got \(nCritic)") }
+    if case .wgan = objective, spectralNorm {
+      throw fail("WGAN weight clipping and spectral normalisation both constrain D's Lipschitz constant; use --loss wgan-gp or hinge with --spectral-norm, or wgan without it")
+    }
+    if objective.discriminatorIsAutoencoder, !regularizers.isEmpty {
+      throw fail("R1 needs a D that scores images; BEGAN's D reconstructs them")
+    }
+    if let ema, !(0..<1).contains(ema.beta) || ema.start < 0 {
+      throw fail("EMA beta must be in [0, 1) and its start step non-negative, got \(ema.beta), \(ema.start)")
+    }
+    if case .linearDecay(let keep, let decay) = schedule, keep < 0 || decay < 0 {
+      throw fail("learning-rate decay needs non-negative keep/decay iteration counts, got \(keep), \(decay)")
+    }
+  }
+}

@@ -1,0 +1,105 @@
+import KallimaCore
+import KallimaGAN
+
+/// The method a run trains (`kallima train --loss … --optimizer …`), recorded in checkpoint
+/// metadata so `--resume` rebuilds the same recipe. Unset values take the reference
+/// defaults of the chosen loss (SPEC §7): WGAN: RMSprop 5e-5, clip 0.01, 5 critic steps;
+/// WGAN-GP: Adam 1e-4 (0.5, 0.9), λ 10, 5 critic steps, D without batch norm; DRAGAN: λ 10,
+/// D without batch norm; BEGAN: an autoencoder D, Adam 1e-4; the others Adam 2e-4
+/// (0.5, 0.999).
+public struct RecipeOptions: Codable, Equatable, Sendable {
+  public var arch = "dcgan"
+  public var loss = "ns"
+  /// λ of WGAN-GP / DRAGAN.
+  public var penaltyWeight: Float?
+  /// R1's γ (nil: no R1).
+  public var r1: Float?
+  public var spectralNorm = false
+  /// EMA β of G's weights (nil: no EMA), and the iteration it starts averaging at.
+  public var ema: Double?
+  public var emaStart = 0
+  /// adam, rmsprop or sgd (nil: the loss's default).
+  public var optimizer: String?
+  public var lrG: Double?
+  public var lrD: Double?
+  public var beta1: Double?
+  public var beta2: Double?
+  /// SGD/RMSprop momentum.
+  public var momentum: Double = 0
+  public var nCritic: Int?
+  /// Iterations at full learning rate before the linear decay to the end of the run.
+  public var lrDecayStart: Int?
+  /// The iteration the decay ends at (the run's --steps when it started).
+  public var lrDecayEnd: Int?
+  /// D's normalisation (batch or none; nil: the loss's default).
+  public var dNorm: String?
+
+  public init() {}
+
+  public var objective: Objective { get throws { try Objective.named(loss, penaltyWeight: penaltyWeight) } }
+
+  /// The n_critic this recipe runs.
+  public var criticSteps: Int { nCritic ?? (["wgan", "wgan-gp"].contains(loss) ? 5 : 1) }
+
+  /// The GAN recipe for DCGAN-shaped networks of `base` (nz, widths, channels, size) and a
+  /// run of `steps` iterations.
+  public func recipe(base: DCGANConfig, steps: Int) throws -> GANRecipe {
+    guard arch == "dcgan" else {
+      throw KallimaError.invalidArgument(
+        op: "train", message: "--arch \(arch) is not available yet; this build trains --arch dcgan")
+    }
+    let objective = try self.objective
+    var config = base
+    let normName = dNorm ?? (["wgan-gp", "dragan"].contains(loss) || spectralNorm ? "none" : "batch")
+    guard let norm = NormKind(rawValue: normName) else {
+      throw KallimaError.invalidArgument(
+        op: "train", message: "unknown --d-norm '\(normName)'; choose one of \(NormKind.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    config.discriminatorNorm = norm
+    var recipe = try GANRecipe.dcgan(config, objective: objective, nCritic: criticSteps)
+    if objective.discriminatorIsAutoencoder {
+      recipe.discriminator = try DCGAN(config).autoencoderDiscriminatorNetwork
+    }
+    let defaultLR: Double
+    switch loss {
+    case "wgan": defaultLR = 5e-5
+    case "wgan-gp", "began": defaultLR = 1e-4
+    default: defaultLR = 2e-4
+    }
+    let b1 = beta1 ?? 0.5
+    let b2 = beta2 ?? (loss == "wgan-gp" ? 0.9 : 0.999)
+    let name = optimizer ?? (loss == "wgan" ? "rmsprop" : "adam")
+    func make(_ lr: Double) throws -> Optimizer {
+      switch name {
+      case "adam": return .adam(AdamParams(lr: lr, beta1: b1, beta2: b2))
+      case "rmsprop": return .rmsprop(RMSpropParams(lr: lr, momentum: momentum))
+      case "sgd": return .sgd(SGDParams(lr: Float(lr), momentum: Float(momentum)))
+      default:
+        throw KallimaError.invalidArgument(op: "train", message: "unknown --optimizer '\(name)'; choose adam, rmsprop or sgd")
+      }
+    }
+    recipe.optimizerD = try make(lrD ?? defaultLR)
+    recipe.optimizerG = try make(lrG ?? defaultLR)
+    recipe.regularizers = r1.map { [.r1(gamma: $0)] } ?? []
+    recipe.spectralNorm = spectralNorm
+    recipe.ema = ema.map { EMAConfig(beta: $0, start: emaStart) }
+    if let start = lrDecayStart {
+      guard start < steps else {
+        throw KallimaError.invalidArgument(
+          op: "train", message: "--lr-decay-start \(start) must be below --steps \(steps) (the decay runs from there to the end)")
+      }
+      recipe.schedule = .linearDecay(keep: start, decay: steps - start)
+    }
+    try recipe.validate()
+    return recipe
+  }
+
+  /// One line for logs: "ns, adam 2e-4/2e-4, n_critic 1".
+  public var summary: String {
+    var parts = [loss]
+    if let r1 { parts.append("R1 γ \(r1)") }
+    if spectralNorm { parts.append("spectral norm") }
+    if let ema { parts.append("EMA \(ema)") }
+    return parts.joined(separator: ", ")
+  }
+}
