@@ -68,7 +68,8 @@ public enum LearningRateSchedule: Sendable, Equatable {
     switch self {
     case .constant: return 1
     case .linearDecay(let keep, let decay):
-      return 1 - Double(max(0, t + 1 - keep)) / Double(decay + 1)
+      // Past the end (a run continued beyond its schedule) the rate stays at zero.
+      return max(0, 1 - Double(max(0, t + 1 - keep)) / Double(decay + 1))
     }
   }
 }

@@ -68,18 +68,7 @@ struct DoubleBackpropChecker {
       let t = try #require(bindings[target], "targets must be inputs or parameters", sourceLocation: sourceLocation)
       var base = try cpu.readDouble(t)
       for i in stride(from: 0, to: count, by: max(1, count / samples)) {
-        let h = 1e-4
-        let original = base[i]
-        var sides: [Double] = []
-        for offset in [2 * h, h, -h, -2 * h] {
-          base[i] = original + offset
-          try cpu.writeDouble(base, to: t)
-          try plan.run()
-          sides.append(try cpu.readDouble(plan.tensor(penalty))[0])
-        }
-        base[i] = original
-        try cpu.writeDouble(base, to: t)
-        let numeric = (8 * (sides[1] - sides[2]) - (sides[0] - sides[3])) / (12 * h)
+        let numeric = try centralDifference(cpu, plan, of: penalty, in: t, base: &base, at: i)
         let error = abs(numeric - analytic[i]) / max(abs(numeric), abs(analytic[i]), 1e-3 * scale, 1e-12)
         worst = max(worst, error)
         #expect(
@@ -175,18 +164,7 @@ struct DoubleBackpropTests {
       let t = bindings[target]!
       var base = try cpu.readDouble(t)
       for i in base.indices {
-        let h = 1e-4
-        let original = base[i]
-        var sides: [Double] = []
-        for offset in [2 * h, h, -h, -2 * h] {
-          base[i] = original + offset
-          try cpu.writeDouble(base, to: t)
-          try plan.run()
-          sides.append(try cpu.readDouble(plan.tensor(p))[0])
-        }
-        base[i] = original
-        try cpu.writeDouble(base, to: t)
-        let numeric = (8 * (sides[1] - sides[2]) - (sides[0] - sides[3])) / (12 * h)
+        let numeric = try centralDifference(cpu, plan, of: p, in: t, base: &base, at: i)
         let error = abs(numeric - analytic[i]) / max(abs(numeric), abs(analytic[i]), 1e-3 * scale, 1e-12)
         worst = max(worst, error)
         #expect(error <= Self.tolerance, "d/d \(g.nodes[target.node].name)[\(i)]: fd \(numeric), autodiff \(analytic[i])")
@@ -443,4 +421,24 @@ struct SampleNormAndOpenCLTests {
       #expect(abs(a - e) <= 1e-4 + 1e-3 * abs(e), "OpenCL \(a) vs CPU \(e)")
     }
   }
+}
+
+
+/// The fourth-order central difference (h = 1e-4) of the one-element value `output` of `plan`
+/// in element i of the bound tensor t, whose values are `base` (restored afterwards).
+func centralDifference(
+  _ cpu: CPUBackend, _ plan: Plan, of output: Value, in t: Tensor, base: inout [Double], at i: Int
+) throws -> Double {
+  let h = 1e-4
+  let original = base[i]
+  var sides: [Double] = []
+  for offset in [2 * h, h, -h, -2 * h] {
+    base[i] = original + offset
+    try cpu.writeDouble(base, to: t)
+    try plan.run()
+    sides.append(try cpu.readDouble(plan.tensor(output))[0])
+  }
+  base[i] = original
+  try cpu.writeDouble(base, to: t)
+  return (8 * (sides[1] - sides[2]) - (sides[0] - sides[3])) / (12 * h)
 }

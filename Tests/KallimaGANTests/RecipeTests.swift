@@ -1,0 +1,105 @@
+import KallimaCPU
+import KallimaCore
+import KallimaGAN
+import KallimaGraph
+import KallimaOpenCL
+import Testing
+
+/// The README's example: a residual block a user writes in their own package.
+struct UserBlock: Layer {
+  var channels: Int
+  func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
+    let h = try Sequential {
+      Conv2d(channels, channels, kernelSize: 3, padding: 1)
+      LeakyReLU(0.2)
+      Conv2d(channels, channels, kernelSize: 3, padding: 1)
+    }(x, in: scope, named: "body")
+    return try scope.add(x, h)
+  }
+}
+
+/// A small G and D written with the layer library only (8x8 gray images).
+func userRecipe(_ objective: Objective) -> GANRecipe {
+  let generator = Sequential {
+    ConvTranspose2d(16, 8, kernelSize: 4)  // 1x1 -> 4x4
+    GroupNorm(groups: 2, channels: 8)
+    ReLU()
+    UpsampleNearest(scale: 2)  // 8x8
+    UserBlock(channels: 8)
+    ReflectionPad2d(1)
+    Conv2d(8, 1, kernelSize: 3)
+    Tanh()
+  }.named("net")
+  let discriminator = Sequential {
+    Conv2d(1, 8, kernelSize: 4, stride: 2, padding: 1)  // 4x4
+    LeakyReLU(0.2)
+    UserBlock(channels: 8)
+    Flatten()
+    Linear(8 * 4 * 4, 1)
+  }.named("net")
+  return GANRecipe(
+    generator: generator, discriminator: discriminator, latentShape: [16, 1, 1], imageShape: [1, 8, 8],
+    objective: objective)
+}
+
+@Suite("Recipes")
+struct RecipeTests {
+  @Test("a G and D written by a user train; parameters are named by their place in the network")
+  func userNetworks() throws {
+    let cl = try ganOpenCL.get()
+    let trainer = try GANTrainer(backend: cl, recipe: userRecipe(.hinge), batch: 4, seed: 2)
+    try cl.random_uniform(trainer.real, stream: RandomStream(seed: 3), low: -1, high: 1)
+    let names = trainer.discriminatorParameters.trainable.map(\.name)
+    #expect(names.contains("net.2.body.0.weight") && names.contains("net.4.bias"), "\(names)")
+    #expect(trainer.generatorParameters.trainable.map(\.name).contains("net.1.weight"))
+    let before = try cl.read(trainer.generatorParameters["net.6.weight"]!)
+    for _ in 0..<10 { try trainer.step() }
+    let stats = try trainer.readStatistics()
+    #expect(stats.lossD.isFinite && stats.lossG.isFinite, "\(stats)")
+    #expect(try cl.read(trainer.generatorParameters["net.6.weight"]!) != before)
+  }
+
+  @Test(
+    "every objective: 20 steps, log every 10, two blocking reads and no host-to-device traffic",
+    arguments: Objective.names + ["ns+r1", "hinge+sn+ema"])
+  func hostTraffic(_ name: String) throws {
+    let cl = try OpenCLBackend()  // its own counters (other tests run in parallel)
+    let config = DCGANConfig(nz: 8, ngf: 4, ndf: 4, channels: 1, imageSize: 8, discriminatorNorm: .none)
+    var recipe = try GANRecipe.dcgan(config, objective: try Objective.named(String(name.split(separator: "+")[0])))
+    if recipe.objective.discriminatorIsAutoencoder { recipe.discriminator = try DCGAN(config).autoencoderDiscriminatorNetwork }
+    if name.hasSuffix("r1") { recipe.regularizers = [.r1(gamma: 10)] }
+    if name.hasSuffix("ema") { (recipe.spectralNorm, recipe.ema) = (true, EMAConfig(beta: 0.99)) }
+    recipe.schedule = .linearDecay(keep: 5, decay: 15)
+    let trainer = try GANTrainer(backend: cl, recipe: recipe, batch: 2, seed: 1)
+    try cl.random_uniform(trainer.real, stream: RandomStream(seed: 1), low: -1, high: 1)
+    try trainer.step()  // programs compile and constants upload on the first run
+    _ = try trainer.readStatistics()
+    let before = cl.traffic
+    var logged: [GANStatistics] = []
+    for step in 1...20 {
+      try trainer.step()
+      if step % 10 == 0 { logged.append(try trainer.readStatistics()) }
+    }
+    let used = cl.traffic.since(before)
+    #expect(used.blockingReads == 2, "\(name): \(used)")
+    #expect(used.synchronizations == 0, "\(name): \(used)")
+    #expect(used.bytesToDevice == 0, "\(name): \(used)")
+    #expect(logged.allSatisfy { $0.lossD.isFinite && $0.lossG.isFinite }, "\(name): \(logged)")
+  }
+
+  @Test("WGAN clipping with spectral norm, and BEGAN with a D that scores, are refused with a reason")
+  func wrongCombinations() throws {
+    let cpu = CPUBackend()
+    let config = DCGANConfig(nz: 8, ngf: 4, ndf: 4, channels: 1, imageSize: 8)
+    var wgan = try GANRecipe.dcgan(config, objective: .wgan(clip: 0.01))
+    wgan.spectralNorm = true
+    #expect(throws: KallimaError.self) { try GANTrainer(backend: cpu, recipe: wgan, batch: 2) }
+    let began = try GANRecipe.dcgan(config, objective: .began(gamma: 0.5, lambdaK: 0.001, initialK: 0))
+    do {
+      _ = try GANTrainer(backend: cpu, recipe: began, batch: 2)
+      Issue.record("BEGAN with a scoring D was accepted")
+    } catch {
+      #expect("\(error)".contains("autoencoder"), "\(error)")
+    }
+  }
+}
