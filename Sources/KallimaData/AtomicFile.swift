@@ -4,7 +4,7 @@ import KallimaCore
 /// Writes a file so that readers see either the old file or the complete new one, never a
 /// partial write: the content goes to a temporary file in the same folder (so the rename
 /// stays on one file system), which is fsync'd and then replaces `path` with rename(2).
-enum AtomicFile {
+public enum AtomicFile {
   /// Calls `write` with the temporary path, then renames it over `path`. On any failure the
   /// temporary file is removed and `path` is left as it was.
   static func write(to path: String, _ write: (_ temporaryPath: String) throws -> Void) throws {
@@ -34,5 +34,10 @@ enum AtomicFile {
       unlink(temporary)
       throw error
     }
+  }
+
+  /// Writes `data` to `path` atomically (sweep tables, JSON results).
+  public static func write(_ data: Data, to path: String) throws {
+    try write(to: path) { try data.write(to: URL(fileURLWithPath: $0)) }
   }
 }

@@ -175,9 +175,8 @@ public enum FIDPipeline {
     let op = "FID"
     guard count >= 2 else { throw KallimaError.invalidArgument(op: op, message: "need at least 2 samples, got \(count)") }
     guard batch >= 1 else { throw KallimaError.invalidArgument(op: op, message: "batch is \(batch); it must be at least 1") }
-    let config = sampler.model.config
-    let (c, size) = (config.channels, config.imageSize)
-    let latents = Sampler.latents(count: count, nz: config.nz, seed: seed)
+    let (c, size) = (sampler.imageShape[0], sampler.imageShape[1])
+    let latents = Sampler.latents(count: count, nz: sampler.nz, seed: seed)
     let net = try inception.extractor(batch: batch, height: size, width: size)
     let plane = size * size
     let chunk = max(sampler.count, chunkSize(batch: batch, imageFloats: 3 * plane) / sampler.count * sampler.count)

@@ -284,9 +284,19 @@ public final class ModeEvaluator {
   let sampler: Sampler
   let z: [Float]
 
-  public init(
+  public convenience init(
     classifier: ModeClassifier, realCounts: [Int], model: DCGAN, generator: ParameterStore, samples: Int = 2000,
     seed: UInt64 = 0x0E7A1
+  ) throws {
+    try self.init(
+      classifier: classifier, realCounts: realCounts, network: model.generatorNetwork,
+      latentShape: [model.config.nz, 1, 1], generator: generator, samples: samples, seed: seed)
+  }
+
+  /// Any generator network, bound in eval mode to `generator` (G's store or its EMA).
+  public init(
+    classifier: ModeClassifier, realCounts: [Int], network: any Layer, latentShape: Shape, generator: ParameterStore,
+    samples: Int = 2000, seed: UInt64 = 0x0E7A1
   ) throws {
     guard samples >= 1, realCounts.count == classifier.config.classes else {
       throw KallimaError.invalidArgument(
@@ -296,8 +306,10 @@ public final class ModeEvaluator {
     self.realCounts = realCounts
     self.samples = samples
     // Batches of at most 250 keep the eval plan's memory small at 64x64.
-    sampler = try Sampler(backend: classifier.backend, model: model, generator: generator, count: min(samples, 250))
-    z = Sampler.latents(count: samples, nz: model.config.nz, seed: seed)
+    sampler = try Sampler(
+      backend: classifier.backend, network: network, latentShape: latentShape, generator: generator,
+      count: min(samples, 250))
+    z = Sampler.latents(count: samples, nz: latentShape.count, seed: seed)
   }
 
   /// Classifies `samples` images from the generator (eval mode) and compares classes.

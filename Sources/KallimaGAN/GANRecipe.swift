@@ -24,15 +24,16 @@ public struct GANRecipe {
   public var ema: EMAConfig?
   /// Spectral normalisation of every D weight (torch.nn.utils.spectral_norm semantics).
   public var spectralNorm: Bool
-  /// The DCGAN configuration when the networks are DCGAN's (checkpoints record it).
-  public var dcgan: DCGANConfig?
+  /// The sizes (nz, widths, channels, image side) the networks were made from, when they
+  /// come from an `Architecture` (checkpoints record them).
+  public var sizes: DCGANConfig?
 
   public init(
     generator: any Layer, discriminator: any Layer, latentShape: Shape, imageShape: Shape,
     objective: Objective = .nonSaturating, regularizers: [Regularizer] = [],
     optimizerD: Optimizer = .adam(AdamParams()), optimizerG: Optimizer = .adam(AdamParams()), nCritic: Int = 1,
     schedule: LearningRateSchedule = .constant, ema: EMAConfig? = nil, spectralNorm: Bool = false,
-    dcgan: DCGANConfig? = nil
+    sizes: DCGANConfig? = nil
   ) {
     self.generator = generator
     self.discriminator = discriminator
@@ -46,7 +47,7 @@ public struct GANRecipe {
     self.schedule = schedule
     self.ema = ema
     self.spectralNorm = spectralNorm
-    self.dcgan = dcgan
+    self.sizes = sizes
   }
 
   /// DCGAN's networks (SPEC §1) with any objective and optimisers; Adam 2e-4 (0.5, 0.999)
@@ -59,7 +60,7 @@ public struct GANRecipe {
     return GANRecipe(
       generator: model.generatorNetwork, discriminator: model.discriminatorNetwork,
       latentShape: [config.nz, 1, 1], imageShape: [config.channels, config.imageSize, config.imageSize],
-      objective: objective, optimizerD: optimizer, optimizerG: optimizer, nCritic: nCritic, dcgan: config)
+      objective: objective, optimizerD: optimizer, optimizerG: optimizer, nCritic: nCritic, sizes: config)
   }
 
   /// Rejects combinations that cannot train as intended, with what to do instead.
@@ -71,6 +72,12 @@ public struct GANRecipe {
     }
     if objective.discriminatorIsAutoencoder, !regularizers.isEmpty {
       throw fail("R1 needs a D that scores images; BEGAN's D reconstructs them")
+    }
+    if let r = regularizers.first(where: { $0.every < 1 }) {
+      throw fail("a lazy regulariser needs every >= 1, got \(r.every)")
+    }
+    if Set(regularizers.map(\.every)).count > 1 {
+      throw fail("regularisers with different intervals are not supported; give them one --r1-every")
     }
     if let ema, !(0..<1).contains(ema.beta) || ema.start < 0 {
       throw fail("EMA beta must be in [0, 1) and its start step non-negative, got \(ema.beta), \(ema.start)")

@@ -53,8 +53,6 @@ public struct GANStatistics: Sendable, CustomStringConvertible {
 public final class GANTrainer {
   public let backend: Backend
   public let recipe: GANRecipe
-  /// The DCGAN model when the recipe's networks are DCGAN's.
-  public let model: DCGAN?
   public let batch: Int
   public var nCritic: Int { recipe.nCritic }
   public let generatorParameters: ParameterStore
@@ -69,8 +67,15 @@ public final class GANTrainer {
   public private(set) var feeds: [String: Tensor] = [:]
   public var zD: Tensor? { feeds["zD"] }
   public var zG: Tensor? { feeds["zG"] }
+  /// The D update (with the regularisers unless they are lazy).
   public let dPlan: Plan
+  /// With lazy regularisation (`every` > 1): the D update that carries the penalty, run on
+  /// every `every`-th D update instead of `dPlan`. Both draw one random and data stream.
+  public let regularizedDPlan: Plan?
   public let gPlan: Plan
+  /// D updates so far (all D plans together): the optimiser step, the random streams and
+  /// the data position of the next D update follow from it.
+  public private(set) var discriminatorUpdates: UInt64 = 0
   /// The names of the accumulated statistics, in accumulator order.
   public let statisticNames: [String]
   /// Statistics summed over steps since the last read.
@@ -101,7 +106,6 @@ public final class GANTrainer {
     try recipe.validate()
     self.backend = backend
     self.recipe = recipe
-    self.model = try recipe.dcgan.map { try DCGAN($0) }
     self.batch = batch
     generatorParameters = ParameterStore(backend: backend, seed: seed &* 2 &+ 1)
     discriminatorParameters = ParameterStore(backend: backend, seed: seed &* 2 &+ 2)
@@ -123,11 +127,17 @@ public final class GANTrainer {
     var feeds: [String: Tensor] = [:]
     let random = RandomInputs(backend: backend, noise: noise)
     // Both networks' stores are populated by building the D plan first (G, then D).
-    let (dGraph, dBinder) = try Self.buildDiscriminatorStep(
-      recipe, batch: batch, generator: generatorParameters, discriminator: discriminatorParameters,
-      state: objectiveParameters, real: real, data: data, random: random, accumulator: accumulator,
-      statistics: statisticNames)
-    dPlan = try Plan(graph: dGraph, backend: backend, bindings: dBinder.bindings)
+    let lazy = recipe.regularizers.first.map(\.every) ?? 1
+    let (generator, discriminator, state) = (generatorParameters, discriminatorParameters, objectiveParameters)
+    let (real, accumulator, statistics) = (real, accumulator, statisticNames)
+    func discriminatorPlan(regularizerWeight: Float) throws -> Plan {
+      let (graph, binder) = try Self.buildDiscriminatorStep(
+        recipe, batch: batch, generator: generator, discriminator: discriminator, state: state, real: real, data: data,
+        random: random, accumulator: accumulator, statistics: statistics, regularizerWeight: regularizerWeight)
+      return try Plan(graph: graph, backend: backend, bindings: binder.bindings)
+    }
+    dPlan = try discriminatorPlan(regularizerWeight: lazy > 1 ? 0 : 1)
+    regularizedDPlan = lazy > 1 ? try discriminatorPlan(regularizerWeight: Float(lazy)) : nil
     let (gGraph, gBinder) = try Self.buildGeneratorStep(
       recipe, batch: batch, generator: generatorParameters, discriminator: discriminatorParameters,
       ema: emaParameters, random: random, accumulator: accumulator)
@@ -150,8 +160,13 @@ public final class GANTrainer {
 
   /// One D update (with the learning-rate factor of the current iteration).
   public func runDiscriminatorStep() throws {
-    dPlan.learningRateScale = recipe.schedule.factor(iteration: steps)
-    try dPlan.run()
+    let every = UInt64(recipe.regularizers.first?.every ?? 1)
+    let plan = regularizedDPlan.map { discriminatorUpdates % every == 0 ? $0 : dPlan } ?? dPlan
+    plan.learningRateScale = recipe.schedule.factor(iteration: steps)
+    plan.streamPosition = discriminatorUpdates
+    plan.optimizerStep = Int(discriminatorUpdates) + 1
+    try plan.run()
+    discriminatorUpdates += 1
   }
 
   /// The G update that completes the current iteration.
@@ -162,10 +177,12 @@ public final class GANTrainer {
     stepsSinceRead += 1
   }
 
-  /// Continues from a checkpoint: the completed steps and each plan's run count (the
-  /// optimiser steps, the random streams and the data position follow from them).
+  /// Continues from a checkpoint: the completed steps, the D updates (all D plans) and the
+  /// G plan's run count (the optimiser steps, the random streams and the data position
+  /// follow from them).
   public func restore(steps: Int, dRuns: UInt64, gRuns: UInt64) {
     self.steps = steps
+    discriminatorUpdates = dRuns
     dPlan.restore(runs: dRuns)
     gPlan.restore(runs: gRuns)
     stepsSinceRead = 0
@@ -248,7 +265,8 @@ public final class GANTrainer {
 
   static func buildDiscriminatorStep(
     _ recipe: GANRecipe, batch: Int, generator: ParameterStore, discriminator: ParameterStore, state: ParameterStore,
-    real: Tensor, data: RealSource, random: RandomInputs, accumulator: Tensor, statistics: [String]
+    real: Tensor, data: RealSource, random: RandomInputs, accumulator: Tensor, statistics: [String],
+    regularizerWeight: Float
   ) throws -> (Graph, GraphBinder) {
     let g = Graph()
     let b = GraphBinder(graph: g)
@@ -290,10 +308,15 @@ public final class GANTrainer {
     let gradsFake = try gradients(g, b, discriminator, of: fakeTerm)
     var terms = try objective.discriminatorTerms(
       context, x: x, dReal: dReal, fake: fake, dFake: dFake, real: realTerm, fakeTerm: fakeTerm)
-    for r in recipe.regularizers {
+    for r in recipe.regularizers where regularizerWeight > 0 {
       let (penalty, norm) = try r.penalty(context, x: x, dReal: dReal)
-      terms.penalties.append(penalty)
-      terms.extras["r1_grad_norm"] = norm
+      // Lazy: weighted by the interval, and the logged norm too, so its average over all D
+      // updates is the average over the regularised ones.
+      let scale = { (v: Value, what: String) throws -> Value in
+        regularizerWeight == 1 ? v : try g.value(.scale(regularizerWeight), [v], name: what)
+      }
+      terms.penalties.append(try scale(penalty, "lazy R1 penalty"))
+      terms.extras["r1_grad_norm"] = try scale(norm, "lazy R1 norm")
     }
     let gradsPenalties = try terms.penalties.map { try gradients(g, b, discriminator, of: $0) }
     let grads = try sum(g, [gradsReal, gradsFake] + gradsPenalties)

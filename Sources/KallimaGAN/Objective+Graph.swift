@@ -224,7 +224,7 @@ extension Regularizer {
   func penalty(_ c: DStepContext, x: Value, dReal: Value) throws -> (Value, Value) {
     let g = c.graph
     switch self {
-    case .r1(let gamma):
+    case .r1(let gamma, _):
       let total = try g.value(.reduceSum(alpha: 1), [dReal], name: "ΣD(x)")
       guard let grad = try g.gradients(of: total, wrt: [x])[0] else {
         throw KallimaError.invalidArgument(op: "R1", message: "D's output does not depend on its input")

@@ -94,6 +94,14 @@ public enum Objective: Sendable, Equatable {
 /// A regulariser added to D's loss whatever the objective.
 public enum Regularizer: Sendable, Equatable {
   /// R1 (Mescheder et al. 2018): γ/2·E[‖∇ₓD(x)‖²] on real data, through the same D(x)
-  /// forward as the loss.
-  case r1(gamma: Float)
+  /// forward as the loss. Lazy when `every` > 1 (Karras et al. 2020): added to every
+  /// `every`-th D update only, weighted by `every`.
+  case r1(gamma: Float, every: Int = 1)
+
+  /// D updates between two that carry the penalty.
+  public var every: Int {
+    switch self {
+    case .r1(_, let every): return every
+    }
+  }
 }

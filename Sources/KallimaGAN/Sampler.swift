@@ -5,26 +5,38 @@ import KallimaGraph
 /// grids, interpolation strips and evaluation. One plan per batch size, built once.
 public final class Sampler {
   public let backend: Backend
-  public let model: DCGAN
   public let count: Int
-  /// The latent batch [count, nz, 1, 1] the plan reads; write it, then `run`.
+  /// One sample's latent shape ([nz, 1, 1] for DCGAN) and image shape [C, H, W].
+  public let latentShape: Shape
+  public let imageShape: Shape
+  /// Latent values per image.
+  public var nz: Int { latentShape.count }
+  /// The latent batch [count] + latentShape the plan reads; write it, then `run`.
   public let z: Tensor
   let plan: Plan
   let output: Value
 
-  public init(backend: Backend, model: DCGAN, generator: ParameterStore, count: Int) throws {
+  /// Any generator network bound in eval mode to `generator` (its store, or its EMA).
+  public init(backend: Backend, network: any Layer, latentShape: Shape, generator: ParameterStore, count: Int) throws {
     guard count >= 1 else { throw KallimaError.invalidArgument(op: "sample", message: "need at least one image") }
     self.backend = backend
-    self.model = model
     self.count = count
+    self.latentShape = latentShape
     let g = Graph()
     let b = GraphBinder(graph: g)
-    let zShape: Shape = [count, model.config.nz, 1, 1]
+    let zShape = Shape([count] + latentShape.dims)
     z = try backend.zeros(zShape)
     let zv = g.input(zShape, name: "z")
     b.bind(zv, z)
-    output = try model.generator(b, generator, z: zv, training: false)
+    output = try network(zv, in: Scope(binder: b, store: generator, tag: "G", options: BindOptions(mode: .eval)))
+    imageShape = Shape(Array(g.shape(output).dims.dropFirst()))
     plan = try Plan(graph: g, backend: backend, bindings: b.bindings, keep: [output])
+  }
+
+  public convenience init(backend: Backend, model: DCGAN, generator: ParameterStore, count: Int) throws {
+    try self.init(
+      backend: backend, network: model.generatorNetwork, latentShape: [model.config.nz, 1, 1], generator: generator,
+      count: count)
   }
 
   /// Generates images for `z` values (count·nz of them) and returns them NCHW in [−1, 1].
@@ -38,7 +50,6 @@ public final class Sampler {
   /// through the one plan (the last batch padded with zero latents), and hands each batch's
   /// real images (NCHW in [−1, 1]) and their number to `body`, in order.
   public func forEachBatch(latents: [Float], _ body: (_ images: [Float], _ count: Int) throws -> Void) throws {
-    let nz = model.config.nz
     guard latents.count % nz == 0 else {
       throw KallimaError.shapeMismatch(op: "sample", message: "\(latents.count) latent values are not a multiple of nz \(nz)")
     }

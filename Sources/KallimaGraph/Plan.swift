@@ -22,6 +22,11 @@ public final class Plan {
   public var learningRateScale: Double = 1
   /// The step optimiser nodes use in the coming run.
   var currentStep: Int { optimizerStep ?? Int(runs) + 1 }
+  /// Where random nodes and data gathering are in their streams (run i draws block i):
+  /// `runs` unless set. Plans that take turns at one job (a D step with and without a lazy
+  /// regulariser) set it to their shared count, so together they draw one stream.
+  public var streamPosition: UInt64?
+  var position: UInt64 { streamPosition ?? runs }
 
   /// - Parameters:
   ///   - bindings: a tensor for every input and parameter node.
@@ -127,19 +132,19 @@ public final class Plan {
       let y = outs[0]!
       let blocks = UInt64((y.count + 3) / 4)
       return { [unowned self] in
-        try be.random_normal(y, stream: RandomStream(seed: seed, counter: self.runs &* blocks), mean: mean, std: std)
+        try be.random_normal(y, stream: RandomStream(seed: seed, counter: self.position &* blocks), mean: mean, std: std)
       }
     case .randomUniform(let seed, let low, let high):
       let y = outs[0]!
       let blocks = UInt64((y.count + 3) / 4)
       return { [unowned self] in
-        try be.random_uniform(y, stream: RandomStream(seed: seed, counter: self.runs &* blocks), low: low, high: high)
+        try be.random_uniform(y, stream: RandomStream(seed: seed, counter: self.position &* blocks), low: low, high: high)
       }
     case .dropoutMask(let seed, let p):
       let y = outs[0]!
       let blocks = UInt64((y.count + 3) / 4)
       return { [unowned self] in
-        try be.dropout_mask(y, stream: RandomStream(seed: seed, counter: self.runs &* blocks), p: p)
+        try be.dropout_mask(y, stream: RandomStream(seed: seed, counter: self.position &* blocks), p: p)
       }
     case .assign: return { try be.scale(x[1], alpha: 1, y: x[0]) }
     case .clamp(let lo, let hi): return { try be.clamp_fwd(x[0], y: outs[0]!, min: lo, max: hi) }
@@ -177,7 +182,7 @@ public final class Plan {
       }
     case .gatherImages(let order, let batch, let flip):
       return { [unowned self] in
-        try be.gather_images(source: x[0], y: outs[0]!, order: order, position: self.runs &* UInt64(batch), flip: flip)
+        try be.gather_images(source: x[0], y: outs[0]!, order: order, position: self.position &* UInt64(batch), flip: flip)
       }
     case .maxPool2d(let p): return { try be.max_pool2d_fwd(x: x[0], y: outs[0]!, params: p) }
     case .maxPool2dBwd(let p): return { try be.max_pool2d_bwd(x: x[0], dy: x[1], dx: outs[0]!, params: p) }

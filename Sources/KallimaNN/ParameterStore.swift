@@ -144,3 +144,12 @@ struct CarriedState {
   let name: String
   var value: Value
 }
+
+extension ParameterInit {
+  /// Xavier/Glorot uniform (torch.nn.init.xavier_uniform_): U[−b, b] with
+  /// b = gain·sqrt(6/(fanIn + fanOut)).
+  public static func xavierUniform(fanIn: Int, fanOut: Int, gain: Double = 1) -> ParameterInit {
+    let bound = Float(gain * (6 / Double(fanIn + fanOut)).squareRoot())
+    return .uniform(low: -bound, high: bound)
+  }
+}

@@ -24,6 +24,22 @@ public struct Sequential: Layer {
   }
 }
 
+/// Layers applied in order in the parent's own scope: each names itself with `.named(_:)`,
+/// as the attributes of a PyTorch module used one after another in its forward
+/// (`self.l1`, `self.block2`, …), where `Sequential` would number them.
+public struct Chain: Layer {
+  public var layers: [any Layer]
+
+  public init(_ layers: [any Layer]) { self.layers = layers }
+  public init(@LayerBuilder _ body: () throws -> [any Layer]) rethrows { layers = try body() }
+
+  public func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
+    var h = x
+    for layer in layers { h = try layer(h, in: scope) }
+    return h
+  }
+}
+
 /// Collects layers for `Sequential` (and the other containers): plain statements, `if`,
 /// `if`/`else`, `for` loops and nested arrays of layers.
 @resultBuilder

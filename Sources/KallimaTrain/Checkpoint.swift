@@ -71,8 +71,9 @@ public struct Checkpoint {
         tensors.append(SafetensorsTensor(name: name, shape: e.tensor.shape.dims, values: values))
       }
     }
-    guard let config = trainer.recipe.dcgan else {
-      throw KallimaError.invalidArgument(op: "checkpoint", message: "only DCGAN-shaped recipes can be checkpointed by this build")
+    guard let config = trainer.recipe.sizes else {
+      throw KallimaError.invalidArgument(
+        op: "checkpoint", message: "the recipe's networks do not come from an architecture (--arch); their sizes are unknown")
     }
     return Checkpoint(config: config, training: training, recipe: recipe, tensors: tensors)
   }
@@ -86,7 +87,7 @@ public struct Checkpoint {
     try SafetensorsFile.write(
       tensors,
       metadata: [
-        "format": Checkpoint.format, "architecture": "dcgan", "config": String(decoding: config, as: UTF8.self),
+        "format": Checkpoint.format, "architecture": self.recipe.arch, "config": String(decoding: config, as: UTF8.self),
         "training": String(decoding: training, as: UTF8.self), "recipe": String(decoding: recipe, as: UTF8.self),
       ], to: path)
   }
@@ -100,9 +101,10 @@ public struct Checkpoint {
       throw KallimaError.io(
         path: path, message: "not a Kallima checkpoint (format '\(metadata["format"] ?? "none")', expected '\(format)')")
     }
-    guard metadata["architecture"] == "dcgan" else {
+    guard let architecture = metadata["architecture"], Architecture(rawValue: architecture) != nil else {
       throw KallimaError.io(
-        path: path, message: "checkpoint of architecture '\(metadata["architecture"] ?? "unknown")'; this build loads dcgan")
+        path: path,
+        message: "checkpoint of architecture '\(metadata["architecture"] ?? "unknown")'; this build loads \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     let decoder = JSONDecoder()
     guard let configText = metadata["config"], let trainingText = metadata["training"],
@@ -122,6 +124,7 @@ public struct Checkpoint {
       (recipe.lrG, recipe.lrD, recipe.beta1, recipe.beta2) = (training.lr, training.lr, training.beta1, training.beta2)
       recipe.nCritic = training.nCritic
     }
+    recipe.arch = architecture
     var dcgan = config.dcgan
     dcgan.discriminatorNorm = NormKind(rawValue: config.dNorm ?? "batch") ?? .batch
     return Checkpoint(config: dcgan, training: training, recipe: recipe, tensors: tensors)

@@ -14,6 +14,8 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
   public var penaltyWeight: Float?
   /// R1's γ (nil: no R1).
   public var r1: Float?
+  /// Lazy R1: the penalty on every N-th D update only, weighted by N (StyleGAN2 uses 16).
+  public var r1Every = 1
   public var spectralNorm = false
   /// EMA β of G's weights (nil: no EMA), and the iteration it starts averaging at.
   public var ema: Double?
@@ -36,6 +38,30 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
 
   public init() {}
 
+  /// Every key is optional, so checkpoints written before a field existed still load (with
+  /// that field's default).
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    arch = try c.decodeIfPresent(String.self, forKey: .arch) ?? arch
+    loss = try c.decodeIfPresent(String.self, forKey: .loss) ?? loss
+    penaltyWeight = try c.decodeIfPresent(Float.self, forKey: .penaltyWeight)
+    r1 = try c.decodeIfPresent(Float.self, forKey: .r1)
+    r1Every = try c.decodeIfPresent(Int.self, forKey: .r1Every) ?? r1Every
+    spectralNorm = try c.decodeIfPresent(Bool.self, forKey: .spectralNorm) ?? spectralNorm
+    ema = try c.decodeIfPresent(Double.self, forKey: .ema)
+    emaStart = try c.decodeIfPresent(Int.self, forKey: .emaStart) ?? emaStart
+    optimizer = try c.decodeIfPresent(String.self, forKey: .optimizer)
+    lrG = try c.decodeIfPresent(Double.self, forKey: .lrG)
+    lrD = try c.decodeIfPresent(Double.self, forKey: .lrD)
+    beta1 = try c.decodeIfPresent(Double.self, forKey: .beta1)
+    beta2 = try c.decodeIfPresent(Double.self, forKey: .beta2)
+    momentum = try c.decodeIfPresent(Double.self, forKey: .momentum) ?? momentum
+    nCritic = try c.decodeIfPresent(Int.self, forKey: .nCritic)
+    lrDecayStart = try c.decodeIfPresent(Int.self, forKey: .lrDecayStart)
+    lrDecayEnd = try c.decodeIfPresent(Int.self, forKey: .lrDecayEnd)
+    dNorm = try c.decodeIfPresent(String.self, forKey: .dNorm)
+  }
+
   public var objective: Objective { get throws { try Objective.named(loss, penaltyWeight: penaltyWeight) } }
 
   /// The n_critic this recipe runs.
@@ -44,22 +70,24 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
   /// The GAN recipe for DCGAN-shaped networks of `base` (nz, widths, channels, size) and a
   /// run of `steps` iterations.
   public func recipe(base: DCGANConfig, steps: Int) throws -> GANRecipe {
-    guard arch == "dcgan" else {
-      throw KallimaError.invalidArgument(
-        op: "train", message: "--arch \(arch) is not available yet; this build trains --arch dcgan")
-    }
+    let architecture = try Architecture.named(arch)
     let objective = try self.objective
     var config = base
+    if architecture == .resnet, let dNorm, dNorm != "none" {
+      throw KallimaError.invalidArgument(
+        op: "train", message: "--d-norm \(dNorm): the resnet D has no normalisation (SNGAN's); --d-norm applies to --arch dcgan")
+    }
     let normName = dNorm ?? (["wgan-gp", "dragan"].contains(loss) || spectralNorm ? "none" : "batch")
     guard let norm = NormKind(rawValue: normName) else {
       throw KallimaError.invalidArgument(
         op: "train", message: "unknown --d-norm '\(normName)'; choose one of \(NormKind.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     config.discriminatorNorm = norm
-    var recipe = try GANRecipe.dcgan(config, objective: objective, nCritic: criticSteps)
-    if objective.discriminatorIsAutoencoder {
-      recipe.discriminator = try DCGAN(config).autoencoderDiscriminatorNetwork
-    }
+    var recipe = GANRecipe(
+      generator: try architecture.generator(config),
+      discriminator: try architecture.discriminator(config, autoencoder: objective.discriminatorIsAutoencoder),
+      latentShape: architecture.latentShape(config), imageShape: [config.channels, config.imageSize, config.imageSize],
+      objective: objective, nCritic: criticSteps, sizes: config)
     let defaultLR: Double
     switch loss {
     case "wgan": defaultLR = 5e-5
@@ -80,7 +108,7 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
     }
     recipe.optimizerD = try make(lrD ?? defaultLR)
     recipe.optimizerG = try make(lrG ?? defaultLR)
-    recipe.regularizers = r1.map { [.r1(gamma: $0)] } ?? []
+    recipe.regularizers = r1.map { [.r1(gamma: $0, every: r1Every)] } ?? []
     recipe.spectralNorm = spectralNorm
     recipe.ema = ema.map { EMAConfig(beta: $0, start: emaStart) }
     if let start = lrDecayStart {

@@ -121,8 +121,9 @@ public final class TrainingRun {
     trainer = try GANTrainer(
       backend: backend, recipe: recipe, batch: options.batch, seed: options.seed,
       noise: .device(seed: options.seed &+ 0x2), data: .dataset(images, seed: dataSeed, flip: options.flip))
-    let model = try DCGAN(recipe.dcgan ?? config)
-    sampler = try Sampler(backend: backend, model: model, generator: trainer.samplingParameters, count: options.sampleCount)
+    sampler = try Sampler(
+      backend: backend, network: recipe.generator, latentShape: recipe.latentShape, generator: trainer.samplingParameters,
+      count: options.sampleCount)
     for sub in ["samples", "checkpoints"] {
       try FileManager.default.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
     }
@@ -143,7 +144,8 @@ public final class TrainingRun {
         ) { events(.note($0)) }
       }
       evaluator = try ModeEvaluator(
-        classifier: classifier, realCounts: realCounts, model: model, generator: trainer.samplingParameters,
+        classifier: classifier, realCounts: realCounts, network: recipe.generator, latentShape: recipe.latentShape,
+        generator: trainer.samplingParameters,
         samples: options.evalSamples)
     } else {
       evaluator = nil
@@ -246,7 +248,7 @@ public final class TrainingRun {
 
   func writeCheckpoint(named name: String, alsoLatest: Bool) throws -> String {
     training.step = step
-    training.dRuns = trainer.dPlan.runs
+    training.dRuns = trainer.discriminatorUpdates
     training.gRuns = trainer.gPlan.runs
     let checkpoint = try Checkpoint.capture(trainer, training: training, recipe: options.recipe)
     let path = checkpointDirectory.appendingPathComponent(name).path

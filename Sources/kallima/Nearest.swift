@@ -32,13 +32,13 @@ struct Nearest: ParsableCommand {
 
   func run() throws {
     let g = try CheckpointGenerator(path: checkpoint, device: device)
-    let config = g.model.config
+    let config = g.config
     let path = data ?? g.checkpoint.training.data
     let dataset = try ImageDataset.load(path: path, size: config.imageSize, channels: config.channels, limit: limit)
     let image = config.channels * config.imageSize * config.imageSize
     let training = try g.backend.makeTensor(
       [dataset.count, config.channels, config.imageSize, config.imageSize], values: dataset.pixels)
-    let samples = try g.sampler(count: n, path: checkpoint).images(z: Sampler.latents(count: n, nz: config.nz, seed: seed))
+    let samples = try g.sampler(count: n, path: checkpoint).images(z: Sampler.latents(count: n, nz: g.latentShape.count, seed: seed))
     let matches = try Memorisation.nearest(
       samples: samples, count: n, training: training, width: config.imageSize, k: k, on: g.backend)
 

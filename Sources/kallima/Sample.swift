@@ -5,29 +5,40 @@ import KallimaData
 import KallimaGAN
 import KallimaTrain
 
-/// A generator restored from a checkpoint, ready to sample (eval-mode batch norm).
+/// A generator restored from a checkpoint, ready to sample (eval-mode batch norm): the EMA
+/// of G's weights when the run kept one (`generator_ema.*`), else G's own.
 struct CheckpointGenerator {
   let checkpoint: Checkpoint
   let backend: Backend
-  let model: DCGAN
+  let network: any Layer
+  let latentShape: Shape
   let store: ParameterStore
+  /// The sizes (nz, channels, image side) the networks were made from.
+  var config: DCGANConfig { checkpoint.config }
 
   init(path: String, device: String?) throws {
     checkpoint = try Checkpoint.read(path)
     backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
-    model = try DCGAN(checkpoint.config)
+    let architecture = try Architecture.named(checkpoint.recipe.arch)
+    network = try architecture.generator(checkpoint.config)
+    latentShape = architecture.latentShape(checkpoint.config)
     store = ParameterStore(backend: backend, seed: 0)
+  }
+
+  /// Which weights sampling uses: "generator_ema" when the checkpoint has them.
+  var weights: String {
+    checkpoint.tensors.contains { $0.name.hasPrefix("generator_ema.") } ? "generator_ema" : "generator"
   }
 
   /// A sampler for `count` images with the checkpoint's generator weights.
   func sampler(count: Int, path: String) throws -> Sampler {
-    let sampler = try Sampler(backend: backend, model: model, generator: store, count: count)
-    try checkpoint.restore(store, network: "generator", path: path)
+    let sampler = try Sampler(backend: backend, network: network, latentShape: latentShape, generator: store, count: count)
+    try checkpoint.restore(store, network: weights, path: path)
     return sampler
   }
 
   func writeGrid(_ images: [Float], count: Int, columns: Int, to out: String) throws {
-    let c = model.config
+    let c = config
     let grid = try ImageGrid.png(images: images, count: count, channels: c.channels, size: c.imageSize, columns: columns)
     try ImageIO.writePNG(grid, to: out)
   }
@@ -47,7 +58,7 @@ struct Sample: ParsableCommand {
   func run() throws {
     let g = try CheckpointGenerator(path: checkpoint, device: device)
     let sampler = try g.sampler(count: n, path: checkpoint)
-    let images = try sampler.images(z: Sampler.latents(count: n, nz: g.model.config.nz, seed: seed))
+    let images = try sampler.images(z: Sampler.latents(count: n, nz: g.latentShape.count, seed: seed))
     try g.writeGrid(images, count: n, columns: Int(Double(n).squareRoot().rounded(.up)), to: out)
     print(out)
   }
@@ -74,7 +85,7 @@ struct Interpolate: ParsableCommand {
 
   func run() throws {
     let g = try CheckpointGenerator(path: checkpoint, device: device)
-    let nz = g.model.config.nz
+    let nz = g.latentShape.count
     var z: [Float] = []
     for r in 0..<rows {
       let a = Sampler.latents(count: 1, nz: nz, seed: from &+ UInt64(r))

@@ -17,7 +17,7 @@ struct Train: ParsableCommand {
 
   @Option(help: "Image folder (PNG/JPEG, searched recursively) or idx file; default: Fashion-MNIST.")
   var data: String?
-  @Option(help: "Architecture (dcgan).") var arch = "dcgan"
+  @Option(help: "Architecture: dcgan, or resnet (SNGAN's ResNet G and D, 32x32 or 64x64).") var arch = "dcgan"
   @Option(help: "Image side (4·2^k; default 64, or 32 for the embedded Fashion-MNIST).") var size: Int?
   @Option(help: "Batch size.") var batch = 64
   @Option(help: "Total steps (one D and one G update each).") var steps: Int?
@@ -33,6 +33,7 @@ struct Train: ParsableCommand {
   @Option(name: .customLong("n-critic"), help: "D updates per G update (default 5 for wgan and wgan-gp, else 1).") var nCritic: Int?
   @Option(name: .customLong("gp-weight"), help: "λ of the WGAN-GP / DRAGAN gradient penalty (default 10).") var gpWeight: Float?
   @Option(help: "R1 penalty γ on real data (off by default; 10 in Mescheder et al.).") var r1: Float?
+  @Option(name: .customLong("r1-every"), help: "Lazy R1: the penalty on every N-th D update, weighted by N (StyleGAN2: 16).") var r1Every = 1
   @Flag(name: .customLong("spectral-norm"), help: "Spectral normalisation of every D weight.") var spectralNorm = false
   @Option(help: "EMA of G's weights with this β (e.g. 0.999); samples and checkpoints' generator_ema use it.") var ema: Double?
   @Option(name: .customLong("ema-start"), help: "Iterations before the EMA starts averaging (it copies G until then).") var emaStart = 0
@@ -57,7 +58,6 @@ struct Train: ParsableCommand {
   @Option(help: "Generated images per evaluation.") var evalSamples = 2000
 
   func validate() throws {
-    guard arch == "dcgan" else { throw ValidationError("--arch: only dcgan is available") }
     guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (batch norm needs it)") }
     guard logEvery >= 1, sampleEvery >= 1, checkpointEvery >= 1, (evalEvery ?? 1) >= 1, evalSamples >= 1 else {
       throw ValidationError("--log-every, --sample-every, --checkpoint-every, --eval-every and --eval-samples must be at least 1")
@@ -78,6 +78,7 @@ struct Train: ParsableCommand {
     (recipe.lrG, recipe.lrD) = (lrG ?? lr, lrD ?? lr)
     (recipe.optimizer, recipe.beta1, recipe.beta2, recipe.momentum) = (optimizer, beta1, beta2, momentum)
     (recipe.nCritic, recipe.penaltyWeight, recipe.r1, recipe.spectralNorm) = (nCritic, gpWeight, r1, spectralNorm)
+    recipe.r1Every = r1Every
     (recipe.ema, recipe.emaStart, recipe.lrDecayStart, recipe.dNorm) = (ema, emaStart, lrDecayStart, dNorm)
     options.recipe = recipe
     options.ngf = width ?? (embedded ? 32 : 64)

@@ -56,7 +56,7 @@ struct ModeCoverageTests {
 
     let config = DCGANConfig(nz: 32, ngf: 16, ndf: 16, channels: 1, imageSize: 32)
     let trainer = try GANTrainer(backend: cl, config: config, batch: 64, seed: 5, data: .dataset(images, seed: 5, flip: true))
-    let sampler = try Sampler(backend: cl, model: trainer.model!, generator: trainer.generatorParameters, count: 500)
+    let sampler = try Sampler(backend: cl, model: DCGAN(config), generator: trainer.generatorParameters, count: 500)
     let z = Sampler.latents(count: 500, nz: config.nz, seed: 77)
     func coverage() throws -> ModeCoverage {
       let p = try classifier.probabilities(images: try sampler.images(z: z), count: 500)

@@ -19,18 +19,23 @@ private func state(_ run: TrainingRun) throws -> [String: [Float]] {
 }
 
 /// Recipes that exercise each kind of device state a resume must carry.
-private let recipes: [(String, (inout RecipeOptions) -> Void)] = [
-  ("wgan (RMSprop, clipping, 5 critic steps)", { $0.loss = "wgan" }),
-  ("wgan-gp (double backprop, α draws)", { $0.loss = "wgan-gp"; $0.nCritic = 2 }),
-  ("began (k_t)", { $0.loss = "began" }),
+private let recipes: [(String, (inout TrainingOptions) -> Void)] = [
+  ("wgan (RMSprop, clipping, 5 critic steps)", { $0.recipe.loss = "wgan" }),
+  ("wgan-gp (double backprop, α draws)", { $0.recipe.loss = "wgan-gp"; $0.recipe.nCritic = 2 }),
+  ("began (k_t)", { $0.recipe.loss = "began" }),
   ("hinge + spectral norm + EMA + TTUR", {
-    $0.loss = "hinge"; $0.spectralNorm = true; $0.ema = 0.9; $0.emaStart = 2; $0.lrG = 1e-4; $0.lrD = 4e-4
+    $0.recipe.loss = "hinge"; $0.recipe.spectralNorm = true; $0.recipe.ema = 0.9; $0.recipe.emaStart = 2; $0.recipe.lrG = 1e-4; $0.recipe.lrD = 4e-4
   }),
   ("lsgan + SGD momentum + linear decay", {
-    $0.loss = "lsgan"; $0.optimizer = "sgd"; $0.momentum = 0.9; $0.lrG = 0.01; $0.lrD = 0.01
-    $0.lrDecayStart = 2; $0.lrDecayEnd = 8
+    $0.recipe.loss = "lsgan"; $0.recipe.optimizer = "sgd"; $0.recipe.momentum = 0.9; $0.recipe.lrG = 0.01; $0.recipe.lrD = 0.01
+    $0.recipe.lrDecayStart = 2; $0.recipe.lrDecayEnd = 8
   }),
-  ("dragan + R1", { $0.loss = "dragan"; $0.r1 = 10 }),
+  ("dragan + R1", { $0.recipe.loss = "dragan"; $0.recipe.r1 = 10 }),
+  ("ns + lazy R1 every 3 (two D plans, one stream)", { $0.recipe.r1 = 10; $0.recipe.r1Every = 3 }),
+  ("resnet + hinge + spectral norm", {
+    ($0.recipe.arch, $0.recipe.loss, $0.recipe.spectralNorm) = ("resnet", "hinge", true)
+    $0.size = 32  // the ResNet recipe makes 32x32 (the 8x8 idx images are resized up)
+  }),
 ]
 
 @Suite("Recipes in training runs", .serialized)
@@ -42,7 +47,7 @@ struct RecipeRunTests {
     let cl = try trainOpenCL.get()
     func options(_ folder: TemporaryFolder, steps: Int) throws -> TrainingOptions {
       var o = try tinyOptions(folder, steps: steps)
-      configure(&o.recipe)
+      configure(&o)
       return o
     }
     let straight = try TemporaryFolder()
