@@ -63,6 +63,21 @@ public struct GANRecipe {
       objective: objective, optimizerD: optimizer, optimizerG: optimizer, nCritic: nCritic, sizes: config)
   }
 
+  /// One line for logs: "hinge, D adam lr 0.0004, G adam lr 0.0001, n_critic 1, spectral norm".
+  public var summary: String {
+    func describe(_ o: Optimizer) -> String { "\(o.name) lr \(o.learningRate)" }
+    var parts = [objective.name, "D \(describe(optimizerD))", "G \(describe(optimizerG))", "n_critic \(nCritic)"]
+    parts += regularizers.map { r in
+      switch r {
+      case .r1(let gamma, let every): return every > 1 ? "R1 γ \(gamma) every \(every)" : "R1 γ \(gamma)"
+      }
+    }
+    if spectralNorm { parts.append("spectral norm") }
+    if let ema { parts.append("EMA β \(ema.beta) from iteration \(ema.start)") }
+    if case .linearDecay(let keep, let decay) = schedule { parts.append("lr decay after \(keep) over \(decay)") }
+    return parts.joined(separator: ", ")
+  }
+
   /// Rejects combinations that cannot train as intended, with what to do instead.
   public func validate() throws {
     func fail(_ message: String) -> KallimaError { .invalidArgument(op: "recipe", message: message) }

@@ -124,7 +124,6 @@ public final class GANTrainer {
           op: "GANTrainer", message: "dataset images are \(Shape(Array(images.shape.dims.dropFirst()))), the recipe makes \(recipe.imageShape)")
       }
     }
-    var feeds: [String: Tensor] = [:]
     let random = RandomInputs(backend: backend, noise: noise)
     // Both networks' stores are populated by building the D plan first (G, then D).
     let lazy = recipe.regularizers.first.map(\.every) ?? 1
@@ -143,7 +142,6 @@ public final class GANTrainer {
       ema: emaParameters, random: random, accumulator: accumulator)
     gPlan = try Plan(graph: gGraph, backend: backend, bindings: gBinder.bindings)
     feeds = random.feeds
-    self.feeds = feeds
     if let ema = emaParameters {
       // The average starts from G's initial weights.
       for e in generatorParameters.entries where ema[e.name] != nil {
@@ -304,7 +302,7 @@ public final class GANTrainer {
     let z = try random.value(b, zShape, feed: "zD", salt: 0xD, name: "z (D step)", uniform: false)
     let fake = try recipe.generator(z, in: Scope(binder: b, store: generator, tag: "G"))
     let dFake = try critic(fake, "fake")
-    let fakeTerm = try objective.fakeTerm(context, fake: fake, dFake: dFake, realTerm: realTerm)
+    let fakeTerm = try objective.fakeTerm(context, fake: fake, dFake: dFake)
     let gradsFake = try gradients(g, b, discriminator, of: fakeTerm)
     var terms = try objective.discriminatorTerms(
       context, x: x, dReal: dReal, fake: fake, dFake: dFake, real: realTerm, fakeTerm: fakeTerm)

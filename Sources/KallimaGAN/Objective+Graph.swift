@@ -87,8 +87,8 @@ extension Objective {
     }
   }
 
-  /// The fake-data term, built right after D(G(z)); `realTerm` is the value built above.
-  func fakeTerm(_ c: DStepContext, fake: Value, dFake: Value, realTerm: Value) throws -> Value {
+  /// The fake-data term, built right after D(G(z)).
+  func fakeTerm(_ c: DStepContext, fake: Value, dFake: Value) throws -> Value {
     let g = c.graph
     switch self {
     case .nonSaturating, .minimax, .dragan:
@@ -113,8 +113,8 @@ extension Objective {
     throws -> DiscriminatorTerms
   {
     let g = c.graph
-    let (meanReal, meanFake) = try reportedMeans(c, x: x, dReal: dReal, fake: fake, dFake: dFake)
-    var terms = DiscriminatorTerms(real: real, fake: fakeTerm, dReal: meanReal, dFake: meanFake)
+    var terms = DiscriminatorTerms(real: real, fake: fakeTerm, dReal: real, dFake: fakeTerm)
+    if !discriminatorIsAutoencoder { (terms.dReal, terms.dFake) = try reportedMeans(c, dReal: dReal, dFake: dFake) }
     switch self {
     case .wgan(let clip):
       terms.afterUpdate.append { store, binder in
@@ -148,16 +148,16 @@ extension Objective {
       terms.extras["grad_norm"] = norm
     case .began(let gamma, let lambdaK, let k0):
       let k = try c.binder.parameter(c.state, "k", [1], .constant(k0), trainable: false)
+      // L(x) and L(G(z)) for the log's D(x), D(G(z)), the balance γ·L(x) − L(G(z)) and M
+      // (nothing differentiates these: k's update is an effect after the optimiser step).
       let lossReal = real
-      let lossFake = try g.value(.l1, [fake, dFake], name: "L(G(z)) (detached)")
-      // γ·L(x) − L(G(z)), from values that carry no gradient.
+      let lossFake = try g.value(.l1, [fake, dFake], name: "L(G(z)) for k")
+      (terms.dReal, terms.dFake) = (lossReal, lossFake)
       let balance = try g.plus(
-        try g.value(.scale(gamma), [try g.value(.detach, [lossReal], name: "L(x) detached")], name: "γ·L(x)"),
-        try g.value(.scale(-1), [try g.value(.detach, [lossFake], name: "L(G(z)) detached")], name: "-L(G(z))"),
+        try g.value(.scale(gamma), [lossReal], name: "γ·L(x)"), try g.value(.scale(-1), [lossFake], name: "-L(G(z))"),
         name: "γ·L(x) - L(G(z))")
       terms.extras["M"] = try g.plus(
-        try g.value(.detach, [lossReal], name: "L(x) for M"),
-        try g.value(.l1, [balance, g.constant(0, [1], name: "0")], name: "|γ·L(x) - L(G(z))|"), name: "M")
+        lossReal, try g.value(.l1, [balance, g.constant(0, [1], name: "0")], name: "|γ·L(x) - L(G(z))|"), name: "M")
       // A view of k: read by the statistics after the update below, it logs the new k_t.
       terms.extras["k"] = try g.value(.detach, [k], name: "k")
       terms.afterUpdate.append { _, _ in
@@ -184,18 +184,13 @@ extension Objective {
     return (penalty, try g.mean(norm, name: "E‖∇D‖"))
   }
 
-  /// D(x) and D(G(z)) as the log reports them.
-  func reportedMeans(_ c: DStepContext, x: Value, dReal: Value, fake: Value, dFake: Value) throws -> (Value, Value) {
+  /// D(x) and D(G(z)) as the log reports them (scoring Ds; BEGAN reports L(x), L(G(z))).
+  func reportedMeans(_ c: DStepContext, dReal: Value, dFake: Value) throws -> (Value, Value) {
     let g = c.graph
     if reportsProbabilities {
       return (
         try g.mean(try g.value(.activation(.sigmoid), [dReal], name: "D(x) sigmoid"), name: "D(x)"),
         try g.mean(try g.value(.activation(.sigmoid), [dFake], name: "D(G(z)) sigmoid"), name: "D(G(z))")
-      )
-    }
-    if discriminatorIsAutoencoder {
-      return (
-        try g.value(.l1, [x, dReal], name: "L(x) reported"), try g.value(.l1, [fake, dFake], name: "L(G(z)) reported")
       )
     }
     return (try g.mean(dReal, name: "D(x)"), try g.mean(dFake, name: "D(G(z))"))

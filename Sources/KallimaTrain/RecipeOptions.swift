@@ -121,13 +121,4 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
     try recipe.validate()
     return recipe
   }
-
-  /// One line for logs: "ns, adam 2e-4/2e-4, n_critic 1".
-  public var summary: String {
-    var parts = [loss]
-    if let r1 { parts.append("R1 γ \(r1)") }
-    if spectralNorm { parts.append("spectral norm") }
-    if let ema { parts.append("EMA \(ema)") }
-    return parts.joined(separator: ", ")
-  }
 }

@@ -121,6 +121,7 @@ public final class TrainingRun {
     trainer = try GANTrainer(
       backend: backend, recipe: recipe, batch: options.batch, seed: options.seed,
       noise: .device(seed: options.seed &+ 0x2), data: .dataset(images, seed: dataSeed, flip: options.flip))
+    events(.note("recipe: \(options.recipe.arch), \(recipe.summary)"))
     sampler = try Sampler(
       backend: backend, network: recipe.generator, latentShape: recipe.latentShape, generator: trainer.samplingParameters,
       count: options.sampleCount)
