@@ -10,19 +10,25 @@ public struct BatchNorm2d: Layer {
   public var momentum: Float
   public var eps: Float
   public var weightInit: ParameterInit
+  /// Learnable per-channel scale and shift (`weight`, `bias`); without them (affine=False)
+  /// the layer only normalises and keeps running statistics.
+  public var affine: Bool
 
   /// `weightInit`: PyTorch's default is ones; DCGAN draws N(1, 0.02).
-  public init(_ features: Int, momentum: Float = 0.1, eps: Float = 1e-5, weightInit: ParameterInit = .constant(1)) {
+  public init(
+    _ features: Int, momentum: Float = 0.1, eps: Float = 1e-5, weightInit: ParameterInit = .constant(1), affine: Bool = true
+  ) {
     self.features = features
     self.momentum = momentum
     self.eps = eps
     self.weightInit = weightInit
+    self.affine = affine
   }
 
   public func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
     let c = features
-    let gamma = try scope.parameter("weight", [c], weightInit)
-    let beta = try scope.parameter("bias", [c], .constant(0))
+    let gamma = affine ? try scope.parameter("weight", [c], weightInit) : scope.graph.constant(1, [c], name: "1")
+    let beta = affine ? try scope.parameter("bias", [c], .constant(0)) : scope.graph.constant(0, [c], name: "0")
     let mean = try scope.parameter("running_mean", [c], .constant(0), trainable: false)
     let variance = try scope.parameter("running_var", [c], .constant(1), trainable: false)
     let op: GraphOp = scope.training ? .batchnormTrain(momentum: momentum, eps: eps) : .batchnormEval(eps: eps)
@@ -81,6 +87,42 @@ extension Scope {
     let gamma = try parameter("weight", [channels], .constant(1))
     let beta = try parameter("bias", [channels], .constant(0))
     return try value(.addChannel, [try value(.mulChannel, [y, gamma], "scale"), beta], "shift")
+  }
+}
+
+/// Class-conditional batch norm (de Vries et al. 2017; Miyato & Koyama 2018's generator):
+/// batch norm without affine, then a per-sample scale and shift looked up from the class,
+/// y = x̂·gain[class] + bias[class]. The class comes as one-hot (or soft) rows [N, classes]
+/// in the scope's condition `condition` (default "y"). Names as StudioGAN/BigGAN-PyTorch's
+/// ConditionalBatchNorm2d: `bn.running_mean`, `bn.running_var`, `gain.weight` (ones) and
+/// `bias.weight` (zeros), each embedding [classes, C].
+public struct ConditionalBatchNorm2d: Layer {
+  public var features: Int
+  public var classes: Int
+  public var condition: String
+  public var momentum: Float
+  public var eps: Float
+
+  public init(_ features: Int, classes: Int, condition: String = "y", momentum: Float = 0.1, eps: Float = 1e-5) {
+    self.features = features
+    self.classes = classes
+    self.condition = condition
+    self.momentum = momentum
+    self.eps = eps
+  }
+
+  public func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
+    let y = try scope.condition(condition, for: "conditional batchnorm")
+    let normalised = try BatchNorm2d(features, momentum: momentum, eps: eps, affine: false)(x, in: scope, named: "bn")
+    let gain = try Embedding(classes, features, weightInit: .constant(1))(y, in: scope, named: "gain")
+    let bias = try Embedding(classes, features, weightInit: .constant(0))(y, in: scope, named: "bias")
+    // [N, C, H, W] as [1, N·C, H·W, 1]: one channel per (sample, channel) pair.
+    let shape = scope.graph.shape(x)
+    let (n, c) = (shape[0], shape[1])
+    let planes = try scope.value(.reshape([1, n * c, shape.count / (n * c), 1]), [normalised], "planes")
+    let scaled = try scope.value(.mulChannel, [planes, try scope.value(.reshape([n * c]), [gain], "gain rows")], "scale")
+    let shifted = try scope.value(.addChannel, [scaled, try scope.value(.reshape([n * c]), [bias], "bias rows")], "shift")
+    return try scope.value(.reshape(shape), [shifted], "conditional batchnorm")
   }
 }
 
