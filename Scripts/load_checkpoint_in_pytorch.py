@@ -149,13 +149,26 @@ def sub_state_dict(tensors, prefix, module):
     return state
 
 
-def load_generator(path, map_location="cpu"):
-    """(Generator loaded strictly from the checkpoint's generator.* tensors, config)."""
+def check_architecture(path):
+    """This script rebuilds DCGAN's networks; other architectures get a clear error."""
+    with safe_open(path, framework="pt") as f:
+        architecture = (f.metadata() or {}).get("architecture", "dcgan")
+    if architecture != "dcgan":
+        raise ValueError(
+            f"{path}: a '{architecture}' checkpoint; this script rebuilds DCGAN only "
+            "(Scripts/make_resnet_fixture.py has the ResNet G and D with the same state-dict names)")
+
+
+def load_generator(path, map_location="cpu", ema=True):
+    """(Generator loaded strictly from the checkpoint's generator.* tensors, config); the
+    EMA of G's weights (generator_ema.*) when the run kept one and `ema` is set."""
+    check_architecture(path)
     tensors = load_file(path, device=map_location)
     config = read_config(path, tensors)
     generator = Generator(config["nz"], config["ngf"], config["channels"], config["imageSize"])
+    prefix = "generator_ema." if ema and any(n.startswith("generator_ema.") for n in tensors) else "generator."
     try:
-        generator.load_state_dict(sub_state_dict(tensors, "generator.", generator), strict=True)
+        generator.load_state_dict(sub_state_dict(tensors, prefix, generator), strict=True)
     except RuntimeError as error:
         raise RuntimeError(f"{path}: generator tensors do not match config {config}:\n{error}") from None
     return generator.to(map_location), config
@@ -355,12 +368,13 @@ def main():
     parser.add_argument("--seed", type=int, default=0, help="seed for the z's")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--self-test", action="store_true", help="check this script against checkpoints it writes")
+    parser.add_argument("--no-ema", action="store_true", help="use G's own weights even when the checkpoint has an EMA")
     args = parser.parse_args()
     if args.self_test:
         return self_test()
     if not args.checkpoint:
         parser.error("give a checkpoint path (or --self-test)")
-    generator, config = load_generator(args.checkpoint, map_location=args.device)
+    generator, config = load_generator(args.checkpoint, map_location=args.device, ema=not args.no_ema)
     grid = sample_grid(generator, config["nz"], count=args.count, seed=args.seed)
     out = save_grid(grid, args.out)
     print(f"loaded {args.checkpoint} ({config}); wrote {args.count} samples to {out}")
