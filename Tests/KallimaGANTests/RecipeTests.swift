@@ -5,58 +5,30 @@ import KallimaGraph
 import KallimaOpenCL
 import Testing
 
-/// The README's example: a residual block a user writes in their own package.
-struct UserBlock: Layer {
-  var channels: Int
-  func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
-    let h = try Sequential {
-      Conv2d(channels, channels, kernelSize: 3, padding: 1)
-      LeakyReLU(0.2)
-      Conv2d(channels, channels, kernelSize: 3, padding: 1)
-    }(x, in: scope, named: "body")
-    return try scope.add(x, h)
-  }
-}
-
-/// A small G and D written with the layer library only (8x8 gray images).
-func userRecipe(_ objective: Objective) -> GANRecipe {
-  let generator = Sequential {
-    ConvTranspose2d(16, 8, kernelSize: 4)  // 1x1 -> 4x4
-    GroupNorm(groups: 2, channels: 8)
-    ReLU()
-    UpsampleNearest(scale: 2)  // 8x8
-    UserBlock(channels: 8)
-    ReflectionPad2d(1)
-    Conv2d(8, 1, kernelSize: 3)
-    Tanh()
-  }.named("net")
-  let discriminator = Sequential {
-    Conv2d(1, 8, kernelSize: 4, stride: 2, padding: 1)  // 4x4
-    LeakyReLU(0.2)
-    UserBlock(channels: 8)
-    Flatten()
-    Linear(8 * 4 * 4, 1)
-  }.named("net")
-  return GANRecipe(
-    generator: generator, discriminator: discriminator, latentShape: [16, 1, 1], imageShape: [1, 8, 8],
-    objective: objective)
-}
-
 @Suite("Recipes")
 struct RecipeTests {
-  @Test("a G and D written by a user train; parameters are named by their place in the network")
+  @Test("the README's G and D (a user's own layer inside) train; parameters are named by their place in the network")
   func userNetworks() throws {
-    let cl = try ganOpenCL.get()
-    let trainer = try GANTrainer(backend: cl, recipe: userRecipe(.hinge), batch: 4, seed: 2)
+    let trainer = try userTrainer(.hinge, batch: 4)
+    let cl = trainer.backend
     try cl.random_uniform(trainer.real, stream: RandomStream(seed: 3), low: -1, high: 1)
-    let names = trainer.discriminatorParameters.trainable.map(\.name)
-    #expect(names.contains("net.2.body.0.weight") && names.contains("net.4.bias"), "\(names)")
+    let names = trainer.discriminatorParameters.entries.map(\.name)
+    #expect(names.contains("net.2.body.0.weight_orig") && names.contains("net.2.body.0.weight_u") && names.contains("net.4.bias"), "\(names)")
     #expect(trainer.generatorParameters.trainable.map(\.name).contains("net.1.weight"))
+    let ema = try #require(trainer.emaParameters)
     let before = try cl.read(trainer.generatorParameters["net.6.weight"]!)
+    let emaBefore = try cl.read(ema["net.6.weight"]!)
+    #expect(before == emaBefore, "the EMA starts from G's weights")
     for _ in 0..<10 { try trainer.step() }
     let stats = try trainer.readStatistics()
     #expect(stats.lossD.isFinite && stats.lossG.isFinite, "\(stats)")
-    #expect(try cl.read(trainer.generatorParameters["net.6.weight"]!) != before)
+    let after = try cl.read(trainer.generatorParameters["net.6.weight"]!)
+    let emaAfter = try cl.read(ema["net.6.weight"]!)
+    #expect(after != before)
+    // β = 0.999 over 10 steps: the average has moved, by about 1% of G's own change.
+    let moved = zip(emaAfter, emaBefore).map { abs($0 - $1) }.reduce(0, +)
+    let gMoved = zip(after, before).map { abs($0 - $1) }.reduce(0, +)
+    #expect(moved > 0 && moved < 0.05 * gMoved, "EMA moved \(moved), G \(gMoved)")
   }
 
   @Test(
