@@ -102,6 +102,17 @@ __kernel void copy_channels(__global const float* x, const int x_start, const in
   y[(o * yc + y_start + c) * inner + i] = x[(o * xc + x_start + c) * inner + i];
 }
 
+// y [b, a, inner] = x [a, b, inner] with the first two axes swapped; n = a * b * inner.
+__kernel void transpose01(__global const float* x, __global float* y, const int a, const int b, const int inner,
+                          const int n) {
+  const int t = get_global_id(0);
+  if (t >= n) return;
+  const int k = t % inner;
+  const int j = (t / inner) % b;
+  const int i = t / (inner * b);
+  y[(j * a + i) * inner + k] = x[t];
+}
+
 // y[i] = sum over s of x[s * n + i]: adds `slices` partial results (split-K weight gradients).
 __kernel void sum_slices(__global const float* x, __global float* y, const int slices, const int n) {
   const int i = get_global_id(0);

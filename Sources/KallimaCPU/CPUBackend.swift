@@ -181,6 +181,17 @@ public final class CPUBackend: Backend {
     }
   }
 
+  public func transpose01(_ x: Tensor, y: Tensor) throws {
+    let (a, b, inner) = try ShapeCheck.transpose01("transpose01", x: x.shape, y: y.shape)
+    let xs = try buf(x, "transpose01").values
+    let out = try buf(y, "transpose01")
+    for i in 0..<a {
+      for j in 0..<b {
+        for k in 0..<inner { out.values[(j * a + i) * inner + k] = xs[(i * b + j) * inner + k] }
+      }
+    }
+  }
+
   // MARK: Matrix
 
   public func matmul(

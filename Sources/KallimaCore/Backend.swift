@@ -126,6 +126,9 @@ public protocol Backend: AnyObject {
   /// Copies `count` channels of x starting at `xStart` into y starting at `yStart`
   /// (concat and slice along axis 1 are built from it).
   func copy_channels(x: Tensor, xStart: Int, y: Tensor, yStart: Int, count: Int) throws
+  /// y [B, A, …] = x [A, B, …] with its first two axes swapped (torch's x.transpose(0, 1),
+  /// made contiguous): spectral norm's view of a conv-transpose weight as [out, in·k·k].
+  func transpose01(_ x: Tensor, y: Tensor) throws
 
   // MARK: Matrix
   /// c = alpha·op(a)·op(b) + beta·c, row-major 2-D tensors.

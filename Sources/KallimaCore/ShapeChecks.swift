@@ -65,6 +65,14 @@ public enum ShapeCheck {
 
   /// Channel-wise ops: x [N, C, ...] and a per-channel vector [C].
   /// Returns (outer = N, channels = C, inner = product of the trailing axes).
+  /// x [A, B, rest…] and y [B, A, rest…]: returns (A, B, rest count).
+  public static func transpose01(_ op: String, x: Shape, y: Shape) throws -> (a: Int, b: Int, inner: Int) {
+    try expect(op, x.rank >= 2, "x must have at least two axes, got \(x)")
+    let swapped = Shape([x[1], x[0]] + Array(x.dims.dropFirst(2)))
+    try expect(op, y == swapped, "y is \(y), expected \(swapped) for x \(x)")
+    return (x[0], x[1], x.dims.dropFirst(2).reduce(1, *))
+  }
+
   public static func channelVector(_ op: String, x: Shape, vector: Shape, role: String) throws
     -> (outer: Int, channels: Int, inner: Int)
   {

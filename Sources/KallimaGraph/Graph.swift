@@ -123,6 +123,8 @@ public enum GraphOp: CustomStringConvertible {
   /// ema, param -> (no output): ema = beta·ema + (1 − beta)·param in place (ema external);
   /// while the plan's optimiser step is ≤ startStep, beta is 0: a plain copy.
   case emaUpdate(beta: Double, startStep: Int)
+  /// [A, B, …] -> [B, A, …]: the first two axes swapped (a copy); its own adjoint.
+  case transpose01
   /// acc, v -> (no output): acc += v on the device (statistics read every log interval).
   case accumulate
   /// dy, x, gamma, runningMean, runningVar -> dx, dgamma, dbeta: eval-mode batch norm's
@@ -159,6 +161,7 @@ public enum GraphOp: CustomStringConvertible {
     case .sgdUpdate: return "sgd_update"
     case .rmspropUpdate: return "rmsprop_update"
     case .emaUpdate: return "ema_update"
+    case .transpose01: return "transpose01"
     case .conv2d: return "conv2d"
     case .conv2dBwdData: return "conv2d_bwd_data"
     case .conv2dBwdWeight: return "conv2d_bwd_weight"

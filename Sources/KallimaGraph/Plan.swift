@@ -150,6 +150,7 @@ public final class Plan {
     case .clamp(let lo, let hi): return { try be.clamp_fwd(x[0], y: outs[0]!, min: lo, max: hi) }
     case .clampBwd(let lo, let hi): return { try be.clamp_bwd(x: x[0], dy: x[1], dx: outs[0]!, min: lo, max: hi) }
     case .mulScalar: return { try be.mul_scalar(x[0], x[1], y: outs[0]!) }
+    case .transpose01: return { try be.transpose01(x[0], y: outs[0]!) }
     case .divScalar: return { try be.div_scalar(x[0], x[1], y: outs[0]!) }
     case .reflectionPad2d(let p): return { try be.reflection_pad2d_fwd(x: x[0], y: outs[0]!, padding: p) }
     case .reflectionPad2dBwd(let p): return { try be.reflection_pad2d_bwd(dy: x[0], dx: outs[0]!, padding: p) }

@@ -196,6 +196,10 @@ enum ShapeInference {
       try arity(op, s, 2...2)
       guard s[0] == s[1] else { throw fail(op, "x \(s[0]) and dy \(s[1]) differ") }
       return [s[0]]
+    case .transpose01:
+      try arity(op, s, 1...1)
+      guard s[0].rank >= 2 else { throw fail(op, "x must have at least two axes, got \(s[0])") }
+      return [Shape([s[0][1], s[0][0]] + Array(s[0].dims.dropFirst(2)))]
     case .mulScalar, .divScalar:
       try arity(op, s, 2...2)
       guard s[1].count == 1 else { throw fail(op, "s must hold one element, got \(s[1])") }

@@ -21,12 +21,10 @@ extension Scope {
   /// conv-transpose).
   public func weight(_ name: String, _ shape: Shape, _ initial: ParameterInit, spectralNormDim: Int) throws -> Value {
     guard options.spectralNorm else { return try parameter(name, shape, initial) }
-    guard spectralNormDim == 0 else {
-      throw KallimaError.invalidArgument(
-        op: nodeName(name),
-        message: "spectral normalisation of a conv-transpose weight (dim 1) is not supported yet; bind G without --spectral-norm (it is a D option)")
+    guard spectralNormDim == 0 || spectralNormDim == 1 else {
+      throw KallimaError.invalidArgument(op: nodeName(name), message: "spectral norm along dim \(spectralNormDim) is not supported")
     }
-    let rows = shape[0]
+    let rows = shape[spectralNormDim]
     let cols = shape.count / rows
     let w = try parameter(name + "_orig", shape, initial)
     let uName = qualified(name + "_u")
@@ -35,7 +33,9 @@ extension Scope {
     // makes the scale irrelevant.
     let storedU = try parameter(name + "_u", [rows], .normal(mean: 0, std: 1), trainable: false)
     let storedV = try parameter(name + "_v", [cols], .normal(mean: 0, std: 1), trainable: false)
-    let matrix = try value(.reshape([rows, cols]), [w], "\(name) as matrix")
+    // PyTorch moves `dim` to the front (weight.permute(dim, …)) before the reshape.
+    let rowsFirst = spectralNormDim == 0 ? w : try value(.transpose01, [w], "\(name) dim \(spectralNormDim) first")
+    let matrix = try value(.reshape([rows, cols]), [rowsFirst], "\(name) as matrix")
     // u and v are vectors in the store (PyTorch's shapes) and columns in the products.
     var u = try value(.reshape([rows, 1]), [binder.carried(store, uName) ?? storedU], "\(name) u column")
     var v = try value(.reshape([cols, 1]), [binder.carried(store, vName) ?? storedV], "\(name) v column")

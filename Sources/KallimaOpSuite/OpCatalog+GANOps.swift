@@ -94,6 +94,14 @@ extension OpCatalog {
     ) { be, t in try be.upsample_nearest2d_bwd(dy: t["dy"]!, dx: t["dx"]!, scale: k) }
   }
 
+  /// y [B, A, …] = x [A, B, …].
+  public static func transpose01(_ x: Shape) -> OpCase {
+    let y = Shape([x[1], x[0]] + Array(x.dims.dropFirst(2)))
+    return OpCase("transpose01", "x\(x)", tensors: [.init("x", x), .init("y", y, .zeros)]) { be, t in
+      try be.transpose01(t["x"]!, y: t["y"]!)
+    }
+  }
+
   /// The parity sweep for these ops: every length in `edgeLengths`, and padding/upsampling
   /// geometries with 1-pixel maps, odd sizes, the largest legal paddings and rows of
   /// 31–33, 63–65 and 255–257 pixels.
@@ -108,6 +116,8 @@ extension OpCatalog {
       cases.append(rmsprop(n: n, momentum: 0, centered: false))
       cases.append(rmsprop(n: n, momentum: 0.9, centered: true))
       cases.append(ema(n: n, beta: 0.999))
+      cases.append(transpose01([n, 3, 2, 2]))
+      cases.append(transpose01([2, n]))
       cases.append(dropoutMask(n: n, counter: 3, p: 0.3))
     }
     cases.append(rmsprop(n: 65, momentum: 0.5, centered: false))
@@ -142,7 +152,7 @@ extension OpCatalog {
       scalarOperand("mul_scalar", n: count), scalarOperand("div_scalar", n: count),
       clamp(backward: false, n: count), clamp(backward: true, n: count),
       rmsprop(n: 1 << 21, momentum: 0, centered: false), ema(n: 1 << 21, beta: 0.999),
-      dropoutMask(n: count, counter: 0, p: 0.5),
+      dropoutMask(n: count, counter: 0, p: 0.5), transpose01([512, 256, 4, 4]),
       reflectionPad2d("fwd", x: [n, 64, 32, 32], padding: Padding2d(1)),
       reflectionPad2d("bwd", x: [n, 64, 32, 32], padding: Padding2d(1)),
       upsampleNearest("fwd", x: [n, 128, 16, 16], scale: 2), upsampleNearest("bwd", x: [n, 128, 16, 16], scale: 2),

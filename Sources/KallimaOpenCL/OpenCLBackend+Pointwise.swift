@@ -107,6 +107,12 @@ extension OpenCLBackend {
       ])
   }
 
+  public func transpose01(_ x: Tensor, y: Tensor) throws {
+    let op = "transpose01"
+    let (a, b, inner) = try ShapeCheck.transpose01(op, x: x.shape, y: y.shape)
+    try launch(op, items: x.count, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(a), .int(b), .int(inner), .int(x.count)])
+  }
+
   // MARK: Reductions
 
   public func reduce_sum(_ x: Tensor, y: Tensor, alpha: Float) throws {

@@ -155,3 +155,49 @@ struct LayerTests {
     #expect(try cpu.read(plan.tensor(e)) == Array(table[3..<6]) + Array(table[0..<3]))
   }
 }
+
+@Suite("Spectral norm of a transposed convolution")
+struct SpectralNormTransposeTests {
+  @Test("ConvTranspose2d: torch's dim 1 (u over output channels), u converges to W_mat's top left singular vector")
+  func convTranspose() throws {
+    let cpu = CPUBackend()
+    let (inC, outC, k) = (3, 4, 2)
+    let g = Graph()
+    let b = GraphBinder(graph: g)
+    let store = ParameterStore(backend: cpu, seed: 5)
+    let x = g.input([1, inC, 2, 2], name: "x")
+    b.bind(x, try cpu.makeTensor([1, inC, 2, 2], values: (0..<12).map { Float($0) / 12 }))
+    let y = try ConvTranspose2d(inC, outC, kernelSize: k, bias: false)(
+      x, in: Scope(binder: b, store: store, tag: "T", options: BindOptions(spectralNorm: true)))
+    try b.finish()
+    let plan = try Plan(graph: g, backend: cpu, bindings: b.bindings, keep: [y])
+    #expect(store["weight_u"]!.shape == [outC] && store["weight_v"]!.shape == [inC * k * k])
+    for _ in 0..<400 { try plan.run() }
+    // W_mat[o, (i, q)] = W[i, o, q]; its top left singular vector by power iteration on W Wᵀ.
+    let w = try cpu.readDouble(store["weight_orig"]!)
+    let cols = inC * k * k
+    func m(_ o: Int, _ c: Int) -> Double { w[((c / (k * k)) * outC + o) * k * k + c % (k * k)] }
+    var u = [Double](repeating: 1, count: outC)
+    for _ in 0..<500 {
+      let wtu = (0..<cols).map { c in (0..<outC).reduce(0) { $0 + m($1, c) * u[$1] } }
+      let next = (0..<outC).map { o in (0..<cols).reduce(0) { $0 + m(o, $1) * wtu[$1] } }
+      let norm = next.map { $0 * $0 }.reduce(0, +).squareRoot()
+      u = next.map { $0 / norm }
+    }
+    let stored = try cpu.readDouble(store["weight_u"]!)
+    let cosine = abs(zip(stored, u).map(*).reduce(0, +))
+    #expect(abs(cosine - 1) < 1e-6, "stored u · true u = \(cosine)")
+    // Without torch's permute (the weight reshaped as it lies), u converges elsewhere.
+    func wrong(_ o: Int, _ c: Int) -> Double { w[o * cols + c] }
+    var v = [Double](repeating: 1, count: outC)
+    for _ in 0..<500 {
+      let wtv = (0..<cols).map { c in (0..<outC).reduce(0) { $0 + wrong($1, c) * v[$1] } }
+      let next = (0..<outC).map { o in (0..<cols).reduce(0) { $0 + wrong(o, $1) * wtv[$1] } }
+      let norm = next.map { $0 * $0 }.reduce(0, +).squareRoot()
+      v = next.map { $0 / norm }
+    }
+    let unpermuted = abs(zip(stored, v).map(*).reduce(0, +))
+    print("spectral norm dim 1: cosine with the permuted matrix's vector \(cosine), with the unpermuted one's \(unpermuted)")
+    #expect(unpermuted < 0.9, "this weight must tell the two layouts apart")
+  }
+}

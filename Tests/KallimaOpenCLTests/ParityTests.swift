@@ -45,7 +45,7 @@ struct ParityTests {
       "bce_logits_bwd", "mse_fwd", "mse_bwd", "l1_fwd", "l1_bwd", "adam_step", "sgd_step", "random_uniform",
       "random_normal", "gather_images", "max_pool2d_fwd", "max_pool2d_bwd", "avg_pool2d_fwd", "avg_pool2d_bwd",
       "upsample_bilinear2d_fwd", "upsample_bilinear2d_bwd", "softmax_cross_entropy_fwd", "softmax_cross_entropy_bwd",
-      "softmax_fwd", "mul_scalar", "div_scalar", "clamp_fwd", "clamp_bwd", "rmsprop_step", "ema_update", "dropout_mask",
+      "softmax_fwd", "mul_scalar", "div_scalar", "clamp_fwd", "clamp_bwd", "rmsprop_step", "ema_update", "dropout_mask", "transpose01",
       "reflection_pad2d_fwd", "reflection_pad2d_bwd", "upsample_nearest2d_fwd", "upsample_nearest2d_bwd",
       "max_pool2d_gather",
     ]
