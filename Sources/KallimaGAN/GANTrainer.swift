@@ -112,8 +112,7 @@ public final class GANTrainer {
     objectiveParameters = ParameterStore(backend: backend, seed: seed &* 2 &+ 3)
     emaParameters = recipe.ema.map { _ in ParameterStore(backend: backend, seed: 0) }
     let imageShape = Shape([batch] + recipe.imageShape.dims)
-    real = try backend.makeTensor(imageShape)
-    try backend.fill(real, value: 0)
+    real = try backend.zeros(imageShape)
     statisticNames = ["loss_D", "loss_G", "D(x)", "D(G(z))"] + recipe.objective.extraStatistics
       + (recipe.regularizers.isEmpty ? [] : ["r1_grad_norm"])
     accumulator = try backend.zeros([1, statisticNames.count])

@@ -78,6 +78,27 @@ struct RecipeTests {
 
 @Suite("ResNet recipe")
 struct ResNetRecipeTests {
+  @Test("SNGAN's 64x64 ResNet: G 16·ngf → ngf over four up-blocks, D ndf → 16·ndf over five blocks; one hinge step")
+  func resnet64() throws {
+    let config = DCGANConfig(nz: 8, ngf: 2, ndf: 2, channels: 3, imageSize: 64)
+    let model = try ResNetGAN(config)
+    let recipe = GANRecipe(
+      generator: model.generatorNetwork, discriminator: model.discriminatorNetwork, latentShape: [8],
+      imageShape: [3, 64, 64], objective: .hinge, spectralNorm: true, sizes: config)
+    let cpu = CPUBackend()
+    let trainer = try GANTrainer(backend: cpu, recipe: recipe, batch: 2, seed: 1)
+    let g = Dictionary(uniqueKeysWithValues: trainer.generatorParameters.entries.map { ($0.name, $0.tensor.shape) })
+    let d = Dictionary(uniqueKeysWithValues: trainer.discriminatorParameters.entries.map { ($0.name, $0.tensor.shape) })
+    #expect(g["l1.weight"] == [16 * 32, 8] && g["block2.c1.weight"] == [16, 32, 3, 3] && g["block5.c2.weight"] == [2, 2, 3, 3])
+    #expect(g["b6.weight"] == [2] && g["c6.weight"] == [3, 2, 3, 3])
+    #expect(d["block1.c1.weight_orig"] == [2, 3, 3, 3] && d["block5.c2.weight_orig"] == [32, 32, 3, 3])
+    #expect(d["block5.c_sc.weight_orig"] == [32, 16, 1, 1] && d["l6.weight_orig"] == [1, 32])
+    try cpu.random_uniform(trainer.real, stream: RandomStream(seed: 2), low: -1, high: 1)
+    try trainer.step()
+    let stats = try trainer.readStatistics()
+    #expect(stats.lossD.isFinite && stats.lossG.isFinite)
+  }
+
   @Test("SNGAN's ResNet G and D at 32x32: torch_mimicry's names, spectral norm on D, CPU and OpenCL agree over 3 steps")
   func resnet32() throws {
     let config = DCGANConfig(nz: 8, ngf: 8, ndf: 8, channels: 3, imageSize: 32)
