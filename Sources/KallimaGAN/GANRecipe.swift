@@ -65,7 +65,13 @@ public struct GANRecipe {
 
   /// One line for logs: "hinge, D adam lr 0.0004, G adam lr 0.0001, n_critic 1, spectral norm".
   public var summary: String {
-    func describe(_ o: Optimizer) -> String { "\(o.name) lr \(o.learningRate)" }
+    func describe(_ o: Optimizer) -> String {
+      switch o {
+      case .adam(let p): return "adam lr \(p.lr) betas (\(p.beta1), \(p.beta2))"
+      case .rmsprop(let p): return "rmsprop lr \(p.lr)" + (p.momentum > 0 ? " momentum \(p.momentum)" : "")
+      case .sgd(let p): return "sgd lr \(p.lr)" + (p.momentum > 0 ? " momentum \(p.momentum)" : "")
+      }
+    }
     var parts = [objective.name, "D \(describe(optimizerD))", "G \(describe(optimizerG))", "n_critic \(nCritic)"]
     parts += regularizers.map { r in
       switch r {

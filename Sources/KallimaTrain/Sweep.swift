@@ -104,7 +104,13 @@ public final class Sweep {
         let start = Date()
         var evaluation: TrainingRun.Evaluation?
         var last: TrainingRun.Metrics?
-        let run = try TrainingRun(options: options, backend: backend) { if case .note(let n) = $0 { log(n) } }
+        let run = try TrainingRun(options: options, backend: backend) { event in
+          switch event {
+          case .note(let n): log(n)
+          case .recipe(let r): log("\(spec) seed \(seed): \(r)")
+          default: break
+          }
+        }
         if !FileManager.default.fileExists(atPath: classifierPath), FileManager.default.fileExists(atPath: cached) {
           try FileManager.default.copyItem(atPath: cached, toPath: classifierPath)
         }

@@ -19,6 +19,8 @@ public final class TrainingRun {
   public enum Event {
     case loaded(ImageDataset.Report, count: Int, seconds: Double)
     case resumed(step: Int, from: String)
+    /// The method being trained, in one line (architecture, loss, optimisers, options).
+    case recipe(String)
     /// The training loop starts (after data loading and plan building).
     case started(step: Int)
     case log(Metrics)
@@ -103,6 +105,12 @@ public final class TrainingRun {
     self.backend = backend
     self.folder = URL(fileURLWithPath: options.out)
 
+    // A wrong recipe (an unknown loss, clipping with spectral norm, …) fails before the
+    // data is loaded; the channel count does not affect what is checked.
+    _ = try options.recipe.recipe(
+      base: DCGANConfig(
+        nz: options.nz, ngf: options.ngf, ndf: options.ndf, channels: options.channels ?? 1, imageSize: options.size),
+      steps: options.recipe.lrDecayEnd ?? (options.epochs == nil ? options.steps : Int.max))
     let start = Date()
     dataset = try ImageDataset.load(path: options.dataPath, size: options.size, channels: options.channels, limit: options.limit)
     events(.loaded(dataset.report, count: dataset.count, seconds: Date().timeIntervalSince(start)))
@@ -121,7 +129,7 @@ public final class TrainingRun {
     trainer = try GANTrainer(
       backend: backend, recipe: recipe, batch: options.batch, seed: options.seed,
       noise: .device(seed: options.seed &+ 0x2), data: .dataset(images, seed: dataSeed, flip: options.flip))
-    events(.note("recipe: \(options.recipe.arch), \(recipe.summary)"))
+    events(.recipe("\(options.recipe.arch), \(recipe.summary)"))
     sampler = try Sampler(
       backend: backend, network: recipe.generator, latentShape: recipe.latentShape, generator: trainer.samplingParameters,
       count: options.sampleCount)

@@ -155,6 +155,8 @@ final class Progress {
       printError(String(format: "data: %d images (%@) in %.1f s", count, "\(report)", seconds))
     case .resumed(let step, let path):
       printError("resumed at step \(step) from \(path)")
+    case .recipe(let text):
+      printError("recipe: \(text)")
     case .started(let step):
       (start, startStep) = (Date(), step)
     case .log(let m):
