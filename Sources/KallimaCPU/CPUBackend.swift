@@ -388,9 +388,8 @@ public final class CPUBackend: Backend {
     params h: RMSpropParams
   ) throws {
     let op = "rmsprop_step"
-    try ShapeCheck.allSame(op, [("param", param), ("grad", grad), ("squareAvg", squareAvg)])
-    try ShapeCheck.optimizerState(
-      op, param: param, [("momentumBuffer", momentumBuffer, h.momentum > 0), ("gradAvg", gradAvg, h.centered)])
+    try ShapeCheck.rmsprop(
+      op, param: param, grad: grad, squareAvg: squareAvg, momentumBuffer: momentumBuffer, gradAvg: gradAvg, params: h)
     let (p, g, v) = (try buf(param, op), try buf(grad, op), try buf(squareAvg, op))
     let b = h.momentum > 0 ? try buf(momentumBuffer!, op) : nil
     let ga = h.centered ? try buf(gradAvg!, op) : nil

@@ -34,6 +34,17 @@ extension ShapeCheck {
   }
 
   /// Optimiser state tensors shaped like the parameter; `required` ones must be present.
+  /// rmsprop_step's tensors: param, grad and square_avg alike, the momentum buffer when
+  /// momentum > 0 and the gradient average when centred.
+  public static func rmsprop(
+    _ op: String, param: Tensor, grad: Tensor, squareAvg: Tensor, momentumBuffer: Tensor?, gradAvg: Tensor?,
+    params h: RMSpropParams
+  ) throws {
+    try allSame(op, [("param", param), ("grad", grad), ("squareAvg", squareAvg)])
+    try optimizerState(
+      op, param: param, [("momentumBuffer", momentumBuffer, h.momentum > 0), ("gradAvg", gradAvg, h.centered)])
+  }
+
   public static func optimizerState(_ op: String, param: Tensor, _ state: [(String, Tensor?, Bool)]) throws {
     for (role, t, required) in state {
       if let t {

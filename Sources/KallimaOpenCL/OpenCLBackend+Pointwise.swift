@@ -225,9 +225,8 @@ extension OpenCLBackend {
     params h: RMSpropParams
   ) throws {
     let op = "rmsprop_step"
-    try ShapeCheck.allSame(op, [("param", param), ("grad", grad), ("squareAvg", squareAvg)])
-    try ShapeCheck.optimizerState(
-      op, param: param, [("momentumBuffer", momentumBuffer, h.momentum > 0), ("gradAvg", gradAvg, h.centered)])
+    try ShapeCheck.rmsprop(
+      op, param: param, grad: grad, squareAvg: squareAvg, momentumBuffer: momentumBuffer, gradAvg: gradAvg, params: h)
     let buf = h.momentum > 0 ? try mem(momentumBuffer!, op) : nil
     let avg = h.centered ? try mem(gradAvg!, op) : nil
     try launch(
