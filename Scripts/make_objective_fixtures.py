@@ -308,33 +308,35 @@ def bn(c):
     return nn.BatchNorm2d(c, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
-def make_G():
+def make_G(cfg):
+    nz, ngf, c = cfg["nz"], cfg["ngf"], cfg["channels"]
     return Net([
-        nn.ConvTranspose2d(NZ, 2 * NGF, 4, 1, 0, bias=False), bn(2 * NGF), nn.ReLU(),
-        nn.ConvTranspose2d(2 * NGF, NGF, 4, 2, 1, bias=False), bn(NGF), nn.ReLU(),
-        nn.ConvTranspose2d(NGF, CHANNELS, 4, 2, 1, bias=False), nn.Tanh(),
+        nn.ConvTranspose2d(nz, 2 * ngf, 4, 1, 0, bias=False), bn(2 * ngf), nn.ReLU(),
+        nn.ConvTranspose2d(2 * ngf, ngf, 4, 2, 1, bias=False), bn(ngf), nn.ReLU(),
+        nn.ConvTranspose2d(ngf, c, 4, 2, 1, bias=False), nn.Tanh(),
     ])
 
 
-def make_D(arch):
+def make_D(cfg):
+    arch, ndf, c = cfg["d_arch"], cfg["ndf"], cfg["channels"]
     if arch == "batchnorm":
         return Net([
-            nn.Conv2d(CHANNELS, NDF, 4, 2, 1, bias=False), nn.LeakyReLU(SLOPE),
-            nn.Conv2d(NDF, 2 * NDF, 4, 2, 1, bias=False), bn(2 * NDF), nn.LeakyReLU(SLOPE),
-            nn.Conv2d(2 * NDF, 1, 4, 1, 0, bias=False),
+            nn.Conv2d(c, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(SLOPE),
+            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False), bn(2 * ndf), nn.LeakyReLU(SLOPE),
+            nn.Conv2d(2 * ndf, 1, 4, 1, 0, bias=False),
         ])
     if arch == "none":
         return Net([
-            nn.Conv2d(CHANNELS, NDF, 4, 2, 1, bias=False), nn.LeakyReLU(SLOPE),
-            nn.Conv2d(NDF, 2 * NDF, 4, 2, 1, bias=False), nn.LeakyReLU(SLOPE),
-            nn.Conv2d(2 * NDF, 1, 4, 1, 0, bias=False),
+            nn.Conv2d(c, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(SLOPE),
+            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False), nn.LeakyReLU(SLOPE),
+            nn.Conv2d(2 * ndf, 1, 4, 1, 0, bias=False),
         ])
     if arch == "autoencoder":
         return Net([
-            nn.Conv2d(CHANNELS, NDF, 4, 2, 1), nn.LeakyReLU(SLOPE),
-            nn.Conv2d(NDF, 2 * NDF, 4, 2, 1), nn.LeakyReLU(SLOPE),
-            nn.ConvTranspose2d(2 * NDF, NDF, 4, 2, 1), nn.LeakyReLU(SLOPE),
-            nn.ConvTranspose2d(NDF, CHANNELS, 4, 2, 1),
+            nn.Conv2d(c, ndf, 4, 2, 1), nn.LeakyReLU(SLOPE),
+            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1), nn.LeakyReLU(SLOPE),
+            nn.ConvTranspose2d(2 * ndf, ndf, 4, 2, 1), nn.LeakyReLU(SLOPE),
+            nn.ConvTranspose2d(ndf, c, 4, 2, 1),
         ])
     raise ValueError(arch)
 
@@ -356,7 +358,7 @@ def add_spectral_norm(D, sn):
 
 
 def build_nets(cfg, dtype):
-    G, D = make_G(), make_D(cfg["d_arch"])
+    G, D = make_G(cfg), make_D(cfg)
     if cfg["spectral_norm"]:
         add_spectral_norm(D, cfg["spectral_norm"])
     return G.to(dtype).train(), D.to(dtype).train()
@@ -409,7 +411,8 @@ def dec(d):
 def draw(cfg):
     """Initial state (float64 tensors holding stored-precision values) and inputs, drawn by torch."""
     torch.manual_seed(cfg["seed"])
-    G, D = make_G(), make_D(cfg["d_arch"])
+    G, D = make_G(cfg), make_D(cfg)
+    n, c, side = cfg["batch"], cfg["channels"], cfg["image_size"]
     G.apply(weights_init)
     D.apply(weights_init)
     if cfg["spectral_norm"]:
@@ -418,20 +421,20 @@ def draw(cfg):
     for key, net in (("G", G), ("D", D)):
         initial[key] = {k: round_to(v, stored_dtype(v)) for k, v in state_of(net).items()}
     steps = []
-    for _t in range(ITERATIONS):
+    for _t in range(cfg["iterations"]):
         inp = {"x": [], "zD": []}
         if cfg["objective"] in ("wgan-gp", "dragan"):
             inp["alpha"] = []
         if cfg["objective"] == "dragan":
             inp["u"] = []
         for _s in range(cfg["n_critic"]):
-            inp["x"].append(round_to(torch.rand(BATCH, CHANNELS, IMAGE_SIZE, IMAGE_SIZE) * 2 - 1, "f16"))
-            inp["zD"].append(round_to(torch.randn(BATCH, NZ, 1, 1), "f16"))
+            inp["x"].append(round_to(torch.rand(n, c, side, side) * 2 - 1, "f16"))
+            inp["zD"].append(round_to(torch.randn(n, cfg["nz"], 1, 1), "f16"))
             if "alpha" in inp:
-                inp["alpha"].append(round_to(torch.rand(BATCH), "f32"))
+                inp["alpha"].append(round_to(torch.rand(n), "f32"))
             if "u" in inp:
-                inp["u"].append(round_to(torch.rand(BATCH, CHANNELS, IMAGE_SIZE, IMAGE_SIZE), "f16"))
-        inp["zG"] = round_to(torch.randn(BATCH, NZ, 1, 1), "f16")
+                inp["u"].append(round_to(torch.rand(n, c, side, side), "f16"))
+        inp["zG"] = round_to(torch.randn(n, cfg["nz"], 1, 1), "f16")
         steps.append(inp)
     if cfg["ema"]:
         initial["G_ema"] = {k: v.clone() for k, v in initial["G"].items()}
@@ -500,6 +503,9 @@ def d_step_loss(cfg, Dfn, x, fake, inp, s, k):
         st["L_real"], st["L_fake"] = L_real.item(), L_fake.item()
         return L_real - k * L_fake, st
     st["d_real"], st["d_fake"] = out_real.mean().item(), out_fake.mean().item()
+    if cfg.get("sigmoid_means"):  # Kallima's D(x), D(G(z)) for the logistic losses
+        st["d_real_sigmoid"] = torch.sigmoid(out_real).mean().item()
+        st["d_fake_sigmoid"] = torch.sigmoid(out_fake).mean().item()
     loss = d_loss_plain(obj, out_real, out_fake)
     if obj in ("wgan-gp", "dragan"):
         p = penalty_point(cfg, x, fake, inp, s)
@@ -536,7 +542,7 @@ def collect(stats_list, key):
     return [s[key] for s in stats_list if key in s]
 
 
-STAT_LISTS = ("lossD", "d_real", "d_fake", "penalty", "grad_norm", "L_real", "L_fake", "M", "k")
+STAT_LISTS = ("lossD", "d_real", "d_fake", "d_real_sigmoid", "d_fake_sigmoid", "penalty", "grad_norm", "L_real", "L_fake", "M", "k")
 
 
 def step_statistics(d_stats, g_stat, loss_g):
@@ -568,7 +574,10 @@ def make_optimizer(params, o):
 OPT_STATE_KEYS = {"adam": ("exp_avg", "exp_avg_sq"), "rmsprop": ("square_avg",), "sgd": ("momentum_buffer",)}
 
 
-def train_torch(cfg, initial, steps, dtype=torch.float64):
+def train_torch(cfg, initial, steps, dtype=torch.float64, snapshots=None):
+    """Runs the iterations with torch modules and torch.optim; returns the per-iteration
+    statistics and the final state. `snapshots`, a list, receives the state after each
+    iteration (the same layout as the final state)."""
     G, D = build_nets(cfg, dtype)
     load_into(G, {k: v.to(dtype) for k, v in initial["G"].items()})
     load_into(D, {k: v.to(dtype) for k, v in initial["D"].items()})
@@ -613,22 +622,30 @@ def train_torch(cfg, initial, steps, dtype=torch.float64):
                     else:
                         ema[name] = v.detach().clone()
         record.append(step_statistics(d_stats, g_stat, loss_g.item()))
-    final = {"G": {k2: v.detach().clone() for k2, v in state_of(G).items()},
+        if snapshots is not None:
+            snapshots.append(torch_state(cfg, G, D, opt, ema, k, t + 1))
+    return record, torch_state(cfg, G, D, opt, ema, k, len(steps))
+
+
+def torch_state(cfg, G, D, opt, ema, k, iterations):
+    """Copies of every tensor of the state after `iterations` iterations."""
+    state = {"G": {k2: v.detach().clone() for k2, v in state_of(G).items()},
              "D": {k2: v.detach().clone() for k2, v in state_of(D).items()}}
     if ema is not None:
-        final["G_ema"] = ema
+        state["G_ema"] = {k2: v.detach().clone() for k2, v in ema.items()}
     for key, net in (("G", G), ("D", D)):
         kind = cfg["optimizer"][key]["kind"]
+        optimizer_steps = iterations * (cfg["n_critic"] if key == "D" else 1)
         o = {}
         for name, p in net.named_parameters():
             st = opt[key].state[p]
-            assert int(st["step"]) == cfg["optimizer_steps"][key] if "step" in st else kind == "sgd", name
+            assert int(st["step"]) == optimizer_steps if "step" in st else kind == "sgd", name
             for sk in OPT_STATE_KEYS[kind]:
                 o[f"{name}.{sk}"] = st[sk].detach().clone()
-        final["optimizer_" + key] = o
+        state["optimizer_" + key] = o
     if k is not None:
-        final["state"] = {"k": k}
-    return record, final
+        state["state"] = {"k": k}
+    return state
 
 
 # MARK: implementation 2: functional, hand-written (the self-check)
@@ -826,23 +843,26 @@ def write_fixture(name, out_dir):
         "steps": [],
         "final": {},
     }
-    for key, vals in initial.items():
-        if key == "state":
-            doc["initial"]["state"] = vals
-        else:
-            doc["initial"][key] = {k: enc(v, stored_dtype(v)) for k, v in vals.items()}
+    doc["initial"] = encode_state(initial, stored_dtype)
     for t, (inp, stats) in enumerate(zip(steps, record)):
-        e = {}
-        for k2, v in inp.items():
-            e[k2] = [enc(a, stored_dtype(a)) for a in v] if isinstance(v, list) else enc(v, stored_dtype(v))
-        doc["steps"].append({"lr_factor": cfg["schedule"]["factors"][t], "inputs": e, "statistics": stats})
-    for key, vals in final.items():
-        if key == "state":
-            doc["final"]["state"] = vals
-        else:
-            doc["final"][key] = {k: enc(v, "f64") for k, v in vals.items()}
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, name + ".json")
+        doc["steps"].append({"lr_factor": cfg["schedule"]["factors"][t], "inputs": encode_inputs(inp), "statistics": stats})
+    doc["final"] = encode_state(final, lambda _: "f64")
+    return write_json(doc, os.path.join(out_dir, name + ".json"))
+
+
+def encode_state(state, dtype_of):
+    """{section: {name: tensor}} encoded with dtype_of(tensor); the "state" section (k) stays numbers."""
+    return {key: dict(vals) if key == "state" else {k: enc(v, dtype_of(v)) for k, v in vals.items()}
+            for key, vals in state.items()}
+
+
+def encode_inputs(inp):
+    return {k: [enc(a, stored_dtype(a)) for a in v] if isinstance(v, list) else enc(v, stored_dtype(v))
+            for k, v in inp.items()}
+
+
+def write_json(doc, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         json.dump(doc, f, separators=(",", ":"))
         f.write("\n")
@@ -856,15 +876,15 @@ def write_fixture(name, out_dir):
 def load_fixture(path):
     with open(path) as f:
         doc = json.load(f)
-    initial = {}
-    for key, vals in doc["initial"].items():
-        initial[key] = dict(vals) if key == "state" else {k: dec(v) for k, v in vals.items()}
     steps = []
     for e in doc["steps"]:
         steps.append({k: [dec(a) for a in v] if isinstance(v, list) else dec(v) for k, v in e["inputs"].items()})
-    final = {key: dict(vals) if key == "state" else {k: dec(v) for k, v in vals.items()}
-             for key, vals in doc["final"].items()}
-    return doc, initial, steps, final
+    return doc, decode_state(doc["initial"]), steps, decode_state(doc["final"])
+
+
+def decode_state(sections):
+    return {key: dict(vals) if key == "state" else {k: dec(v) for k, v in vals.items()}
+            for key, vals in sections.items()}
 
 
 def family(section, name):
@@ -916,29 +936,24 @@ def ablation(cfg, initial, steps, stored):
             for sec in ("G", "D", "G_ema") if sec in stored}, chg
 
 
-def check(path):
-    doc, initial, steps, stored = load_fixture(path)
-    cfg = doc["config"]
-    name = cfg["objective"]
-    # 1. Independent functional float64 implementation reproduces every stored value.
-    record, final = Functional(cfg, initial).train(steps, initial)
-    assert compare_records(record, [e["statistics"] for e in doc["steps"]]) < 1e-10, name
-    assert set(final) == set(stored), (sorted(final), sorted(stored))
+def state_rel_diff(computed, stored):
+    """Largest |computed − stored| / max|stored| per tensor over a state (k: absolute)."""
+    assert set(computed) == set(stored), (sorted(computed), sorted(stored))
     rel = 0.0
     for section, vals in stored.items():
         if section == "state":
-            rel = max(rel, abs(final["state"]["k"] - vals["k"]))
+            rel = max(rel, abs(computed["state"]["k"] - vals["k"]))
             continue
-        assert set(final[section]) == set(vals), (section, sorted(final[section]), sorted(vals))
+        assert set(computed[section]) == set(vals), (section, sorted(computed[section]), sorted(vals))
         for k, v in vals.items():
             scale = max(v.abs().max().item(), 1e-30)
-            rel = max(rel, (final[section][k] - v).abs().max().item() / scale)
-    assert rel < 1e-10, (name, rel)
-    robust = robustness(cfg, initial, steps)
-    assert robust < ROBUST_LIMIT, (name, robust)
-    # 2. torch modules in float32 from the same stored values, for the tolerance table.
-    rec32, fin32 = train_torch(cfg, initial, steps, torch.float32)
-    stat32 = compare_records(rec32, [e["statistics"] for e in doc["steps"]])
+            rel = max(rel, (computed[section][k] - v).abs().max().item() / scale)
+    return rel
+
+
+def families(initial, stored, fin32):
+    """Per tensor family: [max |stored − initial|, max |float32 − stored|, max |stored|]
+    (optimizer rows: max |state| first)."""
     fams = {}
     for section, vals in stored.items():
         if section == "state":
@@ -954,14 +969,36 @@ def check(path):
             err = (fin32[section][k].double() - v).abs().max().item()
             f = fams.setdefault(family(section, k), [0.0, 0.0, 0.0])
             f[0], f[1], f[2] = max(f[0], move), max(f[1], err), max(f[2], v.abs().max().item())
-    print(f"{name}: functional float64 re-run matches (max rel diff {rel:.1e}); "
-          f"float32 statistics max rel diff {stat32:.1e}; robustness (gradient noise 1e-6·max|g|) "
-          f"max |Δ| of G/D/G_ema values {robust:.1e}")
+    return fams
+
+
+def print_families(fams):
     print(f"  {'family':32s} {'max|final-init|':>16s} {'max|f32-f64|':>14s} {'max|final|':>12s}"
           "   (optimizer rows: max|state| in the first column)")
     for fam in sorted(fams):
         m, e, a = fams[fam]
         print(f"  {fam:32s} {m:16.3e} {e:14.3e} {a:12.3e}")
+
+
+def check(path):
+    doc, initial, steps, stored = load_fixture(path)
+    cfg = doc["config"]
+    name = cfg["objective"]
+    # 1. Independent functional float64 implementation reproduces every stored value.
+    record, final = Functional(cfg, initial).train(steps, initial)
+    assert compare_records(record, [e["statistics"] for e in doc["steps"]]) < 1e-10, name
+    rel = state_rel_diff(final, stored)
+    assert rel < 1e-10, (name, rel)
+    robust = robustness(cfg, initial, steps)
+    assert robust < ROBUST_LIMIT, (name, robust)
+    # 2. torch modules in float32 from the same stored values, for the tolerance table.
+    rec32, fin32 = train_torch(cfg, initial, steps, torch.float32)
+    stat32 = compare_records(rec32, [e["statistics"] for e in doc["steps"]])
+    fams = families(initial, stored, fin32)
+    print(f"{name}: functional float64 re-run matches (max rel diff {rel:.1e}); "
+          f"float32 statistics max rel diff {stat32:.1e}; robustness (gradient noise 1e-6·max|g|) "
+          f"max |Δ| of G/D/G_ema values {robust:.1e}")
+    print_families(fams)
     abl = ablation(cfg, initial, steps, stored)
     if abl:
         print(f"  ablation {json.dumps(abl[1])}: max |Δ| of final values "
