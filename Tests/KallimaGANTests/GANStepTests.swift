@@ -17,11 +17,11 @@ func realBatch(_ shape: Shape) -> [Float] {
 
 @Suite("The GAN step on the device")
 struct GANStepTests {
-  @Test("DCGAN, 5 steps on CPU and on OpenCL from the same seed: losses and parameters agree")
+  @Test("DCGAN, 5 steps on CPU and on OpenCL from the same seed: losses and every stored tensor agree")
   func cpuVersusOpenCL() throws {
     let cl = try ganOpenCL.get()
     var losses: [[GANStatistics]] = []
-    var parameters: [[String: [Float]]] = []
+    var tensors: [[String: [Float]]] = []
     for backend: Backend in [CPUBackend(), cl] {
       let trainer = try GANTrainer(backend: backend, config: narrow, batch: 4, seed: 5, noise: .device(seed: 9))
       try backend.write(realBatch(trainer.real.shape), to: trainer.real)
@@ -32,32 +32,46 @@ struct GANStepTests {
       }
       losses.append(perStep)
       var values: [String: [Float]] = [:]
-      for store in [trainer.generatorParameters, trainer.discriminatorParameters] {
-        for e in store.entries { values[e.name + "@" + (store === trainer.generatorParameters ? "G" : "D")] = try backend.read(e.tensor) }
+      for (key, store) in [("G", trainer.generatorParameters), ("D", trainer.discriminatorParameters)] {
+        for e in store.entries { values["\(key) \(e.name)"] = try backend.read(e.tensor) }
       }
-      parameters.append(values)
+      tensors.append(values)
     }
+    // Every statistic of every step, relative to its own size: measured at most 1.2e-7
+    // (PoCL 3.1 on a 2-core x86 CPU), so the bound 2e-6 leaves a margin of 17.
+    var worstStatistic = (0.0, "")
     for (step, (c, o)) in zip(losses[0], losses[1]).enumerated() {
       for (name, a, e) in [("loss_D", o.lossD, c.lossD), ("loss_G", o.lossG, c.lossG), ("D(x)", o.dReal, c.dReal), ("D(G(z))", o.dFake, c.dFake)] {
-        #expect(abs(a - e) <= 1e-4 + 1e-3 * abs(e), "step \(step + 1) \(name): OpenCL \(a), CPU \(e)")
+        let error = Double(abs(a - e)) / Double(abs(e))
+        #expect(error <= 2e-6, "step \(step + 1) \(name): OpenCL \(a), CPU \(e), relative error \(error)")
+        if !(error <= worstStatistic.0) { worstStatistic = (error, "step \(step + 1) \(name)") }
       }
     }
-    // Adam's first steps move each weight by about lr·sign(gradient), so a gradient within
-    // float rounding of zero may step the other way on the other backend; such weights are
-    // counted and must stay rare, every other one must agree closely.
-    #expect(parameters[0].keys.sorted() == parameters[1].keys.sorted())
-    var total = 0
-    var outliers = 0
-    for (name, expected) in parameters[0] {
-      let actual = parameters[1][name]!
-      for (a, e) in zip(actual, expected) {
-        total += 1
-        if abs(a - e) > 1e-5 + 1e-4 * abs(e) { outliers += 1 }
+    // Every tensor of both stores (weights, batch-norm parameters and running statistics,
+    // Adam's exp_avg and exp_avg_sq) by max |OpenCL − CPU| / max |CPU| over the tensor, so
+    // the tiny exp_avg_sq values (~1e-7) are held to the same relative standard as the
+    // weights; no element is exempt. Measured on PoCL: weights 1.5e-6, running statistics
+    // 5.8e-7, exp_avg 8.9e-7, exp_avg_sq 1.2e-6; the bound 2e-5 leaves a margin of 13.
+    #expect(tensors[0].keys.sorted() == tensors[1].keys.sorted())
+    var worst: [String: (error: Double, name: String)] = [:]
+    for (name, expected) in tensors[0] {
+      let actual = try #require(tensors[1][name])
+      let scale = Double(expected.map(abs).max() ?? 0)
+      // A NaN anywhere counts as an infinite difference.
+      let diff = zip(actual, expected).reduce(0.0) { m, p in
+        let d = Double(abs(p.0 - p.1))
+        return d <= m ? m : (d.isNaN ? .infinity : d)
       }
-      let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
-      #expect(worst <= 5 * 2 * 2e-4 + 1e-5, "\(name): a weight differs by \(worst), more than 5 Adam steps can explain")
+      let error = diff / scale
+      #expect(scale > 0, "\(name) is all zeros after 5 steps: nothing is compared")
+      #expect(error <= 2e-5, "\(name): max |OpenCL − CPU| \(diff) is \(error) of max |CPU| \(scale)")
+      let kind = ["exp_avg_sq", "exp_avg", "running_mean", "running_var"].first { name.hasSuffix("." + $0) } ?? "parameter"
+      if !(error <= worst[kind]?.error ?? 0) { worst[kind] = (error.isNaN ? .infinity : error, name) }
     }
-    #expect(Double(outliers) <= 0.001 * Double(total), "\(outliers) of \(total) weights differ beyond 1e-5 + 1e-4·|w|")
+    print(
+      String(format: "CPU vs OpenCL over 5 steps, worst relative error: statistics %.2e (%@); ", worstStatistic.0, worstStatistic.1)
+        + worst.sorted { $0.key < $1.key }.map { String(format: "%@ %.2e (%@)", $0.key, $0.value.error, $0.value.name) }
+        .joined(separator: ", "))
   }
 
   @Test("100 steps, log every 50: two blocking reads in total and no host-to-device traffic per step")
