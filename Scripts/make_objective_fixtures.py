@@ -171,7 +171,9 @@ File layout (keys exactly):
                  began), "penalty": [per D step] the penalty term as added to lossD
                  (wgan-gp, dragan, r1), "grad_norm": [per D step] mean_i ‖∇‖₂ (wgan-gp,
                  dragan, r1), began: "L_real", "L_fake", "M", "k" (k AFTER that step's
-                 update) [per D step]}}],
+                 update) [per D step], and with config "sigmoid_means" (the DCGAN step
+                 fixture only) "d_real_sigmoid", "d_fake_sigmoid": [per D step] mean σ of
+                 those outputs}}],
  "final": {"G": {every parameter and buffer}, "D": {...}, "G_ema": {...} (hinge),
            "optimizer_G": {"NAME.exp_avg", "NAME.exp_avg_sq"} (Adam) |
                           {"NAME.square_avg"} (RMSprop) | {"NAME.momentum_buffer"} (SGD),

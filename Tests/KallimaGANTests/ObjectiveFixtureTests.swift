@@ -15,7 +15,9 @@ import Testing
 // penalties); Kallima runs the same iterations with `NoiseSource.input` from those values on
 // the CPU reference backend and on OpenCL (PoCL in CI; the OpenCL case FAILS, never skips,
 // without a device) and must reach the stored final state: both networks, the optimisers'
-// state, the EMA of G, BEGAN's k_t and spectral norm's u and v.
+// state, the EMA of G, BEGAN's k_t and spectral norm's u and v. Every tensor of Kallima's
+// stores must have an expected value, and every expected value a tensor. The runner,
+// `runTrainingFixture`, also runs the DCGAN step fixture (PyTorchStepTests.swift).
 //
 // An element passes when |actual − expected| <= atol + rtol·|expected| with
 //   • parameters, buffers, EMA, u/v, k:   atol 1e-5, rtol 1e-4;
@@ -28,7 +30,9 @@ import Testing
 // switched off (the fixture script's ablations), so each tolerance can fail. The worst
 // measured ratio |error|/allowed per objective and backend is printed.
 
-private struct ObjectiveFixture: Decodable {
+/// A training fixture: an objective fixture, or the DCGAN step fixture (Fixtures/dcgan_step.json,
+/// the same layout with the state after every iteration).
+struct ObjectiveFixture: Decodable {
   struct Optimizer: Decodable {
     let kind: String
     let lr: Double
@@ -67,10 +71,15 @@ private struct ObjectiveFixture: Decodable {
     let k: [Double]?
     let M: [Double]?
     let grad_norm: [Double]?
+    /// Mean σ(D(x)) and σ(D(fake)) per D step (Kallima's D(x), D(G(z))), where recorded.
+    let d_real_sigmoid: [Double]?
+    let d_fake_sigmoid: [Double]?
   }
   struct Step: Decodable {
     let inputs: [String: StepInputs]
     let statistics: Statistics
+    /// The state after this iteration, where recorded (same layout as `final`).
+    let state: [String: [String: Entry]]?
   }
   /// One tensor, or one per D step.
   enum StepInputs: Decodable {
@@ -106,14 +115,19 @@ private struct ObjectiveFixture: Decodable {
   let config: Config
   let initial: [String: [String: Entry]]
   let steps: [Step]
-  let final: [String: [String: Entry]]
+  /// The state after the last iteration (absent where every step records its state).
+  let final: [String: [String: Entry]]?
 }
 
-private func loadObjectiveFixture(_ name: String) throws -> ObjectiveFixture {
-  guard let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures/objectives") else {
-    throw StepError("Fixtures/objectives/\(name).json not found in the test bundle")
+func loadObjectiveFixture(_ name: String, subdirectory: String = "Fixtures/objectives") throws -> ObjectiveFixture {
+  guard let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: subdirectory) else {
+    throw StepError("\(subdirectory)/\(name).json not found in the test bundle")
   }
-  return try JSONDecoder().decode(ObjectiveFixture.self, from: Data(contentsOf: url))
+  do {
+    return try JSONDecoder().decode(ObjectiveFixture.self, from: Data(contentsOf: url))
+  } catch {
+    throw StepError("\(subdirectory)/\(name).json: \(error)")
+  }
 }
 
 /// Kallima's recipe for the fixture's configuration.
@@ -153,7 +167,19 @@ private func recipe(_ f: ObjectiveFixture) throws -> GANRecipe {
   return r
 }
 
-/// Worst |actual − expected| / (atol + rtol·|expected|) over a tensor.
+/// How close a run must come to a training fixture: an element passes when
+/// |actual − expected| <= atol + rtol·|expected|.
+struct FixtureTolerance {
+  /// Parameters, buffers, the EMA, spectral norm's u and v, BEGAN's k.
+  var state: (atol: Double, rtol: Double)
+  /// Optimiser states: atol is `atolOfMax`·max|expected| over the tensor (their scale is the
+  /// gradient's or its square's).
+  var optimizer: (atolOfMax: Double, rtol: Double)
+  /// The per-iteration statistics.
+  var statistics: (atol: Double, rtol: Double)
+}
+
+/// Worst |actual − expected| / (atol + rtol·|expected|) over a tensor, and where.
 private func worstRatio(_ actual: [Float], _ expected: [Double], atol: Double, rtol: Double) -> (Double, Int) {
   var worst = (0.0, -1)
   for (i, (a, e)) in zip(actual, expected).enumerated() {
@@ -163,20 +189,63 @@ private func worstRatio(_ actual: [Float], _ expected: [Double], atol: Double, r
   return worst
 }
 
-private func runObjective(_ name: String, on backend: Backend) throws {
-  let f = try loadObjectiveFixture(name)
-  let trainer = try GANTrainer(backend: backend, recipe: try recipe(f), batch: f.config.batch, noise: .input)
+/// Runs a training fixture's iterations on `trainer` from the fixture's initial state and
+/// inputs, and checks every iteration's statistics and every state the fixture records
+/// (after an iteration, and the final one): every tensor of the trainer's stores must be
+/// in each, and each of the fixture's in the stores. Returns the worst |error|/allowed per
+/// fixture section ("statistics" for the statistics) and where it was.
+@discardableResult
+func runTrainingFixture(
+  _ f: ObjectiveFixture, _ name: String, on trainer: GANTrainer, tolerance: FixtureTolerance
+) throws -> [String: (ratio: Double, at: String)] {
+  let backend = trainer.backend
   var stores: [String: ParameterStore] = ["G": trainer.generatorParameters, "D": trainer.discriminatorParameters]
   if let ema = trainer.emaParameters { stores["G_ema"] = ema }
   if !trainer.objectiveParameters.entries.isEmpty { stores["state"] = trainer.objectiveParameters }
-  // The initial state: every tensor of the fixture goes into the store, and every network
-  // tensor of the store must come from the fixture.
+  func store(_ section: String) throws -> ParameterStore {
+    try #require(stores[section.hasPrefix("optimizer_") ? String(section.dropFirst("optimizer_".count)) : section],
+      "\(name): fixture section \(section) has no store")
+  }
+  // The initial state: every tensor of the fixture goes into its store. The stores' other
+  // tensors are optimiser states, which start as the trainer made them (zero).
   for (section, tensors) in f.initial {
-    let store = try #require(stores[section], "fixture section \(section) has no store")
+    let target = try store(section)
     for (tensorName, t) in tensors {
-      let target = try #require(store[tensorName], "\(section) has no tensor \(tensorName)")
-      try #require(target.count == t.count, "\(section).\(tensorName): \(target.shape) vs \(t.count) values")
-      try backend.write(try stepFloats(try t.values(tensorName), tensorName), to: target)
+      let tensor = try #require(target[tensorName], "\(name): \(section) has no tensor \(tensorName)")
+      try #require(tensor.count == t.count, "\(name) \(section).\(tensorName): \(tensor.shape) vs \(t.count) values")
+      try backend.write(try stepFloats(try t.values(tensorName), tensorName), to: tensor)
+    }
+  }
+  var worst: [String: (ratio: Double, at: String)] = [:]
+  func record(_ key: String, _ ratio: Double, _ at: String) {
+    if !(ratio <= worst[key]?.ratio ?? 0) { worst[key] = (ratio.isNaN ? .infinity : ratio, at) }
+  }
+  func compare(_ state: [String: [String: ObjectiveFixture.Entry]], _ when: String) throws {
+    // Coverage both ways: a store tensor the fixture lacks would go unchecked.
+    for (section, target) in stores {
+      let covered = Set((state[section]?.keys.map { $0 } ?? []) + (state["optimizer_" + section]?.keys.map { $0 } ?? []))
+      let missing = target.entries.map(\.name).filter { !covered.contains($0) }
+      #expect(missing.isEmpty, "\(name) \(when): \(section) tensors without an expected value: \(missing)")
+    }
+    for (section, tensors) in state.sorted(by: { $0.key < $1.key }) {
+      let target = try store(section)
+      for (tensorName, t) in tensors {
+        let tensor = try #require(target[tensorName], "\(name): \(section) has no tensor \(tensorName)")
+        let expected = try t.values(tensorName)
+        try #require(tensor.count == expected.count, "\(name) \(section).\(tensorName): \(tensor.shape) vs \(expected.count) values")
+        let (atol, rtol) =
+          section.hasPrefix("optimizer_")
+          ? (tolerance.optimizer.atolOfMax * (expected.map(abs).max() ?? 0), tolerance.optimizer.rtol)
+          : tolerance.state
+        let actual = try backend.read(tensor)
+        let (ratio, i) = worstRatio(actual, expected, atol: atol, rtol: rtol)
+        let at = "\(when) \(tensorName)"
+        #expect(
+          ratio <= 1,
+          "\(name) \(section).\(tensorName) \(when): [\(i)] expected \(i >= 0 ? expected[i] : .nan), got \(i >= 0 ? actual[i] : .nan): \(ratio)× the tolerance"
+        )
+        record(section, ratio, at)
+      }
     }
   }
   func feed(_ tensor: Tensor, _ t: StepTensor, _ label: String) throws {
@@ -193,34 +262,38 @@ private func runObjective(_ name: String, on backend: Backend) throws {
     try feed(trainer.zG!, step.inputs["zG"]!.at(0), "zG")
     try trainer.runGeneratorStep()
     let stats = try trainer.readStatistics()
-    let expectedD = step.statistics.lossD.reduce(0, +) / Double(step.statistics.lossD.count)
-    for (what, a, e) in [("loss_D", stats.lossD, expectedD), ("loss_G", stats.lossG, step.statistics.lossG)] {
-      #expect(abs(Double(a) - e) <= 1e-5 + 1e-4 * abs(e), "\(name) iteration \(t) \(what): \(a) vs \(e)")
-    }
-    // The fixture's statistics under Kallima's names (R1's gradient norm is "r1_grad_norm").
+    // Per-D-step statistics are averaged over the iteration's D steps, as Kallima logs them;
+    // the fixture's names in Kallima's terms (R1's gradient norm is "r1_grad_norm").
+    let s = step.statistics
     let gradNorm = f.config.objective == "r1" ? "r1_grad_norm" : "grad_norm"
-    for (key, values) in [("k", step.statistics.k), ("M", step.statistics.M), (gradNorm, step.statistics.grad_norm)] {
+    var checks: [(String, Float?, [Double]?)] = [
+      ("loss_D", stats.lossD, s.lossD), ("loss_G", stats.lossG, [s.lossG]),
+      ("D(x)", stats.dReal, s.d_real_sigmoid), ("D(G(z))", stats.dFake, s.d_fake_sigmoid),
+    ]
+    for (key, values) in [("k", s.k), ("M", s.M), (gradNorm, s.grad_norm)] where values != nil {
+      checks.append((key, stats.extras[key], values))
+    }
+    for (key, actual, values) in checks {
       guard let values else { continue }
-      let a = try #require(stats.extras[key], "\(name): Kallima logs no \(key); it has \(stats.extras.keys.sorted())")
+      let a = try #require(actual, "\(name): Kallima logs no \(key); it has \(stats.extras.keys.sorted())")
       let e = values.reduce(0, +) / Double(values.count)
-      #expect(abs(Double(a) - e) <= 1e-5 + 1e-4 * abs(e), "\(name) iteration \(t) \(key): \(a) vs \(e)")
+      let ratio = abs(Double(a) - e) / (tolerance.statistics.atol + tolerance.statistics.rtol * abs(e))
+      #expect(ratio <= 1, "\(name) iteration \(t + 1) \(key): \(a) vs \(e), \(ratio)× the tolerance")
+      record("statistics", ratio, "iteration \(t + 1) \(key)")
     }
+    if let state = step.state { try compare(state, "after iteration \(t + 1)") }
   }
-  var report: [String] = []
-  for (section, tensors) in f.final.sorted(by: { $0.key < $1.key }) {
-    let isOptimiser = section.hasPrefix("optimizer_")
-    let store = try #require(isOptimiser ? stores[String(section.dropFirst("optimizer_".count))] : stores[section])
-    var worst = (0.0, "")
-    for (tensorName, t) in tensors {
-      let target = try #require(store[tensorName], "\(section) has no tensor \(tensorName)")
-      let expected = try t.values(tensorName)
-      let scale = isOptimiser ? (expected.map(abs).max() ?? 0) : 1
-      let (ratio, index) = worstRatio(try backend.read(target), expected, atol: 1e-5 * scale, rtol: 1e-4)
-      #expect(ratio <= 1, "\(name) \(section).\(tensorName)[\(index)]: off by \(ratio)× the tolerance")
-      if ratio > worst.0 { worst = (ratio, tensorName) }
-    }
-    report.append("\(section) \(String(format: "%.3g", worst.0)) (\(worst.1))")
-  }
+  if let final = f.final { try compare(final, "final") }
+  return worst
+}
+
+private func runObjective(_ name: String, on backend: Backend) throws {
+  let f = try loadObjectiveFixture(name)
+  let trainer = try GANTrainer(backend: backend, recipe: try recipe(f), batch: f.config.batch, noise: .input)
+  let worst = try runTrainingFixture(
+    f, name, on: trainer,
+    tolerance: FixtureTolerance(state: (1e-5, 1e-4), optimizer: (1e-5, 1e-4), statistics: (1e-5, 1e-4)))
+  let report = worst.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.3g", $0.value.ratio)) (\($0.value.at))" }
   print("objective \(name) on \(backend.name): worst |error|/allowed: \(report.joined(separator: "; "))")
 }
 
