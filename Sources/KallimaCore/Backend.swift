@@ -228,8 +228,8 @@ public struct HostTraffic: Equatable, Sendable, CustomStringConvertible {
   public var bytesToDevice = 0
   public var bytesFromDevice = 0
   /// Waits that bound the command queue (OpenCL): the host waits for a command enqueued
-  /// hundreds of commands earlier, so the device stays busy; no data moves. Not counted in
-  /// `hostWaits`.
+  /// hundreds of commands earlier, so the device stays busy; no data moves. Host waits too,
+  /// counted apart: not in `hostWaits`.
   public var throttleWaits = 0
 
   public init() {}
@@ -245,7 +245,8 @@ public struct HostTraffic: Equatable, Sendable, CustomStringConvertible {
     return d
   }
 
-  /// Blocking reads plus synchronisations: the times the host waited.
+  /// Blocking reads plus synchronisations: the times the host waited for a result or an
+  /// empty queue (the queue-bound waits, `throttleWaits`, come on top).
   public var hostWaits: Int { blockingReads + synchronizations }
 
   public var description: String {
