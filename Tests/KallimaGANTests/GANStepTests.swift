@@ -65,11 +65,14 @@ struct GANStepTests {
       let error = diff / scale
       #expect(scale > 0, "\(name) is all zeros after 5 steps: nothing is compared")
       #expect(error <= 2e-5, "\(name): max |OpenCL − CPU| \(diff) is \(error) of max |CPU| \(scale)")
-      let kind = ["exp_avg_sq", "exp_avg", "running_mean", "running_var"].first { name.hasSuffix("." + $0) } ?? "parameter"
+      let kinds = ["exp_avg_sq", "exp_avg", "running_mean", "running_var"]
+      let kind = kinds.first { name.hasSuffix("." + $0) } ?? "parameter"
       if !(error <= worst[kind]?.error ?? 0) { worst[kind] = (error.isNaN ? .infinity : error, name) }
     }
     print(
-      String(format: "CPU vs OpenCL over 5 steps, worst relative error: statistics %.2e (%@); ", worstStatistic.0, worstStatistic.1)
+      String(
+        format: "CPU vs OpenCL over 5 steps, worst relative error: statistics %.2e (%@); ", worstStatistic.0,
+        worstStatistic.1)
         + worst.sorted { $0.key < $1.key }.map { String(format: "%@ %.2e (%@)", $0.key, $0.value.error, $0.value.name) }
         .joined(separator: ", "))
   }

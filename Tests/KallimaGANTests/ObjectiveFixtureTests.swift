@@ -223,7 +223,7 @@ func runTrainingFixture(
   func compare(_ state: [String: [String: ObjectiveFixture.Entry]], _ when: String) throws {
     // Coverage both ways: a store tensor the fixture lacks would go unchecked.
     for (section, target) in stores {
-      let covered = Set((state[section]?.keys.map { $0 } ?? []) + (state["optimizer_" + section]?.keys.map { $0 } ?? []))
+      let covered = Set([section, "optimizer_" + section].flatMap { state[$0].map { Array($0.keys) } ?? [] })
       let missing = target.entries.map(\.name).filter { !covered.contains($0) }
       #expect(missing.isEmpty, "\(name) \(when): \(section) tensors without an expected value: \(missing)")
     }
@@ -232,19 +232,17 @@ func runTrainingFixture(
       for (tensorName, t) in tensors {
         let tensor = try #require(target[tensorName], "\(name): \(section) has no tensor \(tensorName)")
         let expected = try t.values(tensorName)
-        try #require(tensor.count == expected.count, "\(name) \(section).\(tensorName): \(tensor.shape) vs \(expected.count) values")
+        try #require(
+          tensor.count == expected.count, "\(name) \(section).\(tensorName): \(tensor.shape) vs \(expected.count) values")
         let (atol, rtol) =
           section.hasPrefix("optimizer_")
           ? (tolerance.optimizer.atolOfMax * (expected.map(abs).max() ?? 0), tolerance.optimizer.rtol)
           : tolerance.state
         let actual = try backend.read(tensor)
         let (ratio, i) = worstRatio(actual, expected, atol: atol, rtol: rtol)
-        let at = "\(when) \(tensorName)"
-        #expect(
-          ratio <= 1,
-          "\(name) \(section).\(tensorName) \(when): [\(i)] expected \(i >= 0 ? expected[i] : .nan), got \(i >= 0 ? actual[i] : .nan): \(ratio)× the tolerance"
-        )
-        record(section, ratio, at)
+        let (e, a) = i >= 0 ? (expected[i], Double(actual[i])) : (.nan, .nan)
+        #expect(ratio <= 1, "\(name) \(section).\(tensorName) \(when): [\(i)] expected \(e), got \(a): \(ratio)× the tolerance")
+        record(section, ratio, "\(when) \(tensorName)")
       }
     }
   }
@@ -287,14 +285,19 @@ func runTrainingFixture(
   return worst
 }
 
+/// `runTrainingFixture`'s result on one line.
+func describeWorst(_ worst: [String: (ratio: Double, at: String)]) -> String {
+  worst.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.3g", $0.value.ratio)) (\($0.value.at))" }
+    .joined(separator: "; ")
+}
+
 private func runObjective(_ name: String, on backend: Backend) throws {
   let f = try loadObjectiveFixture(name)
   let trainer = try GANTrainer(backend: backend, recipe: try recipe(f), batch: f.config.batch, noise: .input)
   let worst = try runTrainingFixture(
     f, name, on: trainer,
     tolerance: FixtureTolerance(state: (1e-5, 1e-4), optimizer: (1e-5, 1e-4), statistics: (1e-5, 1e-4)))
-  let report = worst.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.3g", $0.value.ratio)) (\($0.value.at))" }
-  print("objective \(name) on \(backend.name): worst |error|/allowed: \(report.joined(separator: "; "))")
+  print("objective \(name) on \(backend.name): worst |error|/allowed: \(describeWorst(worst))")
 }
 
 @Suite("Objectives against PyTorch (three iterations, float64 references)")

@@ -119,33 +119,41 @@ struct PyTorchStepTests {
     #expect((c.nz, c.ngf, c.ndf, c.channels, c.image_size) == (m.nz, m.ngf, m.ndf, m.channels, m.imageSize))
     #expect((c.objective, c.batch, c.n_critic, c.d_arch) == ("ns", 4, 1, "batchnorm"))
     for (key, o) in c.optimizer {
-      #expect(
-        (o.kind, o.lr, o.beta1, o.beta2, o.eps) == ("adam", Self.adam.lr, Self.adam.beta1, Self.adam.beta2, Self.adam.eps),
-        "optimizer \(key)")
+      let a = Self.adam
+      #expect((o.kind, o.lr, o.beta1, o.beta2, o.eps) == ("adam", a.lr, a.beta1, a.beta2, a.eps), "optimizer \(key)")
     }
     #expect(c.schedule.kind == "constant" && c.ema == nil && c.spectral_norm == nil && f.final == nil)
     #expect(f.steps.count == 3)
     for (t, step) in f.steps.enumerated() {
       let sections = step.state.map { Set($0.keys) }
-      #expect(sections == ["G", "D", "optimizer_G", "optimizer_D"], "iteration \(t + 1): \(String(describing: sections))")
+      #expect(sections == ["G", "D", "optimizer_G", "optimizer_D"], "iteration \(t + 1): \(sections ?? [])")
       #expect(step.statistics.d_real_sigmoid != nil && step.statistics.d_fake_sigmoid != nil)
-      // Adam's state is stored, not derived: both moments of every parameter, as float64.
+      // Every expected value is float64, Adam's moments included (stored, not derived):
+      // exp_avg and exp_avg_sq of every parameter.
+      for (section, tensors) in step.state ?? [:] {
+        for (name, entry) in tensors {
+          guard case .tensor(let tensor) = entry else { continue }
+          #expect(tensor.dtype == "f64", "iteration \(t + 1) \(section).\(name) is \(tensor.dtype)")
+        }
+      }
       for key in ["optimizer_G", "optimizer_D"] {
-        let names = step.state?[key]?.keys ?? [:].keys
-        #expect(names.filter { $0.hasSuffix(".exp_avg") }.count == names.filter { $0.hasSuffix(".exp_avg_sq") }.count)
-        #expect(!names.isEmpty)
+        let names = Array(step.state?[key]?.keys ?? [:].keys)
+        let first = names.filter { $0.hasSuffix(".exp_avg") }.map { $0.dropLast(".exp_avg".count) }
+        let second = names.filter { $0.hasSuffix(".exp_avg_sq") }.map { $0.dropLast(".exp_avg_sq".count) }
+        #expect(!first.isEmpty && Set(first) == Set(second) && first.count + second.count == names.count, "\(key)")
       }
     }
   }
 
-  @Test("loss, D outputs, parameters, running statistics, exp_avg and exp_avg_sq after each of three iterations match PyTorch",
+  @Test(
+    "loss, D outputs, parameters, running statistics, exp_avg and exp_avg_sq after each of three iterations match PyTorch",
     arguments: ["cpu", "opencl"])
   func threeIterations(kind: String) throws {
     let f = try Self.fixture.get()
     let backend: Backend = kind == "cpu" ? CPUBackend() : try ganOpenCL.get()
-    let trainer = try GANTrainer(backend: backend, config: Self.model, batch: f.config.batch, adam: Self.adam, noise: .input)
+    let trainer = try GANTrainer(
+      backend: backend, config: Self.model, batch: f.config.batch, adam: Self.adam, noise: .input)
     let worst = try runTrainingFixture(f, "dcgan_step", on: trainer, tolerance: Self.tolerance)
-    let report = worst.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.3g", $0.value.ratio)) (\($0.value.at))" }
-    print("dcgan_step on \(backend.name): worst |error|/allowed: \(report.joined(separator: "; "))")
+    print("dcgan_step on \(backend.name): worst |error|/allowed: \(describeWorst(worst))")
   }
 }
