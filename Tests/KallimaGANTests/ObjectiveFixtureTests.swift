@@ -207,13 +207,20 @@ func runTrainingFixture(
       "\(name): fixture section \(section) has no store")
   }
   // The initial state: every tensor of the fixture goes into its store. The stores' other
-  // tensors are optimiser states, which start as the trainer made them (zero).
+  // tensors are the optimisers' states, which start as the trainer made them: zero.
   for (section, tensors) in f.initial {
     let target = try store(section)
     for (tensorName, t) in tensors {
       let tensor = try #require(target[tensorName], "\(name): \(section) has no tensor \(tensorName)")
       try #require(tensor.count == t.count, "\(name) \(section).\(tensorName): \(tensor.shape) vs \(t.count) values")
       try backend.write(try stepFloats(try t.values(tensorName), tensorName), to: tensor)
+    }
+  }
+  for (section, target) in stores {
+    for e in target.entries where f.initial[section]?[e.name] == nil {
+      #expect(
+        try backend.read(e.tensor).allSatisfy { $0 == 0 },
+        "\(name): \(section).\(e.name) is not in the fixture's initial state and does not start at zero")
     }
   }
   var worst: [String: (ratio: Double, at: String)] = [:]
