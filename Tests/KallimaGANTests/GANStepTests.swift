@@ -49,8 +49,9 @@ struct GANStepTests {
     }
     // Every tensor of both stores (weights, batch-norm parameters and running statistics,
     // Adam's exp_avg and exp_avg_sq) by max |OpenCL − CPU| / max |CPU| over the tensor, so
-    // the tiny exp_avg_sq values (~1e-7) are held to the same relative standard as the
-    // weights; no element is exempt. Measured on PoCL: weights 1.5e-6, running statistics
+    // exp_avg_sq (largest values 2.8e-6 to 5e-3 per tensor here; a fixed atol of 1e-5 let the
+    // batch-norm ones hold anything) is held to the same relative standard as the weights; no
+    // element is exempt. Measured on PoCL: weights 1.5e-6, running statistics
     // 5.8e-7, exp_avg 8.9e-7, exp_avg_sq 1.2e-6; the bound 2e-5 leaves a margin of 13.
     #expect(tensors[0].keys.sorted() == tensors[1].keys.sorted())
     var worst: [String: (error: Double, name: String)] = [:]
