@@ -90,7 +90,8 @@ public final class TrainingRun {
       let path = URL(fileURLWithPath: resume).appendingPathComponent("checkpoints/latest.safetensors").path
       let c = try Checkpoint.read(path)
       // The architecture, data and schedule come from the checkpoint; only the target step
-      // count and the logging cadence come from the command line.
+      // count, the logging cadence and (when given, and checked below) the data path and
+      // --limit come from the command line.
       options.out = resume
       options.size = c.config.imageSize
       options.channels = c.config.channels
@@ -98,7 +99,7 @@ public final class TrainingRun {
       (options.batch, options.seed) = (c.training.batch, c.training.seed)
       options.recipe = c.recipe
       options.flip = c.training.flip
-      options.data = c.training.data
+      try TrainingRun.resumeData(&options, from: c, path: path, events: events)
       checkpoint = c
       checkpointPath = path
     }
@@ -116,6 +117,11 @@ public final class TrainingRun {
     events(.loaded(dataset.report, count: dataset.count, seconds: Date().timeIntervalSince(start)))
     guard dataset.count >= 1 else {
       throw KallimaError.invalidArgument(op: "train", message: "no usable images in \(options.dataPath)")
+    }
+    let stream = Checkpoint.DataStream(
+      limit: options.limit, images: dataset.count, fingerprint: try DatasetFingerprint.of(dataset.report.source))
+    let dataChange = try checkpoint.flatMap {
+      try TrainingRun.checkData(stream, against: $0, path: checkpointPath!, options: options, events: events)
     }
     if let epochs = options.epochs { options.steps = epochs * max(dataset.count / options.batch, 1) }
     let images = try backend.makeTensor([dataset.count, dataset.channels, options.size, options.size], values: dataset.pixels)
@@ -163,10 +169,13 @@ public final class TrainingRun {
     training = Checkpoint.Training(
       step: 0, dRuns: 0, gRuns: 0, batch: options.batch, nCritic: recipe.nCritic, seed: options.seed, dataSeed: dataSeed,
       flip: options.flip,
-      data: URL(fileURLWithPath: options.dataPath).standardizedFileURL.path)
+      data: URL(fileURLWithPath: options.dataPath).standardizedFileURL.path, dataStream: stream, targetSteps: options.steps)
     if let checkpoint, let checkpointPath {
       try checkpoint.restore(into: trainer, path: checkpointPath)
+      let recorded = training
       training = checkpoint.training
+      (training.data, training.dataStream, training.targetSteps) = (recorded.data, stream, options.steps)
+      if let dataChange { training.dataChanges = (training.dataChanges ?? []) + [dataChange] }
       bestKL = checkpoint.training.bestKL ?? .infinity
       events(.resumed(step: checkpoint.training.step, from: checkpointPath))
     }
