@@ -12,6 +12,12 @@ extension TrainingRun {
     _ options: inout TrainingOptions, from checkpoint: Checkpoint, path: String, events: (Event) -> Void
   ) throws {
     let recorded = checkpoint.training
+    // A run killed while writing a checkpoint leaves its temporary file (never the checkpoint).
+    let leftovers = AtomicFileWriter.removeLeftoverTemporaries(
+      inDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+    if !leftovers.isEmpty {
+      events(.note("removed \(leftovers.count) unfinished checkpoint file(s) of an interrupted write: \(leftovers.joined(separator: ", "))"))
+    }
     if let given = options.data, standardized(given) != recorded.data {
       events(.note("data: \(given) (the checkpoint's was \(recorded.data)); checking that it holds the same images"))
     }

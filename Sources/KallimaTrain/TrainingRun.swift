@@ -257,8 +257,9 @@ public final class TrainingRun {
     return path
   }
 
-  /// Writes checkpoints/step_NNNNNN.safetensors and replaces checkpoints/latest.safetensors,
-  /// both atomically.
+  /// Replaces checkpoints/latest.safetensors, then writes checkpoints/step_NNNNNN.safetensors,
+  /// both atomically: latest first, so that a kill at any moment leaves a latest checkpoint
+  /// as new as any step file (none only before the first checkpoint).
   @discardableResult
   public func writeCheckpoint() throws -> String {
     try writeCheckpoint(named: String(format: "step_%06d.safetensors", step), alsoLatest: true)
@@ -270,8 +271,8 @@ public final class TrainingRun {
     training.gRuns = trainer.gPlan.runs
     let checkpoint = try Checkpoint.capture(trainer, training: training, recipe: options.recipe)
     let path = checkpointDirectory.appendingPathComponent(name).path
-    try checkpoint.write(to: path)
     if alsoLatest { try checkpoint.write(to: latestCheckpoint) }
+    try checkpoint.write(to: path)
     return path
   }
 
