@@ -132,13 +132,18 @@ public final class TrainingRun {
     if options.recipe.lrDecayStart != nil, options.recipe.lrDecayEnd == nil { options.recipe.lrDecayEnd = options.steps }
     self.options = options
     let recipe = try options.recipe.recipe(base: config, steps: options.recipe.lrDecayEnd ?? options.steps)
-    trainer = try GANTrainer(
-      backend: backend, recipe: recipe, batch: options.batch, seed: options.seed,
-      noise: .device(seed: options.seed &+ 0x2), data: .dataset(images, seed: dataSeed, flip: options.flip))
+    trainer = try TrainingRun.allocating("the training plans (D and G steps at batch \(options.batch))", options: options) {
+      try GANTrainer(
+        backend: backend, recipe: recipe, batch: options.batch, seed: options.seed,
+        noise: .device(seed: options.seed &+ 0x2), data: .dataset(images, seed: dataSeed, flip: options.flip))
+    }
     events(.recipe("\(options.recipe.arch), \(recipe.summary)"))
-    sampler = try Sampler(
-      backend: backend, network: recipe.generator, latentShape: recipe.latentShape, generator: trainer.samplingParameters,
-      count: options.sampleCount)
+    let sampling = trainer.samplingParameters
+    sampler = try TrainingRun.allocating("the sampling plan (\(options.sampleCount) images)", options: options) {
+      try Sampler(
+        backend: backend, network: recipe.generator, latentShape: recipe.latentShape, generator: sampling,
+        count: options.sampleCount)
+    }
     for sub in ["samples", "checkpoints"] {
       try FileManager.default.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
     }
