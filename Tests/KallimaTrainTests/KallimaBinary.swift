@@ -33,9 +33,11 @@ final class KallimaProcess {
   private let lock = NSLock()
   private var collected = Data()
 
-  init(_ arguments: [String]) throws {
+  /// Starts `kallima arguments` with `environment` added to this process's.
+  init(_ arguments: [String], environment: [String: String] = [:]) throws {
     process.executableURL = URL(fileURLWithPath: try kallimaBinary())
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     process.standardOutput = FileHandle.nullDevice
     process.standardError = pipe
     pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
@@ -95,9 +97,10 @@ final class KallimaProcess {
   /// it exits with `expecting`.
   @discardableResult
   static func run(
-    _ arguments: [String], expecting: Int32 = 0, sourceLocation: SourceLocation = #_sourceLocation
+    _ arguments: [String], environment: [String: String] = [:], expecting: Int32 = 0,
+    sourceLocation: SourceLocation = #_sourceLocation
   ) throws -> String {
-    let p = try KallimaProcess(arguments)
+    let p = try KallimaProcess(arguments, environment: environment)
     let (status, signalled) = p.wait()
     #expect(
       status == expecting && !signalled, "kallima \(arguments.joined(separator: " ")) ended with \(status)\n\(p.stderr)",
