@@ -111,6 +111,27 @@ struct ResumeDataTests {
     #expect(try Checkpoint.read(resumed.latestCheckpoint).training.data == moved)
   }
 
+  @Test("a resume removes the temporary files of checkpoint writes killed part way, not those of live writers")
+  func leftoverTemporaries() throws {
+    let folder = try TemporaryFolder()
+    _ = try stoppedRun(folder, steps: 10, stopAt: 4)
+    let finished = Process()
+    finished.executableURL = URL(fileURLWithPath: "/bin/true")
+    try finished.run()
+    finished.waitUntilExit()
+    let (dead, live) = (finished.processIdentifier, getppid())
+    let directory = folder.path("run/checkpoints")
+    let names = [".latest.safetensors.tmp.\(dead)", ".step_000005.safetensors.tmp.\(dead)", ".latest.safetensors.tmp.\(live)"]
+    for name in names { try Data([1, 2, 3]).write(to: URL(fileURLWithPath: directory + "/" + name)) }
+    var notes: [String] = []
+    _ = try TrainingRun(options: bareResumeOptions(folder), backend: CPUBackend(), resume: folder.path("run")) {
+      if case .note(let n) = $0 { notes.append(n) }
+    }
+    let left = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".") }
+    #expect(left == [names[2]])
+    #expect(notes.contains { $0.contains("removed 2 unfinished checkpoint file(s)") }, "\(notes)")
+  }
+
   @Test("a checkpoint written before data streams were recorded still resumes, with warnings")
   func olderCheckpoint() throws {
     let folder = try TemporaryFolder()
