@@ -240,7 +240,6 @@ public final class AtomicFileWriter {
     }
     return removed
   }
-
 }
 
 extension AtomicFileWriter {

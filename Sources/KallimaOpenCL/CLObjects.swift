@@ -40,10 +40,11 @@ public final class CLBuffer: DeviceBuffer {
   let handle: cl_mem
   public let count: Int
   public let backendName: String
-  /// The backend's count of live device bytes, which this buffer leaves when released.
-  let ledger: DeviceMemoryLedger?
+  /// The backend's count of live device bytes, in which this buffer's `bytes` were reserved
+  /// (`DeviceMemoryLedger.reserve`) and which it leaves when released.
+  let ledger: DeviceMemoryLedger
   let bytes: Int
-  init(_ handle: cl_mem, count: Int, backendName: String, ledger: DeviceMemoryLedger? = nil, bytes: Int = 0) {
+  init(_ handle: cl_mem, count: Int, backendName: String, ledger: DeviceMemoryLedger, bytes: Int) {
     self.handle = handle
     self.count = count
     self.backendName = backendName
@@ -55,7 +56,7 @@ public final class CLBuffer: DeviceBuffer {
     if status != CL_SUCCESS {
       FileHandle.standardError.write(Data("kallima: clReleaseMemObject: \(CLStatus.name(status))\n".utf8))
     }
-    ledger?.release(bytes)
+    ledger.release(bytes)
   }
 }
 

@@ -120,8 +120,9 @@ public final class TrainingRun {
     }
     let stream = Checkpoint.DataStream(
       limit: options.limit, images: dataset.count, fingerprint: try DatasetFingerprint.of(dataset.report.source))
-    let dataChange = try checkpoint.flatMap {
-      try TrainingRun.checkData(stream, against: $0, path: checkpointPath!, options: options, events: events)
+    var dataChange: String?
+    if let checkpoint, let checkpointPath {
+      dataChange = try TrainingRun.checkData(stream, against: checkpoint, path: checkpointPath, options: options, events: events)
     }
     if let epochs = options.epochs { options.steps = epochs * max(dataset.count / options.batch, 1) }
     let images = try backend.makeTensor([dataset.count, dataset.channels, options.size, options.size], values: dataset.pixels)

@@ -15,7 +15,8 @@ struct Train: ParsableCommand {
       device. Ctrl-C (or SIGTERM) writes a checkpoint and stops; --resume continues exactly.
       """)
 
-  @Option(help: "Image folder (PNG/JPEG, searched recursively) or idx file; default: Fashion-MNIST.")
+  @Option(
+    help: "Image folder (PNG/JPEG, searched recursively) or idx file; default: Fashion-MNIST (with --resume: the run's, or where it moved).")
   var data: String?
   @Option(help: "Architecture: dcgan, or resnet (SNGAN's ResNet G and D, 32x32 or 64x64).") var arch = "dcgan"
   @Option(help: "Image side (4·2^k; default 64, or 32 for the embedded Fashion-MNIST).") var size: Int?
