@@ -52,8 +52,12 @@ public enum DatasetFingerprint {
     return Int(info.st_size)
   }
 
-  /// Adds the file's size, then its bytes (or evenly spaced blocks of them), to `hash`.
-  static func addContent(of path: String, to hash: inout FNV1a64) throws {
+  /// Adds the file's size, then its bytes (or, past `wholeFileLimit` bytes, `samples`
+  /// evenly spaced blocks of `sampleBytes` from the first byte to the last), to `hash`.
+  static func addContent(
+    of path: String, to hash: inout FNV1a64, wholeFileLimit: Int = wholeFileLimit, samples: Int = samples,
+    sampleBytes: Int = sampleBytes
+  ) throws {
     guard let handle = FileHandle(forReadingAtPath: path) else {
       throw KallimaError.io(path: path, message: "cannot open it to fingerprint the dataset; check that it exists and is readable")
     }
@@ -63,7 +67,7 @@ public enum DatasetFingerprint {
     let blocks: [(offset: Int, count: Int)] =
       size <= wholeFileLimit
       ? [(0, size)]
-      : (0..<samples).map { i in ((size - sampleBytes) / (samples - 1) * i, sampleBytes) }
+      : (0..<samples).map { i in ((size - sampleBytes) * i / (samples - 1), sampleBytes) }
     do {
       for block in blocks {
         try handle.seek(toOffset: UInt64(block.offset))
