@@ -133,7 +133,7 @@ public final class TrainingRun {
     if options.recipe.lrDecayStart != nil, options.recipe.lrDecayEnd == nil { options.recipe.lrDecayEnd = options.steps }
     self.options = options
     let recipe = try options.recipe.recipe(base: config, steps: options.recipe.lrDecayEnd ?? options.steps)
-    trainer = try TrainingRun.allocating("the training plans (D and G steps at batch \(options.batch))", options: options) {
+    trainer = try TrainingRun.allocating("the networks and training plans (D and G steps at batch \(options.batch))", options: options) {
       try GANTrainer(
         backend: backend, recipe: recipe, batch: options.batch, seed: options.seed,
         noise: .device(seed: options.seed &+ 0x2), data: .dataset(images, seed: dataSeed, flip: options.flip))

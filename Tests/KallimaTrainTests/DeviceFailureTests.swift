@@ -11,7 +11,7 @@ struct DeviceFailureTests {
     var arguments = SignalRun.train(out: folder.path("run"), steps: 2)
     arguments += ["--size", "32", "--batch", "64"]  // later options win: 64 images of 32x32 per step
     let text = try KallimaProcess.run(arguments, environment: ["KALLIMA_DEVICE_MEMORY_LIMIT": "1M"], expecting: 1)
-    #expect(text.contains("out of device memory allocating the training plans (D and G steps at batch 64)"), "\(text)")
+    #expect(text.contains("out of device memory allocating the networks and training plans (D and G steps at batch 64)"), "\(text)")
     #expect(text.contains(#/could not allocate \d+ bytes/#) && text.contains("of the 1048576 bytes allowed"), "\(text)")
     #expect(text.contains("a smaller --batch (now 64)") && text.contains("another --device"), "\(text)")
     // Nothing was trained, so nothing was written as a checkpoint.

@@ -61,7 +61,7 @@ final class KallimaProcess {
 
   /// Waits until standard error contains `text`; false if the process ended or `timeout`
   /// passed first.
-  func waitFor(_ text: String, timeout: Double = 120) -> Bool {
+  func waitFor(_ text: String, timeout: Double = 300) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
       if stderr.contains(text) { return true }
@@ -75,7 +75,7 @@ final class KallimaProcess {
 
   /// Waits for the exit (killing the process after `timeout` seconds) and returns how it
   /// ended: `(status, signalled)`, where status is the exit code or the signal number.
-  func wait(timeout: Double = 300) -> (status: Int32, signalled: Bool) {
+  func wait(timeout: Double = 600) -> (status: Int32, signalled: Bool) {
     let deadline = Date().addingTimeInterval(timeout)
     while process.isRunning && Date() < deadline { usleep(5_000) }
     if process.isRunning {
