@@ -8,7 +8,7 @@ struct DeviceFailureTests {
   @Test("a batch that does not fit names the plan, the bytes asked for and what to change")
   func outOfMemory() throws {
     let folder = try TemporaryFolder()
-    var arguments = SignalRun.train(out: folder.path("run"), steps: 2)
+    var arguments = try SignalRun.train(out: folder.path("run"), steps: 2)
     arguments += ["--size", "32", "--batch", "64"]  // later options win: 64 images of 32x32 per step
     let text = try KallimaProcess.run(arguments, environment: ["KALLIMA_DEVICE_MEMORY_LIMIT": "1M"], expecting: 1)
     #expect(text.contains("out of device memory allocating the networks and training plans (D and G steps at batch 64)"), "\(text)")
@@ -32,7 +32,7 @@ struct DeviceFailureTests {
     let source = try String(contentsOf: shipped, encoding: .utf8) + "\nkallima_broken_token here;\n"
     try source.write(toFile: kernels + "/data.cl", atomically: true, encoding: .utf8)
     let text = try KallimaProcess.run(
-      SignalRun.train(out: folder.path("run"), steps: 2),
+      try SignalRun.train(out: folder.path("run"), steps: 2),
       environment: ["KALLIMA_KERNELS_DIR": kernels, "KALLIMA_CACHE_DIR": "off"], expecting: 1)
     #expect(text.contains("kernels from KALLIMA_KERNELS_DIR=\(kernels): data.cl"), "\(text)")
     #expect(text.contains("kallima: OpenCL program data.cl failed to build for opencl:"), "\(text)")

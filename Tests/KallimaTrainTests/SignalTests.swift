@@ -15,19 +15,19 @@ enum SignalRun {
   }
 
   /// The data, written once for the whole suite (and never removed: a few KB in /tmp).
-  static let data: String = {
+  static let data = Result<String, Error> {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kallima-signal-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let path = folder.appendingPathComponent("images-idx3-ubyte").path
-    try! writeIDX(path, count: 40)
+    try writeIDX(path, count: 40)
     return path
-  }()
+  }
 
-  /// `train` arguments; `steps` nil for a resume (which keeps the checkpoint's target).
-  static func train(out: String, steps: Int? = SignalRun.steps, checkpointEvery: Int = 25) -> [String] {
-    ["train", "--data", data, "--size", "8", "--batch", "4", "--nz", "8", "--width", "4", "--seed", "11", "--flip",
+  /// `train` arguments for a run of `steps` steps.
+  static func train(out: String, steps: Int = SignalRun.steps, checkpointEvery: Int = 25) throws -> [String] {
+    ["train", "--data", try data.get(), "--size", "8", "--batch", "4", "--nz", "8", "--width", "4", "--seed", "11", "--flip",
      "--log-every", "5", "--sample-every", "1000", "--checkpoint-every", "\(checkpointEvery)", "--device", device,
-     "--out", out] + (steps.map { ["--steps", "\($0)"] } ?? [])
+     "--out", out, "--steps", "\(steps)"]
   }
 
   static func resume(_ out: String) -> [String] { ["train", "--resume", out, "--device", device] }
@@ -35,7 +35,7 @@ enum SignalRun {
   /// The final checkpoint of an uninterrupted run, computed once.
   static let reference: Result<[String: [UInt32]], Error> = Result {
     let folder = try TemporaryFolder()
-    try KallimaProcess.run(train(out: folder.path("run")))
+    try KallimaProcess.run(try train(out: folder.path("run")))
     return try checkpointBits(folder.path("run/checkpoints/latest.safetensors"))
   }
 }
@@ -47,7 +47,7 @@ struct SignalTests {
   func stopAndResume(_ signal: Int32, _ name: String) throws {
     let folder = try TemporaryFolder()
     let run = folder.path("run")
-    let p = try KallimaProcess(SignalRun.train(out: run))
+    let p = try KallimaProcess(try SignalRun.train(out: run))
     #expect(p.waitFor("step 10/\(SignalRun.steps)"), "no log line before the signal:\n\(p.stderr)")
     p.send(signal)
     let (status, signalled) = p.wait()
@@ -82,7 +82,7 @@ struct SignalTests {
       let folder = try TemporaryFolder()
       let run = folder.path("run")
       // A checkpoint every step puts many writes in the window a kill can hit.
-      let p = try KallimaProcess(SignalRun.train(out: run, checkpointEvery: 1))
+      let p = try KallimaProcess(try SignalRun.train(out: run, checkpointEvery: 1))
       // From the first log line (step 5), so that most trials find checkpoints to check;
       // Scripts/kill_trials.sh kills from the start of the process on.
       #expect(p.waitFor("step 5/"), "the run did not start:\n\(p.stderr)")
