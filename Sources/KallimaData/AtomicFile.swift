@@ -3,7 +3,11 @@ import KallimaCore
 
 /// Writes a file so that readers see either the old file or the complete new one, never a
 /// partial write: the content goes to a temporary file in the same folder (so the rename
-/// stays on one file system), which is fsync'd and then replaces `path` with rename(2).
+/// stays on one file system), which is fsync'd and then replaces `path` with rename(2);
+/// then the folder is fsync'd, so the rename itself survives a power cut.
+///
+/// For writers that produce a file by path (libpng, zlib); `AtomicFileWriter` does the same
+/// for bytes in memory.
 public enum AtomicFile {
   /// Calls `write` with the temporary path, then renames it over `path`. On any failure the
   /// temporary file is removed and `path` is left as it was.
@@ -20,10 +24,14 @@ public enum AtomicFile {
       try write(temporary)
       // Flush the data before the rename makes it visible, so a crash cannot leave `path`
       // pointing at an empty or partial file.
-      let fd = open(temporary, O_RDONLY)
-      if fd >= 0 {
-        fsync(fd)
-        close(fd)
+      let fd = open(temporary, O_RDONLY | O_CLOEXEC)
+      var synced = fd >= 0
+      while synced && fsync(fd) != 0 { synced = errno == EINTR }
+      let reason = String(cString: strerror(errno))
+      if fd >= 0 { close(fd) }
+      guard synced else {
+        throw KallimaError.io(
+          path: path, message: "could not flush the new file to disk (\(reason)); the previous file is unchanged: check the disk")
       }
       guard rename(temporary, path) == 0 else {
         let reason = String(cString: strerror(errno))
@@ -33,6 +41,12 @@ public enum AtomicFile {
     } catch {
       unlink(temporary)
       throw error
+    }
+    if let failure = AtomicFileWriter.syncDirectory(folder) {
+      throw KallimaError.io(
+        path: path,
+        message: "the file is in place, but \(failure.step.rawValue) failed: \(String(cString: strerror(failure.errno))); "
+          + "it may not survive a power cut: check the disk")
     }
   }
 

@@ -151,14 +151,19 @@ public final class AtomicFileWriter {
       if e != EINTR { return abandon(-1, Failure(step: .closeFile, errno: e)) }
     }
     if rename(temporaryC, pathC) != 0 { return abandon(-1, Failure(step: .rename, errno: errno)) }
+    return AtomicFileWriter.syncDirectory(directoryC)
+  }
 
-    let dfd = open(directoryC, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+  /// fsync(2) of a directory, so that a rename in it survives a power cut. System calls
+  /// only (safe after `fork()`). File systems that cannot sync a directory say EINVAL,
+  /// which is not a failure: there is nothing more to do.
+  static func syncDirectory(_ directory: UnsafePointer<CChar>) -> Failure? {
+    let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     if dfd < 0 { return Failure(step: .openDirectory, errno: errno) }
     var failure: Failure? = nil
     while fsync(dfd) != 0 {
       let e = errno
       if e == EINTR { continue }
-      // File systems that cannot sync a directory say EINVAL; there is nothing more to do.
       if e != EINVAL { failure = Failure(step: .syncDirectory, errno: e) }
       break
     }
@@ -207,12 +212,27 @@ public final class AtomicFileWriter {
   @discardableResult
   public static func removeLeftoverTemporaries(for path: String) -> [String] {
     let (dirPart, name) = split(path)
-    let prefix = temporaryPrefix(for: name)
+    return removeLeftovers(in: dirPart) { $0 == name }
+  }
+
+  /// Removes the temporary files that dead writers left in `directory` for any destination
+  /// (e.g. a run's checkpoints after a kill -9). Returns the paths removed.
+  @discardableResult
+  public static func removeLeftoverTemporaries(inDirectory directory: String) -> [String] {
+    removeLeftovers(in: directory.hasSuffix("/") ? directory : directory + "/") { _ in true }
+  }
+
+  /// Removes `<dirPart>.<name>.tmp.<pid>` files whose `name` passes `wanted` and whose pid
+  /// is no longer running (or is not this process).
+  private static func removeLeftovers(in dirPart: String, where wanted: (String) -> Bool) -> [String] {
     guard let names = try? FileManager.default.contentsOfDirectory(atPath: dirPart.isEmpty ? "." : dirPart) else { return [] }
     var removed: [String] = []
-    for candidate in names where candidate.hasPrefix(prefix) {
-      let digits = candidate.dropFirst(prefix.count)
-      guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let pid = Int32(digits) else { continue }
+    for candidate in names where candidate.hasPrefix(".") {
+      guard let marker = candidate.range(of: ".tmp.", options: .backwards) else { continue }
+      let name = String(candidate[candidate.index(after: candidate.startIndex)..<marker.lowerBound])
+      let digits = candidate[marker.upperBound...]
+      guard wanted(name), !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let pid = Int32(digits)
+      else { continue }
       if pid == getpid() { continue }
       if kill(pid, 0) == 0 || errno == EPERM { continue }  // Still running (or not ours to judge).
       let full = dirPart + candidate

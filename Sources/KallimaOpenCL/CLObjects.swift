@@ -40,15 +40,56 @@ public final class CLBuffer: DeviceBuffer {
   let handle: cl_mem
   public let count: Int
   public let backendName: String
-  init(_ handle: cl_mem, count: Int, backendName: String) {
+  /// The backend's count of live device bytes, in which this buffer's `bytes` were reserved
+  /// (`DeviceMemoryLedger.reserve`) and which it leaves when released.
+  let ledger: DeviceMemoryLedger
+  let bytes: Int
+  init(_ handle: cl_mem, count: Int, backendName: String, ledger: DeviceMemoryLedger, bytes: Int) {
     self.handle = handle
     self.count = count
     self.backendName = backendName
+    self.ledger = ledger
+    self.bytes = bytes
   }
   deinit {
     let status = clReleaseMemObject(handle)
     if status != CL_SUCCESS {
       FileHandle.standardError.write(Data("kallima: clReleaseMemObject: \(CLStatus.name(status))\n".utf8))
     }
+    ledger.release(bytes)
+  }
+}
+
+/// The bytes a backend holds in live buffers, checked against a limit before each
+/// allocation: drivers often accept an allocation beyond the device's memory and fail (or
+/// are killed) at first use, so Kallima refuses it up front with the size asked for.
+final class DeviceMemoryLedger: @unchecked Sendable {
+  private let lock = NSLock()
+  private(set) var live = 0
+  /// Largest total of live bytes; nil: no limit.
+  var limit: Int?
+
+  init(limit: Int?) { self.limit = limit }
+
+  /// Counts `bytes` as allocated, or returns false (counting nothing) when that would pass
+  /// the limit.
+  func reserve(_ bytes: Int) -> Bool {
+    lock.lock()
+    defer { lock.unlock() }
+    if let limit, live + bytes > limit { return false }
+    live += bytes
+    return true
+  }
+
+  func release(_ bytes: Int) {
+    lock.lock()
+    live -= bytes
+    lock.unlock()
+  }
+
+  var allocated: Int {
+    lock.lock()
+    defer { lock.unlock() }
+    return live
   }
 }

@@ -42,9 +42,22 @@ enum CLStatus {
 
   static func name(_ code: Int32) -> String { names[code] ?? "unknown status" }
 
-  /// Throws `KallimaError.openCL` naming the call unless `code` is CL_SUCCESS.
+  /// Codes by which drivers report running out of device (or host) memory, often only when
+  /// a kernel first touches a buffer they accepted earlier.
+  static let outOfMemoryCodes: Set<Int32> = [-4, -5, -6]
+
+  /// Throws `KallimaError.openCL` naming the call unless `code` is CL_SUCCESS. An
+  /// out-of-memory code says so and what to change.
   @inline(__always)
   static func check(_ code: cl_int, _ call: @autoclosure () -> String) throws {
-    if code != CL_SUCCESS { throw KallimaError.openCL(call: call(), code: code, name: name(code)) }
+    if code != CL_SUCCESS { throw error(code, call()) }
+  }
+
+  static func error(_ code: cl_int, _ call: String) -> KallimaError {
+    guard outOfMemoryCodes.contains(code) else { return .openCL(call: call, code: code, name: name(code)) }
+    return .openCL(
+      call: call, code: code,
+      name: name(code) + ": the device ran out of memory; use a smaller --batch or model (--width, --size), "
+        + "or another --device (kallima devices lists them)")
   }
 }

@@ -51,10 +51,35 @@ public final class OpenCLBackend: Backend {
   private var markers: [cl_event] = []
   deinit { for m in markers { clReleaseEvent(m) } }
   private var workspaces: [Int: CLBuffer] = [:]
-  /// Which Kernels/*.cl file defines each kernel, read from the embedded sources.
+  /// The kernel sources by file name: the embedded Kernels/*.cl and *.h, each replaced by
+  /// the file of the same name in `$KALLIMA_KERNELS_DIR` when that is set (to try a kernel
+  /// change without rebuilding; the program cache is keyed by source, so nothing stale runs).
+  static let kernelSources: [String: String] = {
+    var sources = EmbeddedKernels.files
+    guard let folder = ProcessInfo.processInfo.environment["KALLIMA_KERNELS_DIR"], !folder.isEmpty else {
+      return sources
+    }
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else {
+      FileHandle.standardError.write(
+        Data("kallima: KALLIMA_KERNELS_DIR=\(folder) cannot be read; using the built-in kernels\n".utf8))
+      return sources
+    }
+    var replaced: [String] = []
+    for name in names.sorted() where name.hasSuffix(".cl") || name.hasSuffix(".h") {
+      guard let text = try? String(contentsOfFile: (folder as NSString).appendingPathComponent(name), encoding: .utf8)
+      else { continue }
+      sources[name] = text
+      replaced.append(name)
+    }
+    FileHandle.standardError.write(
+      Data("kallima: kernels from KALLIMA_KERNELS_DIR=\(folder): \(replaced.joined(separator: ", "))\n".utf8))
+    return sources
+  }()
+
+  /// Which Kernels/*.cl file defines each kernel, read from the kernel sources.
   static let kernelFiles: [String: String] = {
     var table: [String: String] = [:]
-    for (file, source) in EmbeddedKernels.files {
+    for (file, source) in kernelSources {
       // Entry points are declared at the start of a line, `__kernel void NAME(`, or, when a
       // macro makes them, listed on `// KERNELS: a b c` lines.
       for line in source.split(separator: "\n") {
@@ -73,12 +98,12 @@ public final class OpenCLBackend: Backend {
   /// The text of Kernels/`file` with each `#include "x.h"` replaced by Kernels/x.h, so every
   /// program is one self-contained source (and its cache key covers the headers).
   static func expandedSource(_ file: String) -> String? {
-    guard let source = EmbeddedKernels.files[file] else { return nil }
+    guard let source = kernelSources[file] else { return nil }
     return source.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
       let trimmed = line.trimmingCharacters(in: .whitespaces)
       guard trimmed.hasPrefix("#include \""), trimmed.hasSuffix("\"") else { return String(line) }
       let header = String(trimmed.dropFirst("#include \"".count).dropLast())
-      return EmbeddedKernels.files[header] ?? String(line)
+      return kernelSources[header] ?? String(line)
     }.joined(separator: "\n")
   }
 
@@ -119,6 +144,7 @@ public final class OpenCLBackend: Backend {
     try CLStatus.check(status, "clCreateCommandQueue(\(device.name))")
     queue = CLQueue(q!)
     programs = ProgramCache(context: context, device: device)
+    ledger = DeviceMemoryLedger(limit: try OpenCLBackend.memoryLimit(device: device))
     groupSize = min(256, device.maxWorkGroupSize)
     guard device.maxWorkGroupSize >= OpenCLBackend.reduceGroupSize else {
       throw KallimaError.noDevice(
@@ -136,6 +162,36 @@ public final class OpenCLBackend: Backend {
 
   // MARK: Memory
 
+  /// Live bytes in this backend's buffers, checked against `memoryLimit` before each allocation.
+  let ledger: DeviceMemoryLedger
+
+  /// The most bytes this backend holds in buffers at once: the device's global memory, or
+  /// less when `KALLIMA_DEVICE_MEMORY_LIMIT` says so (to try what fits a smaller device, and
+  /// in tests). An allocation past it throws `KallimaError.outOfMemory` with the size asked.
+  public var memoryLimit: Int? {
+    get { ledger.limit }
+    set { ledger.limit = newValue }
+  }
+
+  /// Bytes held in live buffers (not counting CLBlast's and the driver's own).
+  public var allocatedBytes: Int { ledger.allocated }
+
+  /// `KALLIMA_DEVICE_MEMORY_LIMIT` (bytes, or with a K, M or G suffix: KiB, MiB, GiB) capped
+  /// by the device's global memory.
+  static func memoryLimit(device: OpenCLDeviceInfo) throws -> Int {
+    guard let text = ProcessInfo.processInfo.environment["KALLIMA_DEVICE_MEMORY_LIMIT"], !text.isEmpty else {
+      return device.globalMemory
+    }
+    let shifts: [Character: Int] = ["K": 10, "M": 20, "G": 30]
+    let shift = text.last.flatMap { shifts[Character($0.uppercased())] }
+    guard let number = Int(shift == nil ? text : String(text.dropLast())), number > 0 else {
+      throw KallimaError.invalidArgument(
+        op: "KALLIMA_DEVICE_MEMORY_LIMIT",
+        message: "'\(text)' is not a size; give bytes or a number with K, M or G (e.g. 512M), or unset it")
+    }
+    return min(number << (shift ?? 0), device.globalMemory)
+  }
+
   public func makeBuffer(count: Int) throws -> DeviceBuffer {
     try makeCLBuffer(count: count)
   }
@@ -143,17 +199,28 @@ public final class OpenCLBackend: Backend {
   func makeCLBuffer(count: Int) throws -> CLBuffer {
     let bytes = max(count, 1) * MemoryLayout<Float>.size
     if bytes > device.maxAllocation {
-      throw KallimaError.outOfMemory(device: "\(device.name) (largest single allocation \(device.maxAllocation) bytes)", bytes: bytes)
+      throw outOfMemory(bytes, "its largest single allocation, CL_DEVICE_MAX_MEM_ALLOC_SIZE, is \(device.maxAllocation) bytes")
+    }
+    guard ledger.reserve(bytes) else {
+      let limit = ledger.limit ?? 0
+      let source = limit < device.globalMemory ? "KALLIMA_DEVICE_MEMORY_LIMIT" : "the device's global memory"
+      throw outOfMemory(bytes, "\(ledger.allocated) bytes are in use of the \(limit) bytes allowed by \(source)")
     }
     var status: cl_int = 0
     let mem = clCreateBuffer(context.handle, cl_mem_flags(CL_MEM_READ_WRITE), bytes, nil, &status)
+    if status != CL_SUCCESS { ledger.release(bytes) }
     if status == CL_MEM_OBJECT_ALLOCATION_FAILURE || status == CL_OUT_OF_RESOURCES
       || status == CL_OUT_OF_HOST_MEMORY || status == CL_INVALID_BUFFER_SIZE
     {
-      throw KallimaError.outOfMemory(device: device.name, bytes: bytes)
+      throw outOfMemory(bytes, "the driver refused it with \(CLStatus.name(status)); \(ledger.allocated) bytes in use")
     }
     try CLStatus.check(status, "clCreateBuffer(\(bytes) bytes)")
-    return CLBuffer(mem!, count: count, backendName: name)
+    return CLBuffer(mem!, count: count, backendName: name, ledger: ledger, bytes: bytes)
+  }
+
+  /// The error for an allocation of `bytes` that does not fit, saying why.
+  func outOfMemory(_ bytes: Int, _ why: String) -> KallimaError {
+    .outOfMemory(device: "\(name) (\(why))", bytes: bytes)
   }
 
   func mem(_ t: Tensor, _ op: String) throws -> CLBuffer {

@@ -31,6 +31,47 @@ public struct Checkpoint {
     public var data: String
     /// Lowest mode-coverage KL seen by --eval-every (the best checkpoint's), if any.
     public var bestKL: Double? = nil
+    /// What defines the data stream (absent in checkpoints written before it was recorded:
+    /// such a resume cannot check its data and says so).
+    public var dataStream: DataStream? = nil
+    /// The step count the run trains to; `--resume` without `--steps` keeps it (absent in
+    /// older checkpoints).
+    public var targetSteps: Int? = nil
+    /// Data changes that resumes accepted with --allow-data-change, one line each, oldest first.
+    public var dataChanges: [String]? = nil
+  }
+
+  /// Everything besides the seeds that decides which images a run sees in which order: the
+  /// `--limit`, the number of images loaded, and the fingerprint of the files
+  /// (`DatasetFingerprint`). The data path is `Training.data`; a different path holding the
+  /// same files (moved data) is the same stream.
+  public struct DataStream: Codable, Equatable, Sendable {
+    public var limit: Int?
+    public var images: Int
+    public var fingerprint: String
+
+    public init(limit: Int?, images: Int, fingerprint: String) {
+      (self.limit, self.images, self.fingerprint) = (limit, images, fingerprint)
+    }
+
+    /// One line per field that differs, "name: was in the checkpoint, is now", naming
+    /// `recorded` the checkpoint's value; empty when the streams are the same.
+    public func differences(from recorded: DataStream) -> [String] {
+      func limitText(_ l: Int?) -> String { l.map { "\($0)" } ?? "none" }
+      var lines: [String] = []
+      if limit != recorded.limit {
+        lines.append("--limit: \(limitText(recorded.limit)) in the checkpoint, \(limitText(limit)) now")
+      }
+      if images != recorded.images {
+        lines.append("images loaded: \(recorded.images) in the checkpoint, \(images) now")
+      }
+      if fingerprint != recorded.fingerprint {
+        lines.append(
+          "fingerprint of the files: \(recorded.fingerprint) in the checkpoint, \(fingerprint) now "
+            + "(files were added, removed, renamed or changed size, or an idx file's content changed)")
+      }
+      return lines
+    }
   }
 
   public var config: DCGANConfig

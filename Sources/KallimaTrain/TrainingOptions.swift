@@ -2,14 +2,23 @@ import KallimaGAN
 
 /// Everything `kallima train` takes; defaults are the DCGAN paper's (Radford et al. 2015).
 public struct TrainingOptions: Sendable {
-  /// Image folder or idx file; nil = the embedded default (Debian's Fashion-MNIST).
+  /// Image folder or idx file; nil = the embedded default (Debian's Fashion-MNIST), or on
+  /// resume the checkpoint's (give it when the data moved: the fingerprint confirms it).
   public var data: String?
   public var size = 64
   /// Image channels to train on (nil: 1 for idx data, 3 for image folders).
   public var channels: Int?
   public var batch = 64
-  /// Total steps to reach (a resumed run continues up to this count).
+  /// Total steps to reach (a resumed run continues up to this count, unless
+  /// `keepCheckpointTarget`).
   public var steps = 1000
+  /// On resume: train to the checkpoint's recorded target step count instead of `steps`
+  /// (the command line sets this when neither --steps nor --epochs is given).
+  public var keepCheckpointTarget = false
+  /// On resume: continue even when the data stream differs from the checkpoint's (--limit,
+  /// image count or fingerprint); the run warns and records the change in its checkpoints.
+  /// Without it such a resume stops with an error saying what differs.
+  public var allowDataChange = false
   /// When set, `steps` becomes this many passes over the data (whole batches per pass).
   public var epochs: Int?
   public var nz = 100
@@ -26,7 +35,8 @@ public struct TrainingOptions: Sendable {
   public var checkpointEvery = 500
   /// Images in each sample grid (from a fixed z, so grids are comparable over time).
   public var sampleCount = 64
-  /// Use at most this many training images (quick experiments, tests).
+  /// Use at most this many training images (quick experiments, tests). On resume, nil keeps
+  /// the checkpoint's.
   public var limit: Int?
   /// Steps between evaluations (mode coverage by a classifier trained on the labelled
   /// training data); nil: none.

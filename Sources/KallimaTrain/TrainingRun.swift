@@ -90,7 +90,8 @@ public final class TrainingRun {
       let path = URL(fileURLWithPath: resume).appendingPathComponent("checkpoints/latest.safetensors").path
       let c = try Checkpoint.read(path)
       // The architecture, data and schedule come from the checkpoint; only the target step
-      // count and the logging cadence come from the command line.
+      // count, the logging cadence and (when given, and checked below) the data path and
+      // --limit come from the command line.
       options.out = resume
       options.size = c.config.imageSize
       options.channels = c.config.channels
@@ -98,7 +99,7 @@ public final class TrainingRun {
       (options.batch, options.seed) = (c.training.batch, c.training.seed)
       options.recipe = c.recipe
       options.flip = c.training.flip
-      options.data = c.training.data
+      try TrainingRun.resumeData(&options, from: c, path: path, events: events)
       checkpoint = c
       checkpointPath = path
     }
@@ -117,6 +118,12 @@ public final class TrainingRun {
     guard dataset.count >= 1 else {
       throw KallimaError.invalidArgument(op: "train", message: "no usable images in \(options.dataPath)")
     }
+    let stream = Checkpoint.DataStream(
+      limit: options.limit, images: dataset.count, fingerprint: try DatasetFingerprint.of(dataset.report.source))
+    var dataChange: String?
+    if let checkpoint, let checkpointPath {
+      dataChange = try TrainingRun.checkData(stream, against: checkpoint, path: checkpointPath, options: options, events: events)
+    }
     if let epochs = options.epochs { options.steps = epochs * max(dataset.count / options.batch, 1) }
     let images = try backend.makeTensor([dataset.count, dataset.channels, options.size, options.size], values: dataset.pixels)
     let config = DCGANConfig(
@@ -126,13 +133,18 @@ public final class TrainingRun {
     if options.recipe.lrDecayStart != nil, options.recipe.lrDecayEnd == nil { options.recipe.lrDecayEnd = options.steps }
     self.options = options
     let recipe = try options.recipe.recipe(base: config, steps: options.recipe.lrDecayEnd ?? options.steps)
-    trainer = try GANTrainer(
-      backend: backend, recipe: recipe, batch: options.batch, seed: options.seed,
-      noise: .device(seed: options.seed &+ 0x2), data: .dataset(images, seed: dataSeed, flip: options.flip))
+    trainer = try TrainingRun.allocating("the networks and training plans (D and G steps at batch \(options.batch))", options: options) {
+      try GANTrainer(
+        backend: backend, recipe: recipe, batch: options.batch, seed: options.seed,
+        noise: .device(seed: options.seed &+ 0x2), data: .dataset(images, seed: dataSeed, flip: options.flip))
+    }
     events(.recipe("\(options.recipe.arch), \(recipe.summary)"))
-    sampler = try Sampler(
-      backend: backend, network: recipe.generator, latentShape: recipe.latentShape, generator: trainer.samplingParameters,
-      count: options.sampleCount)
+    let sampling = trainer.samplingParameters
+    sampler = try TrainingRun.allocating("the sampling plan (\(options.sampleCount) images)", options: options) {
+      try Sampler(
+        backend: backend, network: recipe.generator, latentShape: recipe.latentShape, generator: sampling,
+        count: options.sampleCount)
+    }
     for sub in ["samples", "checkpoints"] {
       try FileManager.default.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
     }
@@ -163,10 +175,13 @@ public final class TrainingRun {
     training = Checkpoint.Training(
       step: 0, dRuns: 0, gRuns: 0, batch: options.batch, nCritic: recipe.nCritic, seed: options.seed, dataSeed: dataSeed,
       flip: options.flip,
-      data: URL(fileURLWithPath: options.dataPath).standardizedFileURL.path)
+      data: URL(fileURLWithPath: options.dataPath).standardizedFileURL.path, dataStream: stream, targetSteps: options.steps)
     if let checkpoint, let checkpointPath {
       try checkpoint.restore(into: trainer, path: checkpointPath)
+      let recorded = training
       training = checkpoint.training
+      (training.data, training.dataStream, training.targetSteps) = (recorded.data, stream, options.steps)
+      if let dataChange { training.dataChanges = (training.dataChanges ?? []) + [dataChange] }
       bestKL = checkpoint.training.bestKL ?? .infinity
       events(.resumed(step: checkpoint.training.step, from: checkpointPath))
     }
@@ -248,8 +263,9 @@ public final class TrainingRun {
     return path
   }
 
-  /// Writes checkpoints/step_NNNNNN.safetensors and replaces checkpoints/latest.safetensors,
-  /// both atomically.
+  /// Replaces checkpoints/latest.safetensors, then writes checkpoints/step_NNNNNN.safetensors,
+  /// both atomically: latest first, so that a kill at any moment leaves a latest checkpoint
+  /// as new as any step file (none only before the first checkpoint).
   @discardableResult
   public func writeCheckpoint() throws -> String {
     try writeCheckpoint(named: String(format: "step_%06d.safetensors", step), alsoLatest: true)
@@ -261,8 +277,8 @@ public final class TrainingRun {
     training.gRuns = trainer.gPlan.runs
     let checkpoint = try Checkpoint.capture(trainer, training: training, recipe: options.recipe)
     let path = checkpointDirectory.appendingPathComponent(name).path
-    try checkpoint.write(to: path)
     if alsoLatest { try checkpoint.write(to: latestCheckpoint) }
+    try checkpoint.write(to: path)
     return path
   }
 

@@ -15,7 +15,8 @@ struct Train: ParsableCommand {
       device. Ctrl-C (or SIGTERM) writes a checkpoint and stops; --resume continues exactly.
       """)
 
-  @Option(help: "Image folder (PNG/JPEG, searched recursively) or idx file; default: Fashion-MNIST.")
+  @Option(
+    help: "Image folder (PNG/JPEG, searched recursively) or idx file; default: Fashion-MNIST (with --resume: the run's, or where it moved).")
   var data: String?
   @Option(help: "Architecture: dcgan, or resnet (SNGAN's ResNet G and D, 32x32 or 64x64).") var arch = "dcgan"
   @Option(help: "Image side (4·2^k; default 64, or 32 for the embedded Fashion-MNIST).") var size: Int?
@@ -45,7 +46,15 @@ struct Train: ParsableCommand {
   @Flag(help: "Mirror training images left-right at random.") var flip = false
   @Option(help: "cpu, opencl or opencl:PLATFORM:DEVICE (default: $KALLIMA_DEVICE, else opencl).") var device: String?
   @Option(help: "Run folder.") var out: String?
-  @Option(help: "Continue the run in this folder from its latest checkpoint.") var resume: String?
+  @Option(
+    help: """
+      Continue the run in this folder from its latest checkpoint, on the same data (checked: --limit, image \
+      count, fingerprint of the files) up to the same --steps unless given.
+      """) var resume: String?
+  @Flag(
+    name: .customLong("allow-data-change"),
+    help: "With --resume: continue even if the data differs from the checkpoint's (recorded in the checkpoints).")
+  var allowDataChange = false
   @Option(help: "Steps between log lines.") var logEvery = 50
   @Option(help: "Steps between sample grids.") var sampleEvery = 200
   @Option(help: "Steps between checkpoints.") var checkpointEvery = 500
@@ -63,6 +72,7 @@ struct Train: ParsableCommand {
       throw ValidationError("--log-every, --sample-every, --checkpoint-every, --eval-every and --eval-samples must be at least 1")
     }
     if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
+    if allowDataChange && resume == nil { throw ValidationError("--allow-data-change goes with --resume") }
   }
 
   func run() throws {
@@ -92,6 +102,8 @@ struct Train: ParsableCommand {
     options.limit = limit
     options.steps = steps ?? 1000
     options.epochs = epochs
+    options.keepCheckpointTarget = resume != nil && steps == nil && epochs == nil
+    options.allowDataChange = allowDataChange
 
     let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
     printError("kallima train on \(backend.name)")

@@ -111,8 +111,57 @@ struct RuntimeTests {
     let count = cl.device.maxAllocation / 4 + 1_000_000
     #expect { _ = try cl.makeBuffer(count: count) } throws: { error in
       guard case KallimaError.outOfMemory(_, let bytes) = error else { return false }
-      return bytes == count * 4 && "\(error)".contains("\(count * 4) bytes")
+      let text = "\(error)"
+      return bytes == count * 4 && text.contains("\(count * 4) bytes") && text.contains("CL_DEVICE_MAX_MEM_ALLOC_SIZE")
+        && text.contains("smaller batch")
     }
+  }
+
+  @Test("a memory limit counts live buffers: an allocation past it is refused with the size, use and limit")
+  func memoryLimit() throws {
+    let cl = try OpenCLBackend(device: try sharedOpenCL.get().device)
+    if ProcessInfo.processInfo.environment["KALLIMA_DEVICE_MEMORY_LIMIT"] == nil {
+      #expect(cl.memoryLimit == cl.device.globalMemory)
+    }
+    cl.memoryLimit = 1 << 20
+    var held = [try cl.makeBuffer(count: 1 << 17), try cl.makeBuffer(count: 1 << 17)]  // 2 x 512 KiB: exactly the limit
+    #expect(cl.allocatedBytes == 1 << 20)
+    #expect { _ = try cl.makeBuffer(count: 1) } throws: { error in
+      guard case KallimaError.outOfMemory(_, let bytes) = error else { return false }
+      return bytes == 4 && "\(error)".contains("1048576 bytes are in use of the 1048576 bytes allowed")
+    }
+    held.removeLast()  // a released buffer leaves the count
+    #expect(cl.allocatedBytes == 1 << 19)
+    held.append(try cl.makeBuffer(count: 1 << 17))
+    #expect(held.count == 2 && cl.allocatedBytes == 1 << 20)
+  }
+
+  @Test("out-of-memory status codes say what to change; other codes name the call and code only")
+  func outOfMemoryStatus() {
+    for code: Int32 in [-4, -5, -6] {
+      let text = CLStatus.error(code, "clEnqueueNDRangeKernel(conv2d_fwd, 64 items)").description
+      #expect(text.contains("clEnqueueNDRangeKernel(conv2d_fwd") && text.contains("ran out of memory"))
+      #expect(text.contains("--batch") && text.contains("another --device") && text.contains("(\(code))"))
+    }
+    let other = CLStatus.error(-30, "clSetKernelArg(f, 0)").description
+    #expect(other == "clSetKernelArg(f, 0) failed with CL_INVALID_VALUE (-30)")
+  }
+
+  @Test("a shipped kernel file that no longer compiles throws with its name, the options and the compiler log")
+  func brokenKernelFile() throws {
+    let cl = try sharedOpenCL.get()
+    let cache = ProgramCache(context: cl.context, device: cl.device, directory: nil)
+    let source = try #require(OpenCLBackend.expandedSource("data.cl")) + "\nkallima_broken_token here;\n"
+    let error = try #require(throws: KallimaError.self) {
+      _ = try cache.program(file: "data.cl", source: source, options: OpenCLBackend.buildOptions)
+    }
+    guard case .kernelBuild(let file, let device, let options, let log) = error else {
+      Issue.record("expected a build failure, got \(error)")
+      return
+    }
+    #expect(file == "data.cl" && device == cl.device.description && options == OpenCLBackend.buildOptions)
+    #expect(log.contains("kallima_broken_token"), "the log should name the bad token: \(log)")
+    #expect(error.description.contains("build log:\n") && error.description.contains("program data.cl failed to build"))
   }
 
   @Test("an unknown device selector lists the devices there are")
