@@ -51,7 +51,8 @@ extension OpCatalog {
 
   public static func ema(n: Int, beta: Double) -> OpCase {
     let s: Shape = [n]
-    return OpCase("ema_update", "n\(n) beta \(beta)", tensors: [.init("ema", s), .init("p", s)]) { be, t in
+    // beta = 0 copies param whatever ema held (NaN included): ema starts as the sentinel.
+    return OpCase("ema_update", "n\(n) beta \(beta)", tensors: [.init("ema", s, beta == 0 ? .output : .normal(1)), .init("p", s)]) { be, t in
       try be.ema_update(ema: t["ema"]!, param: t["p"]!, beta: beta)
     }
   }
