@@ -1,3 +1,4 @@
+/// GraphOp without its parameters, so the op set can be enumerated.
 extension GraphOp {
   /// The op's name without its parameters, one per case of GraphOp: `Kind.allCases` is
   /// the op set, so a test can require a check for every op (and fail when one is added).
@@ -71,6 +72,8 @@ extension GraphOp {
     case maxPool2dGather = "max_pool2d_gather"
   }
 
+  /// The op's kind. The switch is exhaustive: a new GraphOp case does not compile until it
+  /// has a Kind (and then AutodiffRuleTests fails until it has a gradient check).
   public var kind: Kind {
     switch self {
     case .input: return .input
