@@ -7,7 +7,8 @@ import Testing
 /// Every op, forward and backward, on the CPU reference and on OpenCL, over the sweep in
 /// `OpCatalog.parityCases` (work-group edges, batch 1, odd channels, DCGAN geometries).
 /// Outputs start as a NaN sentinel on both backends (`TensorInit.output`), so an element a
-/// kernel skips or accumulates into fails the case (`OpCase.mismatches`).
+/// kernel skips or accumulates into fails the case (`OpCase.mismatches`). That the sweep
+/// covers every Backend op is checked in KallimaCPUTests/OpSuiteTests (no device needed).
 @Suite("CPU vs OpenCL parity")
 struct ParityTests {
   static let cases = OpCatalog.parityCases()
@@ -31,13 +32,5 @@ struct ParityTests {
     for problem in c.mismatches(reference: reference, candidate: candidate) {
       Issue.record(Comment(rawValue: "\(c.name): \(problem)"))
     }
-  }
-
-  @Test("the sweep has a case for every Backend op (BackendOp.allCases), and names no other")
-  func coverage() {
-    let ops = Set(Self.cases.map(\.op))
-    let required = Set(BackendOp.allCases.map(\.rawValue))
-    #expect(required.subtracting(ops).isEmpty, "Backend ops without a parity case: \(required.subtracting(ops).sorted())")
-    #expect(ops.subtracting(required).isEmpty, "parity cases naming no Backend op: \(ops.subtracting(required).sorted())")
   }
 }
