@@ -10,14 +10,21 @@ public enum Philox {
   static let w0: UInt32 = 0x9E37_79B9
   static let w1: UInt32 = 0xBB67_AE85
 
-  /// The four 32-bit words of block `counter` under `seed`.
+  /// The four 32-bit words of block `counter` under `seed`: the 128-bit counter
+  /// (counter, 0) and the key (low, high word of seed).
   public static func block(seed: UInt64, counter: UInt64) -> (UInt32, UInt32, UInt32, UInt32) {
-    var c0 = UInt32(truncatingIfNeeded: counter)
-    var c1 = UInt32(truncatingIfNeeded: counter >> 32)
-    var c2: UInt32 = 0
-    var c3: UInt32 = 0
-    var k0 = UInt32(truncatingIfNeeded: seed)
-    var k1 = UInt32(truncatingIfNeeded: seed >> 32)
+    block(
+      counter: (UInt32(truncatingIfNeeded: counter), UInt32(truncatingIfNeeded: counter >> 32), 0, 0),
+      key: (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32)))
+  }
+
+  /// Philox4x32-10 on a full 128-bit counter and 64-bit key, as Random123's philox4x32(ctr, key)
+  /// (its known-answer vectors are stated in these terms).
+  public static func block(
+    counter: (UInt32, UInt32, UInt32, UInt32), key: (UInt32, UInt32)
+  ) -> (UInt32, UInt32, UInt32, UInt32) {
+    var (c0, c1, c2, c3) = counter
+    var (k0, k1) = key
     for round in 0..<10 {
       if round > 0 {
         k0 &+= w0

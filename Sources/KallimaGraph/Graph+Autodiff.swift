@@ -181,7 +181,11 @@ extension Graph {
       let s = try op(.reduceSum(alpha: alpha), [gy])
       return [shape(x[0]) == [1] ? s : try op(.reshape(shape(x[0])), [s])]
     case .reshape: return [try op(.reshape(shape(x[0])), [gy])]
-    case .bceLogits: return [try op(.bceLogitsBwd, [x[0], x[1], gy]), nil]
+    case .bceLogits:
+      // ∂/∂x = gy·(σ(x) − t)/N; ∂/∂t = −gy·x/N (soft targets can be trained values too).
+      let dt = try op(.mul, [x[0], try op(.scalarBroadcast(shape(x[0]), alpha: -1 / Float(shape(x[0]).count)), [gy])])
+      return [try op(.bceLogitsBwd, [x[0], x[1], gy]), dt]
+    // ∂/∂t = −gy·log_softmax(x)/N has no expression in the op set (no log): targets get none.
     case .softmaxCrossEntropy: return [try op(.softmaxCrossEntropyBwd, [x[0], x[1], gy]), nil]
     case .mse:
       let dx = try op(.mseBwd, [x[0], x[1], gy])

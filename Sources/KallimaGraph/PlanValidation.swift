@@ -34,6 +34,16 @@ public enum PlanValidation {
     let a = try plan(on: reference, externals)
     let b = try plan(on: candidate, candidateExternals ?? externals)
     for (i, node) in graph.nodes.enumerated() where !node.op.isExternal {
+      // Outputs start as NaN on both sides, so an element a kernel skips, or adds into, cannot
+      // pass by matching the zeros of a fresh buffer. Views share their input's storage and
+      // constants are filled when the plan is built: they keep their values.
+      if !node.op.isView && node.op.kind != .constant {
+        for o in node.outputShapes.indices {
+          let v = Value(node: i, output: o)
+          if let ta = a.tensors[v] { try reference.fill(ta, value: .nan) }
+          if let tb = b.tensors[v] { try candidate.fill(tb, value: .nan) }
+        }
+      }
       try a.runNode(i)
       try b.runNode(i)
       for o in node.outputShapes.indices {

@@ -6,7 +6,7 @@ extension OpCatalog {
   /// "mul_scalar" or "div_scalar": x [n] with a one-element device scalar s.
   public static func scalarOperand(_ op: String, n: Int) -> OpCase {
     let s: Shape = [n]
-    return OpCase(op, "n\(n)", tensors: [.init("x", s), .init("s", [1], .uniform(0.5, 2)), .init("y", s, .zeros)]) {
+    return OpCase(op, "n\(n)", tensors: [.init("x", s), .init("s", [1], .uniform(0.5, 2)), .init("y", s, .output)]) {
       be, t in
       if op == "mul_scalar" { try be.mul_scalar(t["x"]!, t["s"]!, y: t["y"]!) } else { try be.div_scalar(t["x"]!, t["s"]!, y: t["y"]!) }
     }
@@ -17,7 +17,7 @@ extension OpCatalog {
     let s: Shape = [n]
     let (lo, hi): (Float, Float) = (-1, 1.5)
     if backward {
-      return OpCase("clamp_bwd", "n\(n)", tensors: [.init("x", s, .normal(2)), .init("dy", s), .init("dx", s, .zeros)]) {
+      return OpCase("clamp_bwd", "n\(n)", tensors: [.init("x", s, .normal(2)), .init("dy", s), .init("dx", s, .output)]) {
         be, t in try be.clamp_bwd(x: t["x"]!, dy: t["dy"]!, dx: t["dx"]!, min: lo, max: hi)
       }
     }
@@ -26,7 +26,7 @@ extension OpCatalog {
         try be.clamp_fwd(t["x"]!, y: t["x"]!, min: lo, max: hi)
       }
     }
-    return OpCase("clamp_fwd", "n\(n)", tensors: [.init("x", s, .normal(2)), .init("y", s, .zeros)]) { be, t in
+    return OpCase("clamp_fwd", "n\(n)", tensors: [.init("x", s, .normal(2)), .init("y", s, .output)]) { be, t in
       try be.clamp_fwd(t["x"]!, y: t["y"]!, min: lo, max: hi)
     }
   }
@@ -51,13 +51,14 @@ extension OpCatalog {
 
   public static func ema(n: Int, beta: Double) -> OpCase {
     let s: Shape = [n]
-    return OpCase("ema_update", "n\(n) beta \(beta)", tensors: [.init("ema", s), .init("p", s)]) { be, t in
+    // beta = 0 copies param whatever ema held (NaN included): ema starts as the sentinel.
+    return OpCase("ema_update", "n\(n) beta \(beta)", tensors: [.init("ema", s, beta == 0 ? .output : .normal(1)), .init("p", s)]) { be, t in
       try be.ema_update(ema: t["ema"]!, param: t["p"]!, beta: beta)
     }
   }
 
   public static func dropoutMask(n: Int, counter: UInt64, p: Float) -> OpCase {
-    OpCase("dropout_mask", "n\(n) counter \(counter) p \(p)", tensors: [.init("y", [n], .zeros)], exact: true) { be, t in
+    OpCase("dropout_mask", "n\(n) counter \(counter) p \(p)", tensors: [.init("y", [n], .output)], exact: true) { be, t in
       try be.dropout_mask(t["y"]!, stream: RandomStream(seed: 0x0fed_cba9_8765_4321, counter: counter), p: p)
     }
   }
@@ -68,12 +69,12 @@ extension OpCatalog {
     let detail = "x\(x) \(p)"
     let bytes = 4.0 * Double(x.count + y.count)
     if phase == "fwd" {
-      return OpCase("reflection_pad2d_fwd", detail, tensors: [.init("x", x), .init("y", y, .zeros)], bytes: bytes) {
+      return OpCase("reflection_pad2d_fwd", detail, tensors: [.init("x", x), .init("y", y, .output)], bytes: bytes) {
         be, t in try be.reflection_pad2d_fwd(x: t["x"]!, y: t["y"]!, padding: p)
       }
     }
     return OpCase(
-      "reflection_pad2d_bwd", detail, tensors: [.init("dy", y), .init("dx", x, .constant(7))], reductionLength: 9,
+      "reflection_pad2d_bwd", detail, tensors: [.init("dy", y), .init("dx", x, .output)], reductionLength: 9,
       bytes: bytes
     ) { be, t in try be.reflection_pad2d_bwd(dy: t["dy"]!, dx: t["dx"]!, padding: p) }
   }
@@ -84,12 +85,12 @@ extension OpCatalog {
     let detail = "x\(x) x\(k)"
     let bytes = 4.0 * Double(x.count + y.count)
     if phase == "fwd" {
-      return OpCase("upsample_nearest2d_fwd", detail, tensors: [.init("x", x), .init("y", y, .zeros)], bytes: bytes) {
+      return OpCase("upsample_nearest2d_fwd", detail, tensors: [.init("x", x), .init("y", y, .output)], bytes: bytes) {
         be, t in try be.upsample_nearest2d_fwd(x: t["x"]!, y: t["y"]!, scale: k)
       }
     }
     return OpCase(
-      "upsample_nearest2d_bwd", detail, tensors: [.init("dy", y), .init("dx", x, .constant(7))],
+      "upsample_nearest2d_bwd", detail, tensors: [.init("dy", y), .init("dx", x, .output)],
       reductionLength: k * k, bytes: bytes
     ) { be, t in try be.upsample_nearest2d_bwd(dy: t["dy"]!, dx: t["dx"]!, scale: k) }
   }
@@ -97,7 +98,7 @@ extension OpCatalog {
   /// y [B, A, …] = x [A, B, …].
   public static func transpose01(_ x: Shape) -> OpCase {
     let y = Shape([x[1], x[0]] + Array(x.dims.dropFirst(2)))
-    return OpCase("transpose01", "x\(x)", tensors: [.init("x", x), .init("y", y, .zeros)]) { be, t in
+    return OpCase("transpose01", "x\(x)", tensors: [.init("x", x), .init("y", y, .output)]) { be, t in
       try be.transpose01(t["x"]!, y: t["y"]!)
     }
   }

@@ -14,24 +14,24 @@ extension OpCatalog {
     let bytes = 4.0 * Double(x.count + y.count)
     switch (kind, phase) {
     case ("max_pool2d", "fwd"):
-      return OpCase(op, detail, tensors: [.init("x", x), .init("y", y, .zeros)], bytes: bytes) { be, t in
+      return OpCase(op, detail, tensors: [.init("x", x), .init("y", y, .output)], bytes: bytes) { be, t in
         try be.max_pool2d_fwd(x: t["x"]!, y: t["y"]!, params: p)
       }
     case ("max_pool2d", "gather"):
-      return OpCase(op, detail, tensors: [.init("x", x), .init("g", x), .init("y", y, .zeros)], bytes: bytes) {
+      return OpCase(op, detail, tensors: [.init("x", x), .init("g", x), .init("y", y, .output)], bytes: bytes) {
         be, t in try be.max_pool2d_gather(x: t["x"]!, g: t["g"]!, y: t["y"]!, params: p)
       }
     case ("max_pool2d", _):
-      return OpCase(op, detail, tensors: [.init("x", x), .init("dy", y), .init("dx", x, .zeros)], bytes: bytes) {
+      return OpCase(op, detail, tensors: [.init("x", x), .init("dy", y), .init("dx", x, .output)], bytes: bytes) {
         be, t in try be.max_pool2d_bwd(x: t["x"]!, dy: t["dy"]!, dx: t["dx"]!, params: p)
       }
     case (_, "fwd"):
       return OpCase(
-        op, detail, tensors: [.init("x", x), .init("y", y, .zeros)], reductionLength: window, bytes: bytes
+        op, detail, tensors: [.init("x", x), .init("y", y, .output)], reductionLength: window, bytes: bytes
       ) { be, t in try be.avg_pool2d_fwd(x: t["x"]!, y: t["y"]!, params: p, countIncludePad: countIncludePad) }
     default:
       return OpCase(
-        op, detail, tensors: [.init("dy", y), .init("dx", x, .zeros)], reductionLength: window, bytes: bytes
+        op, detail, tensors: [.init("dy", y), .init("dx", x, .output)], reductionLength: window, bytes: bytes
       ) { be, t in try be.avg_pool2d_bwd(dy: t["dy"]!, dx: t["dx"]!, params: p, countIncludePad: countIncludePad) }
     }
   }
@@ -43,14 +43,14 @@ extension OpCatalog {
     let bytes = 4.0 * Double(x.count + y.count)
     if phase == "fwd" {
       return OpCase(
-        "upsample_bilinear2d_fwd", detail, tensors: [.init("x", x), .init("y", y, .zeros)], reductionLength: 4,
+        "upsample_bilinear2d_fwd", detail, tensors: [.init("x", x), .init("y", y, .output)], reductionLength: 4,
         bytes: bytes
       ) { be, t in try be.upsample_bilinear2d_fwd(x: t["x"]!, y: t["y"]!) }
     }
     // Each input gathers from up to 2·⌈OH/H⌉+2 rows and as many columns of outputs.
     let gathered = (2 * ((oh + x[2] - 1) / x[2]) + 2) * (2 * ((ow + x[3] - 1) / x[3]) + 2)
     return OpCase(
-      "upsample_bilinear2d_bwd", detail, tensors: [.init("dy", y), .init("dx", x, .zeros)],
+      "upsample_bilinear2d_bwd", detail, tensors: [.init("dy", y), .init("dx", x, .output)],
       reductionLength: gathered, bytes: bytes
     ) { be, t in try be.upsample_bilinear2d_bwd(dy: t["dy"]!, dx: t["dx"]!) }
   }
@@ -113,16 +113,16 @@ extension OpCatalog {
     let targets = TensorSpec("t", shape, .uniform(0, 1))
     switch op {
     case "softmax_cross_entropy_fwd":
-      return OpCase(op, detail, tensors: [logits, targets, .init("loss", [1], .zeros)], reductionLength: n * c) { be, t in
+      return OpCase(op, detail, tensors: [logits, targets, .init("loss", [1], .output)], reductionLength: n * c) { be, t in
         try be.softmax_cross_entropy_fwd(logits: t["x"]!, targets: t["t"]!, loss: t["loss"]!)
       }
     case "softmax_cross_entropy_bwd":
       return OpCase(
-        op, detail, tensors: [logits, targets, .init("dloss", [1], .constant(1.5)), .init("dx", shape, .zeros)],
+        op, detail, tensors: [logits, targets, .init("dloss", [1], .constant(1.5)), .init("dx", shape, .output)],
         reductionLength: c
       ) { be, t in try be.softmax_cross_entropy_bwd(logits: t["x"]!, targets: t["t"]!, dloss: t["dloss"]!, dlogits: t["dx"]!) }
     default:
-      return OpCase(op, detail, tensors: [logits, .init("y", shape, .zeros)], reductionLength: c) { be, t in
+      return OpCase(op, detail, tensors: [logits, .init("y", shape, .output)], reductionLength: c) { be, t in
         try be.softmax_fwd(t["x"]!, y: t["y"]!)
       }
     }

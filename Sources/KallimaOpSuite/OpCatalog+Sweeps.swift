@@ -48,6 +48,7 @@ extension OpCatalog {
       }
       for op in ["add", "mul", "scale"] { cases.append(binary(op, n: n)) }
       cases.append(reduceSum(n: n))
+      cases += fillAndReductionComposites(n: n)
       for op in ["bce_logits_fwd", "bce_logits_bwd", "mse_fwd", "mse_bwd", "l1_fwd", "l1_bwd"] {
         cases.append(loss(op, n: n))
       }
@@ -65,6 +66,7 @@ extension OpCatalog {
       cases.append(channelSum(shape: shape))
     }
     cases += concatSlice(n: 2, c1: 3, c2: 5, hw: 4) + concatSlice(n: 1, c1: 1, c2: 1, hw: 1)
+    cases += [copyChannels(n: 1, hw: 1), copyChannels(n: 3, hw: 5)]
     cases += poolingParityCases()
     cases += softmaxParityCases()
     cases += ganOpsParityCases()

@@ -22,19 +22,19 @@ public enum OpCatalog {
     case "fwd":
       return OpCase(
         "conv2d_fwd", detail,
-        tensors: [.init("x", x), .init("w", wt, .normal(0.2)), .init("b", [k]), .init("y", y, .zeros)],
+        tensors: [.init("x", x), .init("w", wt, .normal(0.2)), .init("b", [k]), .init("y", y, .output)],
         reductionLength: c * kernel * kernel, flops: flops
       ) { be, t in try be.conv2d_fwd(x: t["x"]!, weight: t["w"]!, bias: bias ? t["b"]! : nil, y: t["y"]!, params: p) }
     case "bwd_data":
       return OpCase(
         "conv2d_bwd_data", detail,
-        tensors: [.init("dy", y), .init("w", wt, .normal(0.2)), .init("dx", x, .zeros)],
+        tensors: [.init("dy", y), .init("w", wt, .normal(0.2)), .init("dx", x, .output)],
         reductionLength: k * kernel * kernel, flops: flops
       ) { be, t in try be.conv2d_bwd_data(dy: t["dy"]!, weight: t["w"]!, dx: t["dx"]!, params: p) }
     default:
       return OpCase(
         "conv2d_bwd_weight", detail,
-        tensors: [.init("x", x), .init("dy", y), .init("dw", wt, .zeros)],
+        tensors: [.init("x", x), .init("dy", y), .init("dw", wt, .output)],
         reductionLength: n * oh * ow, flops: flops
       ) { be, t in try be.conv2d_bwd_weight(x: t["x"]!, dy: t["dy"]!, dweight: t["dw"]!, params: p) }
     }
@@ -56,7 +56,7 @@ public enum OpCatalog {
     case "fwd":
       return OpCase(
         "conv_transpose2d_fwd", detail,
-        tensors: [.init("x", x), .init("w", wt, .normal(0.2)), .init("b", [k]), .init("y", y, .zeros)],
+        tensors: [.init("x", x), .init("w", wt, .normal(0.2)), .init("b", [k]), .init("y", y, .output)],
         reductionLength: c * kernel * kernel, flops: flops
       ) { be, t in
         try be.conv_transpose2d_fwd(x: t["x"]!, weight: t["w"]!, bias: bias ? t["b"]! : nil, y: t["y"]!, params: p)
@@ -64,13 +64,13 @@ public enum OpCatalog {
     case "bwd_data":
       return OpCase(
         "conv_transpose2d_bwd_data", detail,
-        tensors: [.init("dy", y), .init("w", wt, .normal(0.2)), .init("dx", x, .zeros)],
+        tensors: [.init("dy", y), .init("w", wt, .normal(0.2)), .init("dx", x, .output)],
         reductionLength: k * kernel * kernel, flops: flops
       ) { be, t in try be.conv_transpose2d_bwd_data(dy: t["dy"]!, weight: t["w"]!, dx: t["dx"]!, params: p) }
     default:
       return OpCase(
         "conv_transpose2d_bwd_weight", detail,
-        tensors: [.init("x", x), .init("dy", y), .init("dw", wt, .zeros)],
+        tensors: [.init("x", x), .init("dy", y), .init("dw", wt, .output)],
         reductionLength: n * h * w, flops: flops
       ) { be, t in try be.conv_transpose2d_bwd_weight(x: t["x"]!, dy: t["dy"]!, dweight: t["dw"]!, params: p) }
     }
@@ -88,8 +88,8 @@ public enum OpCatalog {
       return OpCase(
         "batchnorm_fwd_train", detail,
         tensors: [
-          .init("x", shape, .uniform(-2, 3)), .init("gamma", ch), .init("beta", ch), .init("y", shape, .zeros),
-          .init("mean", ch, .zeros), .init("invstd", ch, .zeros), .init("rm", ch), .init("rv", ch, .uniform(0.5, 2)),
+          .init("x", shape, .uniform(-2, 3)), .init("gamma", ch), .init("beta", ch), .init("y", shape, .output),
+          .init("mean", ch, .output), .init("invstd", ch, .output), .init("rm", ch), .init("rv", ch, .uniform(0.5, 2)),
         ],
         reductionLength: m, flops: 8.0 * Double(shape.count)
       ) { be, t in
@@ -102,7 +102,7 @@ public enum OpCatalog {
         "batchnorm_fwd_eval", detail,
         tensors: [
           .init("x", shape), .init("gamma", ch), .init("beta", ch), .init("rm", ch), .init("rv", ch, .uniform(0.5, 2)),
-          .init("y", shape, .zeros),
+          .init("y", shape, .output),
         ]
       ) { be, t in
         try be.batchnorm_fwd_eval(
@@ -114,8 +114,8 @@ public enum OpCatalog {
         "batchnorm_bwd", detail,
         tensors: [
           .init("dy", shape), .init("x", shape, .uniform(-2, 3)), .init("gamma", ch), .init("mean", ch, .uniform(0, 1)),
-          .init("invstd", ch, .uniform(0.5, 1.5)), .init("dx", shape, .zeros), .init("dgamma", ch, .zeros),
-          .init("dbeta", ch, .zeros),
+          .init("invstd", ch, .uniform(0.5, 1.5)), .init("dx", shape, .output), .init("dgamma", ch, .output),
+          .init("dbeta", ch, .output),
         ],
         reductionLength: m, flops: 10.0 * Double(shape.count)
       ) { be, t in
@@ -128,7 +128,7 @@ public enum OpCatalog {
         "batchnorm_bwd_eval", detail,
         tensors: [
           .init("dy", shape), .init("x", shape), .init("gamma", ch), .init("rm", ch), .init("rv", ch, .uniform(0.5, 2)),
-          .init("dx", shape, .zeros), .init("dgamma", ch, .zeros), .init("dbeta", ch, .zeros),
+          .init("dx", shape, .output), .init("dgamma", ch, .output), .init("dbeta", ch, .output),
         ],
         reductionLength: m
       ) { be, t in
@@ -148,8 +148,8 @@ public enum OpCatalog {
       return OpCase(
         "instancenorm_fwd", detail,
         tensors: [
-          .init("x", shape, .uniform(-1, 2)), .init("gamma", ch), .init("beta", ch), .init("y", shape, .zeros),
-          .init("mean", st, .zeros), .init("invstd", st, .zeros),
+          .init("x", shape, .uniform(-1, 2)), .init("gamma", ch), .init("beta", ch), .init("y", shape, .output),
+          .init("mean", st, .output), .init("invstd", st, .output),
         ],
         reductionLength: shape.count / (n * c)
       ) { be, t in
@@ -160,11 +160,11 @@ public enum OpCatalog {
     }
     return OpCase(
       "instancenorm_bwd", detail,
+      // Without affine the op writes no dgamma, dbeta: the case has none.
       tensors: [
         .init("dy", shape), .init("x", shape), .init("gamma", ch), .init("mean", st, .uniform(-0.5, 0.5)),
-        .init("invstd", st, .uniform(0.5, 1.5)), .init("dx", shape, .zeros), .init("dgamma", ch, .zeros),
-        .init("dbeta", ch, .zeros),
-      ],
+        .init("invstd", st, .uniform(0.5, 1.5)), .init("dx", shape, .output),
+      ] + (affine ? [.init("dgamma", ch, .output), .init("dbeta", ch, .output)] : []),
       reductionLength: shape.count / c
     ) { be, t in
       try be.instancenorm_bwd(
@@ -181,19 +181,19 @@ public enum OpCatalog {
     let x: TensorInit = kind == .sqrt ? .uniform(0.01, 4) : .normal(3)
     let y: TensorInit = kind == .sqrt ? .uniform(0.1, 2) : .uniform(-1, 1)
     if !backward {
-      return OpCase("activation_fwd", "\(kind) n\(n)", tensors: [.init("x", s, x), .init("y", s, .zeros)]) {
+      return OpCase("activation_fwd", "\(kind) n\(n)", tensors: [.init("x", s, x), .init("y", s, .output)]) {
         be, t in try be.activation_fwd(kind, x: t["x"]!, y: t["y"]!)
       }
     }
     return OpCase(
       "activation_bwd", "\(kind) n\(n)",
-      tensors: [.init("x", s, x), .init("y", s, y), .init("dy", s), .init("dx", s, .zeros)]
+      tensors: [.init("x", s, x), .init("y", s, y), .init("dy", s), .init("dx", s, .output)]
     ) { be, t in try be.activation_bwd(kind, x: t["x"]!, y: t["y"]!, dy: t["dy"]!, dx: t["dx"]!) }
   }
 
   public static func binary(_ op: String, n: Int) -> OpCase {
     let s: Shape = [n]
-    return OpCase(op, "n\(n)", tensors: [.init("a", s), .init("b", s), .init("y", s, .zeros)]) { be, t in
+    return OpCase(op, "n\(n)", tensors: [.init("a", s), .init("b", s), .init("y", s, .output)]) { be, t in
       switch op {
       case "add": try be.add(t["a"]!, t["b"]!, y: t["y"]!)
       case "mul": try be.mul(t["a"]!, t["b"]!, y: t["y"]!)
@@ -203,7 +203,7 @@ public enum OpCatalog {
   }
 
   public static func channelBroadcast(_ op: String, shape: Shape) -> OpCase {
-    OpCase(op, "x\(shape)", tensors: [.init("x", shape), .init("v", [shape[1]]), .init("y", shape, .zeros)]) {
+    OpCase(op, "x\(shape)", tensors: [.init("x", shape), .init("v", [shape[1]]), .init("y", shape, .output)]) {
       be, t in
       if op == "add_channel" {
         try be.add_channel(t["x"]!, bias: t["v"]!, y: t["y"]!)
@@ -218,14 +218,42 @@ public enum OpCatalog {
     let b: Shape = [n, c2, hw, hw]
     let y: Shape = [n, c1 + c2, hw, hw]
     return [
-      OpCase("concat_channels", "\(a) + \(b)", tensors: [.init("a", a), .init("b", b), .init("y", y, .zeros)]) {
+      OpCase("concat_channels", "\(a) + \(b)", tensors: [.init("a", a), .init("b", b), .init("y", y, .output)]) {
         be, t in try be.concat_channels([t["a"]!, t["b"]!], y: t["y"]!)
       },
-      OpCase("slice_channels", "\(y)[\(c1)..<\(c1 + c2)]", tensors: [.init("x", y), .init("y", b, .zeros)]) {
+      OpCase("slice_channels", "\(y)[\(c1)..<\(c1 + c2)]", tensors: [.init("x", y), .init("y", b, .output)]) {
         be, t in try be.slice_channels(t["x"]!, start: c1, y: t["y"]!)
       },
-      OpCase("slice_channels_bwd", "\(b) into \(y)", tensors: [.init("dy", b), .init("dx", y, .constant(7))]) {
+      OpCase("slice_channels_bwd", "\(b) into \(y)", tensors: [.init("dy", b), .init("dx", y, .output)]) {
         be, t in try be.slice_channels_bwd(dy: t["dy"]!, start: c1, dx: t["dx"]!)
+      },
+    ]
+  }
+
+  /// copy_channels on its own (channels 1..<4 of x into channels 2..<5 of y; y's other
+  /// channels must keep their values).
+  public static func copyChannels(n: Int, hw: Int) -> OpCase {
+    let (x, y): (Shape, Shape) = ([n, 5, hw, hw], [n, 6, hw, hw])
+    return OpCase("copy_channels", "\(x)[1..<4] into \(y)[2..<5]", tensors: [.init("x", x), .init("y", y)]) { be, t in
+      try be.copy_channels(x: t["x"]!, xStart: 1, y: t["y"]!, yStart: 2, count: 3)
+    }
+  }
+
+  /// fill, and the reductions' composites: reduce_mean, reduce_sum_bwd (in place through a
+  /// column view) and channel_sum_bwd.
+  public static func fillAndReductionComposites(n: Int) -> [OpCase] {
+    let s: Shape = [n]
+    let planes: Shape = [2, 3, n]
+    return [
+      OpCase("fill", "n\(n)", tensors: [.init("y", s, .output)], exact: true) { be, t in try be.fill(t["y"]!, value: -2.5) },
+      OpCase("reduce_mean", "n\(n)", tensors: [.init("x", s), .init("y", [1], .output)], reductionLength: n) { be, t in
+        try be.reduce_mean(t["x"]!, y: t["y"]!)
+      },
+      OpCase("reduce_sum_bwd", "n\(n)", tensors: [.init("dy", [1]), .init("dx", s, .output)]) { be, t in
+        try be.reduce_sum_bwd(dy: t["dy"]!, alpha: 0.5, dx: t["dx"]!)
+      },
+      OpCase("channel_sum_bwd", "\(planes)", tensors: [.init("dy", [3]), .init("dx", planes, .output)]) { be, t in
+        try be.channel_sum_bwd(dy: t["dy"]!, dx: t["dx"]!)
       },
     ]
   }
@@ -248,33 +276,33 @@ public enum OpCatalog {
     case "fwd":
       return OpCase(
         "linear_fwd", detail,
-        tensors: [.init("x", [n, inFeatures]), .init("w", [out, inFeatures]), .init("b", [out]), .init("y", [n, out], .zeros)],
+        tensors: [.init("x", [n, inFeatures]), .init("w", [out, inFeatures]), .init("b", [out]), .init("y", [n, out], .output)],
         reductionLength: inFeatures, flops: flops
       ) { be, t in try be.linear_fwd(x: t["x"]!, weight: t["w"]!, bias: t["b"]!, y: t["y"]!) }
     case "bwd_data":
       return OpCase(
         "linear_bwd_data", detail,
-        tensors: [.init("dy", [n, out]), .init("w", [out, inFeatures]), .init("dx", [n, inFeatures], .zeros)],
+        tensors: [.init("dy", [n, out]), .init("w", [out, inFeatures]), .init("dx", [n, inFeatures], .output)],
         reductionLength: out, flops: flops
       ) { be, t in try be.linear_bwd_data(dy: t["dy"]!, weight: t["w"]!, dx: t["dx"]!) }
     default:
       return OpCase(
         "linear_bwd_weight", detail,
-        tensors: [.init("x", [n, inFeatures]), .init("dy", [n, out]), .init("dw", [out, inFeatures], .zeros)],
+        tensors: [.init("x", [n, inFeatures]), .init("dy", [n, out]), .init("dw", [out, inFeatures], .output)],
         reductionLength: n, flops: flops
       ) { be, t in try be.linear_bwd_weight(x: t["x"]!, dy: t["dy"]!, dweight: t["dw"]!) }
     }
   }
 
   public static func reduceSum(n: Int) -> OpCase {
-    OpCase("reduce_sum", "n\(n)", tensors: [.init("x", [n]), .init("y", [1], .zeros)], reductionLength: n) { be, t in
+    OpCase("reduce_sum", "n\(n)", tensors: [.init("x", [n]), .init("y", [1], .output)], reductionLength: n) { be, t in
       try be.reduce_sum(t["x"]!, y: t["y"]!, alpha: 0.5)
     }
   }
 
   public static func channelSum(shape: Shape) -> OpCase {
     OpCase(
-      "channel_sum", "x\(shape)", tensors: [.init("x", shape), .init("y", [shape[1]], .zeros)],
+      "channel_sum", "x\(shape)", tensors: [.init("x", shape), .init("y", [shape[1]], .output)],
       reductionLength: shape.count / shape[1]
     ) { be, t in try be.channel_sum(t["x"]!, y: t["y"]!) }
   }
@@ -284,7 +312,7 @@ public enum OpCatalog {
     let logits: TensorInit = op.hasPrefix("bce") ? .uniform(-100, 100) : .normal(1)
     let backward = op.hasSuffix("_bwd")
     var tensors: [TensorSpec] = [.init("x", s, logits), .init("t", s, .uniform(0, 1))]
-    tensors += backward ? [.init("dloss", [1], .constant(1.5)), .init("dx", s, .zeros)] : [.init("loss", [1], .zeros)]
+    tensors += backward ? [.init("dloss", [1], .constant(1.5)), .init("dx", s, .output)] : [.init("loss", [1], .output)]
     return OpCase(op, "n\(n)", tensors: tensors, reductionLength: backward ? 1 : n) { be, t in
       let (x, tg) = (t["x"]!, t["t"]!)
       switch op {
@@ -322,7 +350,7 @@ public enum OpCatalog {
   public static func gatherImages(count m: Int, batch n: Int, channels c: Int, size: Int, position: UInt64, flip: Bool) -> OpCase {
     OpCase(
       "gather_images", "source[\(m), \(c), \(size), \(size)] batch \(n) at \(position)\(flip ? " flip" : "")",
-      tensors: [.init("source", [m, c, size, size]), .init("y", [n, c, size, size], .zeros)],
+      tensors: [.init("source", [m, c, size, size]), .init("y", [n, c, size, size], .output)],
       bytes: Double(2 * n * c * size * size * 4)
     ) { be, t in
       try be.gather_images(
@@ -331,7 +359,7 @@ public enum OpCatalog {
   }
 
   public static func random(_ op: String, n: Int, counter: UInt64) -> OpCase {
-    OpCase(op, "n\(n) counter \(counter)", tensors: [.init("y", [n], .zeros)], exact: true) { be, t in
+    OpCase(op, "n\(n) counter \(counter)", tensors: [.init("y", [n], .output)], exact: true) { be, t in
       let stream = RandomStream(seed: 0x1234_5678_9abc_def0, counter: counter)
       if op == "random_uniform" {
         try be.random_uniform(t["y"]!, stream: stream, low: -1, high: 3)

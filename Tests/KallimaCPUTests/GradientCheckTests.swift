@@ -16,6 +16,9 @@ struct GradCase: CustomStringConvertible {
 
 /// Finite differences in Double on the CPU reference: for L = Σ r·f(x) with a fixed random
 /// r, each analytic gradient from the backward ops must match (L(x+h) − L(x−h)) / 2h.
+/// Every output tensor starts as the NaN sentinel (`Backend.outputTensor`), so a kernel that
+/// leaves part of its output unwritten, or accumulates into it, fails instead of passing on
+/// a zero-filled buffer.
 @Suite("Finite-difference gradient checks (CPU, Double)")
 struct GradientCheckTests {
   static let cases = makeCases()
@@ -78,12 +81,12 @@ extension GradientCheckTests {
           inputs: [.init("x", [n, c, h, h]), .init("w", [k, c, kernel, kernel], .normal(0.3)), .init("b", [k])],
           wrt: ["x", "w", "b"],
           forward: { be, t in
-            let y = try be.makeTensor([n, k, oh, oh])
+            let y = try be.outputTensor([n, k, oh, oh])
             try be.conv2d_fwd(x: t["x"]!, weight: t["w"]!, bias: t["b"]!, y: y, params: params)
             return y
           },
           backward: { be, t, dy in
-            let (dx, dw, db) = (try be.makeTensor(t["x"]!.shape), try be.makeTensor(t["w"]!.shape), try be.makeTensor([k]))
+            let (dx, dw, db) = (try be.outputTensor(t["x"]!.shape), try be.outputTensor(t["w"]!.shape), try be.outputTensor([k]))
             try be.conv2d_bwd_data(dy: dy, weight: t["w"]!, dx: dx, params: params)
             try be.conv2d_bwd_weight(x: t["x"]!, dy: dy, dweight: dw, params: params)
             try be.channel_sum(dy, y: db)
@@ -99,12 +102,12 @@ extension GradientCheckTests {
           inputs: [.init("x", [n, c, h, h]), .init("w", [c, k, kernel, kernel], .normal(0.3)), .init("b", [k])],
           wrt: ["x", "w", "b"],
           forward: { be, t in
-            let y = try be.makeTensor([n, k, oh, oh])
+            let y = try be.outputTensor([n, k, oh, oh])
             try be.conv_transpose2d_fwd(x: t["x"]!, weight: t["w"]!, bias: t["b"]!, y: y, params: params)
             return y
           },
           backward: { be, t, dy in
-            let (dx, dw, db) = (try be.makeTensor(t["x"]!.shape), try be.makeTensor(t["w"]!.shape), try be.makeTensor([k]))
+            let (dx, dw, db) = (try be.outputTensor(t["x"]!.shape), try be.outputTensor(t["w"]!.shape), try be.outputTensor([k]))
             try be.conv_transpose2d_bwd_data(dy: dy, weight: t["w"]!, dx: dx, params: params)
             try be.conv_transpose2d_bwd_weight(x: t["x"]!, dy: dy, dweight: dw, params: params)
             try be.channel_sum(dy, y: db)
@@ -120,7 +123,7 @@ extension GradientCheckTests {
         .init("rv", [c], .uniform(0.5, 2)),
       ]
       func trainForward(_ be: CPUBackend, _ t: [String: Tensor]) throws -> (Tensor, Tensor, Tensor) {
-        let (y, mean, invstd) = (try be.makeTensor(shape), try be.makeTensor([c]), try be.makeTensor([c]))
+        let (y, mean, invstd) = (try be.outputTensor(shape), try be.outputTensor([c]), try be.outputTensor([c]))
         let (rm, rv) = (try be.zeros([c]), try be.zeros([c]))
         try be.batchnorm_fwd_train(
           x: t["x"]!, gamma: t["gamma"]!, beta: t["beta"]!, y: y, saveMean: mean, saveInvstd: invstd,
@@ -133,7 +136,7 @@ extension GradientCheckTests {
           forward: { be, t in try trainForward(be, t).0 },
           backward: { be, t, dy in
             let (_, mean, invstd) = try trainForward(be, t)
-            let (dx, dg, db) = (try be.makeTensor(shape), try be.makeTensor([c]), try be.makeTensor([c]))
+            let (dx, dg, db) = (try be.outputTensor(shape), try be.outputTensor([c]), try be.outputTensor([c]))
             try be.batchnorm_bwd(
               dy: dy, x: t["x"]!, gamma: t["gamma"]!, saveMean: mean, saveInvstd: invstd, dx: dx, dgamma: dg, dbeta: db)
             return ["x": dx, "gamma": dg, "beta": db]
@@ -142,14 +145,14 @@ extension GradientCheckTests {
         GradCase(
           name: "batchnorm eval x\(shape)", inputs: bnInputs, wrt: ["x", "gamma", "beta"],
           forward: { be, t in
-            let y = try be.makeTensor(shape)
+            let y = try be.outputTensor(shape)
             try be.batchnorm_fwd_eval(
               x: t["x"]!, gamma: t["gamma"]!, beta: t["beta"]!, runningMean: t["rm"]!, runningVar: t["rv"]!, y: y,
               eps: 1e-5)
             return y
           },
           backward: { be, t, dy in
-            let (dx, dg, db) = (try be.makeTensor(shape), try be.makeTensor([c]), try be.makeTensor([c]))
+            let (dx, dg, db) = (try be.outputTensor(shape), try be.outputTensor([c]), try be.outputTensor([c]))
             try be.batchnorm_bwd_eval(
               dy: dy, x: t["x"]!, gamma: t["gamma"]!, runningMean: t["rm"]!, runningVar: t["rv"]!, dx: dx, dgamma: dg,
               dbeta: db, eps: 1e-5)
@@ -159,7 +162,7 @@ extension GradientCheckTests {
     for affine in [false, true] {
       let shape: Shape = [2, 3, 3, 2]
       func forward(_ be: CPUBackend, _ t: [String: Tensor]) throws -> (Tensor, Tensor, Tensor) {
-        let (y, mean, invstd) = (try be.makeTensor(shape), try be.makeTensor([6]), try be.makeTensor([6]))
+        let (y, mean, invstd) = (try be.outputTensor(shape), try be.outputTensor([6]), try be.outputTensor([6]))
         try be.instancenorm_fwd(
           x: t["x"]!, gamma: affine ? t["gamma"]! : nil, beta: affine ? t["beta"]! : nil, y: y, saveMean: mean,
           saveInvstd: invstd, eps: 1e-5)
@@ -173,7 +176,7 @@ extension GradientCheckTests {
           forward: { be, t in try forward(be, t).0 },
           backward: { be, t, dy in
             let (_, mean, invstd) = try forward(be, t)
-            let (dx, dg, db) = (try be.makeTensor(shape), try be.makeTensor([3]), try be.makeTensor([3]))
+            let (dx, dg, db) = (try be.outputTensor(shape), try be.outputTensor([3]), try be.outputTensor([3]))
             try be.instancenorm_bwd(
               dy: dy, x: t["x"]!, gamma: affine ? t["gamma"]! : nil, saveMean: mean, saveInvstd: invstd, dx: dx,
               dgamma: affine ? dg : nil, dbeta: affine ? db : nil)
@@ -187,12 +190,12 @@ extension GradientCheckTests {
         GradCase(
           name: "activation \(kind)", inputs: [.init("x", [37], kind == .sqrt ? .uniform(0.1, 3) : .normal(2))], wrt: ["x"],
           forward: { be, t in
-            let y = try be.makeTensor([37])
+            let y = try be.outputTensor([37])
             try be.activation_fwd(kind, x: t["x"]!, y: y)
             return y
           },
           backward: { be, t, dy in
-            let (y, dx) = (try be.makeTensor([37]), try be.makeTensor([37]))
+            let (y, dx) = (try be.outputTensor([37]), try be.outputTensor([37]))
             try be.activation_fwd(kind, x: t["x"]!, y: y)
             try be.activation_bwd(kind, x: t["x"]!, y: y, dy: dy, dx: dx)
             return ["x": dx]
@@ -203,7 +206,7 @@ extension GradientCheckTests {
       GradCase(
         name: "add", inputs: [.init("a", s), .init("b", s)], wrt: ["a", "b"],
         forward: { be, t in
-          let y = try be.makeTensor(s)
+          let y = try be.outputTensor(s)
           try be.add(t["a"]!, t["b"]!, y: y)
           return y
         },
@@ -212,12 +215,12 @@ extension GradientCheckTests {
       GradCase(
         name: "mul", inputs: [.init("a", s), .init("b", s)], wrt: ["a", "b"],
         forward: { be, t in
-          let y = try be.makeTensor(s)
+          let y = try be.outputTensor(s)
           try be.mul(t["a"]!, t["b"]!, y: y)
           return y
         },
         backward: { be, t, dy in
-          let (da, db) = (try be.makeTensor(s), try be.makeTensor(s))
+          let (da, db) = (try be.outputTensor(s), try be.outputTensor(s))
           try be.mul(dy, t["b"]!, y: da)
           try be.mul(dy, t["a"]!, y: db)
           return ["a": da, "b": db]
@@ -226,12 +229,12 @@ extension GradientCheckTests {
       GradCase(
         name: "scale", inputs: [.init("x", s)], wrt: ["x"],
         forward: { be, t in
-          let y = try be.makeTensor(s)
+          let y = try be.outputTensor(s)
           try be.scale(t["x"]!, alpha: -1.7, y: y)
           return y
         },
         backward: { be, _, dy in
-          let dx = try be.makeTensor(s)
+          let dx = try be.outputTensor(s)
           try be.scale(dy, alpha: -1.7, y: dx)
           return ["x": dx]
         }))
@@ -239,12 +242,12 @@ extension GradientCheckTests {
       GradCase(
         name: "add_channel", inputs: [.init("x", s), .init("v", [3])], wrt: ["x", "v"],
         forward: { be, t in
-          let y = try be.makeTensor(s)
+          let y = try be.outputTensor(s)
           try be.add_channel(t["x"]!, bias: t["v"]!, y: y)
           return y
         },
         backward: { be, _, dy in
-          let dv = try be.makeTensor([3])
+          let dv = try be.outputTensor([3])
           try be.channel_sum(dy, y: dv)
           return ["x": dy, "v": dv]
         }))
@@ -252,12 +255,12 @@ extension GradientCheckTests {
       GradCase(
         name: "mul_channel", inputs: [.init("x", s), .init("v", [3])], wrt: ["x", "v"],
         forward: { be, t in
-          let y = try be.makeTensor(s)
+          let y = try be.outputTensor(s)
           try be.mul_channel(t["x"]!, scale: t["v"]!, y: y)
           return y
         },
         backward: { be, t, dy in
-          let (dx, prod, dv) = (try be.makeTensor(s), try be.makeTensor(s), try be.makeTensor([3]))
+          let (dx, prod, dv) = (try be.outputTensor(s), try be.outputTensor(s), try be.outputTensor([3]))
           try be.mul_channel(dy, scale: t["v"]!, y: dx)
           try be.mul(dy, t["x"]!, y: prod)
           try be.channel_sum(prod, y: dv)
@@ -267,12 +270,12 @@ extension GradientCheckTests {
       GradCase(
         name: "concat_channels", inputs: [.init("a", [2, 1, 3]), .init("b", [2, 4, 3])], wrt: ["a", "b"],
         forward: { be, t in
-          let y = try be.makeTensor([2, 5, 3])
+          let y = try be.outputTensor([2, 5, 3])
           try be.concat_channels([t["a"]!, t["b"]!], y: y)
           return y
         },
         backward: { be, _, dy in
-          let (da, db) = (try be.makeTensor([2, 1, 3]), try be.makeTensor([2, 4, 3]))
+          let (da, db) = (try be.outputTensor([2, 1, 3]), try be.outputTensor([2, 4, 3]))
           try be.slice_channels(dy, start: 0, y: da)
           try be.slice_channels(dy, start: 1, y: db)
           return ["a": da, "b": db]
@@ -281,12 +284,12 @@ extension GradientCheckTests {
       GradCase(
         name: "slice_channels", inputs: [.init("x", [2, 5, 3])], wrt: ["x"],
         forward: { be, t in
-          let y = try be.makeTensor([2, 2, 3])
+          let y = try be.outputTensor([2, 2, 3])
           try be.slice_channels(t["x"]!, start: 2, y: y)
           return y
         },
         backward: { be, _, dy in
-          let dx = try be.makeTensor([2, 5, 3])
+          let dx = try be.outputTensor([2, 5, 3])
           try be.slice_channels_bwd(dy: dy, start: 2, dx: dx)
           return ["x": dx]
         }))
@@ -300,13 +303,13 @@ extension GradientCheckTests {
           name: "matmul\(ta ? " Aᵀ" : "")\(tb ? " Bᵀ" : "")",
           inputs: [.init("a", ta ? [k, m] : [m, k]), .init("b", tb ? [n, k] : [k, n])], wrt: ["a", "b"],
           forward: { be, t in
-            let c = try be.makeTensor([m, n])
+            let c = try be.outputTensor([m, n])
             try be.matmul(t["a"]!, transposeA: ta, t["b"]!, transposeB: tb, c: c, alpha: alpha, beta: 0)
             return c
           },
           backward: { be, t, dc in
             let (a, b) = (t["a"]!, t["b"]!)
-            let (da, db) = (try be.makeTensor(a.shape), try be.makeTensor(b.shape))
+            let (da, db) = (try be.outputTensor(a.shape), try be.outputTensor(b.shape))
             if ta {
               try be.matmul(b, transposeA: tb, dc, transposeB: true, c: da, alpha: alpha, beta: 0)
             } else {
@@ -324,12 +327,12 @@ extension GradientCheckTests {
       GradCase(
         name: "linear", inputs: [.init("x", [3, 5]), .init("w", [4, 5]), .init("b", [4])], wrt: ["x", "w", "b"],
         forward: { be, t in
-          let y = try be.makeTensor([3, 4])
+          let y = try be.outputTensor([3, 4])
           try be.linear_fwd(x: t["x"]!, weight: t["w"]!, bias: t["b"]!, y: y)
           return y
         },
         backward: { be, t, dy in
-          let (dx, dw, db) = (try be.makeTensor([3, 5]), try be.makeTensor([4, 5]), try be.makeTensor([4]))
+          let (dx, dw, db) = (try be.outputTensor([3, 5]), try be.outputTensor([4, 5]), try be.outputTensor([4]))
           try be.linear_bwd_data(dy: dy, weight: t["w"]!, dx: dx)
           try be.linear_bwd_weight(x: t["x"]!, dy: dy, dweight: dw)
           try be.channel_sum(dy, y: db)
@@ -341,12 +344,12 @@ extension GradientCheckTests {
       GradCase(
         name: "reduce_sum", inputs: [.init("x", [7])], wrt: ["x"],
         forward: { be, t in
-          let y = try be.makeTensor([1])
+          let y = try be.outputTensor([1])
           try be.reduce_sum(t["x"]!, y: y, alpha: 0.3)
           return y
         },
         backward: { be, _, dy in
-          let dx = try be.makeTensor([7])
+          let dx = try be.outputTensor([7])
           try be.reduce_sum_bwd(dy: dy, alpha: 0.3, dx: dx)
           return ["x": dx]
         }))
@@ -354,12 +357,12 @@ extension GradientCheckTests {
       GradCase(
         name: "channel_sum", inputs: [.init("x", s)], wrt: ["x"],
         forward: { be, t in
-          let y = try be.makeTensor([3])
+          let y = try be.outputTensor([3])
           try be.channel_sum(t["x"]!, y: y)
           return y
         },
         backward: { be, _, dy in
-          let dx = try be.makeTensor(s)
+          let dx = try be.outputTensor(s)
           try be.channel_sum_bwd(dy: dy, dx: dx)
           return ["x": dx]
         }))
@@ -370,7 +373,7 @@ extension GradientCheckTests {
         GradCase(
           name: "\(op) loss", inputs: [.init("x", [11], .normal(3)), .init("t", [11], .uniform(0, 1))], wrt: ["x"],
           forward: { be, t in
-            let loss = try be.makeTensor([1])
+            let loss = try be.outputTensor([1])
             switch op {
             case "bce_logits": try be.bce_logits_fwd(logits: t["x"]!, targets: t["t"]!, loss: loss)
             case "mse": try be.mse_fwd(x: t["x"]!, target: t["t"]!, loss: loss)
@@ -379,7 +382,7 @@ extension GradientCheckTests {
             return loss
           },
           backward: { be, t, dl in
-            let dx = try be.makeTensor([11])
+            let dx = try be.outputTensor([11])
             switch op {
             case "bce_logits": try be.bce_logits_bwd(logits: t["x"]!, targets: t["t"]!, dloss: dl, dlogits: dx)
             case "mse": try be.mse_bwd(x: t["x"]!, target: t["t"]!, dloss: dl, dx: dx)
@@ -394,12 +397,12 @@ extension GradientCheckTests {
         name: "softmax_cross_entropy loss", inputs: [.init("x", [4, 5], .normal(3)), .init("t", [4, 5], .uniform(0, 1))],
         wrt: ["x"],
         forward: { be, t in
-          let loss = try be.makeTensor([1])
+          let loss = try be.outputTensor([1])
           try be.softmax_cross_entropy_fwd(logits: t["x"]!, targets: t["t"]!, loss: loss)
           return loss
         },
         backward: { be, t, dl in
-          let dx = try be.makeTensor([4, 5])
+          let dx = try be.outputTensor([4, 5])
           try be.softmax_cross_entropy_bwd(logits: t["x"]!, targets: t["t"]!, dloss: dl, dlogits: dx)
           return ["x": dx]
         }))
@@ -416,12 +419,12 @@ extension GradientCheckTests {
         GradCase(
           name: "max_pool2d x\(shape) \(p)", inputs: [.init("x", shape, .uniform(-2, 2))], wrt: ["x"],
           forward: { be, t in
-            let y = try be.makeTensor(yShape)
+            let y = try be.outputTensor(yShape)
             try be.max_pool2d_fwd(x: t["x"]!, y: y, params: p)
             return y
           },
           backward: { be, t, dy in
-            let dx = try be.makeTensor(shape)
+            let dx = try be.outputTensor(shape)
             try be.max_pool2d_bwd(x: t["x"]!, dy: dy, dx: dx, params: p)
             return ["x": dx]
           }))
@@ -430,12 +433,12 @@ extension GradientCheckTests {
           GradCase(
             name: "avg_pool2d x\(shape) \(p) count_include_pad \(include)", inputs: [.init("x", shape)], wrt: ["x"],
             forward: { be, t in
-              let y = try be.makeTensor(yShape)
+              let y = try be.outputTensor(yShape)
               try be.avg_pool2d_fwd(x: t["x"]!, y: y, params: p, countIncludePad: include)
               return y
             },
             backward: { be, _, dy in
-              let dx = try be.makeTensor(shape)
+              let dx = try be.outputTensor(shape)
               try be.avg_pool2d_bwd(dy: dy, dx: dx, params: p, countIncludePad: include)
               return ["x": dx]
             }))
@@ -446,12 +449,12 @@ extension GradientCheckTests {
         GradCase(
           name: "upsample_bilinear2d x\(shape) -> \(oh)x\(ow)", inputs: [.init("x", shape)], wrt: ["x"],
           forward: { be, t in
-            let y = try be.makeTensor([shape[0], shape[1], oh, ow])
+            let y = try be.outputTensor([shape[0], shape[1], oh, ow])
             try be.upsample_bilinear2d_fwd(x: t["x"]!, y: y)
             return y
           },
           backward: { be, _, dy in
-            let dx = try be.makeTensor(shape)
+            let dx = try be.outputTensor(shape)
             try be.upsample_bilinear2d_bwd(dy: dy, dx: dx)
             return ["x": dx]
           }))
@@ -469,12 +472,12 @@ extension GradientCheckTests {
       GradCase(
         name: "clamp [-0.8, 0.9]", inputs: [.init("x", shape)], wrt: ["x"],
         forward: { be, t in
-          let y = try be.makeTensor(shape)
+          let y = try be.outputTensor(shape)
           try be.clamp_fwd(t["x"]!, y: y, min: -0.8, max: 0.9)
           return y
         },
         backward: { be, t, dy in
-          let dx = try be.makeTensor(shape)
+          let dx = try be.outputTensor(shape)
           try be.clamp_bwd(x: t["x"]!, dy: dy, dx: dx, min: -0.8, max: 0.9)
           return ["x": dx]
         }))
@@ -483,13 +486,13 @@ extension GradientCheckTests {
         GradCase(
           name: op, inputs: [.init("x", shape), .init("s", [1], .uniform(0.5, 2))], wrt: ["x", "s"],
           forward: { be, t in
-            let y = try be.makeTensor(shape)
+            let y = try be.outputTensor(shape)
             if op == "mul_scalar" { try be.mul_scalar(t["x"]!, t["s"]!, y: y) } else { try be.div_scalar(t["x"]!, t["s"]!, y: y) }
             return y
           },
           backward: { be, t, dy in
             // d/dx = dy·s (or dy/s); d/ds = Σ dy·x (or −Σ dy·x / s²).
-            let (dx, ds, prod) = (try be.makeTensor(shape), try be.makeTensor([1]), try be.makeTensor(shape))
+            let (dx, ds, prod) = (try be.outputTensor(shape), try be.outputTensor([1]), try be.outputTensor(shape))
             try be.mul(dy, t["x"]!, y: prod)
             try be.reduce_sum(prod, y: ds, alpha: op == "mul_scalar" ? 1 : -1)
             if op == "mul_scalar" {
@@ -508,12 +511,12 @@ extension GradientCheckTests {
         GradCase(
           name: "reflection_pad2d x\(x) \(p)", inputs: [.init("x", x)], wrt: ["x"],
           forward: { be, t in
-            let y = try be.makeTensor(p.outputShape(x))
+            let y = try be.outputTensor(p.outputShape(x))
             try be.reflection_pad2d_fwd(x: t["x"]!, y: y, padding: p)
             return y
           },
           backward: { be, _, dy in
-            let dx = try be.makeTensor(x)
+            let dx = try be.outputTensor(x)
             try be.reflection_pad2d_bwd(dy: dy, dx: dx, padding: p)
             return ["x": dx]
           }))
@@ -524,12 +527,12 @@ extension GradientCheckTests {
         GradCase(
           name: "upsample_nearest2d x\(x) x\(k)", inputs: [.init("x", x)], wrt: ["x"],
           forward: { be, t in
-            let y = try be.makeTensor([x[0], x[1], x[2] * k, x[3] * k])
+            let y = try be.outputTensor([x[0], x[1], x[2] * k, x[3] * k])
             try be.upsample_nearest2d_fwd(x: t["x"]!, y: y, scale: k)
             return y
           },
           backward: { be, _, dy in
-            let dx = try be.makeTensor(x)
+            let dx = try be.outputTensor(x)
             try be.upsample_nearest2d_bwd(dy: dy, dx: dx, scale: k)
             return ["x": dx]
           }))

@@ -91,7 +91,7 @@ private func message(_ body: () throws -> Void) -> String? {
 
 @Suite("FID pipeline: folders, .npz and generators through a random-weight Inception on OpenCL", .serialized)
 struct FIDPipelineTests {
-  @Test("logits for the Inception Score come with the same features; SqueezeNet-style networks are refused")
+  @Test("logits for the Inception Score come with the same features, equal to the network's own path (SqueezeNet's refusal: SqueezeNetTests)")
   func logitsForInceptionScore() throws {
     let f = try fidFixture.get()
     let withLogits = try FIDPipeline.statistics(ofImagesAt: f.folderA, inception: f.inception, batch: inceptionBatch, logits: true)

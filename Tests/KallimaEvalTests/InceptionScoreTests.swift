@@ -117,12 +117,26 @@ struct InceptionScoreTests {
     #expect(score.count == c.logits.rows && score.classes == c.logits.columns)
   }
 
-  @Test("matches NumPy from logits on the CPU backend and on OpenCL", arguments: ["logits_100x10", "logits_37x5"])
+  /// InceptionScore.compute(logits: Tensor, on:) does no device arithmetic: it reads the
+  /// logits back once and runs the host computation. This checks exactly that — the fixture's
+  /// values, one blocking read of N·C floats, and bit-for-bit the host path's result.
+  @Test(
+    "from logits held on a backend (CPU, OpenCL): one read of N·C floats, then the host computation; matches NumPy",
+    arguments: ["logits_100x10", "logits_37x5"])
   func fixtureFromTensors(name: String) throws {
     let c = try MetricFixtures.inception(name)
-    let backends: [Backend] = [CPUBackend(), try evalOpenCL.get()]
+    let host = try InceptionScore.compute(logits: c.logits.floats, classes: c.logits.columns, splits: c.splits)
+    // Its own OpenCL backend: tests running in parallel on the shared one would add to its counters.
+    let backends: [Backend] = [CPUBackend(), try OpenCLBackend()]
     for backend in backends {
-      let score = try InceptionScore.compute(logits: try c.logits.tensor(on: backend), on: backend, splits: c.splits)
+      let logits = try c.logits.tensor(on: backend)
+      try backend.synchronize()
+      let before = backend.traffic
+      let score = try InceptionScore.compute(logits: logits, on: backend, splits: c.splits)
+      let traffic = backend.traffic.since(before)
+      #expect(traffic.blockingReads == 1 && traffic.synchronizations == 0, "\(backend.name): \(traffic)")
+      #expect(traffic.bytesFromDevice == 4 * c.logits.rows * c.logits.columns, "\(backend.name): \(traffic)")
+      #expect(score.splitScores == host.splitScores && score.mean == host.mean, "\(backend.name): \(score) vs host \(host)")
       expectClose(score.mean, c.mean, rtol: 1e-12, "\(name) mean on \(backend.name)")
       expectClose(score.standardDeviation, c.std, rtol: 1e-12, "\(name) std on \(backend.name)")
     }

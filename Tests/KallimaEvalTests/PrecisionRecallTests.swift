@@ -120,35 +120,4 @@ struct PrecisionRecallTests {
       _ = try PrecisionRecall.compute(real: a, fake: a, on: cpu, blockRows: 0)
     }
   }
-
-  /// A realistic size, timed on OpenCL after a warm-up (wall clock; each metric ends in a
-  /// blocking read, so the device work is inside the timed region). Run with
-  /// KALLIMA_METRIC_TIMING=1; the host scans are faster in a release build.
-  @Test(
-    "timing: precision and recall of 2000 × 512 features on OpenCL",
-    .enabled(if: ProcessInfo.processInfo.environment["KALLIMA_METRIC_TIMING"] != nil))
-  func timing() throws {
-    let cl = try OpenCLBackend()
-    let (n, d) = (2000, 512)
-    let real = try cl.makeTensor([n, d])
-    let fake = try cl.makeTensor([n, d])
-    try cl.random_normal(real, stream: RandomStream(seed: 1), mean: 0, std: 1)
-    try cl.random_normal(fake, stream: RandomStream(seed: 2), mean: 0.1, std: 1)
-    // Warm-up on a small set: kernel compilation stays out of the timed region.
-    let small = try cl.makeTensor([64, d])
-    try cl.random_normal(small, stream: RandomStream(seed: 3), mean: 0, std: 1)
-    _ = try PrecisionRecall.compute(real: small, fake: small, on: cl)
-    _ = try KernelInceptionDistance.compute(real: small, fake: small, on: cl, subsets: 2)
-    try cl.synchronize()
-    let before = cl.traffic
-    let start = Date()
-    let pr = try PrecisionRecall.compute(real: real, fake: fake, on: cl)
-    let seconds = Date().timeIntervalSince(start)
-    print("precision/recall \(n)×\(d) on \(cl.name): \(pr) in \(String(format: "%.2f", seconds)) s; \(cl.traffic.since(before))")
-    let kidBefore = cl.traffic
-    let kidStart = Date()
-    let kid = try KernelInceptionDistance.compute(real: real, fake: fake, on: cl, subsets: 10)
-    let kidSeconds = Date().timeIntervalSince(kidStart)
-    print("KID \(n)×\(d): \(kid) in \(String(format: "%.2f", kidSeconds)) s; \(cl.traffic.since(kidBefore))")
-  }
 }

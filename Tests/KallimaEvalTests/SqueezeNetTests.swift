@@ -238,6 +238,25 @@ struct SqueezeNetTests {
     #expect(f[(2 * d)...] == f[..<d], "image 1 alone in a padded batch equals image 1 in a full batch")
   }
 
+  @Test("the Inception Score needs Inception's logits: asking a SqueezeNet for them is refused, naming the remedy")
+  func logitsRefused() throws {
+    let backend = CPUBackend()
+    let squeeze = try SqueezeNet(backend: backend, weights: try squeezeWeights(seed: 1, on: backend))
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kallima-squeeze-logits-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    for i in 0..<2 {
+      let pixels = (0..<(8 * 8 * 3)).map { UInt8(($0 * 37 + i * 101) % 256) }
+      try ImageIO.writePNG(try RGBImage(width: 8, height: 8, pixels: pixels), to: "\(folder)/\(i).png")
+    }
+    do {
+      _ = try FIDPipeline.statistics(ofImagesAt: folder, inception: squeeze, batch: 2, logits: true)
+      Issue.record("a SqueezeNet was asked for Inception Score logits and no error came")
+    } catch {
+      #expect("\(error)".contains("Inception Score") && "\(error)".contains("--features inception"), "\(error)")
+    }
+  }
+
   @Test("loading weights: a torchvision-named file loads; a missing or misshapen tensor is refused with the remedy")
   func weightChecks() throws {
     let backend = CPUBackend()

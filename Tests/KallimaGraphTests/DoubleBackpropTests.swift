@@ -44,39 +44,11 @@ struct DoubleBackpropChecker {
     }
     let grads = try g.gradients(of: penalty, wrt: targets)
     let cpu = CPUBackend()
-    var bindings: [Value: Tensor] = [:]
-    for (i, node) in g.nodes.enumerated() where node.op.description == "input" || node.op.description == "parameter" {
-      let v = Value(node: i, output: 0)
-      let shape = node.outputShapes[0]
-      let std: Float = node.op.description == "input" ? 1 : 0.5
-      let fill =
-        values[v] ?? (0..<shape.count).map { Double(Philox.normal(stream: RandomStream(seed: UInt64(i + 1)), index: $0, mean: 0, std: std)) }
-      let t = try cpu.makeTensor(shape)
-      try cpu.writeDouble(fill, to: t)
-      bindings[v] = t
-    }
+    let bindings = try FiniteDifferences.bindExternals(g, on: cpu, values: values)
     let plan = try Plan(graph: g, backend: cpu, bindings: bindings, keep: [penalty] + grads.compactMap { $0 })
-    try plan.run()
-    // Read every gradient before any perturbed run overwrites it.
-    let analytics = try zip(targets, grads).map { target, grad in
-      try grad.map { try cpu.readDouble(plan.tensor($0)) } ?? [Double](repeating: 0, count: g.shape(target).count)
-    }
-    var worst = 0.0
-    for (target, analytic) in zip(targets, analytics) {
-      let count = g.shape(target).count
-      let scale = analytic.map(abs).max() ?? 0
-      let t = try #require(bindings[target], "targets must be inputs or parameters", sourceLocation: sourceLocation)
-      var base = try cpu.readDouble(t)
-      for i in stride(from: 0, to: count, by: max(1, count / samples)) {
-        let numeric = try centralDifference(cpu, plan, of: penalty, in: t, base: &base, at: i)
-        let error = abs(numeric - analytic[i]) / max(abs(numeric), abs(analytic[i]), 1e-3 * scale, 1e-12)
-        worst = max(worst, error)
-        #expect(
-          error <= tolerance,
-          "\(label) \(kind): d/d \(g.nodes[target.node].name)[\(i)]: finite difference \(numeric), autodiff \(analytic[i])",
-          sourceLocation: sourceLocation)
-      }
-    }
+    let worst = try FiniteDifferences.compare(
+      g, plan, cpu, output: penalty, targets: targets, grads: grads, bindings: bindings, tolerance: tolerance,
+      samples: samples, label: "\(label) \(kind)", sourceLocation: sourceLocation)
     try plan.run()
     #expect(try cpu.readDouble(plan.tensor(penalty))[0].isFinite, sourceLocation: sourceLocation)
     print("double backprop \(label) \(kind): worst relative error \(worst)")
@@ -147,29 +119,12 @@ struct DoubleBackpropTests {
     let targets = [x, gamma, beta]
     let dp = try g.gradients(of: p, wrt: targets)
     let cpu = CPUBackend()
-    var bindings: [Value: Tensor] = [:]
-    for (i, node) in g.nodes.enumerated() where node.op.description == "input" || node.op.description == "parameter" {
-      let v = Value(node: i, output: 0)
-      let shape = node.outputShapes[0]
-      let fill = v == rv ? [1, 1, 1] : (0..<shape.count).map { Double(Philox.normal(stream: RandomStream(seed: UInt64(i + 7)), index: $0, mean: 0, std: 1)) }
-      bindings[v] = try cpu.makeTensor(shape)
-      try cpu.writeDouble(fill, to: bindings[v]!)
-    }
+    let bindings = try FiniteDifferences.bindExternals(g, on: cpu, values: [rv: [1, 1, 1]], seedOffset: 7, parameterStd: 1)
     let plan = try Plan(graph: g, backend: cpu, bindings: bindings, keep: [p] + dp.compactMap { $0 })
-    try plan.run()
-    let analytics = try dp.map { try cpu.readDouble(plan.tensor(try #require($0))) }
-    var worst = 0.0
-    for (target, analytic) in zip(targets, analytics) {
-      let scale = analytic.map(abs).max()!
-      let t = bindings[target]!
-      var base = try cpu.readDouble(t)
-      for i in base.indices {
-        let numeric = try centralDifference(cpu, plan, of: p, in: t, base: &base, at: i)
-        let error = abs(numeric - analytic[i]) / max(abs(numeric), abs(analytic[i]), 1e-3 * scale, 1e-12)
-        worst = max(worst, error)
-        #expect(error <= Self.tolerance, "d/d \(g.nodes[target.node].name)[\(i)]: fd \(numeric), autodiff \(analytic[i])")
-      }
-    }
+    #expect(!dp.contains { $0 == nil })
+    let worst = try FiniteDifferences.compare(
+      g, plan, cpu, output: p, targets: targets, grads: dp, bindings: bindings, tolerance: Self.tolerance,
+      samples: .max, label: "batchnorm all outputs")
     print("double backprop batchnorm all outputs: worst relative error \(worst)")
   }
 
@@ -423,6 +378,65 @@ struct SampleNormAndOpenCLTests {
   }
 }
 
+
+/// Central finite differences on the CPU reference (Double) against autodiff gradients,
+/// shared by the double-backprop checks and the per-op rule checks (AutodiffRuleTests).
+enum FiniteDifferences {
+  /// Every input and parameter node of `g` bound to a CPU tensor holding `values[v]`, else
+  /// N(0, 1) (inputs) or N(0, parameterStd²) (parameters) from Philox seeded node index + seedOffset.
+  static func bindExternals(
+    _ g: Graph, on cpu: CPUBackend, values: [Value: [Double]] = [:], seedOffset: Int = 1, parameterStd: Float = 0.5
+  ) throws -> [Value: Tensor] {
+    var bindings: [Value: Tensor] = [:]
+    for (i, node) in g.nodes.enumerated() where node.op.kind == .input || node.op.kind == .parameter {
+      let v = Value(node: i, output: 0)
+      let shape = node.outputShapes[0]
+      let std: Float = node.op.kind == .input ? 1 : parameterStd
+      let stream = RandomStream(seed: UInt64(i + seedOffset))
+      let fill = values[v] ?? (0..<shape.count).map { Double(Philox.normal(stream: stream, index: $0, mean: 0, std: std)) }
+      let t = try cpu.makeTensor(shape)
+      try cpu.writeDouble(fill, to: t)
+      bindings[v] = t
+    }
+    return bindings
+  }
+
+  /// Compares each target's autodiff gradient (nil counts as zero) of the one-element
+  /// `output` with `centralDifference` at up to `samples` evenly spread elements, and records
+  /// an issue for each element whose error exceeds `tolerance`. Error of element i:
+  /// |fd − autodiff| / max(|fd|, |autodiff|, 1e-3·max|autodiff| over the tensor, 1e-12) —
+  /// relative, with a floor so components that cancel to ~0 are judged against the tensor's
+  /// scale. Returns the worst error. The plan must keep `output` and every gradient.
+  @discardableResult
+  static func compare(
+    _ g: Graph, _ plan: Plan, _ cpu: CPUBackend, output: Value, targets: [Value], grads: [Value?],
+    bindings: [Value: Tensor], tolerance: Double, samples: Int = 12, label: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+  ) throws -> Double {
+    try plan.run()
+    // Read every gradient before any perturbed run overwrites it.
+    let analytics = try zip(targets, grads).map { target, grad in
+      try grad.map { try cpu.readDouble(plan.tensor($0)) } ?? [Double](repeating: 0, count: g.shape(target).count)
+    }
+    var worst = 0.0
+    for (target, analytic) in zip(targets, analytics) {
+      let count = g.shape(target).count
+      let scale = analytic.map(abs).max() ?? 0
+      let t = try #require(bindings[target], "targets must be bound inputs or parameters", sourceLocation: sourceLocation)
+      var base = try cpu.readDouble(t)
+      for i in stride(from: 0, to: count, by: max(1, count / max(1, samples))) {
+        let numeric = try centralDifference(cpu, plan, of: output, in: t, base: &base, at: i)
+        let error = abs(numeric - analytic[i]) / max(abs(numeric), abs(analytic[i]), 1e-3 * scale, 1e-12)
+        worst = max(worst, error)
+        #expect(
+          error <= tolerance,
+          "\(label): d/d \(g.nodes[target.node].name)[\(i)]: finite difference \(numeric), autodiff \(analytic[i])",
+          sourceLocation: sourceLocation)
+      }
+    }
+    return worst
+  }
+}
 
 /// The fourth-order central difference (h = 1e-4) of the one-element value `output` of `plan`
 /// in element i of the bound tensor t, whose values are `base` (restored afterwards).

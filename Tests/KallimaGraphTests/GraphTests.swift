@@ -64,29 +64,10 @@ struct GraphTests {
     try plan.run()
     let p0 = try cpu.readDouble(plan.tensor(penalty))[0]
     #expect(p0 > 0.01, "penalty \(p0) should be away from zero for a meaningful check")
-    for (param, grad) in zip(d.parameters, grads) {
-      let analytic = try grad.map { try cpu.readDouble(plan.tensor($0)) } ?? [Double](repeating: 0, count: d.graph.shape(param).count)
-      let t = bindings[param]!
-      var base = try cpu.readDouble(t)
-      for i in stride(from: 0, to: base.count, by: max(1, base.count / 24)) {
-        let h = 1e-6
-        let original = base[i]
-        base[i] = original + h
-        try cpu.writeDouble(base, to: t)
-        try plan.run()
-        let plus = try cpu.readDouble(plan.tensor(penalty))[0]
-        base[i] = original - h
-        try cpu.writeDouble(base, to: t)
-        try plan.run()
-        let minus = try cpu.readDouble(plan.tensor(penalty))[0]
-        base[i] = original
-        try cpu.writeDouble(base, to: t)
-        let numeric = (plus - minus) / (2 * h)
-        #expect(
-          abs(numeric - analytic[i]) <= 1e-6 + 1e-5 * abs(numeric),
-          "\(d.graph.nodes[param.node].name)[\(i)]: finite difference \(numeric), autodiff \(analytic[i])")
-      }
-    }
+    let worst = try FiniteDifferences.compare(
+      d.graph, plan, cpu, output: penalty, targets: d.parameters, grads: grads, bindings: bindings,
+      tolerance: DoubleBackpropTests.tolerance, samples: 24, label: "gradient penalty")
+    print("gradient penalty: worst relative error \(worst)")
   }
 
   @Test("the same gradient-penalty graph gives the same values on OpenCL")
@@ -114,12 +95,14 @@ struct GraphTests {
     }
   }
 
-  /// Checks every `stride`-th element of each parameter's autodiff gradient of the scalar
-  /// `output` against central finite differences on the CPU reference (Double).
+  /// Checks up to 24 spread elements of each parameter's autodiff gradient of the scalar
+  /// `output` against fourth-order central differences on the CPU reference (Double),
+  /// within DoubleBackpropTests.tolerance (relative; see FiniteDifferences.compare).
   func expectFiniteDifferences(
-    _ g: Graph, output: Value, parameters: [Value], inputs: [Value], tolerance: Double = 1e-5
+    _ g: Graph, output: Value, parameters: [Value], inputs: [Value], sourceLocation: SourceLocation = #_sourceLocation
   ) throws {
     let grads = try g.gradients(of: output, wrt: parameters)
+    #expect(!grads.contains { $0 == nil }, "every parameter reaches the output", sourceLocation: sourceLocation)
     let cpu = CPUBackend()
     var bindings: [Value: Tensor] = [:]
     for (i, v) in (inputs + parameters).enumerated() {
@@ -127,29 +110,10 @@ struct GraphTests {
       bindings[v] = try cpu.makeTensor(shape, values: Self.values(shape, seed: UInt64(i + 11), std: i < inputs.count ? 1 : 0.3))
     }
     let plan = try Plan(graph: g, backend: cpu, bindings: bindings, keep: [output] + grads.compactMap { $0 })
-    try plan.run()
-    for (param, grad) in zip(parameters, grads) {
-      let analytic = try cpu.readDouble(plan.tensor(try #require(grad)))
-      let t = bindings[param]!
-      var base = try cpu.readDouble(t)
-      for i in stride(from: 0, to: base.count, by: max(1, base.count / 24)) {
-        let h = 1e-6
-        let original = base[i]
-        var sides: [Double] = []
-        for offset in [h, -h] {
-          base[i] = original + offset
-          try cpu.writeDouble(base, to: t)
-          try plan.run()
-          sides.append(try cpu.readDouble(plan.tensor(output))[0])
-        }
-        base[i] = original
-        try cpu.writeDouble(base, to: t)
-        let numeric = (sides[0] - sides[1]) / (2 * h)
-        #expect(
-          abs(numeric - analytic[i]) <= tolerance * (1 + abs(numeric)),
-          "\(g.nodes[param.node].name)[\(i)]: finite difference \(numeric), autodiff \(analytic[i])")
-      }
-    }
+    let worst = try FiniteDifferences.compare(
+      g, plan, cpu, output: output, targets: parameters, grads: grads, bindings: bindings,
+      tolerance: DoubleBackpropTests.tolerance, samples: 24, label: "\(g.nodes[output.node].name)", sourceLocation: sourceLocation)
+    print("graph gradients of \(g.nodes[output.node].name): worst relative error \(worst)")
   }
 
   @Test("pooling and resizing nodes: gradients through max/avg pooling and bilinear resize match finite differences")

@@ -1,6 +1,7 @@
 import Foundation
 import KallimaCPU
 import KallimaCore
+import KallimaOpSuite
 import KallimaOpenCL
 import Testing
 
@@ -85,12 +86,11 @@ private func goldenInput(_ b: any Backend, _ t: GoldenTensor) throws -> Tensor {
   try b.makeTensor(Shape(t.shape), values: t.data.map { Float($0) })
 }
 
-/// An output tensor pre-filled with a sentinel, so elements an op fails to write (or
-/// accumulates into instead of overwriting) show up as mismatches.
+/// An output tensor pre-filled with the NaN sentinel (`OpCase.sentinel`), so an element an op
+/// fails to write, or accumulates into instead of overwriting, stays NaN and fails
+/// `goldenCheck` (NaN passes no tolerance).
 private func goldenOutput(_ b: any Backend, _ shape: [Int]) throws -> Tensor {
-  let t = try b.makeTensor(Shape(shape))
-  try b.fill(t, value: 1234.5)
-  return t
+  try b.outputTensor(Shape(shape))
 }
 
 // MARK: Comparison

@@ -1,6 +1,7 @@
 import Foundation
 import KallimaCPU
 import KallimaCore
+import KallimaOpSuite
 import Testing
 
 @testable import KallimaOpenCL
@@ -181,7 +182,7 @@ struct RandomTests {
     let n = 1 << 17
     let stream = RandomStream(seed: 42, counter: 1 << 40)
     for normal in [false, true] {
-      let (a, b) = (try cpu.makeTensor([n]), try cl.makeTensor([n]))
+      let (a, b) = (try cpu.outputTensor([n]), try cl.outputTensor([n]))
       if normal {
         try cpu.random_normal(a, stream: stream, mean: 0, std: 1)
         try cl.random_normal(b, stream: stream, mean: 0, std: 1)
@@ -189,7 +190,9 @@ struct RandomTests {
         try cpu.random_uniform(a, stream: stream, low: 0, high: 1)
         try cl.random_uniform(b, stream: stream, low: 0, high: 1)
       }
-      expectBitIdentical(try cl.read(b), try cpu.read(a), normal ? "normal" : "uniform")
+      let (onCL, onCPU) = (try cl.read(b), try cpu.read(a))
+      expectBitIdentical(onCL, onCPU, normal ? "normal" : "uniform")
+      #expect(!onCPU.contains { $0.isNaN }, "every element written (outputs start as the NaN sentinel)")
     }
   }
 
@@ -231,10 +234,23 @@ struct RandomTests {
     #expect(Array(try cpu.read(long)[4..<8]) == (try cpu.read(shifted)))
   }
 
-  @Test("Philox4x32-10 matches the Random123 known-answer vectors")
+  @Test("Philox4x32-10 matches the three Random123 known-answer vectors (zero, all-ones, digits of π)")
   func knownAnswers() {
-    // Random123's kat_vectors: philox4x32 10 rounds, counter 0, key 0 and all-ones.
-    let zero = Philox.block(seed: 0, counter: 0)
-    #expect([zero.0, zero.1, zero.2, zero.3] == [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8])
+    // Random123's kat_vectors, "philox4x32 10" lines: counter (4 words), key (2 words) → output.
+    let vectors: [(counter: (UInt32, UInt32, UInt32, UInt32), key: (UInt32, UInt32), output: [UInt32])] = [
+      ((0, 0, 0, 0), (0, 0), [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]),
+      ((0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff), (0xffff_ffff, 0xffff_ffff),
+       [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd]),
+      ((0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344), (0xa409_3822, 0x299f_31d0),
+       [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1]),
+    ]
+    for v in vectors {
+      let b = Philox.block(counter: v.counter, key: v.key)
+      #expect([b.0, b.1, b.2, b.3] == v.output, "counter \(v.counter), key \(v.key)")
+    }
+    // The streams' form: counter c is the 128-bit counter (c, 0), the seed the key (low, high).
+    let stream = Philox.block(seed: 0xffff_ffff_ffff_ffff, counter: 0xffff_ffff_ffff_ffff)
+    let full = Philox.block(counter: (0xffff_ffff, 0xffff_ffff, 0, 0), key: (0xffff_ffff, 0xffff_ffff))
+    #expect([stream.0, stream.1, stream.2, stream.3] == [full.0, full.1, full.2, full.3])
   }
 }

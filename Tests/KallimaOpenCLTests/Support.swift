@@ -1,6 +1,7 @@
 import Foundation
 import KallimaCPU
 import KallimaCore
+import KallimaOpSuite
 import KallimaOpenCL
 import Testing
 
@@ -18,25 +19,8 @@ func expectClose(
   _ actual: [Float], _ expected: [Float], atol: Float, rtol: Float, _ what: String,
   sourceLocation: SourceLocation = #_sourceLocation
 ) {
-  guard actual.count == expected.count else {
-    Issue.record("\(what): \(actual.count) values, expected \(expected.count)", sourceLocation: sourceLocation)
-    return
-  }
-  var bad: [String] = []
-  var badCount = 0
-  for i in actual.indices {
-    let (a, e) = (actual[i], expected[i])
-    let ok = a == e || abs(a - e) <= atol + rtol * abs(e)
-    if !ok {
-      badCount += 1
-      if bad.count < 5 { bad.append("[\(i)] expected \(e), got \(a) (diff \(abs(a - e)))") }
-    }
-  }
-  if badCount > 0 {
-    let message: String =
-      "\(what): \(badCount) of \(actual.count) values outside atol \(atol) + rtol \(rtol): "
-      + bad.joined(separator: "; ")
-    Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
+  if let m = Comparison.close(actual, expected, atol: atol, rtol: rtol) {
+    Issue.record(Comment(rawValue: "\(what): \(m)"), sourceLocation: sourceLocation)
   }
 }
 
@@ -44,10 +28,7 @@ func expectClose(
 func expectBitIdentical(
   _ actual: [Float], _ expected: [Float], _ what: String, sourceLocation: SourceLocation = #_sourceLocation
 ) {
-  let diffs = actual.indices.filter { actual[$0].bitPattern != expected[$0].bitPattern }
-  if actual.count != expected.count || !diffs.isEmpty {
-    let first = diffs.prefix(5).map { "[\($0)] expected \(expected[$0]), got \(actual[$0])" }
-    let message: String = "\(what): \(diffs.count) values differ bitwise; first: " + first.joined(separator: "; ")
-    Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
+  if let m = Comparison.bitIdentical(actual, expected) {
+    Issue.record(Comment(rawValue: "\(what): \(m)"), sourceLocation: sourceLocation)
   }
 }
