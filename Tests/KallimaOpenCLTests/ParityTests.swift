@@ -43,7 +43,7 @@ struct ParityTests {
       "scale", "add_channel", "mul_channel", "concat_channels", "slice_channels", "slice_channels_bwd", "matmul",
       "linear_fwd", "linear_bwd_data", "linear_bwd_weight", "reduce_sum", "channel_sum", "bce_logits_fwd",
       "bce_logits_bwd", "mse_fwd", "mse_bwd", "l1_fwd", "l1_bwd", "adam_step", "sgd_step", "random_uniform",
-      "random_normal", "gather_images", "max_pool2d_fwd", "max_pool2d_bwd", "avg_pool2d_fwd", "avg_pool2d_bwd",
+      "random_normal", "gather_images", "gather_images_u8", "max_pool2d_fwd", "max_pool2d_bwd", "avg_pool2d_fwd", "avg_pool2d_bwd",
       "upsample_bilinear2d_fwd", "upsample_bilinear2d_bwd", "softmax_cross_entropy_fwd", "softmax_cross_entropy_bwd",
       "softmax_fwd", "mul_scalar", "div_scalar", "clamp_fwd", "clamp_bwd", "rmsprop_step", "ema_update", "dropout_mask", "transpose01",
       "reflection_pad2d_fwd", "reflection_pad2d_bwd", "upsample_nearest2d_fwd", "upsample_nearest2d_bwd",
