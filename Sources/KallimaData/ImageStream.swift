@@ -22,7 +22,9 @@ public final class ImageStream: BatchStream {
   /// Times `enqueueBatch` had to wait for the filler (the first batch always does).
   public var stalls: Int { ring.locked { ring.stalls } }
 
-  public init(dataset: ImageDataset, order: DataOrder, batch: Int, backend: Backend, depth: Int = 4) throws {
+  /// `depth` slots: more than the batches the host runs ahead of the device (the OpenCL
+  /// backend lets a few steps' commands queue up), so a refill rarely waits for an upload.
+  public init(dataset: ImageDataset, order: DataOrder, batch: Int, backend: Backend, depth: Int = 8) throws {
     guard order.count == dataset.count, batch >= 1, depth >= 2 else {
       throw KallimaError.invalidArgument(
         op: "ImageStream",

@@ -69,6 +69,8 @@ final class CLStagingBuffer: StagingBuffer {
       "clGetEventInfo(upload)")
     guard state != CL_COMPLETE else { return false }
     backend.locked { backend.counters.stagingWaits += 1 }
+    // The upload may still sit unsubmitted in the queue; waiting alone need not submit it.
+    try CLStatus.check(clFlush(backend.queue.handle), "clFlush")
     var handle: cl_event? = event
     try CLStatus.check(clWaitForEvents(1, &handle), "clWaitForEvents(upload)")
     event = handle!

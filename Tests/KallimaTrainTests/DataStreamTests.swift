@@ -132,6 +132,29 @@ struct DataStreamTests {
     #expect(notes[1].contains { $0.contains("streaming it from the host") }, "\(notes[1])")
     #expect(checkpoints[0] == checkpoints[1], "the streamed run's latest checkpoint differs from the resident run's")
   }
+
+  @Test("a streamed run stopped mid-epoch and resumed ends where an uninterrupted resident run does")
+  func streamedResume() throws {
+    let backend = try trainOpenCL.get()
+    let data = try TemporaryFolder()
+    let (straight, interrupted) = (try TemporaryFolder(), try TemporaryFolder())
+    var options = try tinyOptions(data, steps: 25)
+    options.out = straight.path("run")
+    let uninterrupted = try TrainingRun(options: options, backend: backend)
+    try uninterrupted.run()
+    options.out = interrupted.path("run")
+    options.dataMemory = 100
+    options.steps = 13  // mid-epoch: 10 batches an epoch
+    try TrainingRun(options: options, backend: backend).run()
+    options.steps = 25
+    let resumed = try TrainingRun(options: options, backend: backend, resume: options.out)
+    try resumed.run()
+    let (expected, actual) = (try parameters(uninterrupted), try parameters(resumed))
+    #expect(expected.count > 4 && expected.keys == actual.keys)
+    for (name, values) in expected {
+      #expect(actual[name]?.map(\.bitPattern) == values.map(\.bitPattern), "\(name) differs after a streamed resume")
+    }
+  }
 }
 
 func trainerParameters(_ trainer: GANTrainer) throws -> [String: [Float]] {
