@@ -18,9 +18,11 @@ public struct DatasetCache: Sendable {
 
   public init(directory: URL) { self.directory = directory }
 
-  /// The cache the environment asks for, or nil when it is disabled.
-  public static var standard: DatasetCache? {
-    let environment = ProcessInfo.processInfo.environment
+  /// The cache the process environment asks for, or nil when it is disabled.
+  public static var standard: DatasetCache? { configured(by: ProcessInfo.processInfo.environment) }
+
+  /// The cache `environment` asks for (see the type's notes), or nil when it is disabled.
+  public static func configured(by environment: [String: String]) -> DatasetCache? {
     if let setting = environment["KALLIMA_DATASET_CACHE"], !setting.isEmpty {
       if ["off", "0", "no", "false"].contains(setting.lowercased()) { return nil }
       return DatasetCache(directory: URL(fileURLWithPath: setting))

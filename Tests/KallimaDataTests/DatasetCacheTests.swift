@@ -76,17 +76,11 @@ struct DatasetCacheTests {
 
   @Test("KALLIMA_DATASET_CACHE picks the folder or turns the cache off; XDG_CACHE_HOME is the default's base")
   func environment() {
-    let saved = (getenv("KALLIMA_DATASET_CACHE").map { String(cString: $0) }, getenv("XDG_CACHE_HOME").map { String(cString: $0) })
-    defer {
-      if let v = saved.0 { setenv("KALLIMA_DATASET_CACHE", v, 1) } else { unsetenv("KALLIMA_DATASET_CACHE") }
-      if let v = saved.1 { setenv("XDG_CACHE_HOME", v, 1) } else { unsetenv("XDG_CACHE_HOME") }
-    }
-    setenv("KALLIMA_DATASET_CACHE", "off", 1)
-    #expect(DatasetCache.standard == nil)
-    setenv("KALLIMA_DATASET_CACHE", "/tmp/somewhere", 1)
-    #expect(DatasetCache.standard?.directory.path == "/tmp/somewhere")
-    unsetenv("KALLIMA_DATASET_CACHE")
-    setenv("XDG_CACHE_HOME", "/tmp/xdg", 1)
-    #expect(DatasetCache.standard?.directory.path == "/tmp/xdg/kallima/datasets")
+    #expect(DatasetCache.configured(by: ["KALLIMA_DATASET_CACHE": "off", "XDG_CACHE_HOME": "/tmp/xdg"]) == nil)
+    #expect(DatasetCache.configured(by: ["KALLIMA_DATASET_CACHE": "0"]) == nil)
+    #expect(DatasetCache.configured(by: ["KALLIMA_DATASET_CACHE": "/tmp/somewhere"])?.directory.path == "/tmp/somewhere")
+    #expect(DatasetCache.configured(by: ["XDG_CACHE_HOME": "/tmp/xdg"])?.directory.path == "/tmp/xdg/kallima/datasets")
+    let home = FileManager.default.homeDirectoryForCurrentUser.path
+    #expect(DatasetCache.configured(by: [:])?.directory.path == home + "/.cache/kallima/datasets")
   }
 }

@@ -155,6 +155,19 @@ struct DataStreamTests {
       #expect(actual[name]?.map(\.bitPattern) == values.map(\.bitPattern), "\(name) differs after a streamed resume")
     }
   }
+
+  @Test("--eval-every on a streamed dataset stops before training and says what to change")
+  func evaluationNeedsResidentData() throws {
+    let data = try TemporaryFolder()
+    var options = try tinyOptions(data, steps: 2)
+    (options.dataMemory, options.evalEvery) = (100, 1)
+    do {
+      _ = try TrainingRun(options: options, backend: try trainOpenCL.get())
+      Issue.record("a streamed run with --eval-every started")
+    } catch let error as KallimaError {
+      #expect("\(error)".contains("--data-memory") && "\(error)".contains("streamed"), "\(error)")
+    }
+  }
 }
 
 func trainerParameters(_ trainer: GANTrainer) throws -> [String: [Float]] {
