@@ -65,8 +65,9 @@ public final class ImageStream: BatchStream {
     /// The stream position each slot is assigned to, and whether it holds it yet.
     private var assigned: [UInt64?]
     private var filled: [Bool]
-    /// Slots to fill, in stream order.
+    /// Slots to fill, in stream order, and the one being filled.
     private var queue: [Int] = []
+    private var filling: Int?
     private var failure: Error?
     private var stopping = false
     fileprivate var stalls = 0
@@ -95,9 +96,12 @@ public final class ImageStream: BatchStream {
         queue.removeAll()
         for j in 0..<slots.count {
           let p = position &+ UInt64(j * batch)
-          assigned[slot(p)] = p
-          filled[slot(p)] = false
-          queue.append(slot(p))
+          let t = slot(p)
+          // A slot that already holds (or is being filled with) its new position keeps it.
+          if assigned[t] == p && (filled[t] || filling == t) { continue }
+          assigned[t] = p
+          filled[t] = false
+          queue.append(t)
         }
         condition.broadcast()
       }
@@ -140,6 +144,7 @@ public final class ImageStream: BatchStream {
         }
         let s = queue.removeFirst()
         let position = assigned[s]!
+        filling = s
         condition.unlock()
         do {
           try slots[s].waitForUpload()
@@ -157,6 +162,7 @@ public final class ImageStream: BatchStream {
           return
         }
         condition.lock()
+        filling = nil
         // The ring may have been re-aimed meanwhile; then this fill is stale.
         if assigned[s] == position { filled[s] = true }
         condition.broadcast()

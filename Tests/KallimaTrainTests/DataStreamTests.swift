@@ -80,7 +80,8 @@ struct DataStreamTests {
     let order = DataOrder(seed: 5, count: data.count)
     let stream = try ImageStream(dataset: data, order: order, batch: 4, backend: backend, depth: 2)
     let window = try backend.makeByteTensor([4, 1, 8, 8])
-    for position: UInt64 in [0, 4, 52, 56, 60, 8] {
+    // Forward, a jump ahead, a jump back into part of the ring's range, and back to the start.
+    for position: UInt64 in [0, 4, 52, 56, 60, 48, 52, 56, 60, 64, 8, 0] {
       try stream.enqueueBatch(position: position, into: window)
       let expected = (0..<4).flatMap { i -> [UInt8] in
         let k = order.index(position + UInt64(i))
