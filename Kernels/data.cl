@@ -3,6 +3,9 @@
 // permutation per epoch with cycle walking, integer arithmetic only, identical on every
 // backend.
 
+// The byte conversion below relies on exact float rounding of each operation.
+#pragma OPENCL FP_CONTRACT OFF
+
 inline uint order_mix(uint v) {
   v ^= v >> 16;
   v *= 0x7feb352du;
@@ -30,6 +33,29 @@ inline uint order_permute(uint p, uint epoch, uint seed, uint count, uint bits) 
   return x;
 }
 
+// The dataset image of batch sample i (stream item g = position + i), or i itself when the
+// source is a streamed window holding the batch in stream order.
+inline uint gather_index(ulong g, int i, uint seed, int count, int half_bits, int streamed) {
+  if (streamed) return (uint)i;
+  return order_permute((uint)(g % (ulong)count), (uint)(g / (ulong)count), seed, (uint)count, (uint)half_bits);
+}
+
+// Whether stream item g is mirrored (DataOrder.flips).
+inline int gather_mirror(ulong g, uint seed, int flip) {
+  return flip && (order_mix((uint)g ^ order_mix(seed ^ 0x0f11f00du ^ (uint)(g >> 32))) & 1u);
+}
+
+// v / 127.5f - 1 rounded exactly as IEEE float division would (OpenCL's `/` may be off by
+// 2.5 ulp): the product by the float nearest 1/127.5, corrected once by an exact fma
+// residual. Checked against Float(v) / 127.5 - 1 for all 256 bytes on the host
+// (GatherBytesTests) and on the device (the gather_images_u8 parity cases).
+inline float unit_from_byte(uchar b) {
+  const float v = (float)b;
+  const float r = 0x1.010102p-7f;
+  const float q = v * r;
+  return fma(fma(-q, 127.5f, v), r, q) - 1.0f;
+}
+
 // One work-item per (sample, channel, row) of y [N, C, H, W]: copies row `row` of channel `ch`
 // of image index(g) of source [count, C, H, W], mirrored when flip is on and the sample's
 // flip bit is set. rows_per_image = C * H.
@@ -40,12 +66,27 @@ __kernel void gather_images(__global const float* source, __global float* y, con
   const int t = get_global_id(0);
   if (t >= total_rows) return;
   const int i = t / rows_per_image;
-  const int r = t % rows_per_image;
   const ulong g = position + (ulong)i;
-  const uint k = order_permute((uint)(g % (ulong)count), (uint)(g / (ulong)count), (uint)seed,
-                               (uint)count, (uint)half_bits);
-  const int mirror = flip && (order_mix((uint)g ^ order_mix((uint)seed ^ 0x0f11f00du ^ (uint)(g >> 32))) & 1u);
-  __global const float* src = source + ((long)k * rows_per_image + r) * width;
+  const uint k = gather_index(g, i, seed, count, half_bits, 0);
+  const int mirror = gather_mirror(g, seed, flip);
+  __global const float* src = source + ((long)k * rows_per_image + t % rows_per_image) * width;
   __global float* dst = y + (long)t * width;
   for (int x = 0; x < width; ++x) dst[x] = src[mirror ? width - 1 - x : x];
+}
+
+// gather_images from 8-bit images, converted to [-1, 1] by unit_from_byte. With `streamed`,
+// source [N, C, H, W] is the batch's window, already in stream order.
+__kernel void gather_images_u8(__global const uchar* source, __global float* y, const uint seed,
+                               const int count, const int half_bits, const ulong position,
+                               const int flip, const int streamed, const int rows_per_image,
+                               const int width, const int total_rows) {
+  const int t = get_global_id(0);
+  if (t >= total_rows) return;
+  const int i = t / rows_per_image;
+  const ulong g = position + (ulong)i;
+  const uint k = gather_index(g, i, seed, count, half_bits, streamed);
+  const int mirror = gather_mirror(g, seed, flip);
+  __global const uchar* src = source + ((long)k * rows_per_image + t % rows_per_image) * width;
+  __global float* dst = y + (long)t * width;
+  for (int x = 0; x < width; ++x) dst[x] = unit_from_byte(src[mirror ? width - 1 - x : x]);
 }

@@ -15,7 +15,7 @@ public final class CPUBuffer: DeviceBuffer {
 /// OpenCL kernels are tested against, not a fast path.
 public final class CPUBackend: Backend {
   public let name = "cpu"
-  public private(set) var traffic = HostTraffic()
+  public internal(set) var traffic = HostTraffic()
 
   public init() {}
 
@@ -424,25 +424,8 @@ public final class CPUBackend: Backend {
 
   public func gather_images(source: Tensor, y: Tensor, order: DataOrder, position: UInt64, flip: Bool) throws {
     let op = "gather_images"
-    let (m, c, h, w) = try source.shape.nchw(op, "source")
-    let (n, yc, yh, yw) = try y.shape.nchw(op, "y")
-    try ShapeCheck.expect(op, (c, h, w) == (yc, yh, yw), "source images \(source.shape) and batch \(y.shape) differ")
-    try ShapeCheck.expect(op, order.count == m, "data order covers \(order.count) images, source has \(m)")
     let src = try buf(source, op).values
-    let out = try buf(y, op)
-    let image = c * h * w
-    for i in 0..<n {
-      let g = position &+ UInt64(i)
-      let k = order.index(g)
-      let mirror = flip && order.flips(g)
-      for ch in 0..<c {
-        for row in 0..<h {
-          for col in 0..<w {
-            out.values[i * image + (ch * h + row) * w + col] = src[k * image + (ch * h + row) * w + (mirror ? w - 1 - col : col)]
-          }
-        }
-      }
-    }
+    try gather(op, source: source, y: y, order: order, position: position, flip: flip, streamed: false) { src[$0] }
   }
 
   // MARK: Random

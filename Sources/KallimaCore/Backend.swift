@@ -190,6 +190,26 @@ public protocol Backend: AnyObject {
   /// g = position + i of the endless stream, the image `DataOrder.index(g)`. With `flip`,
   /// about half the samples are mirrored left-right (`DataOrder.flips(g)`).
   func gather_images(source: Tensor, y: Tensor, order: DataOrder, position: UInt64, flip: Bool) throws
+  /// `gather_images` from 8-bit images (a byte tensor from `makeByteBuffer`), each sample v
+  /// becoming `DataOrder.unit(v)` = v / 127.5 − 1 exactly as the host computes it in float32.
+  /// With `streamed`, source [N, C, H, W] already holds stream items position ..< position + N
+  /// in order (a window a `BatchStream` uploaded): sample i is source image i, and only the
+  /// flips follow `order`.
+  func gather_images_u8(
+    source: Tensor, y: Tensor, order: DataOrder, position: UInt64, flip: Bool, streamed: Bool) throws
+  /// A device buffer of `count` bytes for 8-bit images; only `gather_images_u8` and the byte
+  /// writes below accept it.
+  func makeByteBuffer(count: Int) throws -> DeviceBuffer
+  /// Copies `bytes` into the byte tensor at byte `offset`; `bytes` may be reused on return.
+  func write(bytes: UnsafeRawBufferPointer, to tensor: Tensor, offset: Int) throws
+  /// Host memory to stream uploads from (page-locked where the device has it).
+  func makeStagingBuffer(bytes: Int) throws -> StagingBuffer
+  /// Enqueues a copy of the staging buffer's first `tensor.count` bytes into the byte tensor
+  /// and returns at once; the staging buffer must not be written until `waitForUpload`.
+  func upload(_ staging: StagingBuffer, to tensor: Tensor) throws
+  /// Device memory a dataset may take by default (`kallima train --data-memory` overrides):
+  /// half the device's global memory, at most its largest single allocation.
+  var defaultDataMemory: Int { get }
 
   // MARK: Random (Philox4x32-10; identical bits on every backend)
   func random_uniform(_ y: Tensor, stream: RandomStream, low: Float, high: Float) throws
@@ -204,6 +224,27 @@ public protocol Backend: AnyObject {
   /// `max_pool2d_bwd`; g and x are [N,C,H,W], y [N,C,OH,OW]. This is max_pool2d_bwd's
   /// derivative with respect to dy (its transpose), which double backprop needs.
   func max_pool2d_gather(x: Tensor, g: Tensor, y: Tensor, params: Pool2dParams) throws
+}
+
+/// 8-bit storage (`Backend.makeByteBuffer`): `count` is in bytes.
+public protocol ByteBuffer: DeviceBuffer {}
+
+/// Host memory a streamed dataset is staged in before `Backend.upload` (pinned on OpenCL).
+public protocol StagingBuffer: AnyObject {
+  /// The memory to fill; valid for the buffer's lifetime.
+  var bytes: UnsafeMutableRawBufferPointer { get }
+  /// Blocks until the last upload from this buffer has read it (at once when it has);
+  /// returns whether it had to wait, which the backend counts as a staging wait.
+  @discardableResult func waitForUpload() throws -> Bool
+}
+
+/// Real batches prepared on the host ahead of the device: a dataset too large for device
+/// memory, streamed.
+public protocol BatchStream: AnyObject {
+  /// Enqueues the upload of stream items position ..< position + N (as 8-bit images in
+  /// stream order) into `window` [N, C, H, W], a byte tensor; returns before the device has
+  /// them. Consecutive calls are expected to ask for consecutive windows.
+  func enqueueBatch(position: UInt64, into window: Tensor) throws
 }
 
 /// Backends that can time each kernel on the device (OpenCL profiling events).
@@ -231,6 +272,9 @@ public struct HostTraffic: Equatable, Sendable, CustomStringConvertible {
   /// hundreds of commands earlier, so the device stays busy; no data moves. Host waits too,
   /// counted apart: not in `hostWaits`.
   public var throttleWaits = 0
+  /// Waits of a data stream's filler thread for an upload to finish reading its staging
+  /// buffer (never the training thread's). Not counted in `hostWaits`.
+  public var stagingWaits = 0
 
   public init() {}
 
@@ -242,6 +286,7 @@ public struct HostTraffic: Equatable, Sendable, CustomStringConvertible {
     d.bytesToDevice = bytesToDevice - earlier.bytesToDevice
     d.bytesFromDevice = bytesFromDevice - earlier.bytesFromDevice
     d.throttleWaits = throttleWaits - earlier.throttleWaits
+    d.stagingWaits = stagingWaits - earlier.stagingWaits
     return d
   }
 
@@ -250,7 +295,7 @@ public struct HostTraffic: Equatable, Sendable, CustomStringConvertible {
   public var hostWaits: Int { blockingReads + synchronizations }
 
   public var description: String {
-    "\(blockingReads) blocking reads, \(synchronizations) synchronisations, \(bytesToDevice) B to device, \(bytesFromDevice) B from device, \(throttleWaits) queue-bound waits"
+    "\(blockingReads) blocking reads, \(synchronizations) synchronisations, \(bytesToDevice) B to device, \(bytesFromDevice) B from device, \(throttleWaits) queue-bound waits, \(stagingWaits) staging waits"
   }
 }
 
@@ -269,6 +314,11 @@ extension Backend {
     let t = try makeTensor(shape)
     try write(values, to: t)
     return t
+  }
+
+  /// A new byte tensor (8-bit images) of the given shape, contents undefined.
+  public func makeByteTensor(_ shape: Shape) throws -> Tensor {
+    Tensor(shape: shape, buffer: try makeByteBuffer(count: max(shape.count, 1)))
   }
 
   /// A new zero tensor.

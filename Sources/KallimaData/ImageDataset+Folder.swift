@@ -24,8 +24,11 @@ extension ImageDataset {
     case skipped(Report.Reason)
   }
 
-  /// A folder of PNG/JPEG files; see `load`.
-  static func loadFolder(_ folder: String, size: Int, channels: Int, limit: Int?) throws -> ImageDataset {
+  /// A folder of PNG/JPEG files; see `load`. With a cache, an unchanged folder is mapped
+  /// from its cache file; otherwise the files are decoded and the result is cached.
+  static func loadFolder(_ folder: String, size: Int, channels: Int, limit: Int?, cache: DatasetCache?) throws
+    -> ImageDataset
+  {
     let files = try imageFiles(in: folder)
     guard !files.isEmpty else {
       throw KallimaError.io(
@@ -33,13 +36,22 @@ extension ImageDataset {
         message: "contains no .png, .jpg or .jpeg files (searched recursively); put images there, or pass an "
           + "idx3 file or a folder holding train-images-idx3-ubyte.gz")
     }
+    var notes = channels == 1 ? ["converted to gray with BT.601 luma (299 R + 587 G + 114 B) / 1000"] : []
+    let key = cache.map { _ in DatasetCache.Key(folder: folder, files: files, size: size, channels: channels, limit: limit) }
+    if let cache, let key {
+      switch cache.lookup(key) {
+      case .hit(let dataset): return dataset
+      case .miss: break
+      case .rebuilt(let reason): notes.append(reason)
+      }
+    }
     let stride = channels * size * size
-    var pixels: [Float] = []
+    var samples = Data()
     var skipped: [Report.Skipped] = []
     var loaded = 0
     var examined = 0
-    // Chunks bound the 8-bit intermediates and let `limit` stop early; within a chunk files
-    // decode in parallel, and results are taken in path order.
+    // Chunks bound the decoded intermediates and let `limit` stop early; within a chunk files
+    // decode in parallel on every core, and results are taken in path order.
     while examined < files.count, loaded < (limit ?? Int.max) {
       let want = limit.map { $0 - loaded } ?? Int.max
       let chunk = Array(files[examined..<min(files.count, examined + min(1024, max(64, want)))])
@@ -54,17 +66,17 @@ extension ImageDataset {
         examined += 1
         switch outcome! {
         case .image(let image):
-          pixels.append(contentsOf: repeatElement(0, count: stride))
-          pixels.withUnsafeMutableBufferPointer { appendPlanar(image, to: $0, at: loaded * stride) }
+          samples.count += stride
+          samples.withUnsafeMutableBytes { appendPlanar(image, to: $0.bindMemory(to: UInt8.self), at: loaded * stride) }
           loaded += 1
         case .skipped(let reason):
           skipped.append(Report.Skipped(path: file, reason: reason))
         }
       }
     }
-    let report = Report(
+    var report = Report(
       source: .folder(folder), size: size, candidates: files.count, examined: examined, loaded: loaded,
-      skipped: skipped, notes: channels == 1 ? ["converted to gray with BT.601 luma (299 R + 587 G + 114 B) / 1000"] : [])
+      skipped: skipped, notes: notes)
     guard loaded > 0 else {
       throw KallimaError.io(
         path: folder,
@@ -72,7 +84,14 @@ extension ImageDataset {
           + "\(report.tooSmallCount) smaller than \(size) on the shorter side); fix or replace them, or ask for a "
           + "smaller size\n\(report)")
     }
-    return ImageDataset(count: loaded, channels: channels, size: size, pixels: pixels, labels: nil, report: report)
+    if let cache, let key {
+      do {
+        try cache.store(ImageDataset(count: loaded, channels: channels, size: size, bytes: samples, labels: nil, report: report), key: key)
+      } catch {
+        report.notes.append("could not write the dataset cache (\(error)); the next run decodes the folder again")
+      }
+    }
+    return ImageDataset(count: loaded, channels: channels, size: size, bytes: samples, labels: nil, report: report)
   }
 
   /// Decodes, checks and resizes one file (runs on a worker thread).

@@ -36,10 +36,11 @@ extension ImageDataset {
     if channels == 3 { notes.append("idx images are gray; the gray value was copied into R, G and B") }
 
     let stride = channels * size * size
-    var pixels = [Float](repeating: 0, count: count * stride)
+    var samples = Data(count: count * stride)
     let resize = idx.rows == size && idx.columns == size
       ? nil : ImageResize.Plan(width: idx.columns, height: idx.rows, size: size)
-    pixels.withUnsafeMutableBufferPointer { out in
+    samples.withUnsafeMutableBytes { raw in
+      let out = raw.bindMemory(to: UInt8.self)
       // Work in blocks so each task is large enough to outweigh the scheduling.
       let block = 256
       DispatchQueue.concurrentPerform(iterations: (count + block - 1) / block) { b in
@@ -55,7 +56,7 @@ extension ImageDataset {
       source: .idx(images: path, labels: labelsPath), size: size, candidates: idx.count, examined: count,
       loaded: count, skipped: [], notes: notes)
     return ImageDataset(
-      count: count, channels: channels, size: size, pixels: pixels, labels: labels.map { Array($0.prefix(count)) },
+      count: count, channels: channels, size: size, bytes: samples, labels: labels.map { Array($0.prefix(count)) },
       report: report)
   }
 }

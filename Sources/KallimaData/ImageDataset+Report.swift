@@ -1,15 +1,15 @@
 extension ImageDataset {
   /// What `ImageDataset.load` did: where the images came from, how many it used, and every
   /// file it skipped with the reason.
-  public struct Report: Equatable, Sendable, CustomStringConvertible {
-    public enum Source: Equatable, Sendable {
+  public struct Report: Equatable, Sendable, Codable, CustomStringConvertible {
+    public enum Source: Equatable, Sendable, Codable {
       /// A folder searched recursively for .png/.jpg/.jpeg files.
       case folder(String)
       /// An idx3 images file and, if one was found, its idx1 labels file.
       case idx(images: String, labels: String?)
     }
 
-    public enum Reason: Equatable, Sendable {
+    public enum Reason: Equatable, Sendable, Codable {
       /// The file could not be decoded (corrupt, truncated, or not really a PNG/JPEG);
       /// carries the decoder's message.
       case unreadable(String)
@@ -17,7 +17,7 @@ extension ImageDataset {
       case tooSmall(width: Int, height: Int)
     }
 
-    public struct Skipped: Equatable, Sendable {
+    public struct Skipped: Equatable, Sendable, Codable {
       public var path: String
       public var reason: Reason
     }

@@ -1,24 +1,35 @@
 import Foundation
 import KallimaCore
 
-/// A set of square training images in memory, ready to copy into an input tensor.
+/// A set of square training images on the host as 8-bit samples, ready to upload (whole, or
+/// batch by batch when the set is streamed).
 ///
-/// Layout: `pixels` is NCHW Float32, `count * channels * size * size` values; image n,
-/// channel c, row y, column x is at `((n * channels + c) * size + y) * size + x`. Values map
-/// 8-bit samples v to v / 127.5 - 1, so 0 -> -1 and 255 -> 1 (the tanh range of a DCGAN
-/// generator's output).
+/// Layout: `bytes` is NCHW, `count * channels * size * size` samples; image n, channel c,
+/// row y, column x is at `((n * channels + c) * size + y) * size + x`. Training maps a sample
+/// v to v / 127.5 - 1 (`DataOrder.unit`), so 0 -> -1 and 255 -> 1 (the tanh range of a DCGAN
+/// generator's output); the device gather converts, so the set takes one byte per sample.
+/// For a cached folder, `bytes` maps the cache file (the page cache holds what is in use).
 public struct ImageDataset: Sendable {
   public let count: Int
   /// 1 (gray) or 3 (RGB).
   public let channels: Int
   /// Images are `size` x `size`.
   public let size: Int
-  /// NCHW in [-1, 1].
-  public let pixels: [Float]
+  /// NCHW 8-bit samples.
+  public let bytes: Data
   /// One class index per image, when the source has labels (idx with an idx1 file beside it).
   public let labels: [Int]?
   /// What was loaded and what was skipped, with reasons.
   public let report: Report
+
+  /// Samples of one image.
+  public var imageBytes: Int { channels * size * size }
+
+  /// NCHW in [-1, 1] (`DataOrder.unit` of every sample): the values training sees, made on
+  /// request (4 bytes a sample).
+  public var pixels: [Float] {
+    bytes.withUnsafeBytes { raw in raw.bindMemory(to: UInt8.self).map(DataOrder.unit) }
+  }
 
   /// Loads images from `path`, which is one of:
   ///
@@ -40,7 +51,12 @@ public struct ImageDataset: Sendable {
   /// `limit` keeps the first `limit` usable images (in path order for folders, file order for idx).
   /// Throws `KallimaError.io` when the path is missing, a folder holds no image files, or no image
   /// is usable; `KallimaError.invalidArgument` for a bad `size`, `channels` or `limit`.
-  public static func load(path: String, size: Int, channels: Int?, limit: Int? = nil) throws -> ImageDataset {
+  ///
+  /// Folders are cached (see `DatasetCache`): a second load of an unchanged folder at the same
+  /// size, channels and limit maps the decoded images from the cache instead of decoding.
+  public static func load(
+    path: String, size: Int, channels: Int?, limit: Int? = nil, cache: DatasetCache? = .standard
+  ) throws -> ImageDataset {
     let op = "ImageDataset.load"
     guard size > 0 else {
       throw KallimaError.invalidArgument(op: op, message: "size is \(size); it must be at least 1 (e.g. 64)")
@@ -70,14 +86,14 @@ public struct ImageDataset: Sendable {
         return try loadIDX(images: images, labels: labels, size: size, channels: channels ?? 1, limit: limit)
       }
     }
-    return try loadFolder(path, size: size, channels: channels ?? 3, limit: limit)
+    return try loadFolder(path, size: size, channels: channels ?? 3, limit: limit, cache: cache)
   }
 
-  init(count: Int, channels: Int, size: Int, pixels: [Float], labels: [Int]?, report: Report) {
+  init(count: Int, channels: Int, size: Int, bytes: Data, labels: [Int]?, report: Report) {
     self.count = count
     self.channels = channels
     self.size = size
-    self.pixels = pixels
+    self.bytes = bytes
     self.labels = labels
     self.report = report
   }
@@ -94,14 +110,14 @@ public struct ImageDataset: Sendable {
       .first { FileManager.default.fileExists(atPath: $0) }
   }
 
-  /// Appends one interleaved (HWC) 8-bit image to `pixels` as planar (CHW) values in [-1, 1].
-  static func appendPlanar(_ image: RGBImage, to pixels: UnsafeMutableBufferPointer<Float>, at offset: Int) {
+  /// Writes one interleaved (HWC) 8-bit image as planar (CHW) samples at `offset`.
+  static func appendPlanar(_ image: RGBImage, to samples: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
     let plane = image.width * image.height
     let c = image.channels
     image.pixels.withUnsafeBufferPointer { src in
       for channel in 0..<c {
         let base = offset + channel * plane
-        for i in 0..<plane { pixels[base + i] = Float(src[i * c + channel]) / 127.5 - 1 }
+        for i in 0..<plane { samples[base + i] = src[i * c + channel] }
       }
     }
   }

@@ -17,7 +17,14 @@ public enum RealSource {
   case tensor
   /// A dataset already on the device, [M, C, H, W] in [−1, 1]: each D run gathers the next
   /// batch of a per-epoch shuffle (`DataOrder`), mirrored at random when `flip` is set.
+  /// The source may be a byte tensor (`Backend.makeByteTensor`, 8-bit images converted as
+  /// they are gathered: a quarter of the memory, the same values).
   case dataset(Tensor, seed: UInt64, flip: Bool)
+  /// A dataset of `count` images too large for the device, streamed by the host: before each
+  /// D run the stream uploads the batch (stream items in `DataOrder(seed:count:)` order) and
+  /// `gather_images_u8` converts and flips it into `real`: the same bits as `.dataset` over
+  /// the same images and seed.
+  case streamed(BatchStream, count: Int, seed: UInt64, flip: Bool)
 }
 
 /// Averages of the training statistics since the last read.
@@ -81,6 +88,8 @@ public final class GANTrainer {
   /// Statistics summed over steps since the last read.
   let accumulator: Tensor
   private var stepsSinceRead = 0
+  /// With a streamed source: the stream, the byte window it uploads into, and the order.
+  private let feed: (stream: BatchStream, window: Tensor, order: DataOrder, flip: Bool)?
   public private(set) var steps = 0
 
   /// The parameters to sample from: the EMA when there is one, else G's own.
@@ -123,6 +132,11 @@ public final class GANTrainer {
           op: "GANTrainer", message: "dataset images are \(Shape(Array(images.shape.dims.dropFirst()))), the recipe makes \(recipe.imageShape)")
       }
     }
+    if case .streamed(let stream, let count, let seed, let flip) = data {
+      feed = (stream, try backend.makeByteTensor(imageShape), DataOrder(seed: seed, count: count), flip)
+    } else {
+      feed = nil
+    }
     let random = RandomInputs(backend: backend, noise: noise)
     // Both networks' stores are populated by building the D plan first (G, then D).
     let lazy = recipe.regularizers.first.map(\.every) ?? 1
@@ -162,6 +176,12 @@ public final class GANTrainer {
     plan.learningRateScale = recipe.schedule.factor(iteration: steps)
     plan.streamPosition = discriminatorUpdates
     plan.optimizerStep = Int(discriminatorUpdates) + 1
+    if let feed {
+      let position = discriminatorUpdates &* UInt64(batch)
+      try feed.stream.enqueueBatch(position: position, into: feed.window)
+      try backend.gather_images_u8(
+        source: feed.window, y: real, order: feed.order, position: position, flip: feed.flip, streamed: true)
+    }
     try plan.run()
     discriminatorUpdates += 1
   }
@@ -269,7 +289,7 @@ public final class GANTrainer {
     let b = GraphBinder(graph: g)
     let x: Value
     switch data {
-    case .tensor:
+    case .tensor, .streamed:
       x = g.input(real.shape, name: "real")
       b.bind(x, real)
     case .dataset(let images, let seed, let flip):

@@ -182,8 +182,15 @@ public final class Plan {
           x: x[0], gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4], y: outs[0]!, eps: eps)
       }
     case .gatherImages(let order, let batch, let flip):
+      // A byte source (a dataset kept as 8-bit images) converts as it gathers.
       return { [unowned self] in
-        try be.gather_images(source: x[0], y: outs[0]!, order: order, position: self.position &* UInt64(batch), flip: flip)
+        let position = self.position &* UInt64(batch)
+        if x[0].buffer is ByteBuffer {
+          try be.gather_images_u8(
+            source: x[0], y: outs[0]!, order: order, position: position, flip: flip, streamed: false)
+        } else {
+          try be.gather_images(source: x[0], y: outs[0]!, order: order, position: position, flip: flip)
+        }
       }
     case .maxPool2d(let p): return { try be.max_pool2d_fwd(x: x[0], y: outs[0]!, params: p) }
     case .maxPool2dBwd(let p): return { try be.max_pool2d_bwd(x: x[0], dy: x[1], dx: outs[0]!, params: p) }

@@ -73,8 +73,15 @@ extension OpCatalog {
     for (m, n, position) in [(1, 1, UInt64(0)), (7, 5, 3), (33, 16, 60), (100, 64, 1 << 33)] {
       for flip in [false, true] {
         cases.append(gatherImages(count: m, batch: n, channels: 3, size: 5, position: position, flip: flip))
+        for streamed in [false, true] {
+          cases.append(
+            gatherImagesU8(count: m, batch: n, channels: 3, size: 5, position: position, flip: flip, streamed: streamed))
+        }
       }
     }
+    // Every byte value 0…255 within one image (1 x 16 x 16), both ways.
+    cases.append(gatherImagesU8(count: 3, batch: 2, channels: 1, size: 16, position: 1, flip: true, streamed: false))
+    cases.append(gatherImagesU8(count: 3, batch: 2, channels: 1, size: 16, position: 1, flip: false, streamed: true))
     for (m, n, k) in [(1, 1, 1), (2, 3, 4), (33, 31, 65), (64, 1, 100), (7, 65, 2)] {
       for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
         cases.append(matmul(m: m, n: n, k: k, transposeA: ta, transposeB: tb))

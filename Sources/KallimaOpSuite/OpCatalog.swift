@@ -358,6 +358,27 @@ public enum OpCatalog {
     }
   }
 
+  /// `gather_images_u8` from an 8-bit source (made inside the run: the case's tensors are
+  /// float) whose bytes run 0, 1, …, 255, 0, … so that small cases already meet every byte;
+  /// `streamed`: the source is the batch's window. Exact: the conversion is defined to the bit.
+  public static func gatherImagesU8(
+    count m: Int, batch n: Int, channels c: Int, size: Int, position: UInt64, flip: Bool, streamed: Bool
+  ) -> OpCase {
+    let images = streamed ? n : m
+    return OpCase(
+      "gather_images_u8",
+      "source[\(images), \(c), \(size), \(size)] u8 batch \(n) at \(position)\(flip ? " flip" : "")\(streamed ? " streamed" : "")",
+      tensors: [.init("y", [n, c, size, size], .zeros)], bytes: Double(n * c * size * size * 5), exact: true
+    ) { be, t in
+      let source = try be.makeByteTensor([images, c, size, size])
+      let bytes = (0..<source.count).map { UInt8(truncatingIfNeeded: $0) }
+      try bytes.withUnsafeBytes { try be.write(bytes: $0, to: source, offset: 0) }
+      try be.gather_images_u8(
+        source: source, y: t["y"]!, order: DataOrder(seed: 42, count: m), position: position, flip: flip,
+        streamed: streamed)
+    }
+  }
+
   public static func random(_ op: String, n: Int, counter: UInt64) -> OpCase {
     OpCase(op, "n\(n) counter \(counter)", tensors: [.init("y", [n], .output)], exact: true) { be, t in
       let stream = RandomStream(seed: 0x1234_5678_9abc_def0, counter: counter)

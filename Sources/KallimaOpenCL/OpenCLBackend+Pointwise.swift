@@ -250,16 +250,8 @@ extension OpenCLBackend {
 
   public func gather_images(source: Tensor, y: Tensor, order: DataOrder, position: UInt64, flip: Bool) throws {
     let op = "gather_images"
-    let (m, c, h, w) = try source.shape.nchw(op, "source")
-    let (n, yc, yh, yw) = try y.shape.nchw(op, "y")
-    try ShapeCheck.expect(op, (c, h, w) == (yc, yh, yw), "source images \(source.shape) and batch \(y.shape) differ")
-    try ShapeCheck.expect(op, order.count == m, "data order covers \(order.count) images, source has \(m)")
-    try launch(
-      op, items: n * c * h,
-      [
-        .buffer(mem(source, op)), .buffer(mem(y, op)), .uint(order.seed), .int(m), .int(Int(order.halfBits)),
-        .ulong(position), .int(flip ? 1 : 0), .int(c * h), .int(w), .int(n * c * h),
-      ])
+    let geometry = try ShapeCheck.gatherImages(op, source: source, y: y, order: order)
+    try launchGather(op, source: mem(source, op), y: y, order: order, position: position, flip: flip, geometry: geometry)
   }
 
   // MARK: Random

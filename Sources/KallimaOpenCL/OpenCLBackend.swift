@@ -34,7 +34,7 @@ public final class OpenCLBackend: Backend {
   /// Work-group size of the reduction kernels (must match REDUCE_WG in Kernels/*.cl).
   static let reduceGroupSize = 256
   let lock = NSRecursiveLock()
-  private var counters = HostTraffic()
+  var counters = HostTraffic()
   /// Events of recorded kernels while kernel timing is on.
   private var recording: [(String, UnsafeMutablePointer<cl_event?>)]?
   public let canTimeKernels: Bool
@@ -196,8 +196,9 @@ public final class OpenCLBackend: Backend {
     try makeCLBuffer(count: count)
   }
 
-  func makeCLBuffer(count: Int) throws -> CLBuffer {
-    let bytes = max(count, 1) * MemoryLayout<Float>.size
+  /// A buffer of `count` elements of `elementSize` bytes (4: float32; 1: 8-bit images).
+  func makeCLBuffer(count: Int, elementSize: Int = MemoryLayout<Float>.size) throws -> CLBuffer {
+    let bytes = max(count, 1) * elementSize
     if bytes > device.maxAllocation {
       throw outOfMemory(bytes, "its largest single allocation, CL_DEVICE_MAX_MEM_ALLOC_SIZE, is \(device.maxAllocation) bytes")
     }

@@ -38,6 +38,9 @@ public struct TrainingOptions: Sendable {
   /// Use at most this many training images (quick experiments, tests). On resume, nil keeps
   /// the checkpoint's.
   public var limit: Int?
+  /// Device memory the dataset may take, in bytes (8-bit images); a larger set is streamed
+  /// from the host. nil: `Backend.defaultDataMemory`.
+  public var dataMemory: Int?
   /// Steps between evaluations (mode coverage by a classifier trained on the labelled
   /// training data); nil: none.
   public var evalEvery: Int?

@@ -125,10 +125,12 @@ public final class TrainingRun {
       dataChange = try TrainingRun.checkData(stream, against: checkpoint, path: checkpointPath, options: options, events: events)
     }
     if let epochs = options.epochs { options.steps = epochs * max(dataset.count / options.batch, 1) }
-    let images = try backend.makeTensor([dataset.count, dataset.channels, options.size, options.size], values: dataset.pixels)
     let config = DCGANConfig(
       nz: options.nz, ngf: options.ngf, ndf: options.ndf, channels: dataset.channels, imageSize: options.size)
     let dataSeed = options.seed &+ 0xDA7A
+    let (data, images) = try TrainingRun.allocating("the dataset (\(dataset.count) images of \(dataset.bytes.count) bytes)", options: options) {
+      try Self.realSource(dataset, options: options, backend: backend, seed: dataSeed, events: events)
+    }
     // The decay's end is fixed when the run starts, so a resumed run keeps the same schedule.
     if options.recipe.lrDecayStart != nil, options.recipe.lrDecayEnd == nil { options.recipe.lrDecayEnd = options.steps }
     self.options = options
@@ -136,7 +138,7 @@ public final class TrainingRun {
     trainer = try TrainingRun.allocating("the networks and training plans (D and G steps at batch \(options.batch))", options: options) {
       try GANTrainer(
         backend: backend, recipe: recipe, batch: options.batch, seed: options.seed,
-        noise: .device(seed: options.seed &+ 0x2), data: .dataset(images, seed: dataSeed, flip: options.flip))
+        noise: .device(seed: options.seed &+ 0x2), data: data)
     }
     events(.recipe("\(options.recipe.arch), \(recipe.summary)"))
     let sampling = trainer.samplingParameters
@@ -149,6 +151,12 @@ public final class TrainingRun {
       try FileManager.default.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
     }
     if let every = options.evalEvery {
+      guard let images else {
+        throw KallimaError.invalidArgument(
+          op: "train",
+          message: "--eval-every needs the dataset in device memory, and this one is streamed; raise --data-memory "
+            + "above \(dataset.bytes.count >> 20) MB or drop --eval-every")
+      }
       guard every >= 1, let labels = dataset.labels else {
         throw KallimaError.invalidArgument(
           op: "train",

@@ -36,8 +36,9 @@ struct Nearest: ParsableCommand {
     let path = data ?? g.checkpoint.training.data
     let dataset = try ImageDataset.load(path: path, size: config.imageSize, channels: config.channels, limit: limit)
     let image = config.channels * config.imageSize * config.imageSize
+    let pixels = dataset.pixels
     let training = try g.backend.makeTensor(
-      [dataset.count, config.channels, config.imageSize, config.imageSize], values: dataset.pixels)
+      [dataset.count, config.channels, config.imageSize, config.imageSize], values: pixels)
     let samples = try g.sampler(count: n, path: checkpoint).images(z: Sampler.latents(count: n, nz: g.latentShape.count, seed: seed))
     let matches = try Memorisation.nearest(
       samples: samples, count: n, training: training, width: config.imageSize, k: k, on: g.backend)
@@ -48,7 +49,7 @@ struct Nearest: ParsableCommand {
     if probes >= 1 {
       let stride = max(dataset.count / probes, 1)
       let picks = (0..<probes).map { $0 * stride }
-      let queries = picks.flatMap { Array(dataset.pixels[($0 * image)..<(($0 + 1) * image)]) }
+      let queries = picks.flatMap { Array(pixels[($0 * image)..<(($0 + 1) * image)]) }
       let self_ = try Memorisation.nearest(
         samples: queries, count: probes, training: training, width: config.imageSize, k: 2, on: g.backend)
       for (pick, row) in zip(picks, self_) {
@@ -61,7 +62,7 @@ struct Nearest: ParsableCommand {
     for (i, row) in matches.enumerated() {
       cells += samples[(i * image)..<((i + 1) * image)]
       for match in row {
-        let picture = Array(dataset.pixels[(match.index * image)..<((match.index + 1) * image)])
+        let picture = Array(pixels[(match.index * image)..<((match.index + 1) * image)])
         cells += match.mirrored ? Memorisation.mirror(picture, width: config.imageSize) : picture
       }
     }

@@ -11,8 +11,9 @@ struct Train: ParsableCommand {
     abstract: "Train a DCGAN; with no --data, on Fashion-MNIST (32x32, installed by Scripts/setup.sh).",
     discussion: """
       Images are decoded once, resized so the shorter side is --size (box filter when \
-      shrinking, bilinear when enlarging), centre-cropped, scaled to [-1, 1] and kept on the \
-      device. Ctrl-C (or SIGTERM) writes a checkpoint and stops; --resume continues exactly.
+      shrinking, bilinear when enlarging), centre-cropped and kept on the device as 8-bit \
+      images (streamed from the host when larger than --data-memory), scaled to [-1, 1] as \
+      batches are gathered. Ctrl-C (or SIGTERM) writes a checkpoint and stops; --resume continues exactly.
       """)
 
   @Option(
@@ -65,6 +66,12 @@ struct Train: ParsableCommand {
       (Fashion-MNIST), logged to metrics.jsonl; the best keeps checkpoints/best.safetensors.
       """) var evalEvery: Int?
   @Option(help: "Generated images per evaluation.") var evalSamples = 2000
+  @Option(
+    name: .customLong("data-memory"),
+    help: """
+      Device memory the dataset may take, in MB (default: half the device's memory, at most its \
+      largest allocation); a larger set is streamed from the host batch by batch.
+      """) var dataMemory: Int?
 
   func validate() throws {
     guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (batch norm needs it)") }
@@ -73,6 +80,7 @@ struct Train: ParsableCommand {
     }
     if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
     if allowDataChange && resume == nil { throw ValidationError("--allow-data-change goes with --resume") }
+    if let dataMemory, dataMemory < 0 { throw ValidationError("--data-memory is in MB and must be 0 or more") }
   }
 
   func run() throws {
@@ -104,6 +112,7 @@ struct Train: ParsableCommand {
     options.epochs = epochs
     options.keepCheckpointTarget = resume != nil && steps == nil && epochs == nil
     options.allowDataChange = allowDataChange
+    options.dataMemory = dataMemory.map { $0 << 20 }
 
     let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
     printError("kallima train on \(backend.name)")

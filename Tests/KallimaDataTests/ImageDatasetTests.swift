@@ -29,7 +29,7 @@ struct ImageDatasetTests {
   @Test("A folder: sorted order, corrupt/truncated/small files skipped and counted, NCHW in [-1, 1]")
   func folder() throws {
     let dir = try mixedFolder()
-    let data = try ImageDataset.load(path: dir.path, size: 8, channels: nil)
+    let data = try ImageDataset.load(path: dir.path, size: 8, channels: nil, cache: nil)
     #expect(data.count == 3 && data.channels == 3 && data.size == 8 && data.labels == nil)
     #expect(data.pixels.count == 3 * 3 * 8 * 8)
     #expect(data.pixels.allSatisfy { (-1...1).contains($0) })
@@ -54,16 +54,16 @@ struct ImageDatasetTests {
   @Test("channels: 1 converts to luma; limit stops after the first usable images")
   func grayAndLimit() throws {
     let dir = try mixedFolder()
-    let gray = try ImageDataset.load(path: dir.path, size: 8, channels: 1)
+    let gray = try ImageDataset.load(path: dir.path, size: 8, channels: 1, cache: nil)
     #expect(gray.channels == 1 && gray.pixels.count == 3 * 64)
     // Red (255, 0, 0) has luma round(0.299 * 255) = 76.
     #expect(gray.pixels[0] == 76 / 127.5 - 1)
-    let limited = try ImageDataset.load(path: dir.path, size: 8, channels: nil, limit: 2)
+    let limited = try ImageDataset.load(path: dir.path, size: 8, channels: nil, limit: 2, cache: nil)
     #expect(limited.count == 2)
     #expect(limited.report.examined == 3 && limited.report.skipped.count == 1)  // a/one, b/corrupt, b/deep/two
-    let everything = try ImageDataset.load(path: dir.path, size: 8, channels: 3)
+    let everything = try ImageDataset.load(path: dir.path, size: 8, channels: 3, cache: nil)
     #expect(limited.pixels == Array(everything.pixels.prefix(2 * 3 * 64)))
-    let resized = try ImageDataset.load(path: dir.path, size: 4, channels: 3, limit: 1)
+    let resized = try ImageDataset.load(path: dir.path, size: 4, channels: 3, limit: 1, cache: nil)
     #expect(resized.count == 1 && resized.size == 4 && resized.pixels.count == 3 * 16)
   }
 
@@ -71,7 +71,7 @@ struct ImageDatasetTests {
   func errors() throws {
     let empty = try ScratchFolder()
     _ = try empty.write([0], to: "readme.txt")
-    let none = expectKallimaError { _ = try ImageDataset.load(path: empty.path, size: 8, channels: nil) }
+    let none = expectKallimaError { _ = try ImageDataset.load(path: empty.path, size: 8, channels: nil, cache: nil) }
     guard case .io(let path, let message)? = none else {
       Issue.record("expected .io, got \(String(describing: none))")
       return
@@ -82,15 +82,15 @@ struct ImageDatasetTests {
     let unusable = try ScratchFolder()
     _ = try unusable.write([1, 2, 3], to: "x.png")
     try ImageIO.writePNG(try makeImage(width: 4, height: 4) { _, _, _ in 0 }, to: try unusable.file("tiny.png"))
-    let error = expectKallimaError { _ = try ImageDataset.load(path: unusable.path, size: 8, channels: nil) }
+    let error = expectKallimaError { _ = try ImageDataset.load(path: unusable.path, size: 8, channels: nil, cache: nil) }
     #expect(error?.description.contains("none of the 2 image files is usable (1 unreadable, 1 smaller") == true, "\(String(describing: error))")
 
-    let missing = expectKallimaError { _ = try ImageDataset.load(path: empty.path + "/nowhere", size: 8, channels: nil) }
+    let missing = expectKallimaError { _ = try ImageDataset.load(path: empty.path + "/nowhere", size: 8, channels: nil, cache: nil) }
     #expect(missing?.description.contains("no such file or folder") == true)
     #expect(missing?.description.contains(empty.path + "/nowhere") == true)
 
     for (size, channels, limit) in [(0, nil, nil), (8, 2, nil), (8, nil, 0)] as [(Int, Int?, Int?)] {
-      let bad = expectKallimaError { _ = try ImageDataset.load(path: empty.path, size: size, channels: channels, limit: limit) }
+      let bad = expectKallimaError { _ = try ImageDataset.load(path: empty.path, size: size, channels: channels, limit: limit, cache: nil) }
       if case .invalidArgument? = bad {} else { Issue.record("expected invalidArgument, got \(String(describing: bad))") }
     }
   }
@@ -102,7 +102,7 @@ struct ImageDatasetTests {
       let source = try fixture(name.replacingOccurrences(of: "train", with: "tiny"))
       try FileManager.default.copyItem(atPath: source, toPath: try dir.file(name))
     }
-    let fromFolder = try ImageDataset.load(path: dir.path, size: 4, channels: nil)
+    let fromFolder = try ImageDataset.load(path: dir.path, size: 4, channels: nil, cache: nil)
     #expect(fromFolder.count == 2 && fromFolder.channels == 1 && fromFolder.size == 4)
     #expect(fromFolder.labels == [7, 3])
     #expect(fromFolder.pixels.count == 2 * 16)
@@ -113,19 +113,19 @@ struct ImageDatasetTests {
     #expect(Array(fromFolder.pixels.prefix(16)) == direct.pixels.map { Float($0) / 127.5 - 1 })
 
     let fromFile = try ImageDataset.load(
-      path: dir.path + "/train-images-idx3-ubyte.gz", size: 4, channels: 3, limit: 1)
+      path: dir.path + "/train-images-idx3-ubyte.gz", size: 4, channels: 3, limit: 1, cache: nil)
     #expect(fromFile.count == 1 && fromFile.channels == 3 && fromFile.labels == [7])
     #expect(Array(fromFile.pixels[16..<32]) == Array(fromFolder.pixels.prefix(16)))
     #expect(fromFile.report.source == .idx(images: dir.path + "/train-images-idx3-ubyte.gz", labels: dir.path + "/train-labels-idx1-ubyte.gz"))
 
     // Labels that do not match the images are an error naming the labels file.
     try Gzip.write(IDX.encode(labels: [1, 2, 3]), to: dir.path + "/train-labels-idx1-ubyte.gz")
-    let mismatch = expectKallimaError { _ = try ImageDataset.load(path: dir.path, size: 4, channels: nil) }
+    let mismatch = expectKallimaError { _ = try ImageDataset.load(path: dir.path, size: 4, channels: nil, cache: nil) }
     #expect(mismatch?.description.contains("holds 3 labels but") == true)
 
     // A file that is neither idx nor a folder.
     let text = try dir.write(Array("hello, world!!!!".utf8), to: "other.bin")
-    expectKallimaError { _ = try ImageDataset.load(path: text, size: 4, channels: nil) }
+    expectKallimaError { _ = try ImageDataset.load(path: text, size: 4, channels: nil, cache: nil) }
   }
 
   static let fashionMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
@@ -136,7 +136,7 @@ struct ImageDatasetTests {
     try #require(
       FileManager.default.fileExists(atPath: Self.fashionMNIST),
       "\(Self.fashionMNIST) is missing; run Scripts/setup.sh (it installs dataset-fashion-mnist)")
-    let data = try ImageDataset.load(path: Self.fashionMNIST, size: 32, channels: nil, limit: 100)
+    let data = try ImageDataset.load(path: Self.fashionMNIST, size: 32, channels: nil, limit: 100, cache: nil)
     #expect(data.count == 100 && data.channels == 1 && data.size == 32)
     #expect(data.pixels.count == 100 * 32 * 32)
     #expect(data.pixels.allSatisfy { (-1...1).contains($0) })
@@ -147,7 +147,7 @@ struct ImageDatasetTests {
     #expect(data.report.candidates == 60000 && data.report.loaded == 100)
     // The same through the folder form.
     let viaFolder = try ImageDataset.load(
-      path: (Self.fashionMNIST as NSString).deletingLastPathComponent, size: 32, channels: nil, limit: 100)
+      path: (Self.fashionMNIST as NSString).deletingLastPathComponent, size: 32, channels: nil, limit: 100, cache: nil)
     #expect(viaFolder.pixels == data.pixels && viaFolder.labels == data.labels)
   }
 }

@@ -1,0 +1,83 @@
+import Foundation
+import KallimaCore
+
+/// 8-bit storage of the CPU backend (datasets kept as bytes).
+public final class CPUByteBuffer: ByteBuffer {
+  public var bytes: [UInt8]
+  public var count: Int { bytes.count }
+  public var backendName: String { "cpu" }
+  init(count: Int) { bytes = [UInt8](repeating: 0, count: count) }
+}
+
+/// Plain host memory: the CPU backend's uploads copy at once, so nothing waits on it.
+final class CPUStagingBuffer: StagingBuffer {
+  let bytes: UnsafeMutableRawBufferPointer
+  init(bytes count: Int) {
+    bytes = .allocate(byteCount: max(count, 1), alignment: 64)
+  }
+  deinit { bytes.deallocate() }
+  func waitForUpload() throws -> Bool { false }
+}
+
+extension CPUBackend {
+  func byteBuffer(_ t: Tensor, _ op: String) throws -> CPUByteBuffer {
+    try t.storage(CPUByteBuffer.self, op: op, backend: name)
+  }
+
+  public func makeByteBuffer(count: Int) throws -> DeviceBuffer { CPUByteBuffer(count: count) }
+
+  public func write(bytes: UnsafeRawBufferPointer, to tensor: Tensor, offset: Int) throws {
+    let b = try byteBuffer(tensor, "write(bytes:)")
+    try ShapeCheck.expect(
+      "write(bytes:)", offset >= 0 && offset + bytes.count <= b.count,
+      "\(bytes.count) bytes at offset \(offset) do not fit a byte tensor of \(b.count)")
+    b.bytes.withUnsafeMutableBytes { dst in
+      dst.baseAddress!.advanced(by: offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+    }
+    traffic.bytesToDevice += bytes.count
+  }
+
+  public func makeStagingBuffer(bytes: Int) throws -> StagingBuffer { CPUStagingBuffer(bytes: bytes) }
+
+  public func upload(_ staging: StagingBuffer, to tensor: Tensor) throws {
+    try ShapeCheck.expect(
+      "upload", staging.bytes.count >= tensor.count,
+      "staging buffer of \(staging.bytes.count) bytes for a tensor of \(tensor.count)")
+    try write(bytes: UnsafeRawBufferPointer(rebasing: staging.bytes[0..<tensor.count]), to: tensor, offset: 0)
+  }
+
+  /// Half the machine's memory (the CPU backend's device memory is the host's).
+  public var defaultDataMemory: Int { Int(ProcessInfo.processInfo.physicalMemory / 2) }
+
+  public func gather_images_u8(
+    source: Tensor, y: Tensor, order: DataOrder, position: UInt64, flip: Bool, streamed: Bool
+  ) throws {
+    let op = "gather_images_u8"
+    let src = try byteBuffer(source, op).bytes
+    try gather(op, source: source, y: y, order: order, position: position, flip: flip, streamed: streamed) {
+      Double(DataOrder.unit(src[$0]))
+    }
+  }
+
+  /// The gather loop of both sources: sample i of y is the image `order.index(position + i)`
+  /// of the source (image i when `streamed`), mirrored when flipping picks it; `value` reads
+  /// source element j.
+  func gather(
+    _ op: String, source: Tensor, y: Tensor, order: DataOrder, position: UInt64, flip: Bool, streamed: Bool,
+    value: (Int) -> Double
+  ) throws {
+    let geometry = try ShapeCheck.gatherImages(op, source: source, y: y, order: order, streamed: streamed)
+    let (image, rows, w) = (geometry.image, geometry.channels * geometry.height, geometry.width)
+    let out = try buf(y, op)
+    for i in 0..<geometry.n {
+      let g = position &+ UInt64(i)
+      let k = streamed ? i : order.index(g)
+      let mirror = flip && order.flips(g)
+      for row in 0..<rows {
+        for col in 0..<w {
+          out.values[i * image + row * w + col] = value(k * image + row * w + (mirror ? w - 1 - col : col))
+        }
+      }
+    }
+  }
+}
