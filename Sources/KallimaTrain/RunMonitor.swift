@@ -19,10 +19,7 @@ final class RunMonitor {
 
   init(_ run: TrainingRun) {
     self.run = run
-    context = RunReport.Context(
-      configuration: [("device", run.backend.name), ("data", run.options.dataPath), ("images", "\(run.dataset.count)")]
-        + RunReport.rows(of: run.options).filter { $0.0 != "data" },
-      recipe: "\(run.options.recipe.arch), \(run.trainer.recipe.summary)")
+    context = RunReport.Context(run: run)
   }
 
   /// Runs `body` with an event sink that updates the folder before passing each event on to
@@ -100,5 +97,16 @@ final class RunMonitor {
     try ImageGrid.writePNG(
       images: images, count: rows * steps, channels: sampler.imageShape[0], size: sampler.imageShape[1], columns: steps,
       to: run.folder.appendingPathComponent(RunFolder.interpolationFile).path)
+  }
+}
+
+extension RunReport.Context {
+  /// The page's configuration for `run`: the device, the data, every option, and the recipe
+  /// in a line.
+  public init(run: TrainingRun) {
+    self.init(
+      configuration: [("device", run.backend.name), ("data", run.options.dataPath), ("images", "\(run.dataset.count)")]
+        + RunReport.rows(of: run.options).filter { $0.0 != "data" },
+      recipe: "\(run.options.recipe.arch), \(run.trainer.recipe.summary)")
   }
 }
