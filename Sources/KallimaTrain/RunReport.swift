@@ -55,8 +55,8 @@ public enum RunReport {
       <main>
       <section id="curves"><h2>Training</h2><div class="charts" id="train-charts"></div></section>
       <section id="evaluation" hidden><h2>Evaluation</h2><div class="charts" id="eval-charts"></div></section>
-      <section id="samples"><h2>Samples</h2><div id="grid-view"></div></section>
-      <section id="interpolation" hidden><h2>Latest interpolation</h2><div id="interpolation-view"></div></section>
+      <section id="samples"><h2>Samples</h2>
+      <div class="pictures"><div id="grid-view"></div><div id="interpolation-view" hidden></div></div></section>
       <section id="config"><h2>Configuration</h2><div id="config-view"></div></section>
       </main>
       <footer><span id="report-status" data-ok="0">drawing…</span></footer>
@@ -169,8 +169,10 @@ public enum RunReport {
     .tip { font-size: 12px; color: var(--muted); min-height: 18px; }
     #grid-view, #interpolation-view, #config-view { background: var(--card); border: 1px solid var(--line);
       border-radius: 8px; padding: 14px; }
+    .pictures { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
+    .pictures h3 { font-size: 13px; margin: 0 0 10px; font-weight: 600; line-height: 26px; }
     .slider-row { display: flex; align-items: center; gap: 12px; margin-bottom: 10px; }
-    .slider-row input { flex: 1; max-width: 560px; }
+    .slider-row input { flex: 1; }
     .slider-row button { font: inherit; padding: 2px 12px; border: 1px solid var(--line); border-radius: 6px;
       background: var(--bg); cursor: pointer; }
     img.pixels { image-rendering: pixelated; background: #000; max-width: 100%; }
@@ -251,6 +253,7 @@ public enum RunReport {
           svg("line", { x1: X(t), x2: X(t), y1: T, y2: H - B }, grid);
           svg("text", { x: X(t), y: H - B + 15, "text-anchor": "middle" }, root).textContent = t;
         });
+        svg("text", { x: L - 6, y: H - B + 15, "text-anchor": "end" }, root).textContent = "step";
         series.forEach(function (s) {
           var d = "", points = 0, pen = false;
           s.values.forEach(function (v, i) {
@@ -332,7 +335,7 @@ public enum RunReport {
       // Sample grids over time: a slider with one position per grid.
       var view = document.getElementById("grid-view");
       if (data.grids.length) {
-        var row = el("div", { "class": "slider-row" }, view);
+        var row = el("div", { "class": "slider-row", style: "width:560px;max-width:100%" }, view);
         var play = el("button", { type: "button", id: "grid-play" }, row, "▶ play");
         var slider = el("input", { type: "range", id: "grid-slider", min: 0, max: data.grids.length - 1, step: 1, value: data.grids.length - 1 }, row);
         var label = el("span", { id: "grid-label" }, row);
@@ -349,18 +352,19 @@ public enum RunReport {
           play.textContent = "❚❚ pause";
           timer = setInterval(function () { slider.value = (Number(slider.value) + 1) % data.grids.length; show(); }, 400);
         });
-        image.addEventListener("load", function () { image.style.width = Math.min(image.naturalWidth * 3, 640) + "px"; });
+        image.addEventListener("load", function () { image.style.width = Math.min(image.naturalWidth * 3, 560) + "px"; });
         show();
       } else {
         el("div", { "class": "empty" }, view, "no sample grids yet");
       }
 
+      // The latest interpolation strip, beside the grids at the same scale.
       if (data.interpolation) {
-        document.getElementById("interpolation").hidden = false;
-        var strip = el("img", { "class": "pixels", id: "interpolation-image", src: data.interpolation, alt: "interpolation strip" },
-          document.getElementById("interpolation-view"));
-        strip.addEventListener("load", function () { strip.style.width = Math.min(strip.naturalWidth * 3, 1100) + "px"; });
-        el("div", { "class": "legend" }, document.getElementById("interpolation-view"), "slerp between fixed latent pairs, one pair per row, at the latest sample step");
+        var strips = document.getElementById("interpolation-view");
+        strips.hidden = false;
+        el("h3", {}, strips, "Latest interpolation (slerp, one latent pair per row)");
+        var strip = el("img", { "class": "pixels", id: "interpolation-image", src: data.interpolation, alt: "interpolation strip" }, strips);
+        strip.addEventListener("load", function () { strip.style.width = Math.min(strip.naturalWidth * 3, 560) + "px"; });
       }
 
       // Configuration: the recipe in a line, then every option.

@@ -84,8 +84,13 @@ struct Sample: ParsableCommand {
     printError("sampling \(n) images from \(g.weights) on \(g.backend.name), \(sampler.count) per batch")
     let start = Date()
     let shown = min(n, Sample.gridLimit)
+    var reported = 0
     let first = try SampleFolder.write(sampler: sampler, latents: latents, to: outDir, keep: shown) { done in
-      if done == n || done % 1000 < sampler.count { printError("\(done)/\(n) images") }
+      // A line per thousand images (and the last).
+      if done == n || done / 1000 > reported / 1000 {
+        printError("\(done)/\(n) images")
+        reported = done
+      }
     }
     try g.writeGrid(first, count: shown, columns: Int(Double(shown).squareRoot().rounded(.up)), to: out)
     printError(String(format: "%d PNGs in %.1f s", n, Date().timeIntervalSince(start)))
