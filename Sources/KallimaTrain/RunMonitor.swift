@@ -13,6 +13,9 @@ final class RunMonitor {
   var lastLog: TrainingRun.Metrics?
   var warned = false
   let context: RunReport.Context
+  /// Log intervals seen, and the log's length when the page was last written.
+  var logs = 0
+  var pageLength = 0
 
   /// Rows and columns of the interpolation strip (slerp between fixed latent pairs).
   static let strip = (rows: 4, steps: 8)
@@ -50,7 +53,8 @@ final class RunMonitor {
     switch event {
     case .log(let m):
       lastLog = m
-      update(.running, events)
+      logs += 1
+      update(.running, page: Self.rewritesPage(interval: logs, length: pageLength), events)
     case .sample:
       attempt(events) { try writeInterpolation() }
       update(.running, events)
@@ -61,12 +65,29 @@ final class RunMonitor {
     }
   }
 
-  /// Writes status.json and index.html.
-  func update(_ state: RunStatus.State, message: String? = nil, _ events: (TrainingRun.Event) -> Void) {
+  /// Log lines past which the page is no longer rewritten at every interval.
+  static let fullRateLength = 2000
+
+  /// Whether log interval number `interval` rewrites the page, whose log had `length` lines
+  /// when last written: every interval while the log is short; past `fullRateLength` lines
+  /// every (length / fullRateLength)-th, so rewriting a page of n points costs
+  /// O(fullRateLength) per interval on average, not O(n). Grids, evaluations and the end of
+  /// the run always rewrite it.
+  static func rewritesPage(interval: Int, length: Int) -> Bool {
+    interval % max(length / fullRateLength, 1) == 0
+  }
+
+  /// Writes status.json and, when `page`, index.html.
+  func update(
+    _ state: RunStatus.State, message: String? = nil, page: Bool = true, _ events: (TrainingRun.Event) -> Void
+  ) {
     attempt(events) {
       try RunStatus(state: state, step: run.step, steps: run.options.steps, message: message)
         .write(toFolder: run.folder.path)
-      try RunReport.write(folder: RunFolder(path: run.folder.path), context: context)
+      guard page else { return }
+      let folder = RunFolder(path: run.folder.path)
+      pageLength = folder.logs.count
+      try RunReport.write(folder: folder, context: context)
     }
   }
 

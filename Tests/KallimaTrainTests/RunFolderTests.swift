@@ -3,7 +3,7 @@ import KallimaCPU
 import KallimaCore
 import KallimaData
 import KallimaGAN
-import KallimaTrain
+@testable import KallimaTrain
 import Testing
 
 /// Runs `executable` with `arguments`, killing it after `timeout` seconds; returns its exit
@@ -97,7 +97,7 @@ struct RunFolderTests {
     let run = try TrainingRun(options: tinyOptions(folder, steps: 14), backend: CPUBackend())
     let page = folder.path("run/index.html")
     var logged: [Int] = []
-    try run.run { event in
+    try run.run(events: { event in
       guard case .log(let m) = event else { return }
       // The page and the status are rewritten before the event reaches the caller.
       logged.append(m.step)
@@ -106,7 +106,7 @@ struct RunFolderTests {
       #expect(steps == logged, "index.html at step \(m.step) has logged steps \(steps)")
       let status = try? RunStatus.read(folder: folder.path("run"))
       #expect(status?.step == m.step && status?.state == .running)
-    }
+    })
     #expect(logged == [3, 6, 9, 12, 14])
     let files = try FileManager.default.contentsOfDirectory(atPath: folder.path("run"))
     #expect(!files.contains { $0.hasSuffix(".tmp") }, "temporary files left: \(files)")
@@ -157,6 +157,9 @@ struct RunFolderTests {
     let grid = try #require(elements(dom, tag: "img", where: "id", is: "grid-image").first)
     #expect(grid["src"] == "samples/step_000014.png")
     #expect(dom.contains("id=\"interpolation-image\""))
+    // A long log rewrites the page at a rate that keeps its cost per interval bounded.
+    #expect((1...100).allSatisfy { RunMonitor.rewritesPage(interval: $0, length: 1999) })
+    #expect((1...100).filter { RunMonitor.rewritesPage(interval: $0, length: 10_000) }.count == 20)
     // The screenshot is a rendered page, not a blank one.
     let picture = try ImageIO.read(shot)
     #expect(picture.width == 1280 && Set(picture.pixels).count > 50)
@@ -244,6 +247,33 @@ struct RunFolderTests {
     #expect(cli.err.contains("c-broken/status.json"))
     let missing = try launch(try kallimaBinary(), ["runs", root.path("runs/not-a-run")])
     #expect(missing.status == 1 && missing.err.contains("no run folders"), "\(missing.err)")
+
+    // A live `kallima train`: running while it trains, stopped once SIGINT ends it.
+    let live = Process()
+    live.executableURL = URL(fileURLWithPath: try kallimaBinary())
+    live.arguments = [
+      "train", "--data", root.path("images-idx3-ubyte"), "--size", "8", "--batch", "4", "--width", "4", "--nz", "8",
+      "--steps", "1000000", "--log-every", "1", "--device", "cpu", "--out", root.path("runs/e-live"),
+    ]
+    (live.standardOutput, live.standardError) = (FileHandle.nullDevice, FileHandle.nullDevice)
+    try live.run()
+    defer { if live.isRunning { live.terminate() } }
+    var seen: RunStatus?
+    let deadline = Date().addingTimeInterval(120)
+    while seen == nil && Date() < deadline && live.isRunning {
+      if let s = try? RunStatus.read(folder: root.path("runs/e-live")), s.step >= 2 { seen = s }
+      usleep(50_000)
+    }
+    #expect(seen?.state == .running && seen?.pid == live.processIdentifier, "\(String(describing: seen))")
+    func state(_ name: String) -> String? {
+      RunList.list(under: root.path("runs")).table.split(separator: "\n").map { $0.split(separator: " ") }
+        .first { $0.first.map(String.init) == name }.map { String($0[1]) }
+    }
+    #expect(state("e-live") == "running")
+    live.interrupt()
+    live.waitUntilExit()
+    #expect(live.terminationStatus == 130)
+    #expect(state("e-live") == "stopped")
   }
 
   @Test("kallima sample --out-dir: one PNG per image, the grid's tiles and the EMA sampler's output, in batches")
