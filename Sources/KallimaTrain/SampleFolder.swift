@@ -29,15 +29,42 @@ public enum SampleFolder {
     var kept: [Float] = []
     var written = 0
     try sampler.forEachBatch(latents: latents) { images, count in
-      for i in 0..<count {
-        let image = Array(images[(i * perImage)..<((i + 1) * perImage)])
-        let png = try ImageGrid.png(images: image, count: 1, channels: channels, size: size, columns: 1, padding: 0)
-        try ImageIO.writePNG(png, to: URL(fileURLWithPath: folder).appendingPathComponent(fileName(index: written, total: total)).path)
-        if written < keep { kept += image }
-        written += 1
+      // Each file is written atomically and fsync'd (ImageIO.writePNG); the fsyncs wait on
+      // the disk, so the batch's files are written in parallel.
+      let failure = FirstError()
+      DispatchQueue.concurrentPerform(iterations: count) { i in
+        do {
+          let image = Array(images[(i * perImage)..<((i + 1) * perImage)])
+          let png = try ImageGrid.png(images: image, count: 1, channels: channels, size: size, columns: 1, padding: 0)
+          let name = fileName(index: written + i, total: total)
+          try ImageIO.writePNG(png, to: URL(fileURLWithPath: folder).appendingPathComponent(name).path)
+        } catch {
+          failure.record(error)
+        }
       }
+      if let error = failure.error { throw error }
+      kept += images.prefix(max(min(keep - written, count), 0) * perImage)
+      written += count
       progress(written)
     }
     return kept
+  }
+}
+
+/// The first error thrown by any of several threads.
+final class FirstError: @unchecked Sendable {
+  private let lock = NSLock()
+  private var first: Error?
+
+  func record(_ error: Error) {
+    lock.lock()
+    defer { lock.unlock() }
+    if first == nil { first = error }
+  }
+
+  var error: Error? {
+    lock.lock()
+    defer { lock.unlock() }
+    return first
   }
 }
