@@ -94,6 +94,14 @@ public struct RunFolder {
     return "unknown"
   }
 
+  /// When the run last wrote (seconds since 1970): status.json's time, else metrics.jsonl's
+  /// modification time; nil when it has neither.
+  public var updated: Double? {
+    if let status { return status.updated }
+    let attributes = try? FileManager.default.attributesOfItem(atPath: file(Self.metricsFile))
+    return (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970
+  }
+
   /// The latest step: status.json's, else the last logged one.
   public var step: Int { status?.step ?? logs.last?.step ?? 0 }
 

@@ -21,7 +21,8 @@ public enum RunList {
     }
     func value(_ run: RunFolder, _ field: String) -> String {
       guard let v = run.logs.last?.values[field] else { return "–" }
-      return v.isFinite ? String(format: "%.4f", v) : "\(v)"
+      guard v.isFinite else { return "\(v)" }
+      return String(format: v != 0 && (abs(v) >= 1e5 || abs(v) < 1e-3) ? "%.3e" : "%.4f", v)
     }
     var rows = [["RUN", "STATE", "STEP", "LOSS_D", "LOSS_G", "D(x)", "D(G(z))", "BEST EVAL", "UPDATED"]]
     for run in runs {
@@ -29,7 +30,7 @@ public enum RunList {
       let best = run.bestEvaluation.map { b in
         String(format: "%@ %.4g @%d", b.field, b.record.values[b.field] ?? .nan, b.record.step)
       }
-      let updated = run.status.map { age(now.timeIntervalSince1970 - $0.updated) } ?? "–"
+      let updated = run.updated.map { age(now.timeIntervalSince1970 - $0) } ?? "–"
       rows.append([
         name(run.path), run.state(now: now), "\(run.step)\(target)", value(run, "loss_d"), value(run, "loss_g"),
         value(run, "d_x"), value(run, "d_g_z"), best ?? "–", updated,

@@ -37,7 +37,9 @@ final class RunMonitor {
         }
       }
     } catch {
-      let diverged = lastLog.map { !$0.loss_d.isFinite || !$0.loss_g.isFinite } ?? false
+      // A non-finite loss stops the loop; non-finite weights stop the checkpoint writer; both
+      // say "diverged".
+      let diverged = (lastLog.map { !$0.loss_d.isFinite || !$0.loss_g.isFinite } ?? false) || "\(error)".contains("diverged")
       update(diverged ? .diverged : .failed, message: "\(error)", events)
       throw error
     }

@@ -70,8 +70,20 @@ public enum RunReport {
 
   struct Series: Encodable {
     var steps: [Int]
-    var fields: [String: [Double?]]
+    /// Per field, one value per step: a number, "nan"/"inf"/"-inf", or null (not logged).
+    var fields: [String: [Value?]]
     var best: [Bool]?
+  }
+
+  /// A logged value: finite numbers as JSON numbers, the others as the strings the log uses.
+  enum Value: Encodable {
+    case number(Double)
+
+    func encode(to encoder: Encoder) throws {
+      var c = encoder.singleValueContainer()
+      guard case .number(let v) = self else { return }
+      if v.isFinite { try c.encode(v) } else { try c.encode(v.isNaN ? "nan" : v > 0 ? "inf" : "-inf") }
+    }
   }
 
   struct Payload: Encodable {
@@ -98,7 +110,7 @@ public enum RunReport {
     func series(_ records: [RunFolder.Record], best: Bool) -> Series {
       let names = Set(records.flatMap(\.values.keys)).sorted()
       let fields = Dictionary(uniqueKeysWithValues: names.map { name in
-        (name, records.map { r in r.values[name].flatMap { $0.isFinite ? $0 : nil } })
+        (name, records.map { r in r.values[name].map(Value.number) })
       })
       return Series(steps: records.map(\.step), fields: fields, best: best ? records.map { $0.best ?? false } : nil)
     }
@@ -211,11 +223,18 @@ public enum RunReport {
         if (parent) parent.appendChild(node);
         return node;
       }
+      function finite(v) { return typeof v === "number"; }
       function fmt(v) {
+        if (typeof v === "string") return v;
         if (v === null || v === undefined) return "–";
         var a = Math.abs(v);
         if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(2);
         return String(Math.round(v * 1e4) / 1e4);
+      }
+      // A tick label: short (1.5e+26, 0.25, 1200).
+      function tick(v) {
+        var a = Math.abs(v);
+        return a !== 0 && (a >= 1e5 || a < 1e-3) ? v.toExponential(1) : String(Number(v.toPrecision(4)));
       }
       // Round tick positions covering [lo, hi].
       function ticks(lo, hi, n) {
@@ -231,12 +250,13 @@ public enum RunReport {
         var card = el("div", { "class": "card", "data-chart": title }, parent);
         el("h3", {}, card, title);
         var legend = el("div", { "class": "legend" }, card);
-        var W = 440, H = 210, L = 48, R = 12, T = 8, B = 24;
+        var W = 440, H = 210, L = 56, R = 12, T = 8, B = 24;
         var root = svg("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", role: "img" }, card);
         var tip = el("div", { "class": "tip" }, card, "\u00a0");
         var ys = [];
-        series.forEach(function (s) { s.values.forEach(function (v) { if (v !== null) ys.push(v); }); });
-        if (!xs.length || !ys.length) { el("div", { "class": "empty" }, card, "no finite values yet"); }
+        var broken = {};
+        series.forEach(function (s) { s.values.forEach(function (v, i) { if (finite(v)) ys.push(v); else if (typeof v === "string") broken[i] = v; }); });
+        if (!xs.length) { el("div", { "class": "empty" }, card, "nothing logged yet"); }
         var x0 = xs.length ? xs[0] : 0, x1 = xs.length ? xs[xs.length - 1] : 1;
         if (x1 === x0) { x0 -= 1; x1 += 1; }
         var y0 = ys.length ? Math.min.apply(null, ys) : 0, y1 = ys.length ? Math.max.apply(null, ys) : 1;
@@ -247,7 +267,7 @@ public enum RunReport {
         var grid = svg("g", { "class": "grid" }, root);
         ticks(y0, y1, 5).forEach(function (t) {
           svg("line", { x1: L, x2: W - R, y1: Y(t), y2: Y(t) }, grid);
-          svg("text", { x: L - 6, y: Y(t) + 3.5, "text-anchor": "end" }, root).textContent = fmt(t);
+          svg("text", { x: L - 6, y: Y(t) + 3.5, "text-anchor": "end" }, root).textContent = tick(t);
         });
         ticks(x0, x1, 6).filter(function (t) { return t === Math.round(t); }).forEach(function (t) {
           svg("line", { x1: X(t), x2: X(t), y1: T, y2: H - B }, grid);
@@ -257,18 +277,23 @@ public enum RunReport {
         series.forEach(function (s) {
           var d = "", points = 0, pen = false;
           s.values.forEach(function (v, i) {
-            if (v === null) { pen = false; return; }
+            if (!finite(v)) { pen = false; return; }
             d += (pen ? "L" : "M") + X(xs[i]).toFixed(1) + " " + Y(v).toFixed(1);
             pen = true; points += 1;
           });
           svg("path", { "class": "curve", d: d, stroke: s.color, "data-series": s.name, "data-points": points }, root);
           // A lone point between gaps draws nothing as a path: give every point a dot when few.
           if (points <= 40) s.values.forEach(function (v, i) {
-            if (v !== null) svg("circle", { cx: X(xs[i]), cy: Y(v), r: 2.2, fill: s.color }, root);
+            if (finite(v)) svg("circle", { cx: X(xs[i]), cy: Y(v), r: 2.2, fill: s.color }, root);
           });
           var key = el("span", {}, legend);
           el("i", { style: "background:" + s.color }, key);
           key.appendChild(document.createTextNode(s.name));
+        });
+        // Steps with a non-finite value: a red rule and the value.
+        Object.keys(broken).forEach(function (i) {
+          svg("line", { x1: X(xs[i]), x2: X(xs[i]), y1: T, y2: H - B, stroke: "#c8372d", "stroke-width": 1.5, "class": "nonfinite" }, root);
+          svg("text", { x: X(xs[i]) - 4, y: T + 10, "text-anchor": "end", style: "fill:#c8372d" }, root).textContent = broken[i];
         });
         (marks || []).forEach(function (m) {
           svg("circle", { cx: X(m.x), cy: Y(m.y), r: 4.5, fill: "none", stroke: "#2f9e44", "stroke-width": 2, "class": "best" }, root);
@@ -326,7 +351,7 @@ public enum RunReport {
         document.getElementById("evaluation").hidden = false;
         Object.keys(e.fields).sort().filter(function (f) { return f !== "samples" && f !== "classes"; }).forEach(function (f) {
           var marks = [];
-          e.steps.forEach(function (x, i) { if (e.best && e.best[i] && e.fields[f][i] !== null) marks.push({ x: x, y: e.fields[f][i] }); });
+          e.steps.forEach(function (x, i) { if (e.best && e.best[i] && finite(e.fields[f][i])) marks.push({ x: x, y: e.fields[f][i] }); });
           chart(evals, metric + ": " + f, e.steps, seriesOf(e, [f]), marks);
           charts += 1;
         });

@@ -54,8 +54,8 @@ func kallimaBinary() throws -> String {
   return path
 }
 
-/// Loads `page` in headless chromium: its DOM after the scripts ran, and a screenshot.
-func browse(_ page: String, screenshot: String) throws -> String {
+/// Loads `page` in headless chromium: its DOM after the scripts ran, and a screenshot if asked.
+func browse(_ page: String, screenshot: String? = nil) throws -> String {
   let browser = try chromium()
   let profile = FileManager.default.temporaryDirectory.appendingPathComponent("kallima-chromium-\(UUID().uuidString)").path
   defer { try? FileManager.default.removeItem(atPath: profile) }
@@ -63,8 +63,10 @@ func browse(_ page: String, screenshot: String) throws -> String {
   let url = URL(fileURLWithPath: page).absoluteString
   let dom = try launch(browser, common + ["--dump-dom", url])
   #expect(dom.status == 0, "chromium --dump-dom failed: \(dom.err)")
-  let shot = try launch(browser, common + ["--window-size=1280,1800", "--screenshot=\(screenshot)", url])
-  #expect(shot.status == 0, "chromium --screenshot failed: \(shot.err)")
+  if let screenshot {
+    let shot = try launch(browser, common + ["--window-size=1280,1800", "--screenshot=\(screenshot)", url])
+    #expect(shot.status == 0, "chromium --screenshot failed: \(shot.err)")
+  }
   return dom.out
 }
 
@@ -186,6 +188,10 @@ struct RunFolderTests {
     #expect(throws: (any Error).self) { try diverging.run() }
     let d = try #require(try RunStatus.read(folder: folder.path("diverged")))
     #expect(d.state == .diverged && d.message?.contains("diverged") == true)
+    // Its page draws, marking the non-finite losses.
+    let dom = try browse(folder.path("diverged/index.html"))
+    #expect(elements(dom, tag: "span", where: "id", is: "report-status").first?["data-ok"] == "1")
+    #expect(elements(dom, tag: "line", where: "class", is: "nonfinite").count >= 1 && dom.contains(">diverged<"))
 
     // "running" holds while the recorded process lives.
     var live = RunStatus(state: .running, step: 5, steps: 10)
