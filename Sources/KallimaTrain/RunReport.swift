@@ -250,7 +250,7 @@ public enum RunReport {
         var card = el("div", { "class": "card", "data-chart": title }, parent);
         el("h3", {}, card, title);
         var legend = el("div", { "class": "legend" }, card);
-        var W = 440, H = 210, L = 56, R = 12, T = 8, B = 24;
+        var W = 440, H = 222, L = 56, R = 12, T = 8, B = 36;
         var root = svg("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", role: "img" }, card);
         var tip = el("div", { "class": "tip" }, card, "\u00a0");
         var ys = [];
@@ -273,7 +273,7 @@ public enum RunReport {
           svg("line", { x1: X(t), x2: X(t), y1: T, y2: H - B }, grid);
           svg("text", { x: X(t), y: H - B + 15, "text-anchor": "middle" }, root).textContent = t;
         });
-        svg("text", { x: L - 6, y: H - B + 15, "text-anchor": "end" }, root).textContent = "step";
+        svg("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, root).textContent = "step";
         series.forEach(function (s) {
           var d = "", points = 0, pen = false;
           s.values.forEach(function (v, i) {
@@ -295,6 +295,11 @@ public enum RunReport {
           svg("line", { x1: X(xs[i]), x2: X(xs[i]), y1: T, y2: H - B, stroke: "#c8372d", "stroke-width": 1.5, "class": "nonfinite" }, root);
           svg("text", { x: X(xs[i]) - 4, y: T + 10, "text-anchor": "end", style: "fill:#c8372d" }, root).textContent = broken[i];
         });
+        if (marks && marks.length) {
+          var key = el("span", {}, legend);
+          el("i", { style: "background:none;border:2px solid #2f9e44;width:8px;height:8px;border-radius:50%" }, key);
+          key.appendChild(document.createTextNode("new best (checkpoints/best.safetensors)"));
+        }
         (marks || []).forEach(function (m) {
           svg("circle", { cx: X(m.x), cy: Y(m.y), r: 4.5, fill: "none", stroke: "#2f9e44", "stroke-width": 2, "class": "best" }, root);
         });
