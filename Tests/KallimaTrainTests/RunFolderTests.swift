@@ -159,6 +159,13 @@ struct RunFolderTests {
     let grid = try #require(elements(dom, tag: "img", where: "id", is: "grid-image").first)
     #expect(grid["src"] == "samples/step_000014.png")
     #expect(dom.contains("id=\"interpolation-image\""))
+    // Text from the run (names, options) cannot end the script or add markup.
+    let hostile = "</script><b>x</b><!--"
+    let page2 = folder.path("run/hostile.html")
+    try Data(RunReport.html(folder: RunFolder(path: folder.path("run")), context: .init(configuration: [("out", hostile)], recipe: hostile)).utf8)
+      .write(to: URL(fileURLWithPath: page2))
+    #expect(try String(contentsOfFile: page2, encoding: .utf8).components(separatedBy: "</script>").count == 3)
+    #expect(try pageData(page2)["recipe"] as? String == hostile)
     // A long log rewrites the page at a rate that keeps its cost per interval bounded.
     #expect((1...100).allSatisfy { RunMonitor.rewritesPage(interval: $0, length: 1999) })
     #expect((1...100).filter { RunMonitor.rewritesPage(interval: $0, length: 10_000) }.count == 20)
