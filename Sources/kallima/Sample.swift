@@ -74,13 +74,14 @@ struct Sample: ParsableCommand {
   func run() throws {
     let g = try CheckpointGenerator(path: checkpoint, device: device)
     let latents = Sampler.latents(count: n, nz: g.latentShape.count, seed: seed)
+    let sampler = try g.sampler(count: min(batch, n), path: checkpoint)
     guard let outDir else {
-      let sampler = try g.sampler(count: n, path: checkpoint)
-      try g.writeGrid(try sampler.images(z: latents), count: n, columns: Int(Double(n).squareRoot().rounded(.up)), to: out)
+      var images: [Float] = []
+      try sampler.forEachBatch(latents: latents) { batch, _ in images += batch }
+      try g.writeGrid(images, count: n, columns: Int(Double(n).squareRoot().rounded(.up)), to: out)
       print(out)
       return
     }
-    let sampler = try g.sampler(count: min(batch, n), path: checkpoint)
     printError("sampling \(n) images from \(g.weights) on \(g.backend.name), \(sampler.count) per batch")
     let start = Date()
     let shown = min(n, Sample.gridLimit)

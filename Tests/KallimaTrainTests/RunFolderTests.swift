@@ -334,6 +334,13 @@ struct RunFolderTests {
       let tile = (0..<side).flatMap { y in (0..<side).map { x in grid.pixels[((top + y) * grid.width + left + x) * 3] } }
       #expect(tile == gray, "image \(i) differs from the grid's tile")
     }
+    // Without --out-dir, the grid alone, in batches of another size: the same pixels.
+    let gridOnly = try launch(
+      try kallimaBinary(),
+      ["sample", "--checkpoint", checkpoint, "--n", "\(n)", "--batch", "3", "--seed", "3", "--out", folder.path("grid-only.png"),
+       "--device", "cpu"])
+    #expect(gridOnly.status == 0, "\(gridOnly.err)")
+    #expect(try ImageIO.read(folder.path("grid-only.png")) == grid)
     #expect(SampleFolder.fileName(index: 7, total: 100_001) == "sample_000007.png")
     #expect(SampleFolder.fileName(index: 99_999, total: 100_000) == "sample_99999.png")
   }
