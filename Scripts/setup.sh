@@ -2,11 +2,12 @@
 # Installs the system packages Kallima builds and runs with, if any are missing:
 # libjpeg (JPEG decoding), zlib (gzip-compressed idx files), Fashion-MNIST (the embedded default data),
 # the OpenCL ICD loader and headers, CLBlast, libpng, OpenBLAS (BLAS + LAPACK in Double for the
-# host Fréchet distance), and PoCL (an OpenCL device on the CPU, so a machine without a GPU can
-# run everything). Debian 12 / Ubuntu; needs root or sudo.
+# host Fréchet distance), PoCL (an OpenCL device on the CPU, so a machine without a GPU can
+# run everything), and chromium (the test suite loads a run folder's index.html in headless
+# chromium). Debian 12 / Ubuntu; needs root or sudo.
 set -euo pipefail
 
-packages=(ocl-icd-opencl-dev opencl-headers libclblast-dev libpng-dev libjpeg-dev zlib1g-dev libopenblas-dev pocl-opencl-icd dataset-fashion-mnist)
+packages=(ocl-icd-opencl-dev opencl-headers libclblast-dev libpng-dev libjpeg-dev zlib1g-dev libopenblas-dev pocl-opencl-icd dataset-fashion-mnist chromium)
 
 missing=()
 for p in "${packages[@]}"; do

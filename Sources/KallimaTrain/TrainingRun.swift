@@ -14,6 +14,8 @@ import KallimaGAN
 ///   metrics.jsonl                one JSON object per log interval (and per evaluation)
 ///   classifier.safetensors       the mode classifier of --eval-every (trained once)
 ///   checkpoints/best.safetensors the checkpoint with the best evaluation so far
+///   status.json, index.html      the run's state and a page of its curves and grids (RunMonitor)
+///   interpolation.png            the latest interpolation strip
 public final class TrainingRun {
   /// What the run reports to its caller (the command line draws progress from these).
   public enum Event {
@@ -201,6 +203,11 @@ public final class TrainingRun {
   /// a final checkpoint either way. A non-finite loss stops the run with an error and leaves
   /// the last good checkpoint in place.
   public func run(shouldStop: () -> Bool = { false }, events: (Event) -> Void = { _ in }) throws {
+    // status.json, index.html and interpolation.png follow the run's events (RunMonitor).
+    try RunMonitor(self).track(events) { events in try train(shouldStop: shouldStop, events: events) }
+  }
+
+  func train(shouldStop: () -> Bool, events: (Event) -> Void) throws {
     events(.started(step: step))
     let start = Date()
     var lastLog = (step: step, time: start)

@@ -44,23 +44,58 @@ struct CheckpointGenerator {
   }
 }
 
-/// `kallima sample`: a grid of images from a checkpoint's generator.
+/// `kallima sample`: a grid of images from a checkpoint's generator, and with --out-dir one
+/// PNG per image.
 struct Sample: ParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Write a grid of generated images from a checkpoint.")
+  static let configuration = CommandConfiguration(
+    abstract: "Write a grid of generated images from a checkpoint (and with --out-dir, one PNG per image).",
+    discussion: """
+      kallima sample --checkpoint C --n 10000 --out-dir DIR writes DIR/sample_00000.png ... (the \
+      layout FID tools read), generating --batch images per device run, and the grid of the first \
+      64 to --out. Latent vector i depends only on --seed and i, not on --n or --batch. With an \
+      EMA of G in the checkpoint, its weights are used.
+      """)
   @Option(help: "Checkpoint (.safetensors) written by kallima train.") var checkpoint: String
   @Option(help: "Number of images.") var n = 64
   @Option(help: "Seed of the latent vectors.") var seed: UInt64 = 0
-  @Option(help: "Output PNG.") var out = "grid.png"
+  @Option(help: "Output PNG (the grid; with --out-dir, of the first 64 images).") var out = "grid.png"
+  @Option(help: "Also write each image as DIR/sample_NNNNN.png.") var outDir: String?
+  @Option(help: "Images per device run.") var batch = 64
   @Option(help: "cpu, opencl or opencl:PLATFORM:DEVICE.") var device: String?
 
-  func validate() throws { guard n >= 1 else { throw ValidationError("--n must be at least 1") } }
+  /// The most images a grid holds when the images also go to --out-dir.
+  static let gridLimit = 64
+
+  func validate() throws {
+    guard n >= 1 else { throw ValidationError("--n must be at least 1") }
+    guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+  }
 
   func run() throws {
     let g = try CheckpointGenerator(path: checkpoint, device: device)
-    let sampler = try g.sampler(count: n, path: checkpoint)
-    let images = try sampler.images(z: Sampler.latents(count: n, nz: g.latentShape.count, seed: seed))
-    try g.writeGrid(images, count: n, columns: Int(Double(n).squareRoot().rounded(.up)), to: out)
-    print(out)
+    let latents = Sampler.latents(count: n, nz: g.latentShape.count, seed: seed)
+    let sampler = try g.sampler(count: min(batch, n), path: checkpoint)
+    guard let outDir else {
+      var images: [Float] = []
+      try sampler.forEachBatch(latents: latents) { batch, _ in images += batch }
+      try g.writeGrid(images, count: n, columns: Int(Double(n).squareRoot().rounded(.up)), to: out)
+      print(out)
+      return
+    }
+    printError("sampling \(n) images from \(g.weights) on \(g.backend.name), \(sampler.count) per batch")
+    let start = Date()
+    let shown = min(n, Sample.gridLimit)
+    var reported = 0
+    let first = try SampleFolder.write(sampler: sampler, latents: latents, to: outDir, keep: shown) { done in
+      // A line per thousand images (and the last).
+      if done == n || done / 1000 > reported / 1000 {
+        printError("\(done)/\(n) images")
+        reported = done
+      }
+    }
+    try g.writeGrid(first, count: shown, columns: Int(Double(shown).squareRoot().rounded(.up)), to: out)
+    printError(String(format: "%d PNGs in %.1f s", n, Date().timeIntervalSince(start)))
+    print(outDir)
   }
 }
 
