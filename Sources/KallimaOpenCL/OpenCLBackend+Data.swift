@@ -30,7 +30,8 @@ final class CLStagingBuffer: StagingBuffer {
       throw KallimaError.outOfMemory(device: "\(backend.device.name) (pinned host memory for streaming)", bytes: size)
     }
     try CLStatus.check(status, "clCreateBuffer(CL_MEM_ALLOC_HOST_PTR, \(size) bytes)")
-    memory = CLBuffer(mem!, count: size, backendName: backend.name)
+    // Pinned host memory, not device memory: it is not counted against the device's limit.
+    memory = CLBuffer(mem!, count: size, backendName: backend.name, ledger: backend.ledger, bytes: 0)
     let pointer = clEnqueueMapBuffer(
       backend.queue.handle, mem, cl_bool(CL_TRUE), cl_map_flags(CL_MAP_WRITE | CL_MAP_READ), 0, size, 0, nil, nil,
       &status)
