@@ -130,8 +130,9 @@ public final class TrainingRun {
     let config = DCGANConfig(
       nz: options.nz, ngf: options.ngf, ndf: options.ndf, channels: dataset.channels, imageSize: options.size)
     let dataSeed = options.seed &+ 0xDA7A
-    let (data, images) = try TrainingRun.allocating("the dataset (\(dataset.count) images of \(dataset.bytes.count) bytes)", options: options) {
-      try Self.realSource(dataset, options: options, backend: backend, seed: dataSeed, events: events)
+    let loaded = dataset
+    let (data, images) = try TrainingRun.allocating("the dataset (\(loaded.count) images, \(loaded.bytes.count) bytes)", options: options) {
+      try Self.realSource(loaded, options: options, backend: backend, seed: dataSeed, events: events)
     }
     // The decay's end is fixed when the run starts, so a resumed run keeps the same schedule.
     if options.recipe.lrDecayStart != nil, options.recipe.lrDecayEnd == nil { options.recipe.lrDecayEnd = options.steps }

@@ -45,15 +45,6 @@ func chromium() throws -> String {
     message: "chromium is not installed; run Scripts/setup.sh (it installs Debian's chromium for the run-report test)")
 }
 
-/// The `kallima` binary built beside this test bundle (swift build --build-tests builds both).
-func kallimaBinary() throws -> String {
-  let path = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kallima").path
-  guard FileManager.default.isExecutableFile(atPath: path) else {
-    throw KallimaError.io(path: path, message: "the kallima binary is not built; run swift build --build-tests")
-  }
-  return path
-}
-
 /// Loads `page` in headless chromium: its DOM after the scripts ran, and a screenshot if asked.
 func browse(_ page: String, screenshot: String? = nil) throws -> String {
   let browser = try chromium()
