@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 // jpeglib.h needs FILE and size_t declared first.
@@ -15,6 +16,29 @@
 // Decoders refuse images with more pixels than this (16384 x 16384): a corrupt or hostile header
 // must not make a dataset loader allocate tens of gigabytes.
 #define KALLIMA_MAX_PIXELS ((size_t)1 << 28)
+
+// Deflate never compresses better than 1032:1 (a 258-byte match in two 1-bit codes), and a
+// PNG row holds at least one filter byte and one bit per pixel: a header that declares more
+// rows and columns than the file's size can hold is corrupt, and is refused before the
+// decoder allocates for it.
+#define KALLIMA_DEFLATE_MAX_RATIO 1032
+
+// A baseline JPEG spends at least two bits on each 8x8 block (a DC and an end-of-block code),
+// i.e. 256 pixels per byte of gray; progressive end-of-band runs and arithmetic coding can do
+// better only on synthetic images. Four times that bound refuses a corrupt header (say a
+// 60000x60000 frame in a 2 KB file) before libjpeg or this shim allocate for it.
+#define KALLIMA_JPEG_MAX_PIXELS_PER_BYTE 1024
+
+// libjpeg's own allocations (progressive coefficient buffers) stop here; 2^28 pixels of
+// 4:2:0 coefficients need 768 MiB.
+#define KALLIMA_JPEG_MAX_MEMORY ((long)1 << 30)
+
+// Size in bytes of an open file, or -1.
+static long long file_size(FILE *file) {
+  struct stat st;
+  if (fstat(fileno(file), &st) != 0) return -1;
+  return (long long)st.st_size;
+}
 
 static void copy_message(char *dst, size_t cap, const char *src) {
   if (dst == NULL || cap == 0) return;
@@ -44,13 +68,31 @@ int kallima_png_read_rgb(const char *path, uint8_t **pixels, uint32_t *width, ui
   memset(&image, 0, sizeof image);
   image.version = PNG_IMAGE_VERSION;
   *pixels = NULL;
-  if (!png_image_begin_read_from_file(&image, path)) {
+  FILE *file = fopen(path, "rb");
+  if (file == NULL) {
+    copy_message(message, message_capacity, strerror(errno));
+    return 1;
+  }
+  long long size_on_disk = file_size(file);
+  if (!png_image_begin_read_from_stdio(&image, file)) {
     copy_message(message, message_capacity, image.message);
+    fclose(file);
     return 1;
   }
   if ((size_t)image.width * image.height > KALLIMA_MAX_PIXELS) {
     png_image_free(&image);
-    copy_message(message, message_capacity, "image too large (more than 2^28 pixels)");
+    fclose(file);
+    snprintf(message, message_capacity, "image too large (%ux%u, more than 2^28 pixels)", image.width, image.height);
+    return 1;
+  }
+  // At least one filter byte and one bit per pixel in each row, deflated at best 1032:1.
+  unsigned long long least_raw = (unsigned long long)image.height * (1 + ((unsigned long long)image.width + 7) / 8);
+  if (size_on_disk >= 0 && least_raw > (unsigned long long)size_on_disk * KALLIMA_DEFLATE_MAX_RATIO) {
+    png_image_free(&image);
+    fclose(file);
+    snprintf(message, message_capacity,
+             "the header declares %ux%u pixels, more than a %lld-byte PNG can hold (the file is corrupt or cut short)",
+             image.width, image.height, size_on_disk);
     return 1;
   }
   image.format = PNG_FORMAT_RGB;
@@ -62,6 +104,7 @@ int kallima_png_read_rgb(const char *path, uint8_t **pixels, uint32_t *width, ui
   uint8_t *buffer = malloc(size);
   if (buffer == NULL) {
     png_image_free(&image);
+    fclose(file);
     copy_message(message, message_capacity, "out of memory decoding PNG");
     return 1;
   }
@@ -71,8 +114,10 @@ int kallima_png_read_rgb(const char *path, uint8_t **pixels, uint32_t *width, ui
     copy_message(message, message_capacity, image.message);
     free(buffer);
     png_image_free(&image);
+    fclose(file);
     return 1;
   }
+  fclose(file);
   *pixels = buffer;
   *width = image.width;
   *height = image.height;
@@ -133,8 +178,25 @@ int kallima_jpeg_read_rgb(const char *path, uint8_t **pixels, uint32_t *width, u
     return 1;
   }
   jpeg_create_decompress(&cinfo);
+  cinfo.mem->max_memory_to_use = KALLIMA_JPEG_MAX_MEMORY;
   jpeg_stdio_src(&cinfo, file);
   jpeg_read_header(&cinfo, TRUE);
+  // The frame's size is checked before jpeg_start_decompress, which allocates for it (all of
+  // a progressive image's coefficients).
+  if ((size_t)cinfo.image_width * cinfo.image_height > KALLIMA_MAX_PIXELS) {
+    snprintf(errors.text, sizeof errors.text, "image too large (%ux%u, more than 2^28 pixels)",
+             cinfo.image_width, cinfo.image_height);
+    longjmp(errors.jump, 1);
+  }
+  long long size_on_disk = file_size(file);
+  if (size_on_disk >= 0 &&
+      (unsigned long long)cinfo.image_width * cinfo.image_height >
+          (unsigned long long)size_on_disk * KALLIMA_JPEG_MAX_PIXELS_PER_BYTE) {
+    snprintf(errors.text, sizeof errors.text,
+             "the header declares %ux%u pixels, more than a %lld-byte JPEG can hold (the file is corrupt or cut short)",
+             cinfo.image_width, cinfo.image_height, size_on_disk);
+    longjmp(errors.jump, 1);
+  }
   int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
   // libjpeg converts YCbCr and grayscale to RGB itself; CMYK/YCCK only as far as CMYK.
   cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
@@ -145,11 +207,10 @@ int kallima_jpeg_read_rgb(const char *path, uint8_t **pixels, uint32_t *width, u
     snprintf(errors.text, sizeof errors.text, "unexpected %d output components", components);
     longjmp(errors.jump, 1);
   }
-  if ((size_t)w * h > KALLIMA_MAX_PIXELS) {
-    snprintf(errors.text, sizeof errors.text, "image too large (%ux%u, more than 2^28 pixels)", w, h);
-    longjmp(errors.jump, 1);
-  }
-  buffer = malloc((size_t)w * h * 3);
+  // The output grows with the rows decoded (doubling), so a file that ends early fails
+  // before the whole image is allocated.
+  size_t row_bytes = (size_t)w * 3, rows_allocated = h < 16 ? h : 16;
+  buffer = malloc(row_bytes * rows_allocated);
   row = malloc((size_t)w * (size_t)components);
   if (buffer == NULL || row == NULL) {
     snprintf(errors.text, sizeof errors.text, "out of memory for a %ux%u JPEG", w, h);
@@ -158,7 +219,17 @@ int kallima_jpeg_read_rgb(const char *path, uint8_t **pixels, uint32_t *width, u
   // Photoshop (which writes the Adobe marker) stores CMYK inverted: 255 means no ink.
   int inverted = cinfo.saw_Adobe_marker;
   while (cinfo.output_scanline < h) {
-    uint8_t *out = buffer + (size_t)cinfo.output_scanline * w * 3;
+    if (cinfo.output_scanline == rows_allocated) {
+      size_t more = rows_allocated * 2 < h ? rows_allocated * 2 : h;
+      uint8_t *grown = realloc(buffer, row_bytes * more);
+      if (grown == NULL) {
+        snprintf(errors.text, sizeof errors.text, "out of memory for a %ux%u JPEG", w, h);
+        longjmp(errors.jump, 1);
+      }
+      buffer = grown;
+      rows_allocated = more;
+    }
+    uint8_t *out = buffer + (size_t)cinfo.output_scanline * row_bytes;
     JSAMPROW target = cmyk ? row : out;
     jpeg_read_scanlines(&cinfo, &target, 1);
     if (!cmyk) continue;
@@ -250,7 +321,8 @@ int kallima_gz_read_all(const char *path, uint8_t **bytes, size_t *length, char 
     return 1;
   }
   gzbuffer(file, 1 << 17);
-  size_t capacity = 1 << 20, used = 0;
+  // Grows by doubling as data arrives: memory follows what the file inflates to.
+  size_t capacity = 1 << 16, used = 0;
   uint8_t *buffer = malloc(capacity);
   for (;;) {
     if (buffer == NULL) {

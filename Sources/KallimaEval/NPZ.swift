@@ -140,13 +140,20 @@ public enum NPZ {
     default:
       throw fail("holds dtype '\(descr)'; statistics must be float64 ('<f8') or float32 ('<f4')")
     }
-    let count = shape.reduce(1, *)
     let payload = bytes.count - headerStart - headerLength
-    guard payload == count * itemSize else {
-      throw fail(
-        "shape \(shape) of '\(descr)' needs \(count * itemSize) bytes of data, the member has \(payload); "
-          + (payload < count * itemSize ? "it is truncated" : "it is corrupt"))
+    // The product is checked: a corrupt header can declare dimensions whose product overflows Int.
+    let needed = ([itemSize] + shape).reduce(Optional(1)) { total, d in
+      total.flatMap { t in
+        let (p, overflow) = t.multipliedReportingOverflow(by: d)
+        return overflow ? nil : p
+      }
     }
+    guard let needed, payload == needed else {
+      throw fail(
+        "shape \(shape) of '\(descr)' needs \(needed.map { "\($0) bytes" } ?? "more bytes than a file can hold") of "
+          + "data, the member has \(payload); " + (needed.map { payload < $0 } ?? true ? "it is truncated" : "it is corrupt"))
+    }
+    let count = needed / itemSize
     let start = headerStart + headerLength
     var values = [Double](repeating: 0, count: count)
     bytes.withUnsafeBytes { raw in

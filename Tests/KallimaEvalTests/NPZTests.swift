@@ -177,4 +177,14 @@ struct NPZTests {
     let header = errorText { _ = try NPZ.decodeNPY(headerLength, member: "a.npy", path: "x.npz") }
     #expect(header.contains("truncated"), "\(header)")
   }
+
+  @Test("an .npy shape whose element count overflows Int is an error naming the file, not a trap")
+  func rejectsOverflowingShape() throws {
+    // Fixtures/npy_shape_overflow.npz: mu and sigma declare shape (2^62, 4); the byte count
+    // used to be computed with a trapping multiplication (the npy fuzz target reaches it).
+    let path = try npzFixturePath("npy_shape_overflow.npz")
+    let text = errorText { _ = try FeatureStatistics(npzPath: path) }
+    #expect(text.contains(path), "\(text)")
+    #expect(text.contains("more bytes than a file can hold"), "\(text)")
+  }
 }
