@@ -302,11 +302,14 @@ int kallima_jpeg_write_rgb(const char *path, const uint8_t *pixels, uint32_t wid
 
 // MARK: gzip (zlib)
 
-static void gz_message(gzFile file, const char *fallback, char *message, size_t cap) {
+static void gz_message(gzFile file, const char *path, const char *fallback, char *message, size_t cap) {
   int code = Z_OK;
   const char *text = file != NULL ? gzerror(file, &code) : NULL;
   if (code == Z_ERRNO) text = strerror(errno);
   else if (code == Z_BUF_ERROR) text = "truncated gzip stream (unexpected end of file)";
+  // zlib prefixes its messages with "<path>: "; the caller names the file already.
+  size_t length = strlen(path);
+  if (text != NULL && strncmp(text, path, length) == 0 && strncmp(text + length, ": ", 2) == 0) text += length + 2;
   copy_message(message, cap, (text != NULL && text[0] != '\0') ? text : fallback);
 }
 
@@ -341,7 +344,7 @@ int kallima_gz_read_all(const char *path, uint8_t **bytes, size_t *length, char 
     if (want > (1u << 30)) want = 1u << 30;  // gzread takes an unsigned count
     int got = gzread(file, buffer + used, (unsigned)want);
     if (got < 0) {
-      gz_message(file, "gzread failed", message, message_capacity);
+      gz_message(file, path, "gzread failed", message, message_capacity);
       free(buffer);
       gzclose_r(file);
       return 1;
@@ -352,7 +355,7 @@ int kallima_gz_read_all(const char *path, uint8_t **bytes, size_t *length, char 
   int code = Z_OK;
   gzerror(file, &code);
   if (code != Z_OK) {
-    gz_message(file, "gzread failed", message, message_capacity);
+    gz_message(file, path, "gzread failed", message, message_capacity);
     free(buffer);
     gzclose_r(file);
     return 1;
@@ -384,7 +387,7 @@ int kallima_gz_write_all(const char *path, const uint8_t *bytes, size_t length, 
     if (chunk > (1u << 30)) chunk = 1u << 30;
     int wrote = gzwrite(file, bytes + done, (unsigned)chunk);
     if (wrote <= 0) {
-      gz_message(file, "gzwrite failed", message, message_capacity);
+      gz_message(file, path, "gzwrite failed", message, message_capacity);
       gzclose_w(file);
       return 1;
     }

@@ -45,4 +45,16 @@ struct FuzzRegressionTests {
       try expectRejected(name, saying: "declares 16000x16000 pixels, more than a") { _ = try ImageIO.read($0) }
     }
   }
+
+  @Test("A corrupt gzip stream names the file once and says what is wrong")
+  func gzipMessage() throws {
+    // zlib prefixes gzerror's text with the path, which the message already starts with; the
+    // fuzzer's rejections showed it twice. A stored block whose LEN and NLEN disagree:
+    let dir = try ScratchFolder()
+    let path = try dir.write([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 0x00, 0x01, 0x00, 0x00, 0x00], to: "bad.gz")
+    let text = expectKallimaError { _ = try IDX.readImages(path) }?.description ?? ""
+    #expect(text.components(separatedBy: path).count == 2, "\(text)")
+    #expect(text.contains("invalid stored block lengths"), "\(text)")
+  }
 }
+
