@@ -11,9 +11,10 @@
 # RSS over 2 GiB (-rss_limit_mb), and on a rejection whose message does not name the file.
 # The failing input is kept as .build/fuzz/artifacts/<target>/crash-*; replay it with
 # `swift run kallima-fuzz TARGET FILE` (the plain build of the same target, no fuzzer).
-# New inputs go to .build/fuzz/corpus/<target>/, never to the committed seeds. Leak checking
-# is off: Foundation (FileManager.fileSystemRepresentation under ZIPFoundation) leaks small
-# buffers that are not Kallima's; an RSS that grows with the input count still fails.
+# New inputs go to .build/fuzz/corpus/<target>/, never to the committed seeds. Targets run
+# FUZZ_JOBS at a time (default: one per core). Leak checking is off: Foundation leaks small
+# buffers that are not Kallima's (FileManager.contents(atPath:) on an empty file, Swift 6.3.1);
+# an RSS that grows with the input count still fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,8 +68,7 @@ run_target() {
   return "$status"
 }
 
-# FUZZ_JOBS targets at a time (default 1; a CI machine's cores are busy enough).
-jobs="${FUZZ_JOBS:-1}"
+jobs="${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}"
 failed=0
 running=0
 for target in "${targets[@]}"; do

@@ -187,4 +187,17 @@ struct NPZTests {
     #expect(text.contains(path), "\(text)")
     #expect(text.contains("more bytes than a file can hold"), "\(text)")
   }
+
+  @Test("a deflated member whose stream does not end before the file does is an error, not an endless loop")
+  func rejectsEndlessDeflate() throws {
+    // Fixtures/npz_endless_deflate.npz (123 bytes): mu.npy's deflate stream opens a stored
+    // block of 65535 bytes and the file ends first. The npz fuzz target hit such an input
+    // (a 10 s timeout): ZIPFoundation's Linux inflate loop read empty chunks at the end of
+    // the file forever. NPZ now reads through its own zip reader.
+    let path = try npzFixturePath("npz_endless_deflate.npz")
+    let text = errorText { _ = try FeatureStatistics(npzPath: path) }
+    #expect(text.contains(path), "\(text)")
+    #expect(text.contains("mu.npy cannot be extracted (the deflate stream ends early"), "\(text)")
+  }
 }
+
