@@ -11,7 +11,8 @@
 # RSS over 2 GiB (-rss_limit_mb), and on a rejection whose message does not name the file.
 # The failing input is kept as .build/fuzz/artifacts/<target>/crash-*; replay it with
 # `swift run kallima-fuzz TARGET FILE` (the plain build of the same target, no fuzzer).
-# New inputs go to .build/fuzz/corpus/<target>/, never to the committed seeds. Targets run
+# New inputs go to .build/fuzz/corpus/<target>/ (FUZZ_BUILD_PATH moves .build/fuzz), never to
+# the committed seeds. Targets run
 # FUZZ_JOBS at a time (default: one per core). Leak checking is off: Foundation leaks small
 # buffers that are not Kallima's (FileManager.contents(atPath:) on an empty file, Swift 6.3.1);
 # an RSS that grows with the input count still fails.
@@ -32,7 +33,7 @@ if [ ${#targets[@]} -eq 0 ]; then
   for seeds in Fuzz/Corpus/*/; do targets+=("$(basename "$seeds")"); done
 fi
 
-scratch=.build/fuzz
+scratch="${FUZZ_BUILD_PATH:-.build/fuzz}"
 # --disable-dead-strip: in release, --gc-sections drops the coverage counters of the Swift code
 # (libFuzzer then sees 160 edges instead of 27,000 and mutates blind).
 build=(swift build -c release --disable-dead-strip --product kallima-fuzz --scratch-path "$scratch")
