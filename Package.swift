@@ -65,6 +65,10 @@ let package = Package(
         "KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaBenchmarks", "KallimaGAN", "KallimaTrain", "KallimaData", "KallimaEval",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    // One libFuzzer target per file parser (Scripts/fuzz.sh builds it with -sanitize=fuzzer,address
+    // and -DKALLIMA_FUZZ); a plain build is a replay tool: kallima-fuzz TARGET FILE...
+    .executableTarget(
+      name: "kallima-fuzz", dependencies: ["KallimaData", "KallimaEval", "KallimaGAN", "KallimaTrain"], path: "Fuzz/Sources"),
     .testTarget(name: "KallimaCPUTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpSuite"]),
     .testTarget(
       name: "KallimaGraphTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGraph"]),

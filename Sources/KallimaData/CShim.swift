@@ -77,7 +77,7 @@ enum CShim {
   static func gzReadAll(_ path: String) throws -> [UInt8] {
     var pointer: UnsafeMutablePointer<UInt8>?
     var length = 0
-    try call(path, "could not read", "check the path and permissions; a truncated .gz must be downloaded again") {
+    try call(path, "could not read", "the file is corrupt or truncated (download it again), or unreadable (check its permissions)") {
       kallima_gz_read_all(path, &pointer, &length, $0, $1)
     }
     return take(pointer, count: length)

@@ -18,7 +18,7 @@ public enum IDX {
 
     /// Checks that `pixels` holds `count * rows * columns` bytes and the sizes are positive.
     public init(count: Int, rows: Int, columns: Int, pixels: [UInt8]) throws {
-      guard count >= 0, rows > 0, columns > 0, pixels.count == count * rows * columns else {
+      guard count >= 0, rows > 0, columns > 0, IDX.byteCount(count, rows, columns) == pixels.count else {
         throw KallimaError.invalidArgument(
           op: "IDX.Images", message: "\(pixels.count) bytes for \(count) images of \(rows)x\(columns)")
       }
@@ -61,12 +61,14 @@ public enum IDX {
     guard rows > 0, columns > 0 else {
       throw KallimaError.io(path: path, message: "idx3 header says images are \(rows)x\(columns); the file is corrupt")
     }
-    let (payload, overflow) = count.multipliedReportingOverflow(by: rows * columns)
-    guard !overflow, bytes.count - 16 == payload else {
+    // Each size is below 2^32, so the product can overflow Int: checked before it is compared.
+    let payload = byteCount(count, rows, columns)
+    guard let payload, bytes.count - 16 == payload else {
       throw KallimaError.io(
         path: path,
-        message: "idx3 header promises \(count) images of \(rows)x\(columns) (\(payload) bytes after the 16-byte "
-          + "header) but the file holds \(bytes.count - 16); it is truncated or corrupt, download it again")
+        message: "idx3 header promises \(count) images of \(rows)x\(columns) "
+          + "(\(payload.map { "\($0) bytes" } ?? "more bytes than a file can hold") after the 16-byte header) "
+          + "but the file holds \(bytes.count - 16); it is truncated or corrupt, download it again")
     }
     return Images(unchecked: count, rows, columns, Array(bytes[16...]))
   }
@@ -120,6 +122,13 @@ public enum IDX {
         message: "\(bytes.count) bytes is too short for an \(kind) header (\(4 * headerWords) bytes); "
           + "the file is truncated or not an idx file")
     }
+  }
+
+  /// count * rows * columns, or nil when it overflows Int.
+  static func byteCount(_ count: Int, _ rows: Int, _ columns: Int) -> Int? {
+    let (pixels, o1) = rows.multipliedReportingOverflow(by: columns)
+    let (total, o2) = count.multipliedReportingOverflow(by: pixels)
+    return o1 || o2 ? nil : total
   }
 
   private static func word(_ bytes: [UInt8], _ index: Int) -> UInt32 {

@@ -28,6 +28,8 @@ public struct NPYArray: Equatable, Sendable {
 /// and 3.0), a Python dict literal `{'descr': '<f8', 'fortran_order': False, 'shape': (d, d), }`
 /// padded with spaces and a newline to a multiple of 64 bytes, then the raw values.
 ///
+/// Reading uses `NPZ.ZipReader` (NPZ+Zip.swift), writing ZIPFoundation.
+///
 /// Kallima reads little-endian float64 (`<f8`) and float32 (`<f4`, which pytorch-fid uses
 /// for mu) in C order and writes version 1.0 `<f8`; other dtypes, big-endian data and
 /// Fortran order are rejected with an error that names the member and what it holds.
@@ -39,39 +41,28 @@ public enum NPZ {
     guard FileManager.default.fileExists(atPath: path) else {
       throw KallimaError.io(path: path, message: "no such file; check the path to the .npz statistics")
     }
-    let archive: Archive
+    let bytes: [UInt8]
     do {
-      archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
+      bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
     } catch {
-      throw KallimaError.io(
-        path: path, message: "not a readable zip archive (\(error)): an .npz file is a zip; it may be truncated or not an .npz")
+      throw KallimaError.io(path: path, message: "cannot be read (\(error.localizedDescription)); check its permissions")
     }
-    var members: [String: Entry] = [:]
-    for entry in archive where entry.type == .file && entry.path.hasSuffix(".npy") {
-      members[String(entry.path.dropLast(4))] = entry
+    let archive = try ZipReader(bytes) { KallimaError.io(path: path, message: $0) }
+    var members: [String: ZipReader.Member] = [:]
+    for member in archive.members where member.name.hasSuffix(".npy") {
+      members[String(member.name.dropLast(4))] = member
     }
     let wanted = names ?? members.keys.sorted()
     var arrays: [String: NPYArray] = [:]
     for name in wanted {
-      guard let entry = members[name] else {
+      guard let member = members[name] else {
         let found = members.keys.sorted().joined(separator: ", ")
         throw KallimaError.io(
           path: path,
           message: "has no array '\(name)' (it holds: \(found.isEmpty ? "no .npy members" : found)); "
             + "pytorch-fid statistics files hold 'mu' and 'sigma'")
       }
-      var bytes = Data()
-      let checksum: CRC32
-      do {
-        checksum = try archive.extract(entry, skipCRC32: false) { bytes.append($0) }
-      } catch {
-        throw KallimaError.io(path: path, message: "member \(entry.path) cannot be extracted (\(error)); the file is corrupt or truncated")
-      }
-      guard checksum == entry.checksum else {
-        throw KallimaError.io(
-          path: path, message: "member \(entry.path) fails its CRC-32 check; the file is corrupt, write it again")
-      }
-      arrays[name] = try decodeNPY(bytes, member: entry.path, path: path)
+      arrays[name] = try decodeNPY(Data(try archive.contents(of: member)), member: member.name, path: path)
     }
     return arrays
   }
@@ -140,13 +131,20 @@ public enum NPZ {
     default:
       throw fail("holds dtype '\(descr)'; statistics must be float64 ('<f8') or float32 ('<f4')")
     }
-    let count = shape.reduce(1, *)
     let payload = bytes.count - headerStart - headerLength
-    guard payload == count * itemSize else {
-      throw fail(
-        "shape \(shape) of '\(descr)' needs \(count * itemSize) bytes of data, the member has \(payload); "
-          + (payload < count * itemSize ? "it is truncated" : "it is corrupt"))
+    // The product is checked: a corrupt header can declare dimensions whose product overflows Int.
+    let needed = ([itemSize] + shape).reduce(Optional(1)) { total, d in
+      total.flatMap { t in
+        let (p, overflow) = t.multipliedReportingOverflow(by: d)
+        return overflow ? nil : p
+      }
     }
+    guard let needed, payload == needed else {
+      throw fail(
+        "shape \(shape) of '\(descr)' needs \(needed.map { "\($0) bytes" } ?? "more bytes than a file can hold") of "
+          + "data, the member has \(payload); " + (needed.map { payload < $0 } ?? true ? "it is truncated" : "it is corrupt"))
+    }
+    let count = needed / itemSize
     let start = headerStart + headerLength
     var values = [Double](repeating: 0, count: count)
     bytes.withUnsafeBytes { raw in

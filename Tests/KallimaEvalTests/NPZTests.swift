@@ -177,4 +177,22 @@ struct NPZTests {
     let header = errorText { _ = try NPZ.decodeNPY(headerLength, member: "a.npy", path: "x.npz") }
     #expect(header.contains("truncated"), "\(header)")
   }
+
+  /// npy_shape_overflow.npz: mu and sigma declare shape (2^62, 4); the byte count used to be
+  /// computed with a trapping multiplication (the npy fuzz target reaches it).
+  /// npz_endless_deflate.npz (123 bytes): mu.npy's deflate stream opens a stored block of 65535
+  /// bytes and the file ends first. The npz fuzz target hit such an input (a 10 s timeout):
+  /// ZIPFoundation's Linux inflate loop read empty chunks at the end of the file forever. NPZ
+  /// now reads through its own zip reader.
+  @Test("archives the fuzzer broke are errors naming the file, not traps or endless loops",
+        arguments: [
+          ("npy_shape_overflow.npz", "more bytes than a file can hold"),
+          ("npz_endless_deflate.npz", "mu.npy cannot be extracted (the deflate stream ends early"),
+        ])
+  func rejectsFuzzFindings(file: String, phrase: String) throws {
+    let path = try npzFixturePath(file)
+    let text = errorText { _ = try FeatureStatistics(npzPath: path) }
+    #expect(text.contains(path), "\(text)")
+    #expect(text.contains(phrase), "\(text)")
+  }
 }

@@ -19,6 +19,16 @@
 int kallima_png_write(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
                       uint32_t channels, char *message, size_t message_capacity);
 
+/// Inflates a raw deflate stream (no zlib or gzip wrapper, as zip members store it) of
+/// `input_length` bytes into `output`, which holds `output_capacity` bytes. Returns 0 and sets
+/// *produced when the stream ends within the input and fits the output; otherwise 1 and fills
+/// `message` (corrupt data, a stream that does not end, or more output than declared).
+int kallima_inflate_raw(const uint8_t *input, size_t input_length, uint8_t *output, size_t output_capacity,
+                        size_t *produced, char *message, size_t message_capacity);
+
+/// CRC-32 (ISO 3309, zlib's crc32) of `length` bytes.
+uint32_t kallima_crc32(const uint8_t *bytes, size_t length);
+
 /// Reads any PNG as 8-bit RGB. On success *pixels is malloc'd (free with kallima_free).
 int kallima_png_read_rgb(const char *path, uint8_t **pixels, uint32_t *width, uint32_t *height,
                          char *message, size_t message_capacity);
