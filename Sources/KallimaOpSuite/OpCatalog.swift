@@ -368,7 +368,7 @@ public enum OpCatalog {
     return OpCase(
       "gather_images_u8",
       "source[\(images), \(c), \(size), \(size)] u8 batch \(n) at \(position)\(flip ? " flip" : "")\(streamed ? " streamed" : "")",
-      tensors: [.init("y", [n, c, size, size], .zeros)], bytes: Double(n * c * size * size * 5), exact: true
+      tensors: [.init("y", [n, c, size, size], .output)], bytes: Double(n * c * size * size * 5), exact: true
     ) { be, t in
       let source = try be.makeByteTensor([images, c, size, size])
       let bytes = (0..<source.count).map { UInt8(truncatingIfNeeded: $0) }

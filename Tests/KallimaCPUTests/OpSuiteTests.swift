@@ -10,7 +10,9 @@ import Testing
 struct OpSuiteTests {
   /// Backend functions that move or allocate memory rather than compute: covered by the
   /// runtime tests (KallimaOpenCLTests/RuntimeTests), not by parity cases.
-  static let memoryFunctions: Set<String> = ["makeBuffer", "write", "read", "synchronize"]
+  static let memoryFunctions: Set<String> = [
+    "makeBuffer", "write", "read", "synchronize", "makeByteBuffer", "makeStagingBuffer", "upload",
+  ]
 
   /// The `func` names declared inside `public protocol Backend { … }` of Backend.swift and
   /// in Backend+Composite.swift's extensions, read from the source files.
