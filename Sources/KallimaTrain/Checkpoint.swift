@@ -147,19 +147,11 @@ public struct Checkpoint {
         path: path,
         message: "checkpoint of architecture '\(metadata["architecture"] ?? "unknown")'; this build loads \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
     }
-    let decoder = JSONDecoder()
-    guard let configText = metadata["config"], let trainingText = metadata["training"],
-      let config = try? decoder.decode(ConfigJSON.self, from: Data(configText.utf8)),
-      let training = try? decoder.decode(Training.self, from: Data(trainingText.utf8))
-    else {
-      throw KallimaError.io(path: path, message: "checkpoint metadata (config, training) is missing or unreadable")
-    }
+    let config = try decodeMetadata(ConfigJSON.self, "config", metadata, path)
+    let training = try decodeMetadata(Training.self, "training", metadata, path)
     var recipe = RecipeOptions()
-    if let text = metadata["recipe"] {
-      guard let r = try? decoder.decode(RecipeOptions.self, from: Data(text.utf8)) else {
-        throw KallimaError.io(path: path, message: "checkpoint metadata 'recipe' is unreadable")
-      }
-      recipe = r
+    if metadata["recipe"] != nil {
+      recipe = try decodeMetadata(RecipeOptions.self, "recipe", metadata, path)
     } else {
       // Written before recipes: DCGAN with the non-saturating loss and Adam.
       (recipe.lrG, recipe.lrD, recipe.beta1, recipe.beta2) = (training.lr, training.lr, training.beta1, training.beta2)
@@ -169,6 +161,33 @@ public struct Checkpoint {
     var dcgan = config.dcgan
     dcgan.discriminatorNorm = NormKind(rawValue: config.dNorm ?? "batch") ?? .batch
     return Checkpoint(config: dcgan, training: training, recipe: recipe, tensors: tensors)
+  }
+
+  /// The JSON of metadata entry `key`, decoded; an error naming the file, the entry and what
+  /// is wrong with it (missing, or the decoder's reason: the field and the value it met).
+  private static func decodeMetadata<T: Decodable>(
+    _ type: T.Type, _ key: String, _ metadata: [String: String], _ path: String
+  ) throws -> T {
+    guard let text = metadata[key] else {
+      throw KallimaError.io(path: path, message: "checkpoint metadata has no '\(key)' entry; the file was not written by kallima train")
+    }
+    do {
+      return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+    } catch let error as DecodingError {
+      throw KallimaError.io(path: path, message: "checkpoint metadata '\(key)' is unreadable: \(describe(error))")
+    }
+  }
+
+  private static func describe(_ error: DecodingError) -> String {
+    func at(_ context: DecodingError.Context) -> String {
+      let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+      return field.isEmpty ? context.debugDescription : "\(field): \(context.debugDescription)"
+    }
+    switch error {
+    case .keyNotFound(let key, let context): return "\(at(context)) (missing '\(key.stringValue)')"
+    case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): return at(context)
+    @unknown default: return "\(error)"
+    }
   }
 
   /// Writes the checkpoint's tensors into the trainer's stores (which must have the same

@@ -99,6 +99,9 @@ struct TrainingRunTests {
     #expect { try run.run() } throws: { "\($0)".contains("diverged") }
     let kept = try Checkpoint.read(run.latestCheckpoint)
     #expect(kept.training.step >= 1 && kept.training.step < run.step)
+    // "Good": every value the kept checkpoint holds is finite.
+    let nonFinite = kept.tensors.filter { !$0.values.allSatisfy(\.isFinite) }.map(\.name)
+    #expect(nonFinite.isEmpty, "the kept checkpoint has non-finite tensors: \(nonFinite)")
   }
 
   @Test("bad input gets clear errors")
@@ -120,6 +123,20 @@ struct TrainingRunTests {
     let data = try Data(contentsOf: URL(fileURLWithPath: folder.path("run/checkpoints/latest.safetensors")))
     try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: folder.path("cut.safetensors")))
     #expect { _ = try Checkpoint.read(folder.path("cut.safetensors")) } throws: { "\($0)".contains("truncated") }
+
+    // Damaged metadata: the error names the file, the entry and the field.
+    let (metadata, tensors) = try SafetensorsFile.read(folder.path("run/checkpoints/latest.safetensors"))
+    var damaged = metadata
+    damaged["training"] = metadata["training"]!.replacingOccurrences(of: "\"step\":", with: "\"step\":\"two\",\"was\":")
+    try SafetensorsFile.write(tensors, metadata: damaged, to: folder.path("bad-meta.safetensors"))
+    #expect { _ = try Checkpoint.read(folder.path("bad-meta.safetensors")) } throws: {
+      let text = "\($0)"
+      return text.contains("bad-meta.safetensors") && text.contains("'training'") && text.contains("step")
+    }
+    damaged = metadata
+    damaged["config"] = nil
+    try SafetensorsFile.write(tensors, metadata: damaged, to: folder.path("no-config.safetensors"))
+    #expect { _ = try Checkpoint.read(folder.path("no-config.safetensors")) } throws: { "\($0)".contains("no 'config' entry") }
   }
 
   @Test("--eval-every: mode coverage in metrics.jsonl, a best checkpoint, a cached classifier; unlabelled data is refused")
