@@ -25,7 +25,9 @@ extension ImageDataset {
   }
 
   /// A folder of PNG/JPEG files; see `load`. With a cache, an unchanged folder is mapped
-  /// from its cache file; otherwise the files are decoded and the result is cached.
+  /// from its cache file; otherwise the files are decoded into a new cache file, chunk by
+  /// chunk, and the result is mapped from it. Without a cache (or when the cache cannot be
+  /// written), the decoded set is held in memory.
   static func loadFolder(_ folder: String, size: Int, channels: Int, limit: Int?, cache: DatasetCache?) throws
     -> ImageDataset
   {
@@ -37,16 +39,38 @@ extension ImageDataset {
           + "idx3 file or a folder holding train-images-idx3-ubyte.gz")
     }
     var notes = channels == 1 ? ["converted to gray with BT.601 luma (299 R + 587 G + 114 B) / 1000"] : []
-    let key = cache.map { _ in DatasetCache.Key(folder: folder, files: files, size: size, channels: channels, limit: limit) }
-    if let cache, let key {
+    if let cache {
+      let key = DatasetCache.Key(folder: folder, files: files, size: size, channels: channels, limit: limit)
       switch cache.lookup(key) {
       case .hit(let dataset): return dataset
       case .miss: break
       case .rebuilt(let reason): notes.append(reason)
       }
+      do {
+        let entry = try cache.entry(for: key)
+        defer { entry.discard() }
+        let report = try decode(folder, files: files, size: size, channels: channels, limit: limit, notes: notes) {
+          try entry.append($0)
+        }
+        return try entry.finish(report: report, channels: channels, size: size)
+      } catch let failure as DatasetCache.WriteFailure {
+        notes.append("could not write the dataset cache (\(failure)); decoded in memory, and the next run decodes again")
+      }
     }
-    let stride = channels * size * size
     var samples = Data()
+    let report = try decode(folder, files: files, size: size, channels: channels, limit: limit, notes: notes) {
+      samples.append($0)
+    }
+    return ImageDataset(count: report.loaded, channels: channels, size: size, bytes: samples, labels: nil, report: report)
+  }
+
+  /// Decodes `files` chunk by chunk, handing each chunk's NCHW samples to `sink` in path
+  /// order; returns the report. Throws when no file is usable.
+  private static func decode(
+    _ folder: String, files: [String], size: Int, channels: Int, limit: Int?, notes: [String],
+    into sink: (Data) throws -> Void
+  ) throws -> Report {
+    let stride = channels * size * size
     var skipped: [Report.Skipped] = []
     var loaded = 0
     var examined = 0
@@ -61,20 +85,23 @@ extension ImageDataset {
           slots[i] = prepare(chunk[i], size: size, channels: channels)
         }
       }
+      var samples = Data()
       for (file, outcome) in zip(chunk, outcomes) {
         guard loaded < (limit ?? Int.max) else { break }
         examined += 1
         switch outcome! {
         case .image(let image):
+          let offset = samples.count
           samples.count += stride
-          samples.withUnsafeMutableBytes { appendPlanar(image, to: $0.bindMemory(to: UInt8.self), at: loaded * stride) }
+          samples.withUnsafeMutableBytes { appendPlanar(image, to: $0.bindMemory(to: UInt8.self), at: offset) }
           loaded += 1
         case .skipped(let reason):
           skipped.append(Report.Skipped(path: file, reason: reason))
         }
       }
+      try sink(samples)
     }
-    var report = Report(
+    let report = Report(
       source: .folder(folder), size: size, candidates: files.count, examined: examined, loaded: loaded,
       skipped: skipped, notes: notes)
     guard loaded > 0 else {
@@ -84,14 +111,7 @@ extension ImageDataset {
           + "\(report.tooSmallCount) smaller than \(size) on the shorter side); fix or replace them, or ask for a "
           + "smaller size\n\(report)")
     }
-    if let cache, let key {
-      do {
-        try cache.store(ImageDataset(count: loaded, channels: channels, size: size, bytes: samples, labels: nil, report: report), key: key)
-      } catch {
-        report.notes.append("could not write the dataset cache (\(error)); the next run decodes the folder again")
-      }
-    }
-    return ImageDataset(count: loaded, channels: channels, size: size, bytes: samples, labels: nil, report: report)
+    return report
   }
 
   /// Decodes, checks and resizes one file (runs on a worker thread).

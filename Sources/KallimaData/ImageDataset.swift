@@ -20,7 +20,7 @@ public struct ImageDataset: Sendable {
   /// One class index per image, when the source has labels (idx with an idx1 file beside it).
   public let labels: [Int]?
   /// What was loaded and what was skipped, with reasons.
-  public let report: Report
+  public internal(set) var report: Report
 
   /// Samples of one image.
   public var imageBytes: Int { channels * size * size }
