@@ -74,11 +74,13 @@ extension ImageDataset {
     var skipped: [Report.Skipped] = []
     var loaded = 0
     var examined = 0
-    // Chunks bound the decoded intermediates and let `limit` stop early; within a chunk files
-    // decode in parallel on every core, and results are taken in path order.
+    // Chunks (at most 1024 files and about 32 MB of images, at least 64 files) bound the
+    // decoded intermediates and let `limit` stop early; within a chunk files decode in
+    // parallel on every core, and results are taken in path order.
+    let most = min(1024, max(64, (32 << 20) / stride))
     while examined < files.count, loaded < (limit ?? Int.max) {
       let want = limit.map { $0 - loaded } ?? Int.max
-      let chunk = Array(files[examined..<min(files.count, examined + min(1024, max(64, want)))])
+      let chunk = Array(files[examined..<min(files.count, examined + min(most, max(64, want)))])
       var outcomes = [Outcome?](repeating: nil, count: chunk.count)
       outcomes.withUnsafeMutableBufferPointer { slots in
         DispatchQueue.concurrentPerform(iterations: chunk.count) { i in
