@@ -113,6 +113,17 @@ struct DatasetCacheTests {
     #expect(files.isEmpty && temporaries.isEmpty, "\(files) \(temporaries)")
   }
 
+  @Test("a cache that cannot be written decodes in memory and says so")
+  func unwritable() throws {
+    let (images, _, scratch) = try setUp()
+    // The cache folder's path is taken by a file, so the folder cannot be made.
+    let blocked = try scratch.write([1], to: "cache")
+    let cache = DatasetCache(directory: URL(fileURLWithPath: blocked))
+    let loaded = try ImageDataset.load(path: images.path, size: 8, channels: nil, cache: cache)
+    #expect(loaded.bytes == (try ImageDataset.load(path: images.path, size: 8, channels: nil, cache: nil)).bytes)
+    #expect(loaded.report.notes.contains { $0.contains("could not write the dataset cache") }, "\(loaded.report)")
+  }
+
   @Test("a corrupt or truncated cache file is detected, removed and rebuilt, never trusted")
   func corrupt() throws {
     let (images, cache, _) = try setUp()
