@@ -37,7 +37,9 @@ struct DataStreamTests {
   func batches(device: String) throws {
     let folder = try TemporaryFolder()
     let data = try dataset(folder)
-    let backend: Backend = device == "cpu" ? CPUBackend() : try trainOpenCL.get()
+    // A backend of its own: its traffic counters must see this test's commands only (the
+    // shared one also runs TrainingRunTests in parallel, whose waits would count here).
+    let backend: Backend = device == "cpu" ? CPUBackend() : try OpenCLBackend()
     let order = DataOrder(seed: 0xDA7A, count: data.count)
     let (batch, batches) = (4, 30)
     let shape: Shape = [batch, 1, 8, 8]
