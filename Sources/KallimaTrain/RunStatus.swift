@@ -28,6 +28,10 @@ public struct RunStatus: Codable, Equatable, Sendable {
   /// The step count the run trains to.
   public var steps: Int
   public var pid: Int32
+  /// When `pid` started (Linux: clock ticks since boot, /proc/PID/stat), so that another
+  /// process given the same pid after a kill -9 is not taken for the run; nil elsewhere and
+  /// in status files written before it was recorded.
+  public var started: UInt64?
   public var host: String
   /// Seconds since 1970 (UTC) of the last write.
   public var updated: Double
@@ -40,6 +44,7 @@ public struct RunStatus: Codable, Equatable, Sendable {
     self.steps = steps
     self.message = message
     pid = getpid()
+    started = Self.startTime(of: pid)
     host = ProcessInfo.processInfo.hostName
     updated = Date().timeIntervalSince1970
   }
@@ -70,16 +75,29 @@ public struct RunStatus: Codable, Equatable, Sendable {
   public static let staleAfter: Double = 600
 
   /// The state as it stands now: "running" becomes "stopped" when the recorded process is
-  /// gone (same host), or, for another host, when the file has not been updated for
-  /// `staleAfter` seconds.
+  /// gone (same host; a process now holding the pid that started at another time is not the
+  /// run), or, for another host, when the file has not been updated for `staleAfter` seconds.
   public func liveState(now: Date = Date()) -> State {
     guard state == .running else { return state }
     if host == ProcessInfo.processInfo.hostName {
       // kill(pid, 0) checks that the process exists without signalling it; EPERM means it
       // exists but belongs to someone else.
-      return kill(pid, 0) == 0 || errno == EPERM ? .running : .stopped
+      guard kill(pid, 0) == 0 || errno == EPERM else { return .stopped }
+      if let started, let current = Self.startTime(of: pid), current != started { return .stopped }
+      return .running
     }
     return now.timeIntervalSince1970 - updated < Self.staleAfter ? .running : .stopped
+  }
+
+  /// The start time of process `pid` in clock ticks since boot (field 22 of /proc/PID/stat,
+  /// counted after the parenthesised command name, which may hold spaces); nil without /proc.
+  static func startTime(of pid: Int32) -> UInt64? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let close = stat.lastIndex(of: ")")
+    else { return nil }
+    // Fields from 3 (state) on follow ") "; starttime is field 22.
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    return fields.count > 19 ? UInt64(fields[19]) : nil
   }
 
   static func reason(_ error: Error) -> String {

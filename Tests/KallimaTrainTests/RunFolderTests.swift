@@ -194,6 +194,14 @@ struct RunFolderTests {
     // "running" holds while the recorded process lives.
     var live = RunStatus(state: .running, step: 5, steps: 10)
     #expect(live.liveState() == .running)
+    // A live process holding the pid but started at another time (pid reuse) is not the run.
+    #expect(live.started != nil, "no start time recorded (Linux /proc)")
+    let recorded = live.started
+    live.started = recorded.map { $0 + 1 }
+    #expect(live.liveState() == .stopped)
+    live.started = nil  // a status file from before start times were recorded
+    #expect(live.liveState() == .running)
+    live.started = recorded
     live.pid = try Self.reapedPID()
     #expect(live.liveState() == .stopped)
     // On another host, only the update time tells.
