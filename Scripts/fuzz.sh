@@ -36,7 +36,10 @@ fi
 scratch="${FUZZ_BUILD_PATH:-.build/fuzz}"
 # --disable-dead-strip: in release, --gc-sections drops the coverage counters of the Swift code
 # (libFuzzer then sees 160 edges instead of 27,000 and mutates blind).
-build=(swift build -c release --disable-dead-strip --product kallima-fuzz --scratch-path "$scratch")
+# `env -u CI`: with CI=true in the environment (as CI runners set it), SwiftPM 6.3's build left
+# the Swift code without coverage counters (181 instead of 32,710: measured); run_target
+# checks the count, so a blind build fails instead of passing.
+build=(env -u CI swift build -c release --disable-dead-strip --product kallima-fuzz --scratch-path "$scratch")
 mkdir -p "$scratch/logs"
 echo "fuzz: building kallima-fuzz with -sanitize=fuzzer,address (log: $scratch/logs/build.log)" >&2
 if ! "${build[@]}" --sanitize=fuzzer --sanitize=address -Xswiftc -DKALLIMA_FUZZ >"$scratch/logs/build.log" 2>&1; then
@@ -60,8 +63,14 @@ run_target() {
   executed=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   size=$(find "$corpus" -type f | wc -l)
+  counters=$(sed -n 's/.*(\([0-9]*\) inline 8-bit counters).*/\1/p' "$log" | head -1)
+  if [ "$status" -eq 0 ] && [ "${counters:-0}" -lt "$min_counters" ]; then
+    echo "fuzz: $target: the build has ${counters:-no} coverage counters (at least $min_counters expected): the" \
+      "Swift code is not instrumented, so the fuzzer would mutate blind; see $scratch/logs/build.log" >&2
+    return 1
+  fi
   if [ "$status" -eq 0 ]; then
-    echo "fuzz: $target: ${executed:-?} inputs in $((SECONDS - start)) s (${speed:-?} exec/s), corpus $size files: ok" >&2
+    echo "fuzz: $target: ${executed:-?} inputs in $((SECONDS - start)) s (${speed:-?} exec/s), $counters counters, corpus $size files: ok" >&2
   else
     echo "fuzz: $target: FAILED (exit $status) after ${executed:-?} inputs; log $log, input in $artifacts/" >&2
     grep -E "^==[0-9]+==ERROR|SUMMARY|Fatal error|fatal error|ALARM|out-of-memory|malloc\(" "$log" | head -5 >&2 || true
@@ -69,6 +78,8 @@ run_target() {
   return "$status"
 }
 
+# An instrumented build has some 32,700 counters (Swift and C); the C shim alone has 181.
+min_counters=10000
 jobs="${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}"
 failed=0
 running=0
