@@ -94,8 +94,8 @@ run_target() {
 # 181. On this machine 5 of 9 release builds of SwiftPM 6.3.1 (fresh and incremental, with CI set
 # or not) came out with 181: the Swift objects had no __sancov sections although the build's
 # command lines carry -sanitize=fuzzer (cause not found). So the count is printed, and a low one
-# is warned about rather than passed over in silence. The rebuild from scratch tried here came out
-# instrumented here, so an uninstrumented build is rebuilt once (below) before the targets run.
+# is warned about rather than passed over in silence. The one rebuild from scratch tried came out
+# instrumented, so an uninstrumented build is rebuilt once (above, after the first build) first.
 min_counters=10000
 jobs="${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}"
 failed=0
