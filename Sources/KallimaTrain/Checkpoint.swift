@@ -173,20 +173,8 @@ public struct Checkpoint {
     }
     do {
       return try JSONDecoder().decode(T.self, from: Data(text.utf8))
-    } catch let error as DecodingError {
-      throw KallimaError.io(path: path, message: "checkpoint metadata '\(key)' is unreadable: \(describe(error))")
-    }
-  }
-
-  private static func describe(_ error: DecodingError) -> String {
-    func at(_ context: DecodingError.Context) -> String {
-      let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-      return field.isEmpty ? context.debugDescription : "\(field): \(context.debugDescription)"
-    }
-    switch error {
-    case .keyNotFound(let key, let context): return "\(at(context)) (missing '\(key.stringValue)')"
-    case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): return at(context)
-    @unknown default: return "\(error)"
+    } catch {
+      throw KallimaError.io(path: path, message: "checkpoint metadata '\(key)' is unreadable: \(decodingProblem(error))")
     }
   }
 

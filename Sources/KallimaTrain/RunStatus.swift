@@ -67,7 +67,7 @@ public struct RunStatus: Codable, Equatable, Sendable {
       return try JSONDecoder().decode(RunStatus.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
     } catch {
       throw KallimaError.io(
-        path: path, message: "not a readable run status (\(Self.reason(error))); it is rewritten when the run next starts")
+        path: path, message: "not a readable run status (\(decodingProblem(error))); it is rewritten when the run next starts")
     }
   }
 
@@ -100,13 +100,17 @@ public struct RunStatus: Codable, Equatable, Sendable {
     return fields.count > 19 ? UInt64(fields[19]) : nil
   }
 
-  static func reason(_ error: Error) -> String {
-    switch error {
-    case DecodingError.dataCorrupted(let c): return c.underlyingError.map { "\($0.localizedDescription)" } ?? c.debugDescription
-    case DecodingError.keyNotFound(let key, _): return "no \"\(key.stringValue)\""
-    case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
-      return "\(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
-    default: return "\(error)"
-    }
+}
+
+/// What a JSONDecoder error says, in a line: the field path and what was wrong with it.
+func decodingProblem(_ error: Error) -> String {
+  switch error {
+  case DecodingError.dataCorrupted(let c): return c.underlyingError.map { "\($0.localizedDescription)" } ?? c.debugDescription
+  case DecodingError.keyNotFound(let key, let c):
+    let field = c.codingPath.map(\.stringValue).joined(separator: ".")
+    return field.isEmpty ? "no \"\(key.stringValue)\"" : "\(field): no \"\(key.stringValue)\""
+  case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+    return "\(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
+  default: return "\(error)"
   }
 }
