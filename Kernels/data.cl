@@ -90,3 +90,32 @@ __kernel void gather_images_u8(__global const uchar* source, __global float* y, 
   __global float* dst = y + (long)t * width;
   for (int x = 0; x < width; ++x) dst[x] = unit_from_byte(src[mirror ? width - 1 - x : x]);
 }
+
+// Mismatched conditions (GAN-CLS, Reed et al. 2016): x, y [n, d], one condition per row. One
+// work-item per row i: y[i] = x[j] for the first j = (i + s) mod n, s = 1 .. n-1, whose row
+// differs from row i in some element (IEEE !=, so -0 equals +0 and NaN differs from all);
+// zeros if none does. Worst case n * n * d reads per batch: conditions are short and batches
+// small (64 x 10 one-hot rows: 40k compares).
+__kernel void mismatch_rows(__global const float* x, __global float* y, const int n, const int d) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  __global const float* row = x + (long)i * d;
+  int partner = -1;
+  for (int s = 1; s < n && partner < 0; ++s) {
+    const int j = i + s < n ? i + s : i + s - n;
+    __global const float* other = x + (long)j * d;
+    for (int k = 0; k < d; ++k) {
+      if (other[k] != row[k]) {
+        partner = j;
+        break;
+      }
+    }
+  }
+  __global float* dst = y + (long)i * d;
+  if (partner < 0) {
+    for (int k = 0; k < d; ++k) dst[k] = 0.0f;
+  } else {
+    __global const float* src = x + (long)partner * d;
+    for (int k = 0; k < d; ++k) dst[k] = src[k];
+  }
+}

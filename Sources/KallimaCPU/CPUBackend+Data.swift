@@ -80,4 +80,20 @@ extension CPUBackend {
       }
     }
   }
+
+  /// Row i of y = the first row (i + s) mod N, s = 1 ..< N, that differs from row i of x in
+  /// some element (compared as stored, in Double: values written as Float compare as their
+  /// float32 bits would), else zeros.
+  public func mismatch_rows(x: Tensor, y: Tensor) throws {
+    let op = "mismatch_rows"
+    let (n, d) = try ShapeCheck.mismatchRows(op, x: x, y: y)
+    let xs = try buf(x, op).values
+    let out = try buf(y, op)
+    for i in 0..<n {
+      let partner = (1..<n).lazy.map { (i + $0) % n }.first { j in
+        (0..<d).contains { xs[j * d + $0] != xs[i * d + $0] }
+      }
+      for k in 0..<d { out.values[i * d + k] = partner.map { xs[$0 * d + k] } ?? 0 }
+    }
+  }
 }

@@ -197,6 +197,16 @@ public protocol Backend: AnyObject {
   /// flips follow `order`.
   func gather_images_u8(
     source: Tensor, y: Tensor, order: DataOrder, position: UInt64, flip: Bool, streamed: Bool) throws
+  /// Mismatched conditions for a matching-aware conditional discriminator (Reed et al. 2016,
+  /// "Generative Adversarial Text to Image Synthesis", GAN-CLS: real images paired with a
+  /// condition that is not theirs). x and y are [N, D], one condition per row (D a one-hot
+  /// class, a multi-hot tag set, an embedding). Row i of y is row j = (i + s) mod N of x for
+  /// the smallest shift s in 1 ..< N whose row differs from row i in some element (IEEE
+  /// equality on the stored values: −0 equals +0, a NaN differs from everything); if no row
+  /// differs (a uniform batch, or N = 1), row i of y is zeros. So whenever the batch holds two
+  /// distinct conditions, no row of y equals its row of x. The batch order is already random,
+  /// so the pairing is too. Data, not differentiable; y must not share x's buffer.
+  func mismatch_rows(x: Tensor, y: Tensor) throws
   /// A device buffer of `count` bytes for 8-bit images; only `gather_images_u8` and the byte
   /// writes below accept it.
   func makeByteBuffer(count: Int) throws -> DeviceBuffer

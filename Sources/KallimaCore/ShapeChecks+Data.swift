@@ -1,4 +1,4 @@
-/// Checks of the gather ops, shared by every backend so they throw the same messages.
+/// Checks of the data ops (the gathers, mismatch_rows), shared by every backend so they throw the same messages.
 extension ShapeCheck {
   /// Geometry of a gather: y [N, C, H, W] from source [M, C, H, W]. A resident source holds
   /// the whole dataset (M = order.count); a streamed one holds exactly the batch, already in
@@ -23,6 +23,18 @@ extension ShapeCheck {
       try expect(op, order.count == m, "data order covers \(order.count) images, source has \(m)")
     }
     return Gather(n: n, channels: c, height: h, width: w)
+  }
+}
+
+extension ShapeCheck {
+  /// `mismatch_rows`: x and y [N, D], distinct buffers (every row of y reads other rows of x).
+  public static func mismatchRows(_ op: String, x: Tensor, y: Tensor) throws -> (rows: Int, width: Int) {
+    try expect(
+      op, x.shape.rank == 2,
+      "x must be [N, D], one condition per row, got \(x.shape); reshape the conditions to [N, D] first")
+    try same(op, "y", y, x.shape)
+    try expect(op, x.buffer !== y.buffer, "y must not share x's buffer: each output row reads other rows of x")
+    return (x.shape[0], x.shape[1])
   }
 }
 

@@ -116,7 +116,8 @@ extension Graph {
       preconditionFailure("normVJP handles \(node.op)")
     case .softmax, .bceLogitsBwd, .mseBwd, .l1Bwd, .softmaxCrossEntropyBwd:
       return try lossVJP(node, index: index, gy, name: name)!
-    case .gatherImages:
+    case .gatherImages, .mismatchRows:
+      // Data, not trained values: the dataset, and the conditions a batch is paired with.
       return [nil]
     case .maxPool2d(let p):
       return [try op(.maxPool2dBwd(p), [x[0], gy])]

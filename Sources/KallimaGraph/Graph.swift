@@ -42,6 +42,10 @@ public enum GraphOp: CustomStringConvertible {
   /// source [M, C, H, W] -> the next `batch` images of `order`: each run of a plan takes the
   /// following batch of the endless per-epoch-shuffled stream.
   case gatherImages(DataOrder, batch: Int, flip: Bool)
+  /// x [N, D] -> y [N, D]: each row replaced by the nearest following row (cyclically) that
+  /// differs from it, zeros when none does (`Backend.mismatch_rows`): the mismatched
+  /// conditions of a matching-aware discriminator (GAN-CLS). Data: no gradient.
+  case mismatchRows
   /// Max pooling; its gradient re-derives each window's route from x: inputs [x, dy].
   case maxPool2d(Pool2dParams)
   case maxPool2dBwd(Pool2dParams)

@@ -33,6 +33,7 @@ extension GraphOp {
     case batchnormBwd = "batchnorm_bwd"
     case batchnormEval = "batchnorm_eval"
     case gatherImages = "gather_images"
+    case mismatchRows = "mismatch_rows"
     case maxPool2d = "max_pool2d"
     case maxPool2dBwd = "max_pool2d_bwd"
     case avgPool2d = "avg_pool2d"
@@ -106,6 +107,7 @@ extension GraphOp {
     case .batchnormBwd: return .batchnormBwd
     case .batchnormEval: return .batchnormEval
     case .gatherImages: return .gatherImages
+    case .mismatchRows: return .mismatchRows
     case .maxPool2d: return .maxPool2d
     case .maxPool2dBwd: return .maxPool2dBwd
     case .avgPool2d: return .avgPool2d

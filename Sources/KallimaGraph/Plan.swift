@@ -192,6 +192,7 @@ public final class Plan {
           try be.gather_images(source: x[0], y: outs[0]!, order: order, position: position, flip: flip)
         }
       }
+    case .mismatchRows: return { try be.mismatch_rows(x: x[0], y: outs[0]!) }
     case .maxPool2d(let p): return { try be.max_pool2d_fwd(x: x[0], y: outs[0]!, params: p) }
     case .maxPool2dBwd(let p): return { try be.max_pool2d_bwd(x: x[0], dy: x[1], dx: outs[0]!, params: p) }
     case .avgPool2d(let p, let include):

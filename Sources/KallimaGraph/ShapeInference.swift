@@ -96,6 +96,12 @@ enum ShapeInference {
       let (m, c, h, w) = try s[0].nchw(name, "source")
       guard order.count == m else { throw fail(op, "order covers \(order.count) images, source has \(m)") }
       return [[batch, c, h, w]]
+    case .mismatchRows:
+      try arity(op, s, 1...1)
+      guard s[0].rank == 2 else {
+        throw fail(op, "x must be [N, D], one condition per row, got \(s[0]); reshape the conditions to [N, D] first")
+      }
+      return [s[0]]
     case .batchnormBwd:
       try arity(op, s, 5...5)
       guard s[0] == s[1] else { throw fail(op, "dy \(s[0]) and x \(s[1]) differ") }

@@ -8,6 +8,11 @@ public enum TensorInit {
   case uniform(Float, Float)
   case zeros
   case constant(Float)
+  /// One-hot rows along the last axis (class labels): each row a 1 at a class drawn
+  /// uniformly from 0 ..< classes (classes ≤ the last axis), zeros elsewhere.
+  case oneHot(classes: Int)
+  /// Every element an integer drawn uniformly from 0 ..< levels (levels 2: multi-hot tags).
+  case levels(Int)
   /// Written in full by the op: starts as `OpCase.sentinel` (NaN), so an element the op
   /// skips, or adds into instead of overwriting, stays NaN and fails `mismatches`.
   case output
@@ -75,6 +80,16 @@ public struct OpCase {
         values[spec.role] = (0..<n).map { Philox.uniform(stream: stream, index: $0, low: lo, high: hi) }
       case .zeros: values[spec.role] = [Float](repeating: 0, count: n)
       case .constant(let c): values[spec.role] = [Float](repeating: c, count: n)
+      case .oneHot(let classes):
+        let width = spec.shape.rank == 0 ? 1 : spec.shape[spec.shape.rank - 1]
+        precondition(classes >= 1 && classes <= width, "\(classes) classes do not fit rows of \(width) in \(spec.shape)")
+        var rows = [Float](repeating: 0, count: n)
+        for r in 0..<(n / width) {
+          rows[r * width + OpCase.draw(stream, index: r, below: classes)] = 1
+        }
+        values[spec.role] = rows
+      case .levels(let k):
+        values[spec.role] = (0..<n).map { Float(OpCase.draw(stream, index: $0, below: k)) }
       case .output: values[spec.role] = [Float](repeating: OpCase.sentinel, count: n)
       }
     }
@@ -127,6 +142,11 @@ public struct OpCase {
       }
     }
     return problems
+  }
+
+  /// An integer uniform in 0 ..< k from element `index` of the stream.
+  static func draw(_ stream: RandomStream, index: Int, below k: Int) -> Int {
+    min(Int(Philox.uniform(stream: stream, index: index, low: 0, high: Float(k))), k - 1)
   }
 
   static func seed(_ text: String) -> UInt64 {

@@ -70,6 +70,7 @@ extension OpCatalog {
     cases += poolingParityCases()
     cases += softmaxParityCases()
     cases += ganOpsParityCases()
+    cases += conditionParityCases()
     for (m, n, position) in [(1, 1, UInt64(0)), (7, 5, 3), (33, 16, 60), (100, 64, 1 << 33)] {
       for flip in [false, true] {
         cases.append(gatherImages(count: m, batch: n, channels: 3, size: 5, position: position, flip: flip))
@@ -134,6 +135,7 @@ extension OpCatalog {
       cases.append(softmax(op, n: n, c: 1008))
     }
     cases += ganOpsBenchmarkCases(batch: n)
+    cases.append(mismatchRows(n: n, d: 10, .oneHot(classes: 10), "one-hot"))
     return cases
   }
 }

@@ -141,6 +141,12 @@ extension OpenCLBackend {
       geometry: geometry)
   }
 
+  public func mismatch_rows(x: Tensor, y: Tensor) throws {
+    let op = "mismatch_rows"
+    let (n, d) = try ShapeCheck.mismatchRows(op, x: x, y: y)
+    try launch(op, items: n, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(n), .int(d)])
+  }
+
   /// One work-item per (sample, channel, row) of y; both gather kernels take these arguments
   /// (`streamed` only the 8-bit one).
   func launchGather(

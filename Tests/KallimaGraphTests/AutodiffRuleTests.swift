@@ -41,7 +41,7 @@ struct RuleCase: CustomStringConvertible {
 /// does with these seeds.
 ///
 /// Tolerance: relative error (with a floor of 1e-3 of the tensor's largest gradient, see
-/// `FiniteDifferences.compare`) ≤ 1e-7, the double-backprop checks' bound. Measured on the 73
+/// `FiniteDifferences.compare`) ≤ 1e-7, the double-backprop checks' bound. Measured on the 74
 /// cases: worst 5.9e-9 (batchnorm_eval; the linear ops' ~1e-9 is the difference's Double
 /// rounding, ~1e-11 absolute, judged against the floor): 17x margin. A wrong rule shows as
 /// 1e-3 or more (a flipped sign of mse's target gradient, slice's offset off by one and
@@ -167,6 +167,9 @@ extension AutodiffRuleTests {
     add(
       .gatherImages(DataOrder(seed: 3, count: 4), batch: 3, flip: true), [I("source", [4, 1, 2, 3])],
       noGradient: [0: "the dataset is data, not a trained value: the rule gives it no gradient"])
+    add(
+      .mismatchRows, [I("conditions", [5, 3])],
+      noGradient: [0: "conditions are data, not trained values: the rule gives them no gradient"])
 
     // Pooling and resizing.
     let pool = Pool2dParams(kernel: 3, stride: 2, padding: 1)

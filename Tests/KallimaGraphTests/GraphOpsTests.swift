@@ -220,3 +220,46 @@ extension GraphTests {
     }
   }
 }
+
+extension GraphTests {
+  @Test("mismatchRows through a plan equals the backend call (CPU and OpenCL, bit for bit) and passes no gradient")
+  func mismatchRows() throws {
+    let g = Graph()
+    let c = g.input([7, 3], name: "conditions")
+    let w = g.parameter([7, 3], name: "w")
+    let scaled = try g.value(.mul, [c, w], name: "c·w")
+    let wrong = try g.value(.mismatchRows, [scaled], name: "mismatched")
+    let loss = try g.value(.reduceSum(alpha: 1), [try g.value(.mul, [wrong, w])], name: "Σ w·mismatch(c·w)")
+    // Only the direct use of w carries a gradient: d/dw = mismatch(c·w), nothing through the op.
+    let grads = try g.gradients(of: loss, wrt: [c, w])
+    #expect(grads[0] == nil, "the conditions get no gradient through mismatch_rows")
+    let gw = try #require(grads[1])
+    #expect(try g.gradients(of: wrong, wrt: [scaled], seed: g.constant(1, [7, 3]))[0] == nil)
+    // One-hot classes 0 0 1 1 1 2 0 (shifts 2 1 3 2 1 1 3), weights 1 so c·w = c.
+    var cv = [Float](repeating: 0, count: 21)
+    for (r, k) in [0, 0, 1, 1, 1, 2, 0].enumerated() { cv[r * 3 + k] = 1 }
+    let wv = [Float](repeating: 1, count: 21)
+    var results: [[Float]] = []
+    for be: Backend in [CPUBackend(), try Self.openCL.get()] {
+      let plan = try Self.plan(g, on: be, [(c, cv), (w, wv)], keep: [wrong, gw])
+      try plan.run()
+      let direct = try be.makeTensor([7, 3])
+      try be.fill(direct, value: .nan)  // an unwritten element would show
+      try be.mismatch_rows(x: try be.makeTensor([7, 3], values: cv), y: direct)
+      let y = try be.read(plan.tensor(wrong))
+      #expect(y == (try be.read(direct)), "\(be.name): the plan's node and the backend call differ")
+      #expect(try be.read(plan.tensor(gw)) == y, "\(be.name): d/dw = the mismatched rows")
+      results.append(y)
+    }
+    #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern), "CPU and OpenCL differ")
+    var expected = [Float](repeating: 0, count: 21)
+    for (r, k) in [1, 1, 2, 2, 2, 0, 1].enumerated() { expected[r * 3 + k] = 1 }
+    #expect(results[0] == expected)
+    do {
+      _ = try g.value(.mismatchRows, [g.input([2, 3, 1, 1], name: "images")], name: "bad")
+      Issue.record("a rank-4 input was accepted")
+    } catch let KallimaError.shapeMismatch(_, message) {
+      #expect(message.contains("x must be [N, D]"), "\(message)")
+    }
+  }
+}
