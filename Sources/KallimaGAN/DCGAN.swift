@@ -86,6 +86,17 @@ public struct DCGAN {
   /// Returns logits (the sigmoid of PyTorch's example lives in the loss).
   public var discriminatorNetwork: Named<Sequential> {
     let c = config
+    return Sequential(discriminatorBodyLayers + [
+      Conv2d(c.ndf << (c.stages - 1), 1, kernelSize: 4, stride: 1, padding: 0, bias: false, weightInit: DCGAN.weightInit)
+    ]).named("main")
+  }
+
+  /// D without its last conv: image -> features [N, ndf·2^(stages−1), 4, 4], the body a
+  /// conditional head sits on (same parameter names as `discriminatorNetwork`'s).
+  public var discriminatorBody: Named<Sequential> { Sequential(discriminatorBodyLayers).named("main") }
+
+  var discriminatorBodyLayers: [any Layer] {
+    let c = config
     return Sequential {
       for stage in 0..<c.stages {
         let inC = stage == 0 ? c.channels : c.ndf << (stage - 1)
@@ -98,8 +109,7 @@ public struct DCGAN {
         }
         LeakyReLU(0.2)
       }
-      Conv2d(c.ndf << (c.stages - 1), 1, kernelSize: 4, stride: 1, padding: 0, bias: false, weightInit: DCGAN.weightInit)
-    }.named("main")
+    }.layers
   }
 
   /// An autoencoder D for BEGAN (Berthelot et al. 2017) in DCGAN's shape: the D encoder

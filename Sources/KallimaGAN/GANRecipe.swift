@@ -27,13 +27,16 @@ public struct GANRecipe {
   /// The sizes (nz, widths, channels, image side) the networks were made from, when they
   /// come from an `Architecture` (checkpoints record them).
   public var sizes: DCGANConfig?
+  /// A conditional GAN (SPEC §3): G and D read the condition rows from their scope
+  /// (`conditionKey`), and D is trained on the pairs its head asks for. nil: unconditional.
+  public var conditioning: Conditioning?
 
   public init(
     generator: any Layer, discriminator: any Layer, latentShape: Shape, imageShape: Shape,
     objective: Objective = .nonSaturating, regularizers: [Regularizer] = [],
     optimizerD: Optimizer = .adam(AdamParams()), optimizerG: Optimizer = .adam(AdamParams()), nCritic: Int = 1,
     schedule: LearningRateSchedule = .constant, ema: EMAConfig? = nil, spectralNorm: Bool = false,
-    sizes: DCGANConfig? = nil
+    sizes: DCGANConfig? = nil, conditioning: Conditioning? = nil
   ) {
     self.generator = generator
     self.discriminator = discriminator
@@ -48,6 +51,7 @@ public struct GANRecipe {
     self.ema = ema
     self.spectralNorm = spectralNorm
     self.sizes = sizes
+    self.conditioning = conditioning
   }
 
   /// DCGAN's networks (SPEC §1) with any objective and optimisers; Adam 2e-4 (0.5, 0.999)
@@ -72,7 +76,7 @@ public struct GANRecipe {
       case .sgd(let p): return "sgd lr \(p.lr)" + (p.momentum > 0 ? " momentum \(p.momentum)" : "")
       }
     }
-    var parts = [objective.name, "D \(describe(optimizerD))", "G \(describe(optimizerG))", "n_critic \(nCritic)"]
+    var parts = (conditioning.map { ["conditional (\($0.head.rawValue) D)"] } ?? []) + [objective.name, "D \(describe(optimizerD))", "G \(describe(optimizerG))", "n_critic \(nCritic)"]
     parts += regularizers.map { r in
       switch r {
       case .r1(let gamma, let every): return every > 1 ? "R1 γ \(gamma) every \(every)" : "R1 γ \(gamma)"
@@ -103,6 +107,7 @@ public struct GANRecipe {
     if let ema, !(0..<1).contains(ema.beta) || ema.start < 0 {
       throw fail("EMA beta must be in [0, 1) and its start step non-negative, got \(ema.beta), \(ema.start)")
     }
+    try conditioning?.validate(objective: objective)
     if case .linearDecay(let keep, let decay) = schedule, keep < 0 || decay < 0 {
       throw fail("learning-rate decay needs non-negative keep/decay iteration counts, got \(keep), \(decay)")
     }

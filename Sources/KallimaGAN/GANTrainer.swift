@@ -70,6 +70,12 @@ public final class GANTrainer {
   public let objectiveParameters: ParameterStore
   /// The real batch, read by every D plan run; fill it (or keep it) on the device.
   public let real: Tensor
+  /// A conditional recipe with the `.tensor` real source: the real batch's condition rows
+  /// [batch, width] (read by the D plan) and the rows G is trained on [batch, width] (read
+  /// by the G plan); fill them like `real`. With a dataset source the plans gather rows
+  /// from the `conditions` tensor given to `init` instead, and these are nil.
+  public let realConditions: Tensor?
+  public let generatorConditions: Tensor?
   /// Random inputs fed by the caller when the noise source is `.input`, by name.
   public private(set) var feeds: [String: Tensor] = [:]
   public var zD: Tensor? { feeds["zD"] }
@@ -105,9 +111,14 @@ public final class GANTrainer {
       noise: noise, data: data)
   }
 
+  /// `conditions`: for a conditional recipe with a dataset source (`.dataset`, `.streamed`),
+  /// one condition row per dataset image on the device, [M, width, 1, 1] in dataset order.
+  /// Each D run gathers the rows of its real batch by the same order as the images; each G
+  /// run draws rows from its own shuffle of the dataset's rows (so G is trained on the
+  /// conditions' real distribution).
   public init(
     backend: Backend, recipe: GANRecipe, batch: Int, seed: UInt64 = 0, noise: NoiseSource = .device(seed: 0),
-    data: RealSource = .tensor
+    data: RealSource = .tensor, conditions: Tensor? = nil
   ) throws {
     guard batch >= 2 else {
       throw KallimaError.invalidArgument(op: "GANTrainer", message: "batch must be at least 2 (batch norm needs it), got \(batch)")
@@ -123,7 +134,7 @@ public final class GANTrainer {
     let imageShape = Shape([batch] + recipe.imageShape.dims)
     real = try backend.zeros(imageShape)
     statisticNames = ["loss_D", "loss_G", "D(x)", "D(G(z))"] + recipe.objective.extraStatistics
-      + (recipe.regularizers.isEmpty ? [] : ["r1_grad_norm"])
+      + (recipe.regularizers.isEmpty ? [] : ["r1_grad_norm"]) + (recipe.conditioning?.statistics ?? [])
     accumulator = try backend.zeros([1, statisticNames.count])
 
     if case .dataset(let images, _, _) = data {
@@ -137,6 +148,13 @@ public final class GANTrainer {
     } else {
       feed = nil
     }
+    let conditionSource = try Self.conditionSource(
+      recipe, backend: backend, batch: batch, data: data, conditions: conditions, seed: seed)
+    if case .tensors(let r, let g) = conditionSource {
+      (realConditions, generatorConditions) = (r, g)
+    } else {
+      (realConditions, generatorConditions) = (nil, nil)
+    }
     let random = RandomInputs(backend: backend, noise: noise)
     // Both networks' stores are populated by building the D plan first (G, then D).
     let lazy = recipe.regularizers.first.map(\.every) ?? 1
@@ -145,14 +163,15 @@ public final class GANTrainer {
     func discriminatorPlan(regularizerWeight: Float) throws -> Plan {
       let (graph, binder) = try Self.buildDiscriminatorStep(
         recipe, batch: batch, generator: generator, discriminator: discriminator, state: state, real: real, data: data,
-        random: random, accumulator: accumulator, statistics: statistics, regularizerWeight: regularizerWeight)
+        conditions: conditionSource, random: random, accumulator: accumulator, statistics: statistics,
+        regularizerWeight: regularizerWeight)
       return try Plan(graph: graph, backend: backend, bindings: binder.bindings)
     }
     dPlan = try discriminatorPlan(regularizerWeight: lazy > 1 ? 0 : 1)
     regularizedDPlan = lazy > 1 ? try discriminatorPlan(regularizerWeight: Float(lazy)) : nil
     let (gGraph, gBinder) = try Self.buildGeneratorStep(
       recipe, batch: batch, generator: generatorParameters, discriminator: discriminatorParameters,
-      ema: emaParameters, random: random, accumulator: accumulator)
+      ema: emaParameters, conditions: conditionSource, random: random, accumulator: accumulator)
     gPlan = try Plan(graph: gGraph, backend: backend, bindings: gBinder.bindings)
     feeds = random.feeds
     if let ema = emaParameters {
@@ -276,14 +295,29 @@ public final class GANTrainer {
     try g.add(.accumulate, [acc, row], name: "accumulate statistics")
   }
 
-  static func discriminatorScope(_ recipe: GANRecipe, _ b: GraphBinder, _ store: ParameterStore, tag: String) -> Scope {
-    Scope(binder: b, store: store, tag: "D(\(tag))", options: BindOptions(mode: .train, spectralNorm: recipe.spectralNorm))
+  /// D bound in train mode, seeing `condition` (rows [N, width]) when the recipe is conditional.
+  static func discriminatorScope(
+    _ recipe: GANRecipe, _ b: GraphBinder, _ store: ParameterStore, tag: String, condition: Value? = nil
+  ) -> Scope {
+    Scope(
+      binder: b, store: store, tag: "D(\(tag))", options: BindOptions(mode: .train, spectralNorm: recipe.spectralNorm),
+      conditions: condition.map { [conditionKey: $0] } ?? [:])
+  }
+
+  static func generatorScope(_ b: GraphBinder, _ store: ParameterStore, condition: Value?) -> Scope {
+    Scope(binder: b, store: store, tag: "G", conditions: condition.map { [conditionKey: $0] } ?? [:])
+  }
+
+  /// The adversarial score: column 0 of a conditional head's [N, k] scores, or D's output.
+  static func adversarial(_ g: Graph, _ recipe: GANRecipe, _ scores: Value) throws -> Value {
+    guard recipe.conditioning != nil, g.shape(scores)[1] > 1 else { return scores }
+    return try g.value(.slice(start: 0, count: 1), [scores], name: "adversarial score")
   }
 
   static func buildDiscriminatorStep(
     _ recipe: GANRecipe, batch: Int, generator: ParameterStore, discriminator: ParameterStore, state: ParameterStore,
-    real: Tensor, data: RealSource, random: RandomInputs, accumulator: Tensor, statistics: [String],
-    regularizerWeight: Float
+    real: Tensor, data: RealSource, conditions: ConditionSource, random: RandomInputs, accumulator: Tensor,
+    statistics: [String], regularizerWeight: Float
   ) throws -> (Graph, GraphBinder) {
     let g = Graph()
     let b = GraphBinder(graph: g)
@@ -298,8 +332,15 @@ public final class GANTrainer {
       x = try g.value(
         .gatherImages(DataOrder(seed: seed, count: images.shape[0]), batch: batch, flip: flip), [source], name: "real")
     }
+    // The real batch's condition rows (conditional recipes), gathered in the images' order.
+    let c = try conditions.rows(b, batch: batch, step: .discriminator)
+    let pair = { (image: Value, condition: Value?, tag: String) throws -> Value in
+      try recipe.discriminator(image, in: discriminatorScope(recipe, b, discriminator, tag: tag, condition: condition))
+    }
+    // D as the objective sees it: the adversarial score (column 0 of a conditional head's
+    // scores) of an image paired with the real batch's conditions.
     let critic = { (image: Value, tag: String) throws -> Value in
-      try recipe.discriminator(image, in: discriminatorScope(recipe, b, discriminator, tag: tag))
+      try adversarial(g, recipe, try pair(image, c, tag))
     }
     let context = DStepContext(
       graph: g, binder: b, critic: critic,
@@ -310,21 +351,40 @@ public final class GANTrainer {
 
     // The real half's forward and backward come first, so its activations are free before
     // the fake half runs (the order of PyTorch's DCGAN example); the gradients add up.
-    let dReal = try critic(x, "real")
+    let realScores = try pair(x, c, "real")
+    let dReal = try adversarial(g, recipe, realScores)
     if objective.discriminatorIsAutoencoder, g.shape(dReal) != g.shape(x) {
       throw KallimaError.invalidArgument(
         op: "recipe", message: "BEGAN needs an autoencoder D (output shaped like its input \(g.shape(x))); this D outputs \(g.shape(dReal))")
     }
-    let realTerm = try objective.realTerm(context, x: x, dReal: dReal)
+    var realTerm = try objective.realTerm(context, x: x, dReal: dReal)
+    var conditional = ConditionalTerms()
+    if let conditioning = recipe.conditioning, let c {
+      realTerm = try conditioning.realPairTerms(context, objective, scores: realScores, condition: c, adversarial: realTerm, into: &conditional)
+    }
     let gradsReal = try gradients(g, b, discriminator, of: realTerm)
     let zShape = Shape([batch] + recipe.latentShape.dims)
     let z = try random.value(b, zShape, feed: "zD", salt: 0xD, name: "z (D step)", uniform: false)
-    let fake = try recipe.generator(z, in: Scope(binder: b, store: generator, tag: "G"))
-    let dFake = try critic(fake, "fake")
-    let fakeTerm = try objective.fakeTerm(context, fake: fake, dFake: dFake)
+    let fake = try recipe.generator(z, in: generatorScope(b, generator, condition: c))
+    let fakeScores = try pair(fake, c, "fake")
+    let dFake = try adversarial(g, recipe, fakeScores)
+    var fakeTerm = try objective.fakeTerm(context, fake: fake, dFake: dFake)
+    if let conditioning = recipe.conditioning, let c {
+      fakeTerm = try conditioning.fakePairTerms(context, scores: fakeScores, condition: c, adversarial: fakeTerm)
+    }
     let gradsFake = try gradients(g, b, discriminator, of: fakeTerm)
+    // The mismatched pairs (c̃, x) → fake of the matching-aware heads (SPEC §3, case 3).
+    var gradsMismatched: [[String: Value]] = []
+    if let conditioning = recipe.conditioning, conditioning.head.usesMismatchedPairs, let c {
+      let wrong = try g.value(.mismatchRows, [c], name: "c̃ (mismatched conditions)")
+      let term = try conditioning.mismatchedPairTerm(
+        context, objective, scores: try pair(x, wrong, "mismatched"), into: &conditional)
+      gradsMismatched.append(try gradients(g, b, discriminator, of: term))
+      conditional.losses.append(term)
+    }
     var terms = try objective.discriminatorTerms(
       context, x: x, dReal: dReal, fake: fake, dFake: dFake, real: realTerm, fakeTerm: fakeTerm)
+    terms.extras.merge(conditional.statistics) { a, _ in a }
     for r in recipe.regularizers where regularizerWeight > 0 {
       let (penalty, norm) = try r.penalty(context, x: x, dReal: dReal)
       // Lazy: weighted by the interval, and the logged norm too, so its average over all D
@@ -336,9 +396,9 @@ public final class GANTrainer {
       terms.extras["r1_grad_norm"] = try scale(norm, "lazy R1 norm")
     }
     let gradsPenalties = try terms.penalties.map { try gradients(g, b, discriminator, of: $0) }
-    let grads = try sum(g, [gradsReal, gradsFake] + gradsPenalties)
+    let grads = try sum(g, [gradsReal, gradsFake] + gradsMismatched + gradsPenalties)
     var loss = try g.value(.add, [realTerm, fakeTerm], name: "loss_D")
-    for p in terms.penalties { loss = try g.value(.add, [loss, p], name: "loss_D") }
+    for p in conditional.losses + terms.penalties { loss = try g.value(.add, [loss, p], name: "loss_D") }
     try recipe.optimizerD.addUpdates(b, discriminator, grads: grads)
     for effect in terms.afterUpdate { try effect(discriminator, b) }
     try b.finish()
@@ -350,17 +410,34 @@ public final class GANTrainer {
 
   static func buildGeneratorStep(
     _ recipe: GANRecipe, batch: Int, generator: ParameterStore, discriminator: ParameterStore, ema: ParameterStore?,
-    random: RandomInputs, accumulator: Tensor
+    conditions: ConditionSource, random: RandomInputs, accumulator: Tensor
   ) throws -> (Graph, GraphBinder) {
     let g = Graph()
     let b = GraphBinder(graph: g)
     let zShape = Shape([batch] + recipe.latentShape.dims)
     let z = try random.value(b, zShape, feed: "zG", salt: 0x6, name: "z (G step)", uniform: false)
-    let fake = try recipe.generator(z, in: Scope(binder: b, store: generator, tag: "G"))
+    let c = try conditions.rows(b, batch: batch, step: .generator)
+    /// G's loss on G(z, condition) (every term the head trains G on).
+    func generatorLoss(_ z: Value, _ condition: Value?, tag: String) throws -> Value {
+      let fake = try recipe.generator(z, in: generatorScope(b, generator, condition: condition))
+      let scores = try recipe.discriminator(
+        fake, in: discriminatorScope(recipe, b, discriminator, tag: tag, condition: condition))
+      let loss = try recipe.objective.generatorLoss(g, fake: fake, dFake: try adversarial(g, recipe, scores))
+      guard let conditioning = recipe.conditioning, let condition else { return loss }
+      return try conditioning.generatorTerms(g, recipe.objective, scores: scores, condition: condition, adversarial: loss)
+    }
+    var loss = try generatorLoss(z, c, tag: "fake")
     // G's parameters and buffers, before the optimiser adds its state to the store.
     let networkEntries = generator.entries
-    let dFake = try recipe.discriminator(fake, in: discriminatorScope(recipe, b, discriminator, tag: "fake"))
-    let loss = try recipe.objective.generatorLoss(g, fake: fake, dFake: dFake)
+    if let weight = recipe.conditioning?.interpolationWeight, let c {
+      // GAN-INT (Reed et al. 2016): G also learns from conditions halfway between two of the
+      // batch's (rows that differ), where no real pair exists.
+      let wrong = try g.value(.mismatchRows, [c], name: "c̃ (G step)")
+      let between = try g.value(.scale(0.5), [try g.value(.add, [c, wrong], name: "c + c̃")], name: "½(c + c̃)")
+      let zInt = try random.value(b, zShape, feed: "zInt", salt: 0x17, name: "z (GAN-INT)", uniform: false)
+      let term = try g.value(.scale(weight), [try generatorLoss(zInt, between, tag: "interpolated")], name: "GAN-INT term")
+      loss = try g.value(.add, [loss, term], name: "loss_G")
+    }
     try recipe.optimizerG.addUpdates(b, generator, grads: try gradients(g, b, generator, of: loss))
     if let ema, let config = recipe.ema {
       let params = b.parameters(of: generator)

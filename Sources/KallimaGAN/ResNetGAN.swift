@@ -26,7 +26,15 @@ public struct ResNetGAN {
   }
 
   /// G: z [N, nz] -> Linear to 4x4 -> up-sampling residual blocks -> BN, ReLU, conv3x3, tanh.
-  public var generatorNetwork: Chain {
+  public var generatorNetwork: Chain { generatorChain(classes: nil) }
+
+  /// The class-conditional G of the projection-D paper (Miyato & Koyama 2018; torch_mimicry's
+  /// SNGAN cGAN): each block's batch norms take their scale and shift from the class
+  /// (`ConditionalBatchNorm2d` on the scope's condition "c", one-hot [N, classes]); the last
+  /// batch norm stays unconditional.
+  public func generatorNetwork(classes: Int) -> Chain { generatorChain(classes: classes) }
+
+  func generatorChain(classes: Int?) -> Chain {
     let c = config
     let widths = c.imageSize == 32 ? [c.ngf, c.ngf, c.ngf, c.ngf] : [16, 8, 4, 2, 1].map { c.ngf * $0 }
     let last = widths.count + 1
@@ -35,7 +43,9 @@ public struct ResNetGAN {
       Linear(c.nz, 16 * widths[0], weightInit: .xavierUniform(fanIn: c.nz, fanOut: 16 * widths[0]), biasInit: .constant(0))
         .named("l1"),
       Unflatten([widths[0], 4, 4]),
-    ] + (1..<widths.count).map { i in GBlock(widths[i - 1], widths[i]).named("block\(i + 1)") as any Layer } + [
+    ] + (1..<widths.count).map { i in
+      GBlock(widths[i - 1], widths[i], classes: classes).named("block\(i + 1)") as any Layer
+    } + [
       BatchNorm2d(widths[widths.count - 1]).named("b\(last)"),
       ReLU(),
       Conv2d(widths[widths.count - 1], c.channels, kernelSize: 3, padding: 1,
@@ -48,24 +58,37 @@ public struct ResNetGAN {
   /// D: an optimised first block, residual down-sampling blocks, ReLU, global sum pooling,
   /// Linear to one logit.
   public var discriminatorNetwork: Chain {
+    let blocks = discriminatorBlocks
+    return Chain(discriminatorBodyLayers + [
+      Linear(discriminatorFeatures, 1, weightInit: .xavierUniform(fanIn: discriminatorFeatures, fanOut: 1), biasInit: .constant(0))
+        .named("l\(blocks.count + 2)")
+    ])
+  }
+
+  /// D without its last linear: image -> pooled features [N, discriminatorFeatures], the
+  /// body a conditional head (the projection head, Miyato & Koyama 2018) sits on.
+  public var discriminatorBody: Chain { Chain(discriminatorBodyLayers) }
+
+  /// Width of D's pooled features.
+  public var discriminatorFeatures: Int { discriminatorBlocks.last!.0 }
+
+  /// (width, down-sample) per block after the first.
+  var discriminatorBlocks: [(Int, Bool)] {
     let c = config
-    // (width, down-sample) per block after the first.
-    let blocks: [(Int, Bool)] =
-      c.imageSize == 32
+    return c.imageSize == 32
       ? [(c.ndf, true), (c.ndf, false), (c.ndf, false)]
       : [(2 * c.ndf, true), (4 * c.ndf, true), (8 * c.ndf, true), (16 * c.ndf, false)]
+  }
+
+  var discriminatorBodyLayers: [any Layer] {
+    let c = config
     var layers: [any Layer] = [DBlockOptimized(c.channels, c.ndf).named("block1")]
     var width = c.ndf
-    for (i, (out, down)) in blocks.enumerated() {
+    for (i, (out, down)) in discriminatorBlocks.enumerated() {
       layers.append(DBlock(width, out, downsample: down).named("block\(i + 2)"))
       width = out
     }
-    layers += [
-      ReLU(), GlobalSumPool(),
-      Linear(width, 1, weightInit: .xavierUniform(fanIn: width, fanOut: 1), biasInit: .constant(0))
-        .named("l\(blocks.count + 2)"),
-    ]
-    return Chain(layers)
+    return layers + [ReLU(), GlobalSumPool()]
   }
 }
 
@@ -83,13 +106,24 @@ private func conv1x1(_ i: Int, _ o: Int) -> Conv2d {
 struct GBlock: Layer {
   var input: Int
   var output: Int
-  init(_ input: Int, _ output: Int) { (self.input, self.output) = (input, output) }
+  /// Class-conditional batch norm over this many classes (nil: plain batch norm).
+  var classes: Int?
+  init(_ input: Int, _ output: Int, classes: Int? = nil) { (self.input, self.output, self.classes) = (input, output, classes) }
+
+  /// Batch norm, or class-conditional batch norm, of `features` channels as module `name`.
+  func norm(_ features: Int, _ x: Value, in scope: Scope, named name: String) throws -> Value {
+    if let classes {
+      return try ConditionalBatchNorm2d(features, classes: classes, condition: conditionKey)(x, in: scope.child(name))
+    }
+    return try BatchNorm2d(features)(x, in: scope.child(name))
+  }
+
   func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
-    var h = try BatchNorm2d(input)(x, in: scope, named: "b1")
+    var h = try norm(input, x, in: scope, named: "b1")
     h = try ReLU()(h, in: scope)
     h = try UpsampleNearest(scale: 2)(h, in: scope)
     h = try conv3x3(input, output)(h, in: scope, named: "c1")
-    h = try BatchNorm2d(output)(h, in: scope, named: "b2")
+    h = try norm(output, h, in: scope, named: "b2")
     h = try ReLU()(h, in: scope)
     h = try conv3x3(output, output)(h, in: scope, named: "c2")
     let up = try UpsampleNearest(scale: 2)(x, in: scope.child("shortcut"))

@@ -13,11 +13,18 @@ public final class Sampler {
   public var nz: Int { latentShape.count }
   /// The latent batch [count] + latentShape the plan reads; write it, then `run`.
   public let z: Tensor
+  /// A conditional generator's condition rows [count, width] (nil for an unconditional one).
+  public let conditions: Tensor?
+  /// Values per condition row (0 when unconditional).
+  public var conditionWidth: Int { conditions?.shape[1] ?? 0 }
   let plan: Plan
   let output: Value
 
-  /// Any generator network bound in eval mode to `generator` (its store, or its EMA).
-  public init(backend: Backend, network: any Layer, latentShape: Shape, generator: ParameterStore, count: Int) throws {
+  /// Any generator network bound in eval mode to `generator` (its store, or its EMA). A
+  /// conditional G (`conditionWidth` > 0) also reads `conditions`, one row per image.
+  public init(
+    backend: Backend, network: any Layer, latentShape: Shape, generator: ParameterStore, count: Int, conditionWidth: Int = 0
+  ) throws {
     guard count >= 1 else { throw KallimaError.invalidArgument(op: "sample", message: "need at least one image") }
     self.backend = backend
     self.count = count
@@ -28,7 +35,17 @@ public final class Sampler {
     z = try backend.zeros(zShape)
     let zv = g.input(zShape, name: "z")
     b.bind(zv, z)
-    output = try network(zv, in: Scope(binder: b, store: generator, tag: "G", options: BindOptions(mode: .eval)))
+    var scope = Scope(binder: b, store: generator, tag: "G", options: BindOptions(mode: .eval))
+    if conditionWidth > 0 {
+      let rows = try backend.zeros([count, conditionWidth])
+      let cv = g.input(rows.shape, name: "c")
+      b.bind(cv, rows)
+      scope.conditions[conditionKey] = cv
+      conditions = rows
+    } else {
+      conditions = nil
+    }
+    output = try network(zv, in: scope)
     imageShape = Shape(Array(g.shape(output).dims.dropFirst()))
     plan = try Plan(graph: g, backend: backend, bindings: b.bindings, keep: [output])
   }
@@ -39,9 +56,17 @@ public final class Sampler {
       count: count)
   }
 
-  /// Generates images for `z` values (count·nz of them) and returns them NCHW in [−1, 1].
-  public func images(z values: [Float]) throws -> [Float] {
+  /// Generates images for `z` values (count·nz of them) and, for a conditional G, condition
+  /// rows (count·width values), and returns them NCHW in [−1, 1].
+  public func images(z values: [Float], conditions rows: [Float]? = nil) throws -> [Float] {
     try backend.write(values, to: z)
+    if let conditions {
+      guard let rows, rows.count == conditions.shape.count else {
+        throw KallimaError.shapeMismatch(
+          op: "sample", message: "a conditional G needs \(conditions.shape.count) condition values (\(conditions.shape)), got \(rows?.count ?? 0)")
+      }
+      try backend.write(rows, to: conditions)
+    }
     try plan.run()
     return try backend.read(plan.tensor(output))
   }
@@ -49,17 +74,28 @@ public final class Sampler {
   /// Generates one image per latent vector of `latents` (count·nz values), `count` at a time
   /// through the one plan (the last batch padded with zero latents), and hands each batch's
   /// real images (NCHW in [−1, 1]) and their number to `body`, in order.
-  public func forEachBatch(latents: [Float], _ body: (_ images: [Float], _ count: Int) throws -> Void) throws {
+  public func forEachBatch(
+    latents: [Float], conditions rows: [Float]? = nil, _ body: (_ images: [Float], _ count: Int) throws -> Void
+  ) throws {
     guard latents.count % nz == 0 else {
       throw KallimaError.shapeMismatch(op: "sample", message: "\(latents.count) latent values are not a multiple of nz \(nz)")
     }
     let total = latents.count / nz
+    let width = conditionWidth
+    if width > 0, rows?.count != total * width {
+      throw KallimaError.shapeMismatch(
+        op: "sample", message: "\(total) latent vectors need \(total * width) condition values, got \(rows?.count ?? 0)")
+    }
     var start = 0
     while start < total {
       let take = min(count, total - start)
       var z = Array(latents[(start * nz)..<((start + take) * nz)])
       z += repeatElement(0, count: (count - take) * nz)
-      let out = try images(z: z)
+      var c: [Float]? = nil
+      if let rows, width > 0 {
+        c = Array(rows[(start * width)..<((start + take) * width)]) + repeatElement(0, count: (count - take) * width)
+      }
+      let out = try images(z: z, conditions: c)
       try body(Array(out.prefix(take * (out.count / count))), take)
       start += take
     }
