@@ -64,6 +64,9 @@ extension ImageDataset {
   ) throws -> (ImageDataset, ConditionSet) {
     let op = "ImageDataset.loadConditioned"
     let relatives = try relativeImagePaths(in: folder)
+    if relatives.isEmpty {  // `load` says what a folder must hold
+      _ = try load(path: folder, size: size, channels: channels, limit: limit, cache: cache)
+    }
     // Conditions are read (and checked) before any image is decoded.
     var pending: [Pending]
     var source: String

@@ -62,6 +62,7 @@ struct ImageFolderMetadata {
     var problems: [String] = []
     var firstLabelType: (isNumber: Bool, location: String)? = nil
     let rootParts = components(root)
+    let decoder = JSONDecoder()
     for file in files {
       let data: Data
       do {
@@ -76,7 +77,7 @@ struct ImageFolderMetadata {
         func problem(_ text: String) { problems.append("\(location): \(text)") }
         let line = raw.last == UInt8(ascii: "\r") ? raw.dropLast() : raw[...]
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(line)) else {
+        guard let value = try? decoder.decode(JSONValue.self, from: Data(line)) else {
           problem("not valid JSON; each line must be one JSON object such as {\"file_name\": \"a.png\", \"\(column)\": ...}")
           continue
         }

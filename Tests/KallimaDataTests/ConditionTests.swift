@@ -62,6 +62,20 @@ struct ConditionTests {
     #expect(message(classes).contains("no metadata.jsonl and no subfolders"), "\(message(classes))")
     let tags = expectKallimaError { _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .tags, cache: nil) }
     #expect(message(tags).contains("metadata.jsonl") && message(tags).contains("\"tags\""), "\(message(tags))")
+    let empty = try ScratchFolder()
+    let none = expectKallimaError { _ = try ImageDataset.loadConditioned(path: empty.path, size: 8, channels: 3, condition: .class, cache: nil) }
+    #expect(message(none).contains("contains no .png"), "the plain loader's message: \(message(none))")
+  }
+
+  @Test("limit counts images before conditioning; the report says how many remain")
+  func limitBeforeConditioning() throws {
+    let dir = try ScratchFolder()
+    for (name, value) in [("a", 1), ("b", 2), ("c", 3), ("d", 4)] { try flatPNG(dir, "\(name).png", value: value) }
+    _ = try dir.write(Array("{\"file_name\": \"a.png\", \"text\": \"x\"}\n{\"file_name\": \"c.png\", \"text\": \"y\"}\n".utf8), to: "metadata.jsonl")
+    let (dataset, set) = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, limit: 2, condition: .text, cache: nil)
+    #expect(firstSamples(dataset) == [1] && set.captions == ["x"] && set.vocabulary.names == ["x"])
+    #expect(dataset.report.description.contains("limit 2 counts images before conditioning: 1 of them had no condition, so 1 remain"),
+      "\(dataset.report)")
   }
 
   /// a, b, c with full lines; d without a line; e with a line lacking every column; and a line
