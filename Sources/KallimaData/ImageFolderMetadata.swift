@@ -218,3 +218,17 @@ enum JSONValue: Decodable {
     }
   }
 }
+
+extension ImageDataset {
+  /// Reads one `metadata.jsonl` file as `loadConditioned` reads it for `condition` (the column
+  /// it asks for; `file_name` relative to the file's folder) and returns how many lines describe
+  /// an image. Throws the same errors (each malformed line as `file:line`). For tools and the fuzzer.
+  @discardableResult
+  public static func checkMetadata(_ file: String, condition: ConditionKind) throws -> Int {
+    guard FileManager.default.fileExists(atPath: file) else {
+      throw KallimaError.io(path: file, message: "no such file; check the path to metadata.jsonl")
+    }
+    let root = (file as NSString).deletingLastPathComponent
+    return try ImageFolderMetadata.read(root: root.isEmpty ? "." : root, files: [file], kind: condition).rows.count
+  }
+}
