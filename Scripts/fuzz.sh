@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes every parser a user's file reaches (Fuzz/Sources/Targets: safetensors, PNG, JPEG,
-# idx plain and gzip, npz and its .npy members, checkpoint metadata JSON) with libFuzzer and
+# idx plain and gzip, npz and its .npy members, checkpoint metadata JSON, metadata.jsonl) with libFuzzer and
 # AddressSanitizer, seeded with Fuzz/Corpus/<target>/.
 #
 #   Scripts/fuzz.sh --short [TARGET...]   build, then SECONDS_PER_TARGET (default 20) per target (CI)

@@ -172,3 +172,12 @@ with tempfile.TemporaryDirectory() as tmp:
         put("jpeg", name, subprocess.run(["cjpeg", *flags, source], check=True, capture_output=True).stdout)
     # RGB stored without the YCbCr transform (an Adobe marker saying so).
     put("jpeg", "rgb.jpg", subprocess.run(["cjpeg", "-rgb", ppm], check=True, capture_output=True).stdout)
+
+
+# metadata.jsonl (Hugging Face imagefolder): string and integer labels, tags as an array and
+# as a string, text, nested file names, blank and CRLF lines, nulls.
+put("metadata-jsonl", "labels.jsonl", b'{"file_name": "a.png", "label": "cat"}\n{"file_name": "sub/b.png", "label": "dog"}\n')
+put("metadata-jsonl", "integer-labels.jsonl", b'{"file_name": "a.png", "label": 3}\r\n\r\n{"file_name": "./b.png", "label": 0}\r\n')
+put("metadata-jsonl", "tags-text.jsonl",
+    b'{"file_name": "a.png", "tags": ["blue hair", "red eyes"], "text": "A red, red shirt!"}\n'
+    b'{"file_name": "b.png", "tags": "smile, red eyes", "text": null, "colour": "red"}\n')

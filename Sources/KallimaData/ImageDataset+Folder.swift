@@ -8,13 +8,19 @@ extension ImageDataset {
 
   /// Image files under `folder`, recursively, sorted by path.
   static func imageFiles(in folder: String) throws -> [String] {
+    try relativeImagePaths(in: folder).map { (folder as NSString).appendingPathComponent($0) }
+  }
+
+  /// Image files under `folder` as paths relative to it, sorted (the order of the full paths:
+  /// they share one prefix).
+  static func relativeImagePaths(in folder: String) throws -> [String] {
     guard let walker = FileManager.default.enumerator(atPath: folder) else {
       throw KallimaError.io(path: folder, message: "cannot list the folder; check its permissions")
     }
     var files: [String] = []
     while let relative = walker.nextObject() as? String {
       guard imageExtensions.contains((relative as NSString).pathExtension.lowercased()) else { continue }
-      files.append((folder as NSString).appendingPathComponent(relative))
+      files.append(relative)
     }
     return files.sorted()
   }

@@ -35,6 +35,23 @@ extension ImageDataset {
     public var skipped: [Skipped]
     /// Remarks on how images were transformed, e.g. idx images resized up from 28x28.
     public var notes: [String]
+    /// What `loadConditioned` did; nil for a plain `load` (and in reports stored before it existed).
+    public var conditioning: Conditioning? = nil
+
+    /// How images were paired with conditions (`ImageDataset.loadConditioned`).
+    public struct Conditioning: Equatable, Sendable, Codable {
+      public var kind: ConditionKind
+      /// Where the conditions came from, e.g. "metadata.jsonl column 'tags'" or "subfolder names (ImageFolder)".
+      public var source: String
+      /// Images kept: loaded and with a condition.
+      public var conditioned: Int
+      /// Loaded images dropped for having no condition (no metadata line, no such column, empty tags/text).
+      public var skipped: Int
+      /// Some of the dropped images (at most 10) with the reason, e.g. "cat.png: no metadata line".
+      public var skippedExamples: [String]
+      /// Remarks, e.g. where class names came from, metadata lines naming no image.
+      public var notes: [String]
+    }
 
     public var unreadableCount: Int {
       skipped.filter { if case .unreadable = $0.reason { return true } else { return false } }.count
@@ -58,6 +75,16 @@ extension ImageDataset {
           "loaded \(loaded) of \(candidates) images from \(images)" + (labels.map { " with labels from \($0)" } ?? ""))
       }
       lines += notes.map { "  note: \($0)" }
+      if let c = conditioning {
+        var line = "  conditioning (\(c.kind.rawValue)) from \(c.source): \(c.conditioned) images conditioned"
+        if c.skipped > 0 { line += ", \(c.skipped) skipped without a condition" }
+        lines.append(line)
+        lines += c.notes.map { "  note: \($0)" }
+        lines += c.skippedExamples.map { "  skipped \($0)" }
+        if c.skipped > c.skippedExamples.count {
+          lines.append("  (and \(c.skipped - c.skippedExamples.count) more skipped without a condition)")
+        }
+      }
       for s in skipped {
         switch s.reason {
         case .unreadable(let message): lines.append("  skipped \(s.path): unreadable: \(message)")
