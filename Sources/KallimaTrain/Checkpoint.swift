@@ -29,7 +29,8 @@ public struct Checkpoint {
     public var dataSeed: UInt64
     public var flip: Bool
     public var data: String
-    /// Lowest mode-coverage KL seen by --eval-every (the best checkpoint's), if any.
+    /// The lowest ranking score seen by --eval-every (the best checkpoint's): mode-coverage KL,
+    /// or 1 − conditional accuracy for a class-conditional run; nil if none.
     public var bestKL: Double? = nil
     /// What defines the data stream (absent in checkpoints written before it was recorded:
     /// such a resume cannot check its data and says so).
@@ -78,6 +79,9 @@ public struct Checkpoint {
   public var training: Training
   /// The method (absent in checkpoints written before recipes: NS with Adam).
   public var recipe: RecipeOptions
+  /// A conditional run's condition vocabulary (what each column of a condition row means),
+  /// so sampling can encode `--label` / `--tags` / `--text` without the dataset.
+  public var conditions: ConditionVocabulary?
   public var tensors: [SafetensorsTensor]
 
   /// The file name of a store entry: Adam's state goes under "<network>_adam.", the other
@@ -98,7 +102,9 @@ public struct Checkpoint {
   }
 
   /// Reads the trainer's state from the device (blocking reads: call at checkpoint time only).
-  public static func capture(_ trainer: GANTrainer, training: Training, recipe: RecipeOptions) throws -> Checkpoint {
+  public static func capture(
+    _ trainer: GANTrainer, training: Training, recipe: RecipeOptions, conditions: ConditionVocabulary? = nil
+  ) throws -> Checkpoint {
     var tensors: [SafetensorsTensor] = []
     for (network, store) in stores(of: trainer) {
       for e in store.entries {
@@ -116,7 +122,7 @@ public struct Checkpoint {
       throw KallimaError.invalidArgument(
         op: "checkpoint", message: "the recipe's networks do not come from an architecture (--arch); their sizes are unknown")
     }
-    return Checkpoint(config: config, training: training, recipe: recipe, tensors: tensors)
+    return Checkpoint(config: config, training: training, recipe: recipe, conditions: conditions, tensors: tensors)
   }
 
   public func write(to path: String) throws {
@@ -125,12 +131,12 @@ public struct Checkpoint {
     let config = try encoder.encode(ConfigJSON(self.config))
     let training = try encoder.encode(self.training)
     let recipe = try encoder.encode(self.recipe)
-    try SafetensorsFile.write(
-      tensors,
-      metadata: [
-        "format": Checkpoint.format, "architecture": self.recipe.arch, "config": String(decoding: config, as: UTF8.self),
-        "training": String(decoding: training, as: UTF8.self), "recipe": String(decoding: recipe, as: UTF8.self),
-      ], to: path)
+    var metadata = [
+      "format": Checkpoint.format, "architecture": self.recipe.arch, "config": String(decoding: config, as: UTF8.self),
+      "training": String(decoding: training, as: UTF8.self), "recipe": String(decoding: recipe, as: UTF8.self),
+    ]
+    if let conditions { metadata["conditions"] = String(decoding: try encoder.encode(conditions), as: UTF8.self) }
+    try SafetensorsFile.write(tensors, metadata: metadata, to: path)
   }
 
   public static func read(_ path: String) throws -> Checkpoint {
@@ -158,9 +164,15 @@ public struct Checkpoint {
       recipe.nCritic = training.nCritic
     }
     recipe.arch = architecture
+    let conditions = try metadata["conditions"].map { _ in
+      try decodeMetadata(ConditionVocabulary.self, "conditions", metadata, path)
+    }
+    if recipe.condition != nil, conditions == nil {
+      throw KallimaError.io(path: path, message: "a conditional checkpoint without its 'conditions' metadata entry; the file is damaged")
+    }
     var dcgan = config.dcgan
     dcgan.discriminatorNorm = NormKind(rawValue: config.dNorm ?? "batch") ?? .batch
-    return Checkpoint(config: dcgan, training: training, recipe: recipe, tensors: tensors)
+    return Checkpoint(config: dcgan, training: training, recipe: recipe, conditions: conditions, tensors: tensors)
   }
 
   /// The JSON of metadata entry `key`, decoded; an error naming the file, the entry and what

@@ -1,4 +1,5 @@
 import KallimaCore
+import KallimaData
 import KallimaGAN
 
 /// The method a run trains (`kallima train --loss … --optimizer …`), recorded in checkpoint
@@ -35,6 +36,19 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
   public var lrDecayEnd: Int?
   /// D's normalisation (batch or none; nil: the loss's default).
   public var dNorm: String?
+  /// A conditional GAN (SPEC §3): the condition (class, tags, text or embedding; nil:
+  /// unconditional) and D's head (concat, matching, two-head, projection, acgan; nil:
+  /// matching, the matching-aware D of GAN-CLS).
+  public var condition: String?
+  public var dHead: String?
+  /// Features of the condition's learned embedding in G and D (nil: 128, Reed et al.'s).
+  public var conditionDim: Int?
+  /// GAN-INT's weight (nil: off).
+  public var ganInt: Float?
+  /// AC-GAN's λ for the classification loss (nil: 1).
+  public var classWeight: Float?
+  /// Class-conditional batch norm in the ResNet G (nil: on for --arch resnet with classes).
+  public var conditionalBatchNorm: Bool?
 
   public init() {}
 
@@ -60,6 +74,44 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
     lrDecayStart = try c.decodeIfPresent(Int.self, forKey: .lrDecayStart)
     lrDecayEnd = try c.decodeIfPresent(Int.self, forKey: .lrDecayEnd)
     dNorm = try c.decodeIfPresent(String.self, forKey: .dNorm)
+    condition = try c.decodeIfPresent(String.self, forKey: .condition)
+    dHead = try c.decodeIfPresent(String.self, forKey: .dHead)
+    conditionDim = try c.decodeIfPresent(Int.self, forKey: .conditionDim)
+    ganInt = try c.decodeIfPresent(Float.self, forKey: .ganInt)
+    classWeight = try c.decodeIfPresent(Float.self, forKey: .classWeight)
+    conditionalBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .conditionalBatchNorm)
+  }
+
+  /// The condition kind, checked (nil when unconditional).
+  public var conditionKind: ConditionKind? {
+    get throws {
+      guard let condition else {
+        if dHead != nil || ganInt != nil {
+          throw KallimaError.invalidArgument(op: "train", message: "--d-head and --gan-int need a condition: add --condition class|tags|text|embedding")
+        }
+        return nil
+      }
+      guard let kind = ConditionKind(rawValue: condition) else {
+        throw KallimaError.invalidArgument(
+          op: "train", message: "unknown --condition '\(condition)'; choose one of \(ConditionKind.allCases.map(\.rawValue).joined(separator: ", "))")
+      }
+      return kind
+    }
+  }
+
+  /// How a recipe with this condition kind and vocabulary conditions G and D.
+  public func conditioning(_ vocabulary: ConditionVocabulary) throws -> Conditioning {
+    let targets: ConditionTargets
+    switch vocabulary.kind {
+    case .class: targets = .exclusive
+    case .tags: targets = .multiLabel
+    case .text, .embedding: targets = .dense
+    }
+    return Conditioning(
+      width: vocabulary.width, targets: targets, head: try DiscriminatorHead.named(dHead ?? "matching"),
+      embedding: conditionDim ?? 128,
+      conditionalBatchNorm: conditionalBatchNorm ?? (arch == "resnet" && targets == .exclusive),
+      interpolationWeight: ganInt, classWeight: classWeight ?? 1)
   }
 
   public var objective: Objective { get throws { try Objective.named(loss, penaltyWeight: penaltyWeight) } }
@@ -69,9 +121,16 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
 
   /// The GAN recipe for DCGAN-shaped networks of `base` (nz, widths, channels, size) and a
   /// run of `steps` iterations.
-  public func recipe(base: DCGANConfig, steps: Int) throws -> GANRecipe {
+  /// `conditions`: the vocabulary of a conditional run's conditions (its kind must be this
+  /// recipe's `condition`).
+  public func recipe(base: DCGANConfig, steps: Int, conditions: ConditionVocabulary? = nil) throws -> GANRecipe {
     let architecture = try Architecture.named(arch)
     let objective = try self.objective
+    let kind = try conditionKind
+    guard kind == conditions?.kind else {
+      throw KallimaError.invalidArgument(
+        op: "train", message: "the recipe's condition (\(condition ?? "none")) and the data's (\(conditions.map(\.kind.rawValue) ?? "none")) differ")
+    }
     var config = base
     if architecture == .resnet, let dNorm, dNorm != "none" {
       throw KallimaError.invalidArgument(
@@ -83,11 +142,14 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
         op: "train", message: "unknown --d-norm '\(normName)'; choose one of \(NormKind.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     config.discriminatorNorm = norm
+    let conditioning = try conditions.map { try self.conditioning($0) }
+    if let conditioning { try conditioning.validate(objective: objective) }
     var recipe = GANRecipe(
-      generator: try architecture.generator(config),
-      discriminator: try architecture.discriminator(config, autoencoder: objective.discriminatorIsAutoencoder),
+      generator: try conditioning.map { try architecture.conditionalGenerator(config, $0) } ?? architecture.generator(config),
+      discriminator: try conditioning.map { try architecture.conditionalDiscriminator(config, $0) }
+        ?? architecture.discriminator(config, autoencoder: objective.discriminatorIsAutoencoder),
       latentShape: architecture.latentShape(config), imageShape: [config.channels, config.imageSize, config.imageSize],
-      objective: objective, nCritic: criticSteps, sizes: config)
+      objective: objective, nCritic: criticSteps, sizes: config, conditioning: conditioning)
     let defaultLR: Double
     switch loss {
     case "wgan": defaultLR = 5e-5

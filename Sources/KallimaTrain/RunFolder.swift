@@ -70,8 +70,8 @@ public struct RunFolder {
   public var hasInterpolation: Bool { FileManager.default.fileExists(atPath: file(Self.interpolationFile)) }
 
   /// The evaluation field that ranks checkpoints (lower is better): the first of these
-  /// present in the records.
-  public static let rankingFields = ["fid", "kid", "kl"]
+  /// present in the records (a conditional run's 1 − conditional accuracy before mode KL).
+  public static let rankingFields = ["fid", "kid", "conditional_error", "kl"]
 
   /// The best evaluation: the last one flagged best by the run, else the lowest ranking
   /// value; nil when the run never evaluated.

@@ -20,7 +20,8 @@ public enum SampleFolder {
   /// images (NCHW in [−1, 1]) for a grid. `progress` gets the number written after each batch.
   @discardableResult
   public static func write(
-    sampler: Sampler, latents: [Float], to folder: String, keep: Int = 0, progress: (Int) -> Void = { _ in }
+    sampler: Sampler, latents: [Float], conditions: [Float]? = nil, to folder: String, keep: Int = 0,
+    progress: (Int) -> Void = { _ in }
   ) throws -> [Float] {
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     let (channels, size) = (sampler.imageShape[0], sampler.imageShape[1])
@@ -28,7 +29,7 @@ public enum SampleFolder {
     let total = latents.count / max(sampler.nz, 1)
     var kept: [Float] = []
     var written = 0
-    try sampler.forEachBatch(latents: latents) { images, count in
+    try sampler.forEachBatch(latents: latents, conditions: conditions) { images, count in
       // Each file is written atomically and fsync'd (ImageIO.writePNG); the fsyncs wait on
       // the disk, so the batch's files are written in parallel.
       let failure = FirstError()

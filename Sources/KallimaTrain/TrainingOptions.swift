@@ -41,6 +41,9 @@ public struct TrainingOptions: Sendable {
   /// Device memory the dataset may take, in bytes (8-bit images); a larger set is streamed
   /// from the host. nil: `Backend.defaultDataMemory`.
   public var dataMemory: Int?
+  /// A `.npy` of one embedding row per image (`--condition embedding`), in the dataset's image
+  /// order (sorted paths of a folder, file order of an idx file).
+  public var embeddings: String?
   /// Steps between evaluations (mode coverage by a classifier trained on the labelled
   /// training data); nil: none.
   public var evalEvery: Int?

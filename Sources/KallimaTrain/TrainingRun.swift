@@ -46,6 +46,11 @@ public final class TrainingRun {
     public var confidence: Double
     public var samples: Int
     public var best: Bool
+    /// A class-conditional run: the fraction of samples the classifier assigns to the class
+    /// they were generated for, overall and per class, and 1 − accuracy (the ranking field).
+    public var conditional_accuracy: Double? = nil
+    public var per_class: [Double]? = nil
+    public var conditional_error: Double? = nil
   }
 
   public struct Metrics: Codable {
@@ -62,6 +67,10 @@ public final class TrainingRun {
     /// convergence measure M.
     public var k: Float?
     public var M: Float?
+    /// Conditional heads: mean D score of the mismatched pairs (c̃, x) (σ for the logistic
+    /// losses); AC-GAN's classification loss on real images.
+    public var d_x_wrong: Float?
+    public var loss_cls: Float?
     public var images_per_s: Double
     public var wall_s: Double
   }
@@ -70,12 +79,19 @@ public final class TrainingRun {
   public let backend: Backend
   public let trainer: GANTrainer
   public let dataset: ImageDataset
+  /// A conditional run's condition per image (nil: unconditional).
+  public let conditions: ConditionSet?
+  /// The rows and captions of a conditional run's sample grids.
+  let grid: ConditionGrid?
   let sampler: Sampler
   let fixedZ: [Float]
   let folder: URL
   var training: Checkpoint.Training
   let evaluator: ModeEvaluator?
-  var bestKL = Double.infinity
+  /// A class-conditional run's evaluation: a sampler for the one-hot classes and the classifier.
+  let conditionalEvaluator: (sampler: Sampler, classifier: ModeClassifier, perClass: Int, realCounts: [Int])?
+  /// The lowest ranking score so far: mode KL, or 1 − conditional accuracy for a conditional run.
+  var bestScore = Double.infinity
   var mostModes = 0
 
   public var checkpointDirectory: URL { folder.appendingPathComponent("checkpoints") }
@@ -108,14 +124,30 @@ public final class TrainingRun {
     self.backend = backend
     self.folder = URL(fileURLWithPath: options.out)
 
-    // A wrong recipe (an unknown loss, clipping with spectral norm, …) fails before the
-    // data is loaded; the channel count does not affect what is checked.
+    // A wrong recipe (an unknown loss, clipping with spectral norm, a head the condition
+    // cannot use, …) fails before the data is loaded; the channel count and the vocabulary's
+    // size do not affect what is checked.
+    let kind = try options.recipe.conditionKind
     _ = try options.recipe.recipe(
       base: DCGANConfig(
         nz: options.nz, ngf: options.ngf, ndf: options.ndf, channels: options.channels ?? 1, imageSize: options.size),
-      steps: options.recipe.lrDecayEnd ?? (options.epochs == nil ? options.steps : Int.max))
+      steps: options.recipe.lrDecayEnd ?? (options.epochs == nil ? options.steps : Int.max),
+      conditions: try kind.map { try ConditionVocabulary(kind: $0, names: $0 == .embedding ? [] : ["a", "b"], width: 2) })
     let start = Date()
-    dataset = try ImageDataset.load(path: options.dataPath, size: options.size, channels: options.channels, limit: options.limit)
+    if let kind {
+      (dataset, conditions) = try ImageDataset.loadConditioned(
+        path: options.dataPath, size: options.size, channels: options.channels, limit: options.limit, condition: kind,
+        embeddings: options.embeddings)
+      if let recorded = checkpoint?.conditions, recorded != conditions?.vocabulary {
+        throw KallimaError.invalidArgument(
+          op: "train",
+          message: "the data's conditions (\(conditions!.vocabulary.width) columns) differ from the checkpoint's "
+            + "(\(recorded.width)): the classes, tags or words changed, so the networks' condition inputs would mean something else")
+      }
+    } else {
+      dataset = try ImageDataset.load(path: options.dataPath, size: options.size, channels: options.channels, limit: options.limit)
+      conditions = nil
+    }
     events(.loaded(dataset.report, count: dataset.count, seconds: Date().timeIntervalSince(start)))
     guard dataset.count >= 1 else {
       throw KallimaError.invalidArgument(op: "train", message: "no usable images in \(options.dataPath)")
@@ -137,19 +169,27 @@ public final class TrainingRun {
     // The decay's end is fixed when the run starts, so a resumed run keeps the same schedule.
     if options.recipe.lrDecayStart != nil, options.recipe.lrDecayEnd == nil { options.recipe.lrDecayEnd = options.steps }
     self.options = options
-    let recipe = try options.recipe.recipe(base: config, steps: options.recipe.lrDecayEnd ?? options.steps)
+    let recipe = try options.recipe.recipe(
+      base: config, steps: options.recipe.lrDecayEnd ?? options.steps, conditions: conditions?.vocabulary)
+    let conditionRows = try conditions.map { set in
+      try TrainingRun.allocating("the condition rows (\(set.count) x \(set.vocabulary.width))", options: options) {
+        try backend.makeTensor([set.count, set.vocabulary.width, 1, 1], values: set.vectors)
+      }
+    }
     trainer = try TrainingRun.allocating("the networks and training plans (D and G steps at batch \(options.batch))", options: options) {
       try GANTrainer(
         backend: backend, recipe: recipe, batch: options.batch, seed: options.seed,
-        noise: .device(seed: options.seed &+ 0x2), data: data)
+        noise: .device(seed: options.seed &+ 0x2), data: data, conditions: conditionRows)
     }
     events(.recipe("\(options.recipe.arch), \(recipe.summary)"))
     let sampling = trainer.samplingParameters
+    let width = recipe.conditioning?.width ?? 0
     sampler = try TrainingRun.allocating("the sampling plan (\(options.sampleCount) images)", options: options) {
       try Sampler(
         backend: backend, network: recipe.generator, latentShape: recipe.latentShape, generator: sampling,
-        count: options.sampleCount)
+        count: options.sampleCount, conditionWidth: width)
     }
+    grid = try conditions.map { try ConditionGrid(conditions: $0, images: options.sampleCount, nz: recipe.latentShape.count, seed: options.seed &+ 0x5A) }
     for sub in ["samples", "checkpoints"] {
       try FileManager.default.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
     }
@@ -160,7 +200,7 @@ public final class TrainingRun {
           message: "--eval-every needs the dataset in device memory, and this one is streamed; raise --data-memory "
             + "above \(dataset.bytes.count >> 20) MB or drop --eval-every")
       }
-      guard every >= 1, let labels = dataset.labels else {
+      guard every >= 1, let labels = conditions?.classIndices ?? dataset.labels else {
         throw KallimaError.invalidArgument(
           op: "train",
           message: "--eval-every needs labelled data (an idx file with its idx1 labels, like the embedded Fashion-MNIST) "
@@ -175,12 +215,27 @@ public final class TrainingRun {
           labels: labels, classes: classes, steps: options.classifierSteps, seed: options.seed
         ) { events(.note($0)) }
       }
-      evaluator = try ModeEvaluator(
-        classifier: classifier, realCounts: realCounts, network: recipe.generator, latentShape: recipe.latentShape,
-        generator: trainer.samplingParameters,
-        samples: options.evalSamples)
+      if conditions != nil {
+        guard conditions?.classIndices != nil else {
+          throw KallimaError.invalidArgument(
+            op: "train", message: "--eval-every measures class obedience; it needs --condition class (this run's is \(kind!.rawValue))")
+        }
+        let perClass = max(options.evalSamples / classes, 1)
+        let evalSampler = try Sampler(
+          backend: backend, network: recipe.generator, latentShape: recipe.latentShape,
+          generator: trainer.samplingParameters, count: min(perClass * classes, 250), conditionWidth: width)
+        conditionalEvaluator = (evalSampler, classifier, perClass, realCounts)
+        evaluator = nil
+      } else {
+        evaluator = try ModeEvaluator(
+          classifier: classifier, realCounts: realCounts, network: recipe.generator, latentShape: recipe.latentShape,
+          generator: trainer.samplingParameters,
+          samples: options.evalSamples)
+        conditionalEvaluator = nil
+      }
     } else {
       evaluator = nil
+      conditionalEvaluator = nil
     }
     fixedZ = Sampler.latents(count: options.sampleCount, nz: options.nz, seed: options.seed &+ 0x5A)
     training = Checkpoint.Training(
@@ -193,7 +248,7 @@ public final class TrainingRun {
       training = checkpoint.training
       (training.data, training.dataStream, training.targetSteps) = (recorded.data, stream, options.steps)
       if let dataChange { training.dataChanges = (training.dataChanges ?? []) + [dataChange] }
-      bestKL = checkpoint.training.bestKL ?? .infinity
+      bestScore = checkpoint.training.bestKL ?? .infinity
       events(.resumed(step: checkpoint.training.step, from: checkpointPath))
     }
   }
@@ -223,7 +278,8 @@ public final class TrainingRun {
         let m = Metrics(
           step: s, loss_d: stats.lossD, loss_g: stats.lossG, d_x: stats.dReal, d_g_z: stats.dFake,
           grad_norm: stats.extras["grad_norm"], r1_grad_norm: stats.extras["r1_grad_norm"], k: stats.extras["k"],
-          M: stats.extras["M"], images_per_s: rate, wall_s: now.timeIntervalSince(start))
+          M: stats.extras["M"], d_x_wrong: stats.extras["D(x,c̃)"], loss_cls: stats.extras["loss_cls"],
+          images_per_s: rate, wall_s: now.timeIntervalSince(start))
         try appendMetrics(m)
         events(.log(m))
         guard stats.lossD.isFinite && stats.lossG.isFinite else {
@@ -245,19 +301,35 @@ public final class TrainingRun {
   /// Mode coverage of the current generator: logged to metrics.jsonl; a new lowest KL
   /// writes checkpoints/best.safetensors; coverage falling below the best seen warns.
   func evaluate(events: (Event) -> Void) throws {
-    guard let evaluator else { return }
-    let c = try evaluator.evaluate()
-    let best = c.kl < bestKL
-    let e = Evaluation(
+    let c: ModeCoverage
+    var obedience: ConditionalAccuracy?
+    if let evaluator {
+      c = try evaluator.evaluate()
+    } else if let e = conditionalEvaluator {
+      let (accuracy, probabilities) = try ConditionalAccuracy.measure(sampler: e.sampler, classifier: e.classifier, perClass: e.perClass)
+      c = try ModeCoverage(probabilities: probabilities, classes: e.classifier.config.classes, realCounts: e.realCounts)
+      obedience = accuracy
+    } else {
+      return
+    }
+    // A conditional run ranks by 1 − accuracy, an unconditional one by the mode KL.
+    let score = obedience.map { 1 - $0.accuracy } ?? c.kl
+    let best = score < bestScore
+    var e = Evaluation(
       step: step, modes: c.modesHit, classes: c.histogram.count, kl: c.kl, confidence: c.confidence, samples: c.samples,
       best: best)
+    if let obedience {
+      e.metric = "conditional_accuracy"
+      (e.conditional_accuracy, e.per_class, e.conditional_error) = (obedience.accuracy, obedience.perClass, 1 - obedience.accuracy)
+    }
     try appendLine(e)
     events(.evaluation(e))
     if best {
-      bestKL = c.kl
-      training.bestKL = c.kl
+      bestScore = score
+      training.bestKL = score
       let path = try writeCheckpoint(named: "best.safetensors", alsoLatest: false)
-      events(.note(String(format: "best so far (KL %.4f): %@", c.kl, path)))
+      events(.note(obedience.map { String(format: "best so far (conditional accuracy %.3f): %@", $0.accuracy, path) }
+        ?? String(format: "best so far (KL %.4f): %@", c.kl, path)))
     }
     if c.modesHit < mostModes - 1 {
       events(.warning(
@@ -270,12 +342,16 @@ public final class TrainingRun {
   /// The grid for the current generator from the fixed z.
   @discardableResult
   public func writeSamples() throws -> String {
+    let path = folder.appendingPathComponent(String(format: "samples/step_%06d.png", step)).path
+    if let grid {
+      try grid.write(sampler: sampler, channels: dataset.channels, size: options.size, to: path)
+      return path
+    }
     let images = try sampler.images(z: fixedZ)
     let columns = Int(Double(options.sampleCount).squareRoot().rounded(.up))
-    let grid = try ImageGrid.png(
+    let picture = try ImageGrid.png(
       images: images, count: options.sampleCount, channels: dataset.channels, size: options.size, columns: columns)
-    let path = folder.appendingPathComponent(String(format: "samples/step_%06d.png", step)).path
-    try ImageIO.writePNG(grid, to: path)
+    try ImageIO.writePNG(picture, to: path)
     return path
   }
 
@@ -291,7 +367,7 @@ public final class TrainingRun {
     training.step = step
     training.dRuns = trainer.discriminatorUpdates
     training.gRuns = trainer.gPlan.runs
-    let checkpoint = try Checkpoint.capture(trainer, training: training, recipe: options.recipe)
+    let checkpoint = try Checkpoint.capture(trainer, training: training, recipe: options.recipe, conditions: conditions?.vocabulary)
     let path = checkpointDirectory.appendingPathComponent(name).path
     if alsoLatest { try checkpoint.write(to: latestCheckpoint) }
     try checkpoint.write(to: path)

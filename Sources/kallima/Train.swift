@@ -41,6 +41,17 @@ struct Train: ParsableCommand {
   @Option(name: .customLong("ema-start"), help: "Iterations before the EMA starts averaging (it copies G until then).") var emaStart = 0
   @Option(name: .customLong("lr-decay-start"), help: "Iterations at full learning rate, then linear decay to the end (pix2pix).") var lrDecayStart: Int?
   @Option(name: .customLong("d-norm"), help: "D's normalisation: batch or none (default: none for wgan-gp, dragan and --spectral-norm).") var dNorm: String?
+  @Option(
+    help: """
+      Train a conditional GAN on: class (subfolders, metadata.jsonl 'label', or idx labels), tags       (metadata.jsonl 'tags'), text (metadata.jsonl 'text', bag of words) or embedding (--embeddings).
+      """) var condition: String?
+  @Option(
+    name: .customLong("d-head"),
+    help: "Conditional D: concat, matching (GAN-CLS, the default), two-head, projection or acgan.") var dHead: String?
+  @Option(name: .customLong("condition-dim"), help: "Features of the condition's learned embedding (default 128).") var conditionDim: Int?
+  @Option(name: .customLong("gan-int"), help: "GAN-INT: also train G on interpolated conditions with this weight (Reed et al.: 1).") var ganInt: Float?
+  @Option(name: .customLong("class-weight"), help: "AC-GAN's classification-loss weight λ (default 1).") var classWeight: Float?
+  @Option(help: "With --condition embedding: a .npy [images, E] of one row per image, in the data's image order.") var embeddings: String?
   @Option(help: "Latent size.") var nz = 100
   @Option(help: "Generator and discriminator width (ngf = ndf; default 64, or 32 for Fashion-MNIST).") var width: Int?
   @Option(help: "Random seed (weights, noise, data order).") var seed: UInt64 = 0
@@ -98,7 +109,10 @@ struct Train: ParsableCommand {
     (recipe.nCritic, recipe.penaltyWeight, recipe.r1, recipe.spectralNorm) = (nCritic, gpWeight, r1, spectralNorm)
     recipe.r1Every = r1Every
     (recipe.ema, recipe.emaStart, recipe.lrDecayStart, recipe.dNorm) = (ema, emaStart, lrDecayStart, dNorm)
+    (recipe.condition, recipe.dHead, recipe.conditionDim) = (condition, dHead, conditionDim)
+    (recipe.ganInt, recipe.classWeight) = (ganInt, classWeight)
     options.recipe = recipe
+    options.embeddings = embeddings
     options.ngf = width ?? (embedded ? 32 : 64)
     options.ndf = options.ngf
     options.seed = seed
@@ -188,7 +202,8 @@ final class Progress {
       let text = String(
         format: "step %d/%d  %.1f img/s  loss_D %.4f  loss_G %.4f  D(x) %.3f  D(G(z)) %.3f  ETA %@", m.step, total,
         m.images_per_s, m.loss_d, m.loss_g, m.d_x, m.d_g_z, Progress.duration(eta))
-        + [("‖∇D‖", m.grad_norm), ("R1 ‖∇D‖", m.r1_grad_norm), ("k", m.k), ("M", m.M)].compactMap { name, v in
+        + [("‖∇D‖", m.grad_norm), ("R1 ‖∇D‖", m.r1_grad_norm), ("k", m.k), ("M", m.M), ("D(x,c̃)", m.d_x_wrong),
+          ("loss_cls", m.loss_cls)].compactMap { name, v in
           v.map { String(format: "  %@ %.3f", name, $0) }
         }.joined()
       if terminal {
@@ -208,10 +223,11 @@ final class Progress {
     case .warning(let text):
       printLine("warning: " + text)
     case .evaluation(let e):
+      let obedience = e.conditional_accuracy.map { String(format: "conditional accuracy %.3f, ", $0) } ?? ""
       printLine(
         String(
-          format: "eval step %d: modes %d/%d, KL %.4f nats, confidence %.3f (%d samples)%@", e.step, e.modes, e.classes,
-          e.kl, e.confidence, e.samples, e.best ? ", best so far" : ""))
+          format: "eval step %d: %@modes %d/%d, KL %.4f nats, confidence %.3f (%d samples)%@", e.step, obedience, e.modes,
+          e.classes, e.kl, e.confidence, e.samples, e.best ? ", best so far" : ""))
     }
   }
 

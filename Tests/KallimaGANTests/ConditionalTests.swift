@@ -1,3 +1,4 @@
+import Foundation
 import KallimaCPU
 import KallimaCore
 import KallimaGAN
