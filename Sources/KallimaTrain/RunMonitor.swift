@@ -109,14 +109,19 @@ final class RunMonitor {
     let sampler = run.sampler
     let (rows, steps) = Self.strip
     var z: [Float] = []
+    // A conditional G: row r keeps the r-th condition of the sample grid.
+    var c: [Float]? = run.grid == nil ? nil : []
     for r in 0..<rows {
       let seed = run.options.seed &+ 0x1A7E &+ UInt64(2 * r)
       let a = Sampler.latents(count: 1, nz: sampler.nz, seed: seed)
       let b = Sampler.latents(count: 1, nz: sampler.nz, seed: seed &+ 1)
-      for k in 0..<steps { z += LatentPath.slerp(a, b, Float(k) / Float(steps - 1)) }
+      for k in 0..<steps {
+        z += LatentPath.slerp(a, b, Float(k) / Float(steps - 1))
+        if let grid = run.grid { c! += grid.rows[r % grid.rows.count].vector }
+      }
     }
     var images: [Float] = []
-    try sampler.forEachBatch(latents: z) { batch, _ in images += batch }
+    try sampler.forEachBatch(latents: z, conditions: c) { batch, _ in images += batch }
     try ImageGrid.writePNG(
       images: images, count: rows * steps, channels: sampler.imageShape[0], size: sampler.imageShape[1], columns: steps,
       to: run.folder.appendingPathComponent(RunFolder.interpolationFile).path)
