@@ -166,6 +166,16 @@ extension ImageDataset {
           + "(\(skippedExamples.prefix(3).joined(separator: "; "))); conditions come from \(source)")
     }
     let conditions = kept.map { pending[loaded[$0]] }
+    if kind == .tags || kind == .text {
+      let distinct = Set(conditions.flatMap {
+        switch $0 {
+        case .tags(let t): return t
+        case .text(_, let w): return w
+        default: return []
+        }
+      })
+      try checkVectorSize(count: kept.count, width: distinct.count, kind: kind, folder: folder)
+    }
     let vocabulary: ConditionVocabulary
     var vectors: [Float] = []
     var captions: [String] = []
@@ -333,6 +343,18 @@ extension ImageDataset {
         path: path, message: "row \(bad / array.shape[1]) holds \(array.values[bad]); embeddings must be finite")
     }
     return array
+  }
+
+  /// Condition vectors are dense (count × width floats): refuses tag and word sets over 2^28
+  /// values (1 GiB), which a large caption vocabulary reaches quickly.
+  static func checkVectorSize(count: Int, width: Int, kind: ConditionKind, folder: String) throws {
+    let (values, overflow) = count.multipliedReportingOverflow(by: width)
+    guard overflow || values > 1 << 28 else { return }
+    let what = kind == .text ? "distinct words" : "distinct tags"
+    throw KallimaError.io(
+      path: folder,
+      message: "\(count) images × \(width) \(what) make dense condition vectors of over 1 GiB; use --limit, fewer "
+        + "distinct \(kind == .text ? "words" : "tags"), or precomputed embeddings (--condition embedding)")
   }
 
   private static func oneHot(_ indices: [Int], width: Int) -> [Float] {

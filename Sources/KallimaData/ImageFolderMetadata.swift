@@ -28,6 +28,9 @@ struct ImageFolderMetadata {
     var value: Value?
   }
 
+  /// Integer labels are class indices below this (a vocabulary of 0...label is built from them).
+  static let maximumClassIndex = 1 << 20
+
   /// The metadata files, sorted.
   var files: [String]
   /// Rows by image path relative to the image folder ("sub/0001.png").
@@ -110,6 +113,10 @@ struct ImageFolderMetadata {
         case (.class, .number(let n)):
           guard let i = Int(exactly: n), i >= 0 else {
             problem("\"label\" \(n) is not a class index; integer labels must be 0, 1, 2, ... (or use class names)")
+            continue
+          }
+          guard i < maximumClassIndex else {
+            problem("\"label\" \(i) would make over \(maximumClassIndex) classes; number classes from 0, or use class names")
             continue
           }
           condition = .number(i)

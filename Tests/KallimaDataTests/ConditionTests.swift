@@ -189,6 +189,10 @@ struct ConditionTests {
     let tags = message(expectKallimaError { _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .tags, cache: nil) })
     #expect(tags.contains("13 malformed lines") && tags.contains("and 3 more") && tags.contains("\(path):10:"), "\(tags)")
     #expect(!tags.contains("\(path):11:"), "\(tags)")
+    // An integer label too large to be a class index (it would make a vocabulary of 0...label).
+    _ = try dir.write(Array("{\"file_name\": \"a.png\", \"label\": 123456789012}\n".utf8), to: "metadata.jsonl")
+    let huge = message(expectKallimaError { _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .class, cache: nil) })
+    #expect(huge.contains("\(path):1:") && huge.contains("would make over 1048576 classes"), "\(huge)")
     // Mixed label types.
     _ = try dir.write(Array("{\"file_name\": \"a.png\", \"label\": 1}\n{\"file_name\": \"b.png\", \"label\": \"b\"}\n".utf8), to: "metadata.jsonl")
     let mixed = message(expectKallimaError { _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .class, cache: nil) })
