@@ -228,6 +228,9 @@ struct ConditionTests {
     _ = try dir.write(Array("circle\nsquare\n".utf8), to: "classes.txt")
     let short = expectKallimaError { _ = try ImageDataset.loadConditioned(path: path, size: 2, channels: nil, condition: .class) }
     #expect(message(short).contains("names 2 classes but the labels go up to 2"), "\(message(short))")
+    let unlabelled = try dir.write(IDX.encode(images), to: "other/test-images-idx3-ubyte")
+    let noLabels = message(expectKallimaError { _ = try ImageDataset.loadConditioned(path: unlabelled, size: 2, channels: nil, condition: .class) })
+    #expect(noLabels.contains("no idx1 labels file beside it"), "\(noLabels)")
   }
 
   @Test("Embeddings .npy (float32 and float64): rows in sorted path order before skipping; wrong row count names both")
@@ -259,6 +262,19 @@ struct ConditionTests {
       _ = try ImageDataset.loadConditioned(path: root, size: 8, channels: 3, condition: .embedding, cache: nil)
     })
     #expect(missing.contains("needs an embeddings .npy file"), "\(missing)")
+    // A 1-D array, and integers: standalone .npy errors name the file, without an npz member.
+    let flat = try dir.file("flat.npy")
+    try float32NPY(shape: [3], values: [1, 2, 3]).write(to: URL(fileURLWithPath: flat))
+    let shape = message(expectKallimaError {
+      _ = try ImageDataset.loadConditioned(path: root, size: 8, channels: 3, condition: .embedding, embeddings: flat, cache: nil)
+    })
+    #expect(shape.contains(flat) && shape.contains("2-D array [images, E]"), "\(shape)")
+    var ints = float32NPY(shape: [3, 2], values: Array(repeating: 0, count: 6))
+    ints.replaceSubrange(ints.range(of: Data("<f4".utf8))!, with: Data("<i4".utf8))
+    let intPath = try dir.file("ints.npy")
+    try ints.write(to: URL(fileURLWithPath: intPath))
+    let dtype = message(expectKallimaError { _ = try NPY.read(intPath) })
+    #expect(dtype.contains(intPath) && dtype.contains("'<i4'") && !dtype.contains("member"), "\(dtype)")
   }
 
   @Test("Vocabulary: encode/describe round trips, index input, unknown names listed, Codable checks its fields")
