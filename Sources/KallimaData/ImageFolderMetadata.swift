@@ -71,7 +71,8 @@ struct ImageFolderMetadata {
       do {
         data = try Data(contentsOf: URL(fileURLWithPath: file))
       } catch {
-        throw KallimaError.io(path: file, message: "cannot be read (\(error.localizedDescription)); check its permissions")
+        throw KallimaError.io(
+          path: file, message: "cannot be read (\(error.localizedDescription)); check its permissions")
       }
       let folderParts = Array(components((file as NSString).deletingLastPathComponent).dropFirst(rootParts.count))
       let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
@@ -81,7 +82,8 @@ struct ImageFolderMetadata {
         let line = raw.last == UInt8(ascii: "\r") ? raw.dropLast() : raw[...]
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
         guard let value = try? decoder.decode(JSONValue.self, from: Data(line)) else {
-          problem("not valid JSON; each line must be one JSON object such as {\"file_name\": \"a.png\", \"\(column)\": ...}")
+          problem(
+            "not valid JSON; each line must be one JSON object such as {\"file_name\": \"a.png\", \"\(column)\": ...}")
           continue
         }
         guard case .object(let object) = value else {
@@ -93,7 +95,9 @@ struct ImageFolderMetadata {
           continue
         }
         guard case .string(let fileName) = name, !fileName.isEmpty else {
-          problem("\"file_name\" is \(name.typeName == "string" ? "empty" : "a \(name.typeName)"); it must be the image's path")
+          problem(
+            "\"file_name\" is \(name.typeName == "string" ? "empty" : "a \(name.typeName)"); it must be the image's path"
+          )
           continue
         }
         guard let key = normalise(folderParts + components(fileName)) else {
@@ -101,7 +105,9 @@ struct ImageFolderMetadata {
           continue
         }
         if let earlier = rows[key] {
-          problem("\"file_name\" '\(fileName)' names \(key), already described on \(earlier.location); keep one line per image")
+          problem(
+            "\"file_name\" '\(fileName)' names \(key), already described on \(earlier.location); keep one line per image"
+          )
           continue
         }
         var condition: Value? = nil
@@ -116,7 +122,8 @@ struct ImageFolderMetadata {
             continue
           }
           guard i < maximumClassIndex else {
-            problem("\"label\" \(i) would make over \(maximumClassIndex) classes; number classes from 0, or use class names")
+            problem(
+              "\"label\" \(i) would make over \(maximumClassIndex) classes; number classes from 0, or use class names")
             continue
           }
           condition = .number(i)
@@ -136,8 +143,10 @@ struct ImageFolderMetadata {
         case (.text, .string(let s)):
           condition = .text(s)
         case (_, let other):
-          let want = ["label": "a string (class name) or an integer (class index)",
-            "tags": "an array of strings or one comma-separated string", "text": "a string"][column]!
+          let want = [
+            "label": "a string (class name) or an integer (class index)",
+            "tags": "an array of strings or one comma-separated string", "text": "a string",
+          ][column]!
           problem("\"\(column)\" is a \(other.typeName); it must be \(want)")
           continue
         }
