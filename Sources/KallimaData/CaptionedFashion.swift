@@ -15,10 +15,14 @@ public enum CaptionedFashion {
   /// Colour names, index order of `palette`.
   public static let colours = ["red", "green", "blue", "yellow", "magenta", "cyan"]
   /// Each colour's (R, G, B) multipliers, 0 or 1.
-  public static let palette: [(r: Int, g: Int, b: Int)] = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, 0, 1), (0, 1, 1)]
+  public static let palette: [(r: Int, g: Int, b: Int)] = [
+    (1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, 0, 1), (0, 1, 1),
+  ]
   /// Item words for Fashion-MNIST labels 0...9 (T-shirt/top, Trouser, Pullover, Dress, Coat,
   /// Sandal, Shirt, Sneaker, Bag, Ankle boot).
-  public static let items = ["tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
+  public static let items = [
+    "tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot",
+  ]
   /// The installed Fashion-MNIST training images (labels beside them).
   public static let defaultSource = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
@@ -88,7 +92,9 @@ public enum CaptionedFashion {
       throw KallimaError.invalidArgument(op: op, message: "size is \(size); use 28 (Fashion-MNIST's) or 32")
     }
     guard count >= 1 else { throw KallimaError.invalidArgument(op: op, message: "count is \(count); use at least 1") }
-    let allowed = items.indices.map { item in colours.indices.filter { !heldOut.contains(try! Combination(colour: $0, item: item)) } }
+    let allowed = items.indices.map { item in
+      colours.indices.filter { !heldOut.contains(try! Combination(colour: $0, item: item)) }
+    }
     if let starved = allowed.firstIndex(where: \.isEmpty) {
       throw KallimaError.invalidArgument(
         op: op, message: "every colour of \(items[starved]) is held out; leave at least one colour per item")
@@ -133,7 +139,8 @@ public enum CaptionedFashion {
       var gray = images.image(n)
       if let resize { gray = resize.apply(gray) }
       let name = String(repeating: "0", count: max(0, digits - String(n).count)) + String(n) + ".png"
-      try CShim.writePNG(tint(gray, colour: colour), to: (temporary as NSString).appendingPathComponent(name), reportedAs: name)
+      try CShim.writePNG(
+        tint(gray, colour: colour), to: (temporary as NSString).appendingPathComponent(name), reportedAs: name)
       let (c, i) = (colours[colour], items[item])
       lines.append(
         "{\"file_name\": \"\(name)\", \"label\": \"\(i)\", \"tags\": [\"\(c)\", \"\(i)\"], \"text\": \"\(c) \(i)\", "
@@ -145,12 +152,14 @@ public enum CaptionedFashion {
       perCombination: perCombination)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try encoder.encode(summary).write(to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("captioned-fashion.json")))
+    try encoder.encode(summary).write(
+      to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("captioned-fashion.json")))
     try Data((lines.joined(separator: "\n") + "\n").utf8)
       .write(to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("metadata.jsonl")))
     if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(atPath: url.path) }
     guard rename(temporary, url.path) == 0 else {
-      throw KallimaError.io(path: url.path, message: "could not rename \(temporary) to it: \(String(cString: strerror(errno)))")
+      throw KallimaError.io(
+        path: url.path, message: "could not rename \(temporary) to it: \(String(cString: strerror(errno)))")
     }
     success = true
     return summary
@@ -198,7 +207,8 @@ public enum CaptionedFashion {
     var best: (index: Int, distance: Double)? = nil
     for (index, c) in palette.enumerated() {
       let n = Double(c.r + c.g + c.b)
-      let d = ((chroma.0 - Double(c.r) / n) * (chroma.0 - Double(c.r) / n)
+      let d =
+        ((chroma.0 - Double(c.r) / n) * (chroma.0 - Double(c.r) / n)
         + (chroma.1 - Double(c.g) / n) * (chroma.1 - Double(c.g) / n)
         + (chroma.2 - Double(c.b) / n) * (chroma.2 - Double(c.b) / n)).squareRoot()
       if best == nil || d < best!.distance { best = (index, d) }

@@ -58,7 +58,9 @@ public struct ConditionVocabulary: Codable, Equatable, Sendable {
       return width >= 1 ? nil : "embedding width is \(width); it must be at least 1"
     }
     if names.isEmpty { return "a \(kind.rawValue) vocabulary needs at least one name" }
-    if width != names.count { return "width \(width) differs from the \(names.count) names of a \(kind.rawValue) vocabulary" }
+    if width != names.count {
+      return "width \(width) differs from the \(names.count) names of a \(kind.rawValue) vocabulary"
+    }
     if Set(names).count != names.count {
       var seen = Set<String>()
       let repeated = names.filter { !seen.insert($0).inserted }
@@ -85,7 +87,8 @@ public struct ConditionVocabulary: Codable, Equatable, Sendable {
     case .tags:
       let tags = Self.tags(in: input)
       guard !tags.isEmpty else {
-        throw KallimaError.invalidArgument(op: op, message: "no tags in '\(input)'; give tags separated by commas, \(listing)")
+        throw KallimaError.invalidArgument(
+          op: op, message: "no tags in '\(input)'; give tags separated by commas, \(listing)")
       }
       for tag in tags {
         guard let i = index[tag] else {
@@ -125,10 +128,12 @@ public struct ConditionVocabulary: Codable, Equatable, Sendable {
     let folded = names.indices.filter { names[$0].lowercased() == text.lowercased() }
     if folded.count == 1 { return folded[0] }
     if let i = Int(text), names.indices.contains(i) { return i }
-    let why = folded.count > 1
+    let why =
+      folded.count > 1
       ? "'\(text)' matches \(folded.map { "'\(names[$0])'" }.joined(separator: " and ")) ignoring case; write it exactly"
       : "unknown class '\(text)'"
-    throw KallimaError.invalidArgument(op: "ConditionVocabulary.encode", message: "\(why); \(listing), or an index 0...\(width - 1)")
+    throw KallimaError.invalidArgument(
+      op: "ConditionVocabulary.encode", message: "\(why); \(listing), or an index 0...\(width - 1)")
   }
 
   /// Human-readable form of a vector (class name; tags joined by ", "; for text the words with
@@ -137,7 +142,9 @@ public struct ConditionVocabulary: Codable, Equatable, Sendable {
     guard vector.count == width else { return "(a vector of \(vector.count) values; this vocabulary has \(width))" }
     switch kind {
     case .class:
-      guard let best = vector.indices.max(by: { vector[$0] < vector[$1] }), vector[best] > 0 else { return "(no class)" }
+      guard let best = vector.indices.max(by: { vector[$0] < vector[$1] }), vector[best] > 0 else {
+        return "(no class)"
+      }
       return names[best]
     case .tags:
       let on = vector.indices.filter { vector[$0] >= 0.5 }

@@ -33,7 +33,8 @@ extension ImageDataset {
     }
     if condition != .embedding, let embeddings {
       throw KallimaError.invalidArgument(
-        op: op, message: "an embeddings file (\(embeddings)) is only read with condition embedding, not \(condition.rawValue)")
+        op: op,
+        message: "an embeddings file (\(embeddings)) is only read with condition embedding, not \(condition.rawValue)")
     }
     var isDirectory: ObjCBool = false
     let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
@@ -82,7 +83,8 @@ extension ImageDataset {
     } else if !metadataFiles.isEmpty {
       let metadata = try ImageFolderMetadata.read(root: folder, files: metadataFiles, kind: kind)
       let column = ImageFolderMetadata.column(for: kind)
-      source = metadataFiles.count == 1
+      source =
+        metadataFiles.count == 1
         ? "\(metadataFiles[0]) column '\(column)'" : "\(metadataFiles.count) metadata.jsonl files, column '\(column)'"
       pending = relatives.map { relative in
         guard let row = metadata.rows[relative] else { return .none("no metadata.jsonl line") }
@@ -132,7 +134,7 @@ extension ImageDataset {
         path: folder,
         message: "has no metadata.jsonl, so no \(kind.rawValue) conditions; add a metadata.jsonl (Hugging Face "
           + "imagefolder) with one line per image such as {\"file_name\": \"a.png\", "
-          + "\"\(ImageFolderMetadata.column(for: kind))\": \(kind == .tags ? "[\"blue hair\", \"red eyes\"]" : "\"a caption\"")}")
+          + "\"\(ImageFolderMetadata.column(for: kind))\": \(kind == .tags ? #"["blue hair", "red eyes"]"# : #""a caption""#)}")
     }
 
     let dataset = try load(path: folder, size: size, channels: channels, limit: limit, cache: cache)
@@ -166,6 +168,17 @@ extension ImageDataset {
           + "(\(skippedExamples.prefix(3).joined(separator: "; "))); conditions come from \(source)")
     }
     let conditions = kept.map { pending[loaded[$0]] }
+    if kind == .tags || kind == .text {
+      let distinct = Set(
+        conditions.flatMap {
+          switch $0 {
+          case .tags(let t): return t
+          case .text(_, let w): return w
+          default: return []
+          }
+        })
+      try checkVectorSize(count: kept.count, width: distinct.count, kind: kind, folder: folder)
+    }
     let vocabulary: ConditionVocabulary
     var vectors: [Float] = []
     var captions: [String] = []
@@ -212,7 +225,8 @@ extension ImageDataset {
     }
     if let limit, skipped > 0, dataset.report.examined < dataset.report.candidates {
       notes.append(
-        "limit \(limit) counts images before conditioning: \(skipped) of them had no condition, so \(kept.count) remain")
+        "limit \(limit) counts images before conditioning: \(skipped) of them had no condition, so \(kept.count) remain"
+      )
     }
     let set = try ConditionSet(
       vocabulary: vocabulary, count: kept.count, vectors: vectors, captions: captions, classIndices: classIndices)
@@ -253,8 +267,8 @@ extension ImageDataset {
       guard let labelsPath, let labels = dataset.labels else {
         throw KallimaError.io(
           path: imagesPath,
-          message: "has no idx1 labels file beside it (\(imagesPath.replacingOccurrences(of: "images-idx3", with: "labels-idx1"))), "
-            + "so no classes; put the labels file there")
+          message: "has no idx1 labels file beside it (looked for "
+            + "\(imagesPath.replacingOccurrences(of: "images-idx3", with: "labels-idx1"))), so no classes; put it there")
       }
       let all = try IDX.readLabels(labelsPath).map(Int.init)
       let classes = (all.max() ?? 0) + 1
@@ -272,7 +286,9 @@ extension ImageDataset {
             + "beside the images file to name them otherwise")
       } else {
         names = (0..<classes).map(String.init)
-        notes.append("classes are named 0...\(classes - 1); put a classes.txt (one name per line) beside \(imagesPath) to name them")
+        notes.append(
+          "classes are named 0...\(classes - 1); put a classes.txt (one name per line) beside \(imagesPath) to name them"
+        )
       }
       let vocabulary = try ConditionVocabulary(kind: .class, names: names)
       let set = try ConditionSet(
@@ -307,7 +323,9 @@ extension ImageDataset {
     guard names.count >= classes else {
       throw KallimaError.io(
         path: path,
-        message: "names \(names.count) classes but the labels go up to \(classes - 1); write one name per class, label 0 first")
+        message:
+          "names \(names.count) classes but the labels go up to \(classes - 1); write one name per class, label 0 first"
+      )
     }
     if Set(names).count != names.count {
       throw KallimaError.io(path: path, message: "names a class twice; class names must be distinct")
@@ -335,6 +353,18 @@ extension ImageDataset {
     return array
   }
 
+  /// Condition vectors are dense (count × width floats): refuses tag and word sets over 2^28
+  /// values (1 GiB), which a large caption vocabulary reaches quickly.
+  static func checkVectorSize(count: Int, width: Int, kind: ConditionKind, folder: String) throws {
+    let (values, overflow) = count.multipliedReportingOverflow(by: width)
+    guard overflow || values > 1 << 28 else { return }
+    let what = kind == .text ? "distinct words" : "distinct tags"
+    throw KallimaError.io(
+      path: folder,
+      message: "\(count) images × \(width) \(what) make dense condition vectors of over 1 GiB; use --limit, fewer "
+        + "distinct \(kind == .text ? "words" : "tags"), or precomputed embeddings (--condition embedding)")
+  }
+
   private static func oneHot(_ indices: [Int], width: Int) -> [Float] {
     var vectors = [Float](repeating: 0, count: indices.count * width)
     for (n, i) in indices.enumerated() { vectors[n * width + i] = 1 }
@@ -351,7 +381,8 @@ extension ImageDataset {
     kept.withUnsafeMutableBytes { out in
       bytes.withUnsafeBytes { all in
         for (k, n) in positions.enumerated() {
-          out.baseAddress!.advanced(by: k * stride).copyMemory(from: all.baseAddress!.advanced(by: n * stride), byteCount: stride)
+          out.baseAddress!.advanced(by: k * stride).copyMemory(
+            from: all.baseAddress!.advanced(by: n * stride), byteCount: stride)
         }
       }
     }

@@ -28,6 +28,9 @@ struct ImageFolderMetadata {
     var value: Value?
   }
 
+  /// Integer labels are class indices below this (a vocabulary of 0...label is built from them).
+  static let maximumClassIndex = 1 << 20
+
   /// The metadata files, sorted.
   var files: [String]
   /// Rows by image path relative to the image folder ("sub/0001.png").
@@ -68,7 +71,8 @@ struct ImageFolderMetadata {
       do {
         data = try Data(contentsOf: URL(fileURLWithPath: file))
       } catch {
-        throw KallimaError.io(path: file, message: "cannot be read (\(error.localizedDescription)); check its permissions")
+        throw KallimaError.io(
+          path: file, message: "cannot be read (\(error.localizedDescription)); check its permissions")
       }
       let folderParts = Array(components((file as NSString).deletingLastPathComponent).dropFirst(rootParts.count))
       let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
@@ -78,7 +82,8 @@ struct ImageFolderMetadata {
         let line = raw.last == UInt8(ascii: "\r") ? raw.dropLast() : raw[...]
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
         guard let value = try? decoder.decode(JSONValue.self, from: Data(line)) else {
-          problem("not valid JSON; each line must be one JSON object such as {\"file_name\": \"a.png\", \"\(column)\": ...}")
+          problem(
+            "not valid JSON; each line must be one JSON object such as {\"file_name\": \"a.png\", \"\(column)\": ...}")
           continue
         }
         guard case .object(let object) = value else {
@@ -90,7 +95,9 @@ struct ImageFolderMetadata {
           continue
         }
         guard case .string(let fileName) = name, !fileName.isEmpty else {
-          problem("\"file_name\" is \(name.typeName == "string" ? "empty" : "a \(name.typeName)"); it must be the image's path")
+          problem(
+            "\"file_name\" is \(name.typeName == "string" ? "empty" : "a \(name.typeName)"); it must be the image's path"
+          )
           continue
         }
         guard let key = normalise(folderParts + components(fileName)) else {
@@ -98,7 +105,9 @@ struct ImageFolderMetadata {
           continue
         }
         if let earlier = rows[key] {
-          problem("\"file_name\" '\(fileName)' names \(key), already described on \(earlier.location); keep one line per image")
+          problem(
+            "\"file_name\" '\(fileName)' names \(key), already described on \(earlier.location); keep one line per image"
+          )
           continue
         }
         var condition: Value? = nil
@@ -110,6 +119,11 @@ struct ImageFolderMetadata {
         case (.class, .number(let n)):
           guard let i = Int(exactly: n), i >= 0 else {
             problem("\"label\" \(n) is not a class index; integer labels must be 0, 1, 2, ... (or use class names)")
+            continue
+          }
+          guard i < maximumClassIndex else {
+            problem(
+              "\"label\" \(i) would make over \(maximumClassIndex) classes; number classes from 0, or use class names")
             continue
           }
           condition = .number(i)
@@ -129,8 +143,10 @@ struct ImageFolderMetadata {
         case (.text, .string(let s)):
           condition = .text(s)
         case (_, let other):
-          let want = ["label": "a string (class name) or an integer (class index)",
-            "tags": "an array of strings or one comma-separated string", "text": "a string"][column]!
+          let want = [
+            "label": "a string (class name) or an integer (class index)",
+            "tags": "an array of strings or one comma-separated string", "text": "a string",
+          ][column]!
           problem("\"\(column)\" is a \(other.typeName); it must be \(want)")
           continue
         }

@@ -29,13 +29,16 @@ struct MakeCaptioned: ParsableCommand {
     case nil: heldOut = CaptionedFashion.defaultHeldOut
     case "none", "": heldOut = []
     case let list?:
-      heldOut = try list.split(separator: ",").map { try CaptionedFashion.Combination($0.trimmingCharacters(in: .whitespaces)) }
+      heldOut = try list.split(separator: ",").map {
+        try CaptionedFashion.Combination($0.trimmingCharacters(in: .whitespaces))
+      }
     }
     let summary = try CaptionedFashion.write(
       to: out, count: count, seed: seed, size: size, heldOut: heldOut, source: source)
     print("wrote \(summary.count) items (\(summary.size)x\(summary.size)) to \(summary.folder)")
     print("held out: \(summary.heldOut.isEmpty ? "none" : summary.heldOut.joined(separator: ", "))")
-    print("combinations written: \(summary.perCombination.count), items each: "
-      + "\(summary.perCombination.values.min() ?? 0)...\(summary.perCombination.values.max() ?? 0)")
+    print(
+      "combinations written: \(summary.perCombination.count), items each: "
+        + "\(summary.perCombination.values.min() ?? 0)...\(summary.perCombination.values.max() ?? 0)")
   }
 }

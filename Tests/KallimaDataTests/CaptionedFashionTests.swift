@@ -22,10 +22,12 @@ struct CaptionedFashionTests {
     let out = (dir.path as NSString).appendingPathComponent("captioned")
     let summary = try CaptionedFashion.write(to: out, count: 60, seed: 7, size: 32)
     #expect(summary.count == 60 && summary.perCombination.values.reduce(0, +) == 60)
-    #expect(summary.heldOut == ["red sandal", "green trouser", "blue bag", "yellow dress", "magenta sneaker", "cyan coat"])
+    #expect(
+      summary.heldOut == ["red sandal", "green trouser", "blue bag", "yellow dress", "magenta sneaker", "cyan coat"])
     let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path)
     #expect(leftovers == ["captioned"], "the temporary folder was renamed: \(leftovers)")
-    let labels = try IDX.readLabels("/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz").prefix(60).map(Int.init)
+    let labels = try IDX.readLabels("/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz").prefix(60).map(
+      Int.init)
     let heldOut = Set(CaptionedFashion.defaultHeldOut.map(\.description))
 
     let (texts, text) = try ImageDataset.loadConditioned(path: out, size: 32, channels: 3, condition: .text, cache: nil)
@@ -34,8 +36,11 @@ struct CaptionedFashionTests {
       let combination = try CaptionedFashion.Combination(text.captions[n])
       #expect(combination.item == labels[n], "image \(n): caption \(text.captions[n]), label \(labels[n])")
       #expect(!heldOut.contains(text.captions[n]), "image \(n) is a held-out combination: \(text.captions[n])")
-      #expect(CaptionedFashion.colour(ofRGB: try rgbImage(texts, n)) == combination.colour, "image \(n): \(text.captions[n])")
-      #expect(text.vocabulary.describe(Array(text.vector(n))) == text.vocabulary.describe(try text.vocabulary.encode(text.captions[n])))
+      #expect(
+        CaptionedFashion.colour(ofRGB: try rgbImage(texts, n)) == combination.colour, "image \(n): \(text.captions[n])")
+      #expect(
+        text.vocabulary.describe(Array(text.vector(n)))
+          == text.vocabulary.describe(try text.vocabulary.encode(text.captions[n])))
     }
     let (_, tags) = try ImageDataset.loadConditioned(path: out, size: 32, channels: 3, condition: .tags, cache: nil)
     let (_, classes) = try ImageDataset.loadConditioned(path: out, size: 32, channels: 3, condition: .class, cache: nil)
@@ -47,9 +52,11 @@ struct CaptionedFashionTests {
     #expect(Set(classes.vocabulary.names).isSubset(of: CaptionedFashion.items))
     // Seeded: the same seed writes the same captions; another seed other colours.
     let again = (dir.path as NSString).appendingPathComponent("again")
-    #expect(try CaptionedFashion.write(to: again, count: 60, seed: 7, size: 28).perCombination == summary.perCombination)
+    #expect(
+      try CaptionedFashion.write(to: again, count: 60, seed: 7, size: 28).perCombination == summary.perCombination)
     let other = (dir.path as NSString).appendingPathComponent("other")
-    #expect(try CaptionedFashion.write(to: other, count: 60, seed: 8, size: 28).perCombination != summary.perCombination)
+    #expect(
+      try CaptionedFashion.write(to: other, count: 60, seed: 8, size: 28).perCombination != summary.perCombination)
     let exists = expectKallimaError { _ = try CaptionedFashion.write(to: out, count: 1, seed: 1) }
     #expect(exists?.description.contains("not an empty folder") == true)
   }
@@ -65,7 +72,8 @@ struct CaptionedFashionTests {
     #expect(summary.perCombination.keys.allSatisfy { $0.hasPrefix("blue ") }, "\(summary.perCombination)")
     let all = try CaptionedFashion.colours.indices.map { try CaptionedFashion.Combination(colour: $0, item: 0) }
     let refused = expectKallimaError {
-      _ = try CaptionedFashion.write(to: (dir.path as NSString).appendingPathComponent("x"), count: 5, seed: 1, heldOut: all)
+      _ = try CaptionedFashion.write(
+        to: (dir.path as NSString).appendingPathComponent("x"), count: 5, seed: 1, heldOut: all)
     }
     #expect(refused?.description.contains("every colour of tshirt") == true)
   }
@@ -103,7 +111,8 @@ struct CaptionedFashionTests {
     // A dim noisy background does not move a tinted item: the squared-intensity weight.
     let item = CaptionedFashion.tint(images.image(0), colour: 2)
     let noisy = try RGBImage(
-      width: 28, height: 28, channels: 3, pixels: item.pixels.enumerated().map { i, v in v == 0 ? UInt8((i * 7) % 12) : v })
+      width: 28, height: 28, channels: 3,
+      pixels: item.pixels.enumerated().map { i, v in v == 0 ? UInt8((i * 7) % 12) : v })
     #expect(CaptionedFashion.colour(ofRGB: noisy) == 2)
     // As training sees it: planar values in [-1, 1].
     let plane = 28 * 28

@@ -21,7 +21,9 @@ private func float32NPY(shape: [Int], values: [Float]) -> Data {
   let dims = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
   var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(dims), }"
   header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
-  var out = Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+  var out = Data([
+    0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8),
+  ])
   out.append(contentsOf: Array(header.utf8))
   for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
   return out
@@ -29,7 +31,8 @@ private func float32NPY(shape: [Int], values: [Float]) -> Data {
 
 @Suite("Conditioned datasets: ImageFolder, metadata.jsonl, idx labels, embeddings")
 struct ConditionTests {
-  @Test("ImageFolder: class = first folder under the root, sorted; root images skipped and counted; cache hit pairs alike")
+  @Test(
+    "ImageFolder: class = first folder under the root, sorted; root images skipped and counted; cache hit pairs alike")
   func imageFolderClasses() throws {
     let dir = try ScratchFolder()
     try flatPNG(dir, "data/dog/c.png", value: 30)
@@ -40,7 +43,8 @@ struct ConditionTests {
     let root = (dir.path as NSString).appendingPathComponent("data")
     let cache = DatasetCache(directory: URL(fileURLWithPath: dir.path).appendingPathComponent("cache"))
     for pass in 0..<2 {
-      let (dataset, set) = try ImageDataset.loadConditioned(path: root, size: 8, channels: 3, condition: .class, cache: cache)
+      let (dataset, set) = try ImageDataset.loadConditioned(
+        path: root, size: 8, channels: 3, condition: .class, cache: cache)
       #expect(set.vocabulary == (try ConditionVocabulary(kind: .class, names: ["bird", "cat", "dog"])), "pass \(pass)")
       #expect(dataset.count == 3 && set.count == 3)
       #expect(firstSamples(dataset) == [10, 20, 30], "cat/a, cat/deep/b, dog/c in path order; pass \(pass)")
@@ -58,12 +62,18 @@ struct ConditionTests {
   func noClasses() throws {
     let dir = try ScratchFolder()
     try flatPNG(dir, "a.png", value: 1)
-    let classes = expectKallimaError { _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .class, cache: nil) }
+    let classes = expectKallimaError {
+      _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .class, cache: nil)
+    }
     #expect(message(classes).contains("no metadata.jsonl and no subfolders"), "\(message(classes))")
-    let tags = expectKallimaError { _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .tags, cache: nil) }
+    let tags = expectKallimaError {
+      _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .tags, cache: nil)
+    }
     #expect(message(tags).contains("metadata.jsonl") && message(tags).contains("\"tags\""), "\(message(tags))")
     let empty = try ScratchFolder()
-    let none = expectKallimaError { _ = try ImageDataset.loadConditioned(path: empty.path, size: 8, channels: 3, condition: .class, cache: nil) }
+    let none = expectKallimaError {
+      _ = try ImageDataset.loadConditioned(path: empty.path, size: 8, channels: 3, condition: .class, cache: nil)
+    }
     #expect(message(none).contains("contains no .png"), "the plain loader's message: \(message(none))")
   }
 
@@ -71,10 +81,15 @@ struct ConditionTests {
   func limitBeforeConditioning() throws {
     let dir = try ScratchFolder()
     for (name, value) in [("a", 1), ("b", 2), ("c", 3), ("d", 4)] { try flatPNG(dir, "\(name).png", value: value) }
-    _ = try dir.write(Array("{\"file_name\": \"a.png\", \"text\": \"x\"}\n{\"file_name\": \"c.png\", \"text\": \"y\"}\n".utf8), to: "metadata.jsonl")
-    let (dataset, set) = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, limit: 2, condition: .text, cache: nil)
+    _ = try dir.write(
+      Array("{\"file_name\": \"a.png\", \"text\": \"x\"}\n{\"file_name\": \"c.png\", \"text\": \"y\"}\n".utf8),
+      to: "metadata.jsonl")
+    let (dataset, set) = try ImageDataset.loadConditioned(
+      path: dir.path, size: 8, channels: 3, limit: 2, condition: .text, cache: nil)
     #expect(firstSamples(dataset) == [1] && set.captions == ["x"] && set.vocabulary.names == ["x"])
-    #expect(dataset.report.description.contains("limit 2 counts images before conditioning: 1 of them had no condition, so 1 remain"),
+    #expect(
+      dataset.report.description.contains(
+        "limit 2 counts images before conditioning: 1 of them had no condition, so 1 remain"),
       "\(dataset.report)")
   }
 
@@ -82,7 +97,9 @@ struct ConditionTests {
   /// naming a file that does not exist.
   private func metadataFolder() throws -> ScratchFolder {
     let dir = try ScratchFolder()
-    for (name, value) in [("a", 10), ("b", 20), ("c", 30), ("d", 40), ("e", 50)] { try flatPNG(dir, "\(name).png", value: value) }
+    for (name, value) in [("a", 10), ("b", 20), ("c", 30), ("d", 40), ("e", 50)] {
+      try flatPNG(dir, "\(name).png", value: value)
+    }
     // Subfolder names must not count as classes when metadata exists.
     try flatPNG(dir, "sub/f.png", value: 60)
     let lines = [
@@ -97,16 +114,21 @@ struct ConditionTests {
     return dir
   }
 
-  @Test("metadata.jsonl string labels: sorted distinct labels of all lines; images without a label skipped; stray lines noted")
+  @Test(
+    "metadata.jsonl string labels: sorted distinct labels of all lines; images without a label skipped; stray lines noted"
+  )
   func metadataLabels() throws {
     let dir = try metadataFolder()
-    let (dataset, set) = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .class, cache: nil)
+    let (dataset, set) = try ImageDataset.loadConditioned(
+      path: dir.path, size: 8, channels: 3, condition: .class, cache: nil)
     #expect(set.vocabulary.names == ["Cat", "dog", "zebra"])
     #expect(firstSamples(dataset) == [10, 20, 30])
     #expect(set.classIndices == [0, 1, 0] && set.captions == ["Cat", "dog", "Cat"])
     let c = try #require(dataset.report.conditioning)
     #expect(c.skipped == 3, "d (no line), e (null label), sub/f (no line): \(c.skippedExamples)")
-    #expect(c.notes.contains { $0.contains("1 metadata line names no image") && $0.contains("metadata.jsonl:6") }, "\(c.notes)")
+    #expect(
+      c.notes.contains { $0.contains("1 metadata line names no image") && $0.contains("metadata.jsonl:6") },
+      "\(c.notes)")
   }
 
   @Test("metadata.jsonl integer labels: classes 0...max")
@@ -114,7 +136,9 @@ struct ConditionTests {
     let dir = try ScratchFolder()
     try flatPNG(dir, "a.png", value: 1)
     try flatPNG(dir, "b.png", value: 2)
-    _ = try dir.write(Array("{\"file_name\": \"a.png\", \"label\": 3}\n{\"file_name\": \"b.png\", \"label\": 0}\n".utf8), to: "metadata.jsonl")
+    _ = try dir.write(
+      Array("{\"file_name\": \"a.png\", \"label\": 3}\n{\"file_name\": \"b.png\", \"label\": 0}\n".utf8),
+      to: "metadata.jsonl")
     let (_, set) = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .class, cache: nil)
     #expect(set.vocabulary.names == ["0", "1", "2", "3"] && set.classIndices == [3, 0])
     #expect(set.vectors == [0, 0, 0, 1, 1, 0, 0, 0])
@@ -123,7 +147,8 @@ struct ConditionTests {
   @Test("metadata.jsonl tags, as an array and as a comma-separated string: lowercased multi-hot; empty tags skipped")
   func metadataTags() throws {
     let dir = try metadataFolder()
-    let (dataset, set) = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .tags, cache: nil)
+    let (dataset, set) = try ImageDataset.loadConditioned(
+      path: dir.path, size: 8, channels: 3, condition: .tags, cache: nil)
     #expect(set.vocabulary.names == ["blue hair", "red eyes", "smile"], "tags of the loaded images only")
     #expect(firstSamples(dataset) == [10, 20])
     #expect(set.vectors == [1, 1, 0, 0, 1, 1])
@@ -136,7 +161,8 @@ struct ConditionTests {
   @Test("metadata.jsonl text: bag of words, v[w] = count / words, exact")
   func metadataText() throws {
     let dir = try metadataFolder()
-    let (dataset, set) = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .text, cache: nil)
+    let (dataset, set) = try ImageDataset.loadConditioned(
+      path: dir.path, size: 8, channels: 3, condition: .text, cache: nil)
     #expect(set.vocabulary.names == ["a", "dog", "red", "shirt"])
     #expect(firstSamples(dataset) == [10, 20], "c's text '...' has no words")
     // "A red, red shirt!" -> a, red, red, shirt: 1/4, 2/4, 1/4 (exact in Float).
@@ -146,7 +172,9 @@ struct ConditionTests {
     #expect(try set.vocabulary.encode("dog, a dog") == [1 / 3, 2 / 3, 0, 0])
     #expect(set.vocabulary.describe(Array(set.vector(0))) == "a red shirt")
     let unknown = expectKallimaError { _ = try set.vocabulary.encode("a blue shirt") }
-    #expect(message(unknown).contains("unknown word 'blue'") && message(unknown).contains("a, dog, red, shirt"), "\(message(unknown))")
+    #expect(
+      message(unknown).contains("unknown word 'blue'") && message(unknown).contains("a, dog, red, shirt"),
+      "\(message(unknown))")
   }
 
   @Test("Nested metadata.jsonl: file_name is relative to its own folder; metadata beats subfolder classes")
@@ -155,9 +183,12 @@ struct ConditionTests {
     try flatPNG(dir, "x/one.png", value: 1)
     try flatPNG(dir, "x/y/two.png", value: 2)
     try flatPNG(dir, "z/three.png", value: 3)
-    _ = try dir.write(Array("{\"file_name\": \"one.png\", \"label\": \"b\"}\n{\"file_name\": \"y/two.png\", \"label\": \"a\"}\n".utf8), to: "x/metadata.jsonl")
+    _ = try dir.write(
+      Array("{\"file_name\": \"one.png\", \"label\": \"b\"}\n{\"file_name\": \"y/two.png\", \"label\": \"a\"}\n".utf8),
+      to: "x/metadata.jsonl")
     _ = try dir.write(Array("{\"file_name\": \"z/three.png\", \"label\": \"b\"}\n".utf8), to: "metadata.jsonl")
-    let (dataset, set) = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .class, cache: nil)
+    let (dataset, set) = try ImageDataset.loadConditioned(
+      path: dir.path, size: 8, channels: 3, condition: .class, cache: nil)
     #expect(set.vocabulary.names == ["a", "b"], "labels, not the folder names x and z")
     #expect(firstSamples(dataset) == [1, 2, 3] && set.captions == ["b", "a", "b"])
   }
@@ -177,7 +208,9 @@ struct ConditionTests {
       #"{"file_name": "../a.png"}"#,  // 8
     ]
     let path = try dir.write(Array(lines.joined(separator: "\n").utf8), to: "metadata.jsonl")
-    let error = expectKallimaError { _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .class, cache: nil) }
+    let error = expectKallimaError {
+      _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .class, cache: nil)
+    }
     let text = message(error)
     for line in [1, 2, 3, 4, 6, 7, 8] { #expect(text.contains("\(path):\(line):"), "line \(line): \(text)") }
     #expect(!text.contains("\(path):5:"), "\(text)")
@@ -186,26 +219,46 @@ struct ConditionTests {
     // Tags of the wrong type; more than 10 problems are counted, not all shown.
     let many = (0..<13).map { #"{"file_name": "f\#($0).png", "tags": [1]}"# }
     _ = try dir.write(Array(many.joined(separator: "\n").utf8), to: "metadata.jsonl")
-    let tags = message(expectKallimaError { _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .tags, cache: nil) })
-    #expect(tags.contains("13 malformed lines") && tags.contains("and 3 more") && tags.contains("\(path):10:"), "\(tags)")
+    let tags = message(
+      expectKallimaError {
+        _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .tags, cache: nil)
+      })
+    #expect(
+      tags.contains("13 malformed lines") && tags.contains("and 3 more") && tags.contains("\(path):10:"), "\(tags)")
     #expect(!tags.contains("\(path):11:"), "\(tags)")
+    // An integer label too large to be a class index (it would make a vocabulary of 0...label).
+    _ = try dir.write(Array("{\"file_name\": \"a.png\", \"label\": 123456789012}\n".utf8), to: "metadata.jsonl")
+    let huge = message(
+      expectKallimaError {
+        _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .class, cache: nil)
+      })
+    #expect(huge.contains("\(path):1:") && huge.contains("would make over 1048576 classes"), "\(huge)")
     // Mixed label types.
-    _ = try dir.write(Array("{\"file_name\": \"a.png\", \"label\": 1}\n{\"file_name\": \"b.png\", \"label\": \"b\"}\n".utf8), to: "metadata.jsonl")
-    let mixed = message(expectKallimaError { _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .class, cache: nil) })
+    _ = try dir.write(
+      Array("{\"file_name\": \"a.png\", \"label\": 1}\n{\"file_name\": \"b.png\", \"label\": \"b\"}\n".utf8),
+      to: "metadata.jsonl")
+    let mixed = message(
+      expectKallimaError {
+        _ = try ImageDataset.loadConditioned(path: dir.path, size: 8, channels: 3, condition: .class, cache: nil)
+      })
     #expect(mixed.contains("\(path):2:") && mixed.contains("one type for all labels"), "\(mixed)")
   }
 
   @Test("idx: Fashion-MNIST labels with Fashion-MNIST's names (first 100 of the installed set)")
   func fashionMNISTLabels() throws {
     let images = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
-    let (dataset, set) = try ImageDataset.loadConditioned(path: images, size: 28, channels: nil, limit: 100, condition: .class)
-    let labels = try IDX.readLabels("/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz").prefix(100).map(Int.init)
+    let (dataset, set) = try ImageDataset.loadConditioned(
+      path: images, size: 28, channels: nil, limit: 100, condition: .class)
+    let labels = try IDX.readLabels("/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz").prefix(100).map(
+      Int.init)
     #expect(dataset.count == 100 && set.count == 100)
     #expect(set.vocabulary.names == ImageDataset.fashionMNISTClasses && set.vocabulary.names[9] == "Ankle boot")
     #expect(set.classIndices == labels && set.captions == labels.map { ImageDataset.fashionMNISTClasses[$0] })
     #expect(set.captions[0] == "Ankle boot", "Fashion-MNIST's first training label is 9")
     #expect(dataset.report.description.contains("Fashion-MNIST's"), "\(dataset.report)")
-    let text = expectKallimaError { _ = try ImageDataset.loadConditioned(path: images, size: 28, channels: nil, limit: 10, condition: .text) }
+    let text = expectKallimaError {
+      _ = try ImageDataset.loadConditioned(path: images, size: 28, channels: nil, limit: 10, condition: .text)
+    }
     #expect(message(text).contains("class labels only"), "\(message(text))")
   }
 
@@ -218,12 +271,22 @@ struct ConditionTests {
     let (_, numbered) = try ImageDataset.loadConditioned(path: dir.path, size: 2, channels: nil, condition: .class)
     #expect(numbered.vocabulary.names == ["0", "1", "2"] && numbered.classIndices == [2, 0, 1, 2])
     _ = try dir.write(Array("circle\nsquare\ntriangle\n\n".utf8), to: "classes.txt")
-    let (dataset, named) = try ImageDataset.loadConditioned(path: path, size: 2, channels: nil, limit: 3, condition: .class)
-    #expect(named.vocabulary.names == ["circle", "square", "triangle"] && named.captions == ["triangle", "circle", "square"])
+    let (dataset, named) = try ImageDataset.loadConditioned(
+      path: path, size: 2, channels: nil, limit: 3, condition: .class)
+    #expect(
+      named.vocabulary.names == ["circle", "square", "triangle"] && named.captions == ["triangle", "circle", "square"])
     #expect(dataset.report.conditioning?.notes.first?.contains("classes.txt") == true)
     _ = try dir.write(Array("circle\nsquare\n".utf8), to: "classes.txt")
-    let short = expectKallimaError { _ = try ImageDataset.loadConditioned(path: path, size: 2, channels: nil, condition: .class) }
+    let short = expectKallimaError {
+      _ = try ImageDataset.loadConditioned(path: path, size: 2, channels: nil, condition: .class)
+    }
     #expect(message(short).contains("names 2 classes but the labels go up to 2"), "\(message(short))")
+    let unlabelled = try dir.write(IDX.encode(images), to: "other/test-images-idx3-ubyte")
+    let noLabels = message(
+      expectKallimaError {
+        _ = try ImageDataset.loadConditioned(path: unlabelled, size: 2, channels: nil, condition: .class)
+      })
+    #expect(noLabels.contains("no idx1 labels file beside it"), "\(noLabels)")
   }
 
   @Test("Embeddings .npy (float32 and float64): rows in sorted path order before skipping; wrong row count names both")
@@ -242,19 +305,39 @@ struct ConditionTests {
       let (dataset, set) = try ImageDataset.loadConditioned(
         path: root, size: 8, channels: 3, condition: .embedding, embeddings: file, cache: nil)
       #expect(firstSamples(dataset) == [10, 30])
-      #expect(set.vocabulary.kind == .embedding && set.vocabulary.width == 2 && set.vectors == [0.5, -1, -0.125, 8], "\(file)")
+      #expect(
+        set.vocabulary.kind == .embedding && set.vocabulary.width == 2 && set.vectors == [0.5, -1, -0.125, 8], "\(file)"
+      )
       #expect(set.captions == ["row 0", "row 2"])
     }
     let wrong = try dir.file("e4.npy")
     try float32NPY(shape: [4, 2], values: Array(repeating: 0, count: 8)).write(to: URL(fileURLWithPath: wrong))
-    let rows = message(expectKallimaError {
-      _ = try ImageDataset.loadConditioned(path: root, size: 8, channels: 3, condition: .embedding, embeddings: wrong, cache: nil)
-    })
+    let rows = message(
+      expectKallimaError {
+        _ = try ImageDataset.loadConditioned(
+          path: root, size: 8, channels: 3, condition: .embedding, embeddings: wrong, cache: nil)
+      })
     #expect(rows.contains("4 rows") && rows.contains("3 image files"), "\(rows)")
-    let missing = message(expectKallimaError {
-      _ = try ImageDataset.loadConditioned(path: root, size: 8, channels: 3, condition: .embedding, cache: nil)
-    })
+    let missing = message(
+      expectKallimaError {
+        _ = try ImageDataset.loadConditioned(path: root, size: 8, channels: 3, condition: .embedding, cache: nil)
+      })
     #expect(missing.contains("needs an embeddings .npy file"), "\(missing)")
+    // A 1-D array, and integers: standalone .npy errors name the file, without an npz member.
+    let flat = try dir.file("flat.npy")
+    try float32NPY(shape: [3], values: [1, 2, 3]).write(to: URL(fileURLWithPath: flat))
+    let shape = message(
+      expectKallimaError {
+        _ = try ImageDataset.loadConditioned(
+          path: root, size: 8, channels: 3, condition: .embedding, embeddings: flat, cache: nil)
+      })
+    #expect(shape.contains(flat) && shape.contains("2-D array [images, E]"), "\(shape)")
+    var ints = float32NPY(shape: [3, 2], values: Array(repeating: 0, count: 6))
+    ints.replaceSubrange(ints.range(of: Data("<f4".utf8))!, with: Data("<i4".utf8))
+    let intPath = try dir.file("ints.npy")
+    try ints.write(to: URL(fileURLWithPath: intPath))
+    let dtype = message(expectKallimaError { _ = try NPY.read(intPath) })
+    #expect(dtype.contains(intPath) && dtype.contains("'<i4'") && !dtype.contains("member"), "\(dtype)")
   }
 
   @Test("Vocabulary: encode/describe round trips, index input, unknown names listed, Codable checks its fields")
@@ -287,7 +370,8 @@ struct ConditionTests {
 
   @Test("A report stored before conditioning existed still decodes (the dataset cache holds reports)")
   func reportBackwardsCompatible() throws {
-    let old = #"{"source": {"folder": {"_0": "/x"}}, "size": 8, "candidates": 1, "examined": 1, "loaded": 1, "skipped": [], "notes": []}"#
+    let old =
+      #"{"source": {"folder": {"_0": "/x"}}, "size": 8, "candidates": 1, "examined": 1, "loaded": 1, "skipped": [], "notes": []}"#
     let report = try JSONDecoder().decode(ImageDataset.Report.self, from: Data(old.utf8))
     #expect(report.conditioning == nil && report.loaded == 1)
   }
