@@ -94,10 +94,15 @@ t, iterations 1..t are recomputed by an independent functional float64 implement
 (F.conv2d etc., hand-written batch norm, spectral norm, Adam (make_objective_fixtures.py's
 Functional), a loop implementation of mismatch_rows, the heads written out); every stored
 state and statistic must agree to 1e-10 relative. The robustness measure (gradient noise
-1e-6·max|g| per tensor) must stay below 1e-5. It then prints per tensor family max
-|state − initial| and torch's own float32 run's max |float32 − float64|, and two
-ablations (the mismatched weight 0.4 instead of ½; mismatch_rows replaced by "always the
-next row") to show how far the fixture moves when the 3-case loss is wrong.
+1e-6·max|g| per tensor) must stay below 1e-5 (`--search-seeds` picks, per fixture, the seed
+offset of six with the smallest: matching offset 5, 1.9e-7; projection keeps offset 0, 4.6e-7,
+over offset 4's 3.7e-7, because offset 4's first real batch scores D(x) ≈ 3 and leaves the real
+hinge term almost without gradient, while offset 0's is on both sides of the kink in every
+iteration). It then
+prints per tensor family max |state − initial| and torch's own float32 run's
+max |float32 − float64|, and ablations (matching: the mismatched weight 0.4 instead of ½;
+mismatch_rows replaced by "always the next row"; GAN-INT off) to show how far the fixture
+moves when the 3-case loss or GAN-INT is wrong.
 """
 
 import argparse
@@ -561,10 +566,17 @@ def check(path):
     for fam in sorted(f32):
         m, e, a = f32[fam]
         print(f"  {fam:26s} {m:16.3e} {e:14.3e} {a:11.3e}")
+    ablations = []
     if cfg["conditioning"]["head"] == "matching":
         next_row = lambda c: torch.roll(c, -1, 0)  # noqa: E731
-        for label, fn in (("mismatched weight 0.4", Functional(cfg, initial, mismatch_weight=0.4)),
-                          ("mismatch = always the next row", Functional(cfg, initial, mismatch=next_row))):
+        ablations += [("mismatched weight 0.4", Functional(cfg, initial, mismatch_weight=0.4)),
+                      ("mismatch = always the next row", Functional(cfg, initial, mismatch=next_row))]
+    if cfg["conditioning"]["interpolation_weight"] is not None:
+        off = copy.deepcopy(cfg)
+        off["conditioning"]["interpolation_weight"] = None
+        ablations.append(("GAN-INT off", Functional(off, initial)))
+    if ablations:
+        for label, fn in ablations:
             rec, fin = fn.train(steps, initial)
             moved = {sec: max((fin[sec][k] - v).abs().max().item() for k, v in stored[-1][sec].items())
                      for sec in ("G", "D")}
