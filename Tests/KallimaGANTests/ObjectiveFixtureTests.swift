@@ -17,7 +17,9 @@ import Testing
 // without a device) and must reach the stored final state: both networks, the optimisers'
 // state, the EMA of G, BEGAN's k_t and spectral norm's u and v. Every tensor of Kallima's
 // stores must have an expected value, and every expected value a tensor. The runner,
-// `runTrainingFixture`, also runs the DCGAN step fixture (PyTorchStepTests.swift).
+// `runTrainingFixture`, also runs the DCGAN step fixture (PyTorchStepTests.swift) and the
+// conditional fixtures (ConditionalFixtureTests.swift: condition rows "c" and "cG", GAN-INT's
+// "zInt", and statistics under Kallima's names in "reported").
 //
 // An element passes when |actual − expected| <= atol + rtol·|expected| with
 //   • parameters, buffers, EMA, u/v, k:   atol 1e-5, rtol 1e-4;
