@@ -101,8 +101,9 @@ hinge term almost without gradient, while offset 0's is on both sides of the kin
 iteration). It then
 prints per tensor family max |state − initial| and torch's own float32 run's
 max |float32 − float64|, and ablations (matching: the mismatched weight 0.4 instead of ½;
-mismatch_rows replaced by "always the next row"; GAN-INT off) to show how far the fixture
-moves when the 3-case loss or GAN-INT is wrong.
+mismatch_rows replaced by "always the next row"; the mismatched forward before the fake one
+(only D's running statistics can tell); GAN-INT off) to show how far the fixture moves when
+the 3-case loss, the order of D's forwards or GAN-INT is wrong.
 """
 
 import argparse
@@ -386,9 +387,10 @@ class Functional(mof.Functional):
     conditional networks and iteration written out per the docstring."""
 
     def __init__(self, cfg, initial, grad_noise=0.0, noise_seed=0, mismatch=mismatch_rows_loop,
-                 mismatch_weight=None):
+                 mismatch_weight=None, mismatched_first=False):
         super().__init__(cfg, initial, grad_noise, noise_seed)
         self.mismatch = mismatch
+        self.mismatched_first = mismatched_first  # ablation: D(x, c̃) before D(fake, c)
         self.mismatch_weight = cfg["conditioning"]["mismatch_weight"] if mismatch_weight is None else mismatch_weight
 
     def weight(self, P, pre):
@@ -439,8 +441,11 @@ class Functional(mof.Functional):
                 PG, PD = self.leaves("G", False), self.leaves("D", True)
                 out_real = self.d_forward(PD, x, c)
                 fake = self.g_forward(PG, inp["zD"][s], c).detach()
+                matching = cond["head"] == "matching"
+                out_mis = self.d_forward(PD, x, self.mismatch(c)) if matching and self.mismatched_first else None
                 out_fake = self.d_forward(PD, fake, c)
-                out_mis = self.d_forward(PD, x, self.mismatch(c)) if cond["head"] == "matching" else None
+                if matching and not self.mismatched_first:
+                    out_mis = self.d_forward(PD, x, self.mismatch(c))
                 loss_d = self.d_loss(out_real, out_fake, out_mis)
                 names = self.trainable["D"]
                 grads = dict(zip(names, torch.autograd.grad(loss_d, [PD[n] for n in names])))
@@ -570,7 +575,8 @@ def check(path):
     if cfg["conditioning"]["head"] == "matching":
         next_row = lambda c: torch.roll(c, -1, 0)  # noqa: E731
         ablations += [("mismatched weight 0.4", Functional(cfg, initial, mismatch_weight=0.4)),
-                      ("mismatch = always the next row", Functional(cfg, initial, mismatch=next_row))]
+                      ("mismatch = always the next row", Functional(cfg, initial, mismatch=next_row)),
+                      ("D(x, c̃) before D(fake, c)", Functional(cfg, initial, mismatched_first=True))]
     if cfg["conditioning"]["interpolation_weight"] is not None:
         off = copy.deepcopy(cfg)
         off["conditioning"]["interpolation_weight"] = None

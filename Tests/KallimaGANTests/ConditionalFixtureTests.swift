@@ -61,7 +61,9 @@ import Testing
 //     3.3e5× on D(G(z)), 2.0e3× on G's weights (292 failed expectations, both backends).
 // The script's ablations measure the same in float64: the weight 0.4 moves G and D by up to
 // 5.5e-4 / 6.9e-4 after three iterations, "the next row" by 1.2e-3 / 1.1e-3, GAN-INT off by
-// 0.14 / 0.077 (running statistics included).
+// 0.14 / 0.077 (running statistics included), and D(x, c̃) run before D(fake, c) moves D's
+// running statistics by 3.9e-5 (18× their tolerance or more): the order of D's forwards is
+// pinned too.
 
 /// The conditional part of a conditional fixture's config.
 struct ConditionalFixtureConfig: Decodable {
