@@ -17,7 +17,9 @@ import Testing
 // without a device) and must reach the stored final state: both networks, the optimisers'
 // state, the EMA of G, BEGAN's k_t and spectral norm's u and v. Every tensor of Kallima's
 // stores must have an expected value, and every expected value a tensor. The runner,
-// `runTrainingFixture`, also runs the DCGAN step fixture (PyTorchStepTests.swift).
+// `runTrainingFixture`, also runs the DCGAN step fixture (PyTorchStepTests.swift) and the
+// conditional fixtures (ConditionalFixtureTests.swift: condition rows "c" and "cG", GAN-INT's
+// "zInt", and statistics under Kallima's names in "reported").
 //
 // An element passes when |actual − expected| <= atol + rtol·|expected| with
 //   • parameters, buffers, EMA, u/v, k:   atol 1e-5, rtol 1e-4;
@@ -74,6 +76,9 @@ struct ObjectiveFixture: Decodable {
     /// Mean σ(D(x)) and σ(D(fake)) per D step (Kallima's D(x), D(G(z))), where recorded.
     let d_real_sigmoid: [Double]?
     let d_fake_sigmoid: [Double]?
+    /// Per D step, under Kallima's `GANStatistics` names ("D(x)", "D(G(z))", "D(x,c̃)"), where
+    /// recorded (the conditional fixtures).
+    let reported: [String: [Double]]?
   }
   struct Step: Decodable {
     let inputs: [String: StepInputs]
@@ -256,15 +261,31 @@ func runTrainingFixture(
   func feed(_ tensor: Tensor, _ t: StepTensor, _ label: String) throws {
     try backend.write(try stepFloats(try stepDecode(t, label), label), to: tensor)
   }
+  // Inputs per D step: the real batch, its condition rows (conditional fixtures) and the
+  // D step's draws; per G step: zG, G's condition rows and GAN-INT's second z. A fixture
+  // input this runner does not know would go unused: fail instead.
+  let dInputs = ["x", "c", "zD", "alpha", "u"]
+  let gInputs = ["zG", "cG", "zInt"]
+  func target(_ key: String) throws -> Tensor {
+    switch key {
+    case "x": return trainer.real
+    case "c": return try #require(trainer.realConditions, "\(name): condition rows for an unconditional trainer")
+    case "cG": return try #require(trainer.generatorConditions, "\(name): condition rows for an unconditional trainer")
+    default: return try #require(trainer.feeds[key], "\(name): the trainer has no feed \(key)")
+    }
+  }
   for (t, step) in f.steps.enumerated() {
+    let unknown = Set(step.inputs.keys).subtracting(dInputs + gInputs)
+    try #require(unknown.isEmpty, "\(name): fixture inputs this runner does not feed: \(unknown.sorted())")
     for j in 0..<f.config.n_critic {
-      try feed(trainer.real, step.inputs["x"]!.at(j), "x")
-      for key in ["zD", "alpha", "u"] where step.inputs[key] != nil {
-        try feed(try #require(trainer.feeds[key], "no feed \(key)"), step.inputs[key]!.at(j), key)
+      for key in dInputs where step.inputs[key] != nil {
+        try feed(try target(key), step.inputs[key]!.at(j), key)
       }
       try trainer.runDiscriminatorStep()
     }
-    try feed(trainer.zG!, step.inputs["zG"]!.at(0), "zG")
+    for key in gInputs where step.inputs[key] != nil {
+      try feed(try target(key), step.inputs[key]!.at(0), key)
+    }
     try trainer.runGeneratorStep()
     let stats = try trainer.readStatistics()
     // Per-D-step statistics are averaged over the iteration's D steps, as Kallima logs them;
@@ -277,6 +298,10 @@ func runTrainingFixture(
     ]
     for (key, values) in [("k", s.k), ("M", s.M), (gradNorm, s.grad_norm)] where values != nil {
       checks.append((key, stats.extras[key], values))
+    }
+    for (key, values) in (s.reported ?? [:]).sorted(by: { $0.key < $1.key }) {
+      let actual = key == "D(x)" ? stats.dReal : key == "D(G(z))" ? stats.dFake : stats.extras[key]
+      checks.append((key, actual, values))
     }
     for (key, actual, values) in checks {
       guard let values else { continue }
