@@ -27,7 +27,7 @@ public final class ModeClassifier {
   public let backend: Backend
   public let config: Config
   public let parameters: ParameterStore
-  private var predictors: [Int: (Plan, Tensor, Value)] = [:]
+  private var predictors: [Int: (Plan, Tensor, (probabilities: Value, features: Value))] = [:]
 
   init(backend: Backend, config: Config, seed: UInt64) throws {
     guard config.imageSize >= 4, config.imageSize % 4 == 0, config.classes >= 2, [1, 3].contains(config.channels) else {
@@ -40,8 +40,17 @@ public final class ModeClassifier {
     parameters = ParameterStore(backend: backend, seed: seed)
   }
 
+  /// Width of the penultimate layer (`features`).
+  public static let featureWidth = 128
+
   /// The network applied to x [B, C, S, S]: logits [B, classes].
   func logits(_ b: GraphBinder, _ x: Value) throws -> Value {
+    try layers(b, x).logits
+  }
+
+  /// The network applied to x: the penultimate activations [B, 128] (after the ReLU) and the
+  /// logits [B, classes].
+  func layers(_ b: GraphBinder, _ x: Value) throws -> (features: Value, logits: Value) {
     let g = b.graph
     let batch = g.shape(x)[0]
     func he(_ fanIn: Int) -> ParameterInit { .normal(mean: 0, std: Float((2 / Double(fanIn)).squareRoot())) }
@@ -62,8 +71,8 @@ public final class ModeClassifier {
     h = try conv(h, index: 3, from: 32, to: 64)
     let features = 64 * (config.imageSize / 4) * (config.imageSize / 4)
     h = try g.value(.reshape([batch, features]), [h], name: "net.6 flatten")
-    h = try g.value(.activation(.relu), [try linear(h, index: 7, from: features, to: 128)], name: "net.8 relu")
-    return try linear(h, index: 9, from: 128, to: config.classes)
+    h = try g.value(.activation(.relu), [try linear(h, index: 7, from: features, to: Self.featureWidth)], name: "net.8 relu")
+    return (h, try linear(h, index: 9, from: Self.featureWidth, to: config.classes))
   }
 
   // MARK: Training
@@ -134,15 +143,27 @@ public final class ModeClassifier {
   /// Class probabilities [N, classes] (row-major) for `count` images given as host values
   /// (NCHW in [−1, 1]), classified in batches of `batch` by one eval plan.
   public func probabilities(images: [Float], count: Int, batch: Int = 256) throws -> [Float] {
+    try run(images: images, count: count, batch: batch, features: false)
+  }
+
+  /// The penultimate activations [N, 128] (row-major) of `count` images, for Fréchet
+  /// distances in the classifier's feature space (intra-class FID).
+  public func features(images: [Float], count: Int, batch: Int = 256) throws -> [Float] {
+    try run(images: images, count: count, batch: batch, features: true)
+  }
+
+  func run(images: [Float], count: Int, batch: Int, features: Bool) throws -> [Float] {
+    let width = features ? Self.featureWidth : config.classes
     let image = config.channels * config.imageSize * config.imageSize
     guard count >= 1, images.count == count * image else {
       throw KallimaError.shapeMismatch(
         op: "classify", message: "\(images.count) values for \(count) images of \(config.channels)x\(config.imageSize)x\(config.imageSize)")
     }
     let n = min(batch, count)
-    let (plan, input, p) = try predictor(batch: n)
+    let (plan, input, outputs) = try predictor(batch: n)
+    let p = features ? outputs.features : outputs.probabilities
     var out: [Float] = []
-    out.reserveCapacity(count * config.classes)
+    out.reserveCapacity(count * width)
     var start = 0
     while start < count {
       let take = min(n, count - start)
@@ -150,22 +171,23 @@ public final class ModeClassifier {
       chunk += [Float](repeating: 0, count: (n - take) * image)  // the last batch is padded
       try backend.write(chunk, to: input)
       try plan.run()
-      out += try backend.read(plan.tensor(p)).prefix(take * config.classes)
+      out += try backend.read(plan.tensor(p)).prefix(take * width)
       start += take
     }
     return out
   }
 
-  /// The eval plan for `batch` images (built once per batch size): input tensor and output.
-  func predictor(batch n: Int) throws -> (Plan, Tensor, Value) {
+  /// The eval plan for `batch` images (built once per batch size): input tensor and outputs.
+  func predictor(batch n: Int) throws -> (Plan, Tensor, (probabilities: Value, features: Value)) {
     if let cached = predictors[n] { return cached }
     let input = try backend.zeros([n, config.channels, config.imageSize, config.imageSize])
     let g = Graph()
     let b = GraphBinder(graph: g)
     let x = g.input(input.shape, name: "images")
     b.bind(x, input)
-    let p = try g.value(.softmax, [try logits(b, x)], name: "probabilities")
-    let made = (try Plan(graph: g, backend: backend, bindings: b.bindings, keep: [p]), input, p)
+    let (features, logits) = try layers(b, x)
+    let p = try g.value(.softmax, [logits], name: "probabilities")
+    let made = (try Plan(graph: g, backend: backend, bindings: b.bindings, keep: [p, features]), input, (p, features))
     predictors[n] = made
     return made
   }

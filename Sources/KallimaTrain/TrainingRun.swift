@@ -51,6 +51,10 @@ public final class TrainingRun {
     public var conditional_accuracy: Double? = nil
     public var per_class: [Double]? = nil
     public var conditional_error: Double? = nil
+    /// The intra-class Fréchet distance in the classifier's features, mean and per class
+    /// (when every class has more real images and samples than features).
+    public var intra_fid: Double? = nil
+    public var intra_fid_per_class: [Double]? = nil
   }
 
   public struct Metrics: Codable {
@@ -89,7 +93,9 @@ public final class TrainingRun {
   var training: Checkpoint.Training
   let evaluator: ModeEvaluator?
   /// A class-conditional run's evaluation: a sampler for the one-hot classes and the classifier.
-  let conditionalEvaluator: (sampler: Sampler, classifier: ModeClassifier, perClass: Int, realCounts: [Int])?
+  let conditionalEvaluator: (
+    sampler: Sampler, classifier: ModeClassifier, perClass: Int, realCounts: [Int], real: [FeatureStatistics]?
+  )?
   /// The lowest ranking score so far: mode KL, or 1 − conditional accuracy for a conditional run.
   var bestScore = Double.infinity
   var mostModes = 0
@@ -224,7 +230,16 @@ public final class TrainingRun {
         let evalSampler = try Sampler(
           backend: backend, network: recipe.generator, latentShape: recipe.latentShape,
           generator: trainer.samplingParameters, count: min(perClass * classes, 250), conditionWidth: width)
-        conditionalEvaluator = (evalSampler, classifier, perClass, realCounts)
+        // Intra-class Fréchet needs more images of each class (real and generated) than features.
+        var real: [FeatureStatistics]?
+        if perClass > ModeClassifier.featureWidth, realCounts.allSatisfy({ $0 > ModeClassifier.featureWidth }) {
+          real = try IntraClassFrechet.realStatistics(classifier: classifier, images: dataset.pixels, labels: labels)
+        } else {
+          events(.note(
+            "no intra-class Fréchet distance: it needs more than \(ModeClassifier.featureWidth) images per class, real and "
+              + "generated (--eval-samples \(options.evalSamples) gives \(perClass) per class)"))
+        }
+        conditionalEvaluator = (evalSampler, classifier, perClass, realCounts, real)
         evaluator = nil
       } else {
         evaluator = try ModeEvaluator(
@@ -321,6 +336,11 @@ public final class TrainingRun {
     if let obedience {
       e.metric = "conditional_accuracy"
       (e.conditional_accuracy, e.per_class, e.conditional_error) = (obedience.accuracy, obedience.perClass, 1 - obedience.accuracy)
+      if let evaluator = conditionalEvaluator, let real = evaluator.real {
+        let intra = try IntraClassFrechet.measure(
+          sampler: evaluator.sampler, classifier: evaluator.classifier, real: real, perClass: evaluator.perClass)
+        (e.intra_fid, e.intra_fid_per_class) = (intra.mean, intra.perClass)
+      }
     }
     try appendLine(e)
     events(.evaluation(e))

@@ -223,7 +223,8 @@ final class Progress {
     case .warning(let text):
       printLine("warning: " + text)
     case .evaluation(let e):
-      let obedience = e.conditional_accuracy.map { String(format: "conditional accuracy %.3f, ", $0) } ?? ""
+      let obedience = (e.conditional_accuracy.map { String(format: "conditional accuracy %.3f, ", $0) } ?? "")
+        + (e.intra_fid.map { String(format: "intra-class Fréchet %.2f, ", $0) } ?? "")
       printLine(
         String(
           format: "eval step %d: %@modes %d/%d, KL %.4f nats, confidence %.3f (%d samples)%@", e.step, obedience, e.modes,
