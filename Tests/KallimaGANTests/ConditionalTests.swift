@@ -96,6 +96,29 @@ struct ConditionalTests {
     #expect(abs(cls - Float(log(3.0))) < 0.05, "cross-entropy of near-uniform logits over 3 classes: \(a)")
   }
 
+  @Test(
+    "every objective with every head: two steps with finite statistics on PoCL, or a refusal for BEGAN",
+    arguments: Objective.names + ["ns+r1"])
+  func objectivesTimesHeads(_ name: String) throws {
+    let cl = try OpenCLBackend()
+    let objective = try Objective.named(String(name.split(separator: "+")[0]))
+    for head in DiscriminatorHead.allCases {
+      var recipe = try Self.recipe(head, objective: objective)
+      if name.hasSuffix("r1") { recipe.regularizers = [.r1(gamma: 10)] }
+      if case .wgan = objective { recipe.spectralNorm = false }
+      if objective.discriminatorIsAutoencoder {
+        #expect(throws: KallimaError.self, "\(name) with \(head) must be refused") {
+          _ = try GANTrainer(backend: cl, recipe: recipe, batch: 4)
+        }
+        continue
+      }
+      let trainer = try Self.trainer(recipe, backend: cl, batch: 4)
+      for _ in 0..<2 { try trainer.step() }
+      let stats = try trainer.readStatistics()
+      #expect(stats.lossD.isFinite && stats.lossG.isFinite && stats.extras.values.allSatisfy(\.isFinite), "\(name), \(head): \(stats)")
+    }
+  }
+
   @Test("the ResNet G with class-conditional batch norm and a projection D train (Miyato & Koyama's setting)")
   func resnetProjection() throws {
     let config = DCGANConfig(nz: 8, ngf: 4, ndf: 4, channels: 1, imageSize: 32)
