@@ -63,9 +63,10 @@ public struct Conditioning: Sendable, Equatable {
   /// G conditions its batch norms on the class (class-conditional BN, the ResNet G of the
   /// projection-D paper) instead of concatenating the embedding to z. Needs one-hot rows.
   public var conditionalBatchNorm: Bool
-  /// Weights of the fake pairs (c, G(z, c)) and the mismatched pairs (c̃, x) in D's loss
-  /// (GAN-CLS: ½ and ½; the real pairs weigh 1). The mismatched weight applies to heads
-  /// that use mismatched pairs.
+  /// Weights of the fake pairs (c, G(z, c)) and the mismatched pairs (c̃, x) in D's loss;
+  /// the real pairs weigh 1. Defaults: GAN-CLS's ½ and ½ for `matching`, whose one score
+  /// has two kinds of negative; 1 and 1 for `twoHead`, whose realism head sees only the
+  /// fakes and match head only the mismatched pairs; the fake weight 1 for the others.
   public var fakeWeight: Float
   public var mismatchWeight: Float
   /// GAN-INT (Reed et al. 2016): G is also trained on interpolated conditions ½(c + c̃) with
@@ -76,7 +77,7 @@ public struct Conditioning: Sendable, Equatable {
 
   public init(
     width: Int, targets: ConditionTargets, head: DiscriminatorHead, embedding: Int = 128,
-    conditionalBatchNorm: Bool = false, fakeWeight: Float? = nil, mismatchWeight: Float = 0.5,
+    conditionalBatchNorm: Bool = false, fakeWeight: Float? = nil, mismatchWeight: Float? = nil,
     interpolationWeight: Float? = nil, classWeight: Float = 1
   ) {
     self.width = width
@@ -84,8 +85,8 @@ public struct Conditioning: Sendable, Equatable {
     self.head = head
     self.embedding = embedding
     self.conditionalBatchNorm = conditionalBatchNorm
-    self.fakeWeight = fakeWeight ?? (head.usesMismatchedPairs ? 0.5 : 1)
-    self.mismatchWeight = mismatchWeight
+    self.fakeWeight = fakeWeight ?? (head == .matching ? 0.5 : 1)
+    self.mismatchWeight = mismatchWeight ?? (head == .matching ? 0.5 : 1)
     self.interpolationWeight = interpolationWeight
     self.classWeight = classWeight
   }
