@@ -53,6 +53,10 @@ public struct GANStatistics: Sendable, CustomStringConvertible {
 ///   the objective's effects (WGAN clipping, BEGAN's k_t) and spectral norm's u write-back;
 /// - the G plan: a fresh z, D(G(z)), G's loss, backward through D into G, the G optimiser
 ///   (D's parameters are read, never written), then the EMA of G's weights.
+/// A conditional recipe (`GANRecipe.conditioning`, SPEC §3) adds the condition rows: the D
+/// plan gathers the real batch's rows with its images, feeds them to G and D, and (for the
+/// matching-aware heads) scores the mismatched pairs (c̃, x) after the fake half, c̃ made on
+/// the device by `mismatch_rows`; the G plan gathers rows of its own (GANTrainer+Conditional).
 /// Norm layers run in train mode in both (running statistics update as PyTorch's do).
 /// Statistics accumulate on the device; `readStatistics` is the only read. The learning-rate
 /// schedule reaches the plans as a kernel argument, so no step moves data between host and

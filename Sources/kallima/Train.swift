@@ -8,7 +8,7 @@ import KallimaTrain
 /// Fashion-MNIST at 32x32.
 struct Train: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Train a DCGAN; with no --data, on Fashion-MNIST (32x32, installed by Scripts/setup.sh).",
+    abstract: "Train a GAN (conditional with --condition); with no --data, on Fashion-MNIST (32x32, installed by Scripts/setup.sh).",
     discussion: """
       Images are decoded once, resized so the shorter side is --size (box filter when \
       shrinking, bilinear when enlarging), centre-cropped and kept on the device as 8-bit \
@@ -47,7 +47,8 @@ struct Train: ParsableCommand {
       """) var condition: String?
   @Option(
     name: .customLong("d-head"),
-    help: "Conditional D: concat, matching (GAN-CLS, the default), two-head, projection or acgan.") var dHead: String?
+    help: "Conditional D: matching (GAN-CLS, the default), two-head, projection, acgan, concat, or none (D sees x alone).")
+  var dHead: String?
   @Option(name: .customLong("condition-dim"), help: "Features of the condition's learned embedding (default 128).") var conditionDim: Int?
   @Option(name: .customLong("gan-int"), help: "GAN-INT: also train G on interpolated conditions with this weight (Reed et al.: 1).") var ganInt: Float?
   @Option(name: .customLong("class-weight"), help: "AC-GAN's classification-loss weight λ (default 1).") var classWeight: Float?
