@@ -98,19 +98,24 @@ extension Conditioning {
     try g.value(.slice(start: start, count: count), [scores], name: "scores \(start)..<\(start + count)")
   }
 
-  /// AC-GAN's classification loss of logits [N, width] against the pair's condition rows:
-  /// softmax cross-entropy for one-hot classes; for tag sets, binary cross-entropy summed
-  /// over tags and averaged over the batch (StarGAN's attribute loss).
-  func classLoss(_ g: Graph, logits: Value, condition: Value, name: String) throws -> Value {
+  /// AC-GAN's classification loss of the class logits (columns 1… of `scores`) against the
+  /// pair's condition rows, and λ times it: softmax cross-entropy for one-hot classes; for
+  /// tag sets, binary cross-entropy summed over tags and averaged over the batch (StarGAN's
+  /// attribute loss). `what` names the pair ("real", "fake", "G").
+  func classTerm(_ g: Graph, scores: Value, condition: Value, _ what: String) throws -> (loss: Value, weighted: Value) {
+    let logits = try columns(g, scores, from: 1, count: width)
+    let name = "class loss (\(what))"
+    let loss: Value
     switch targets {
     case .exclusive:
-      return try g.value(.softmaxCrossEntropy, [logits, condition], name: name)
+      loss = try g.value(.softmaxCrossEntropy, [logits, condition], name: name)
     case .multiLabel:
       let mean = try g.value(.bceLogits, [logits, condition], name: name + " per tag")
-      return try g.value(.scale(Float(width)), [mean], name: name)
+      loss = try g.value(.scale(Float(width)), [mean], name: name)
     case .dense:
       throw KallimaError.invalidArgument(op: "acgan", message: "a dense condition has no classes to predict")
     }
+    return (loss, try g.value(.scale(classWeight), [loss], name: "λ·" + name))
   }
 
   /// D's terms on the real pairs (c, x): the adversarial term, plus the match head's real
@@ -125,9 +130,9 @@ extension Conditioning {
       let match = try columns(g, scores, from: 1)
       return try g.plus(adversarial, try objective.realTerm(context, x: match, dReal: match), name: "real: realism + match")
     case .acgan:
-      let loss = try classLoss(g, logits: try columns(g, scores, from: 1, count: width), condition: condition, name: "class loss (real)")
+      let (loss, weighted) = try classTerm(g, scores: scores, condition: condition, "real")
       terms.statistics["loss_cls"] = loss
-      return try g.plus(adversarial, try g.value(.scale(classWeight), [loss], name: "λ·class loss (real)"), name: "real terms")
+      return try g.plus(adversarial, weighted, name: "real terms")
     case .unconditional, .concat, .matching, .projection:
       return adversarial
     }
@@ -139,8 +144,7 @@ extension Conditioning {
     let g = context.graph
     let weighted = fakeWeight == 1 ? adversarial : try g.value(.scale(fakeWeight), [adversarial], name: "weighted fake term")
     guard head == .acgan else { return weighted }
-    let loss = try classLoss(g, logits: try columns(g, scores, from: 1, count: width), condition: condition, name: "class loss (fake)")
-    return try g.plus(weighted, try g.value(.scale(classWeight), [loss], name: "λ·class loss (fake)"), name: "fake terms")
+    return try g.plus(weighted, try classTerm(g, scores: scores, condition: condition, "fake").weighted, name: "fake terms")
   }
 
   /// The mismatched pairs' term: (c̃, x) → fake on the joint score (matching) or the match
@@ -163,8 +167,7 @@ extension Conditioning {
       let match = try columns(g, scores, from: 1)
       return try g.plus(adversarial, try objective.generatorLoss(g, fake: match, dFake: match), name: "loss_G: realism + match")
     case .acgan:
-      let loss = try classLoss(g, logits: try columns(g, scores, from: 1, count: width), condition: condition, name: "class loss (G)")
-      return try g.plus(adversarial, try g.value(.scale(classWeight), [loss], name: "λ·class loss (G)"), name: "loss_G")
+      return try g.plus(adversarial, try classTerm(g, scores: scores, condition: condition, "G").weighted, name: "loss_G")
     case .unconditional, .concat, .matching, .projection:
       return adversarial
     }
