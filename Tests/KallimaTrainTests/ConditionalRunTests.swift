@@ -85,6 +85,23 @@ struct ConditionalRunTests {
     #expect(strip.width == 5 * (8 + 2) + 2 && strip.height == 2 * (8 + 2) + 2)
   }
 
+  @Test("a streamed dataset gives the same conditional run, bit for bit, as a resident one (the rows follow the stream's order)")
+  func streamedConditions() throws {
+    let cl = try trainOpenCL.get()
+    let resident = try TemporaryFolder()
+    try TrainingRun(options: try Self.labelledOptions(resident, steps: 6), backend: cl).run()
+    let streamed = try TemporaryFolder()
+    var options = try Self.labelledOptions(streamed, steps: 6)
+    options.dataMemory = 100  // bytes: far less than the 40 images, so the set is streamed
+    var notes: [String] = []
+    let run = try TrainingRun(options: options, backend: cl) { if case .note(let n) = $0 { notes.append(n) } }
+    #expect(notes.contains { $0.contains("streaming") }, "\(notes)")
+    try run.run()
+    expectSameTensors(
+      try checkpointBits(streamed.path("run/checkpoints/latest.safetensors")),
+      try checkpointBits(resident.path("run/checkpoints/latest.safetensors")), "streamed conditional run")
+  }
+
   @Test("text from metadata.jsonl (captioned Fashion-MNIST): a two-head run; --text samples; unknown words are named")
   func textRun() throws {
     let folder = try TemporaryFolder()
