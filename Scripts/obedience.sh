@@ -37,11 +37,12 @@ for head in $HEADS; do
   [ -f "$OUT/classifier.safetensors" ] || cp "$OUT/$head/classifier.safetensors" "$OUT/"
 done
 echo
-echo "| D head | conditional accuracy | per class | modes | KL (nats) |"
-echo "|---|---|---|---|---|"
+echo "| D head | conditional accuracy | per class | intra-class Fréchet (classifier features) | modes | KL (nats) |"
+echo "|---|---|---|---|---|---|"
 for head in $HEADS; do
   line=$(grep '"conditional_accuracy"' "$OUT/$head/metrics.jsonl" | tail -1)
   field() { echo "$line" | grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2; }
   per=$(echo "$line" | grep -o '"per_class":\[[^]]*\]' | cut -d: -f2)
-  printf '| %s | %.3f | %s | %s | %.3f |\n' "$head" "$(field conditional_accuracy)" "$per" "$(field modes)" "$(field kl)"
+  printf '| %s | %.3f | %s | %.2f | %s | %.3f |\n' "$head" "$(field conditional_accuracy)" "$per" "$(field intra_fid)" \
+    "$(field modes)" "$(field kl)"
 done

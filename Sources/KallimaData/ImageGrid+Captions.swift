@@ -10,17 +10,23 @@ extension ImageGrid {
   /// The scale `captionedPNG` draws captions at on a grid `width` pixels wide.
   public static func captionScale(gridWidth width: Int) -> Int { width >= captionScale2MinimumWidth ? 2 : 1 }
 
+  /// Blank rows (per caption scale) under a caption, before the next row of images.
+  public static let captionGap = 3
+
   /// Lays out `rows * columns` images of `channels` x `size` x `size`, given NCHW in [-1, 1], as `png` does
   /// (image k at row `k / columns`, column `k % columns`; same value mapping; `padding` black pixels between
   /// and around the cells), and under each row a caption strip with `captions[row]`.
   ///
-  /// Layout, with s = `captionScale(gridWidth:)` and strip height h = `BitmapFont.lineHeight * s`:
+  /// Layout, with s = `captionScale(gridWidth:)` and strip height
+  /// h = `(BitmapFont.lineHeight + captionGap) * s`:
   /// - width `columns * (size + padding) + padding`, the same as `png`'s;
   /// - height `rows * (size + h + padding) + padding`;
   /// - row r's images have their top edge at `padding + r * (size + h + padding)`, left edges as in `png`;
   /// - its caption strip is the h rows directly below them (the font's blank top row keeps the text off the
   ///   images), black, with the caption in white (255 in every channel) starting at x = `padding`, on one
   ///   line. A caption wider than `width - 2 * padding` is shortened with `BitmapFont.truncated` ("...").
+  ///   The strip's last `captionGap * s` rows stay black, so a caption sits closer to its own row
+  ///   (the font's one blank row) than to the next one (that gap, the font's blank row and the padding).
   ///
   /// Gray images (`channels == 1`) give a gray grid, RGB images an RGB grid.
   public static func captionedPNG(
@@ -52,7 +58,7 @@ extension ImageGrid {
     let width = plain.width
     let font = BitmapFont.standard
     let scale = captionScale(gridWidth: width)
-    let strip = BitmapFont.lineHeight * scale
+    let strip = (BitmapFont.lineHeight + captionGap) * scale
     let band = size + strip + padding
     let height = rows * band + padding
     let rowBytes = width * channels

@@ -131,7 +131,7 @@ struct CaptionedGridTests {
         padding: padding)
       let plain = try ImageGrid.png(
         images: images, count: rows * columns, channels: channels, size: size, columns: columns, padding: padding)
-      let strip = 9 * scale
+      let strip = (9 + ImageGrid.captionGap) * scale
       #expect(ImageGrid.captionScale(gridWidth: width) == scale)
       #expect(grid.width == width && grid.width == plain.width && grid.channels == channels)
       #expect(grid.height == rows * (size + strip + padding) + padding)
@@ -162,7 +162,7 @@ struct CaptionedGridTests {
         for y in 0..<strip {
           for x in 0..<grid.width {
             accounted[(top + size + y) * grid.width + x] = true
-            let inMask = x >= padding && x - padding < mask.width
+            let inMask = x >= padding && x - padding < mask.width && y < mask.height
             let want = inMask ? mask.pixels[y * mask.width + x - padding] : 0
             for c in 0..<channels where grid[x, top + size + y, c] != want { stripMismatches += 1 }
             for c in 0..<channels where grid[x, top + size + y, c] != 0 { lit += 1 }
@@ -190,7 +190,7 @@ struct CaptionedGridTests {
     let grid = try ImageGrid.captionedPNG(
       images: noise(2 * 3 * 8 * 8, seed: 7), rows: 1, columns: 2, channels: 3, size: 8, captions: [caption])
     // Width 2 * 10 + 2 = 22: room for 18 pixels of text, 3 characters at scale 1 (17 pixels): "...".
-    #expect(grid.width == 22 && grid.height == 8 + 9 + 4)
+    #expect(grid.width == 22 && grid.height == 8 + 9 + 3 + 4)
     let shown = font.truncated(caption, toWidth: 18)
     #expect(shown == "...")
     #expect(rightmostLit(grid, rows: 10..<19) == 2 + rightmostLit(font.render(shown)))
@@ -199,7 +199,7 @@ struct CaptionedGridTests {
     // Wide enough for scale 2: 6 columns of 48 -> 302 pixels, 298 for text = 25 characters (298 >= 25*12 - 2).
     let wide = try ImageGrid.captionedPNG(
       images: noise(6 * 48 * 48, seed: 8), rows: 1, columns: 6, channels: 1, size: 48, captions: [caption])
-    #expect(wide.width == 302 && wide.height == 48 + 18 + 4)
+    #expect(wide.width == 302 && wide.height == 48 + 18 + 6 + 4)
     let cut = font.truncated(caption, toWidth: 298, scale: 2)
     #expect(cut == "a very long caption th..." && font.width(of: cut, scale: 2) == 298)
     #expect(rightmostLit(wide, rows: 50..<68) == 2 + rightmostLit(font.render(cut, scale: 2)))
@@ -263,7 +263,7 @@ struct CaptionedGridTests {
       let grid = try ImageGrid.captionedPNG(
         images: images, rows: 3, columns: 4, channels: channels, size: 32, captions: captions)
       #expect(back == grid.rgb())
-      #expect(grid.width == 4 * 34 + 2 && grid.height == 3 * (32 + 9 + 2) + 2 && grid.channels == channels)
+      #expect(grid.width == 4 * 34 + 2 && grid.height == 3 * (32 + 9 + 3 + 2) + 2 && grid.channels == channels)
     }
   }
 }

@@ -35,9 +35,9 @@ struct ConditionalRunTests {
     try full.run { if case .evaluation(let e) = $0 { evaluations.append(e) } }
     #expect(evaluations.count == 2 && evaluations.allSatisfy { $0.conditional_accuracy != nil && $0.per_class?.count == 4 })
     #expect(evaluations.allSatisfy { $0.metric == "conditional_accuracy" && $0.conditional_error == 1 - $0.conditional_accuracy! })
-    // 4 classes x 2 columns of 8x8 images, each row with a 9-pixel caption strip under it.
+    // 4 classes x 2 columns of 8x8 images, each row with a 12-pixel caption strip under it.
     let grid = try ImageIO.read(straight.path("run/samples/step_000008.png"))
-    #expect(grid.width == 2 * (8 + 2) + 2 && grid.height == 4 * (8 + 9 + 2) + 2, "\(grid.width)x\(grid.height)")
+    #expect(grid.width == 2 * (8 + 2) + 2 && grid.height == 4 * (8 + 12 + 2) + 2, "\(grid.width)x\(grid.height)")
     let checkpoint = try Checkpoint.read(full.latestCheckpoint)
     #expect(checkpoint.conditions?.kind == .class && checkpoint.conditions?.width == 4)
     #expect(checkpoint.recipe.condition == "class" && checkpoint.recipe.dHead == "matching")
@@ -68,7 +68,7 @@ struct ConditionalRunTests {
       "--n", "6", "--out", out, "--device", "cpu",
     ])
     let labelled = try ImageIO.read(out)
-    #expect(labelled.width == 3 * (8 + 2) + 2 && labelled.height == 2 * (8 + 9 + 2) + 2, "\(labelled.width)x\(labelled.height)")
+    #expect(labelled.width == 3 * (8 + 2) + 2 && labelled.height == 2 * (8 + 12 + 2) + 2, "\(labelled.width)x\(labelled.height)")
     let wrongKind = try KallimaProcess.run(
       ["sample", "--checkpoint", split.path("run/checkpoints/latest.safetensors"), "--tags", "red", "--out", out, "--device", "cpu"],
       expecting: 64)
@@ -121,7 +121,7 @@ struct ConditionalRunTests {
       "sample", "--checkpoint", checkpoint, "--text", "red boot", "--text", "blue bag", "--n", "4",
       "--out", folder.path("text.png"), "--device", "cpu",
     ])
-    #expect(try ImageIO.read(folder.path("text.png")).height == 2 * (8 + 9 + 2) + 2)
+    #expect(try ImageIO.read(folder.path("text.png")).height == 2 * (8 + 12 + 2) + 2)
     let unknown = try KallimaProcess.run(
       ["sample", "--checkpoint", checkpoint, "--text", "purple unicorn", "--out", folder.path("x.png"), "--device", "cpu"],
       expecting: 1)
@@ -150,7 +150,7 @@ struct ConditionalRunTests {
       "sample", "--checkpoint", folder.path("run/checkpoints/latest.safetensors"), "--embedding", folder.path("two.npy"),
       "--n", "4", "--out", folder.path("e.png"), "--device", "cpu",
     ])
-    #expect(try ImageIO.read(folder.path("e.png")).height == 2 * (8 + 9 + 2) + 2)
+    #expect(try ImageIO.read(folder.path("e.png")).height == 2 * (8 + 12 + 2) + 2)
   }
 
   @Test("impossible recipes are refused before the data loads, saying why")
