@@ -48,7 +48,7 @@ extension GANTrainer {
   /// Checks the conditions against the recipe and the data source, and says where the rows
   /// come from.
   static func conditionSource(
-    _ recipe: GANRecipe, backend: Backend, batch: Int, data: RealSource, conditions: Tensor?, seed: UInt64
+    _ recipe: GANRecipe, backend: Backend, batch: Int, data: RealSource, conditions: Tensor?
   ) throws -> ConditionSource {
     func fail(_ message: String) -> KallimaError { .invalidArgument(op: "GANTrainer", message: message) }
     guard let conditioning = recipe.conditioning else {

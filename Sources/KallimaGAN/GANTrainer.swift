@@ -152,8 +152,7 @@ public final class GANTrainer {
     } else {
       feed = nil
     }
-    let conditionSource = try Self.conditionSource(
-      recipe, backend: backend, batch: batch, data: data, conditions: conditions, seed: seed)
+    let conditionSource = try Self.conditionSource(recipe, backend: backend, batch: batch, data: data, conditions: conditions)
     if case .tensors(let r, let g) = conditionSource {
       (realConditions, generatorConditions) = (r, g)
     } else {
@@ -364,7 +363,8 @@ public final class GANTrainer {
     var realTerm = try objective.realTerm(context, x: x, dReal: dReal)
     var conditional = ConditionalTerms()
     if let conditioning = recipe.conditioning, let c {
-      realTerm = try conditioning.realPairTerms(context, objective, scores: realScores, condition: c, adversarial: realTerm, into: &conditional)
+      realTerm = try conditioning.realPairTerms(
+        context, objective, scores: realScores, condition: c, adversarial: realTerm, into: &conditional)
     }
     let gradsReal = try gradients(g, b, discriminator, of: realTerm)
     let zShape = Shape([batch] + recipe.latentShape.dims)
