@@ -1,3 +1,4 @@
+import Foundation
 import KallimaCore
 
 /// One condition vector per image of a dataset, in the dataset's image order.
@@ -48,5 +49,17 @@ public struct ConditionSet: Sendable {
     copy.captions = indices.map { captions[$0] }
     copy.classIndices = classIndices.map { all in indices.map { all[$0] } }
     return copy
+  }
+
+  /// "fnv1a64:" + 16 hex digits of the vocabulary (kind, names, width) and every row's
+  /// values: a resumed run compares it (with the images' fingerprint) to notice conditions
+  /// that changed while the images did not (an edited metadata.jsonl).
+  public var fingerprint: String {
+    var hash = FNV1a64()
+    hash.add(vocabulary.kind.rawValue)
+    for name in vocabulary.names { hash.add(name) }
+    hash.add(UInt64(vocabulary.width))
+    vectors.withUnsafeBytes { hash.add(bytes: $0) }
+    return "fnv1a64:" + String(format: "%016llx", hash.value)
   }
 }

@@ -158,8 +158,10 @@ public final class TrainingRun {
     guard dataset.count >= 1 else {
       throw KallimaError.invalidArgument(op: "train", message: "no usable images in \(options.dataPath)")
     }
+    // A conditional run's stream is its images and their conditions.
     let stream = Checkpoint.DataStream(
-      limit: options.limit, images: dataset.count, fingerprint: try DatasetFingerprint.of(dataset.report.source))
+      limit: options.limit, images: dataset.count,
+      fingerprint: try DatasetFingerprint.of(dataset.report.source) + (conditions.map { " conditions " + $0.fingerprint } ?? ""))
     var dataChange: String?
     if let checkpoint, let checkpointPath {
       dataChange = try TrainingRun.checkData(stream, against: checkpoint, path: checkpointPath, options: options, events: events)
