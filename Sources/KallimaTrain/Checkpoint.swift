@@ -51,6 +51,9 @@ public struct Checkpoint {
     public var images: Int
     public var fingerprint: String
 
+    /// Separates the images' fingerprint from the conditions' in a conditional run's.
+    public static let conditionsMarker = " conditions "
+
     public init(limit: Int?, images: Int, fingerprint: String) {
       (self.limit, self.images, self.fingerprint) = (limit, images, fingerprint)
     }

@@ -56,6 +56,16 @@ extension TrainingRun {
     events: (Event) -> Void
   ) throws -> String? {
     guard let recorded = checkpoint.training.dataStream else { return nil }
+    // A conditional checkpoint written before the fingerprint covered the conditions: compare
+    // the images' part (the condition vocabulary is still checked against the checkpoint's).
+    var stream = stream
+    let marker = Checkpoint.DataStream.conditionsMarker
+    if checkpoint.recipe.condition != nil, !recorded.fingerprint.contains(marker),
+      let range = stream.fingerprint.range(of: marker)
+    {
+      stream.fingerprint = String(stream.fingerprint[..<range.lowerBound])
+      events(.note("\(path) predates fingerprints of the conditions; only the images' fingerprint is compared"))
+    }
     let differences = stream.differences(from: recorded)
     guard !differences.isEmpty else { return nil }
     let step = checkpoint.training.step

@@ -161,7 +161,7 @@ public final class TrainingRun {
     // A conditional run's stream is its images and their conditions.
     let stream = Checkpoint.DataStream(
       limit: options.limit, images: dataset.count,
-      fingerprint: try DatasetFingerprint.of(dataset.report.source) + (conditions.map { " conditions " + $0.fingerprint } ?? ""))
+      fingerprint: try DatasetFingerprint.of(dataset.report.source) + (conditions.map { Checkpoint.DataStream.conditionsMarker + $0.fingerprint } ?? ""))
     var dataChange: String?
     if let checkpoint, let checkpointPath {
       dataChange = try TrainingRun.checkData(stream, against: checkpoint, path: checkpointPath, options: options, events: events)

@@ -131,6 +131,34 @@ struct ConditionalRunTests {
     #expect(none.contains("--text"), "\(none)")
   }
 
+  @Test("resume notices conditions edited under the same images (metadata.jsonl labels swapped)")
+  func editedConditions() throws {
+    let folder = try TemporaryFolder()
+    try CaptionedFashion.write(to: folder.path("captioned"), count: 40, seed: 2, size: 28)
+    var options = try tinyOptions(folder, steps: 2)
+    options.data = folder.path("captioned")
+    options.recipe.condition = "class"
+    try TrainingRun(options: options, backend: CPUBackend()).run()
+    // Give the first image the label of the first image whose label differs: same files,
+    // same vocabulary, different conditions.
+    let metadata = folder.path("captioned/metadata.jsonl")
+    var lines = try String(contentsOfFile: metadata, encoding: .utf8).split(separator: "\n").map(String.init)
+    func label(_ line: String) throws -> String {
+      let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+      return object["label"] as! String
+    }
+    let first = try label(lines[0])
+    let other = try #require(try lines.first { try label($0) != first }.map(label))
+    lines[0] = lines[0].replacingOccurrences(of: "\"label\": \"\(first)\"", with: "\"label\": \"\(other)\"")
+    #expect(try label(lines[0]) == other, "the edit took: \(lines[0])")
+    try (lines.joined(separator: "\n") + "\n").write(toFile: metadata, atomically: true, encoding: .utf8)
+    var more = options
+    more.steps = 4
+    #expect { _ = try TrainingRun(options: more, backend: CPUBackend(), resume: folder.path("run")) } throws: {
+      "\($0)".contains("fingerprint")
+    }
+  }
+
   @Test("precomputed embeddings (.npy, one row per image) with a projection D; --embedding samples")
   func embeddingRun() throws {
     let folder = try TemporaryFolder()
