@@ -56,27 +56,19 @@ public struct CaptionAccuracy: Sendable {
         images += batch
       }
       var gray = [Float](repeating: 0, count: perCaption * plane)
-      var colourHits = 0
+      var colours: [Int?] = []
       for i in 0..<perCaption {
         let base = i * 3 * plane
         for p in 0..<plane {
           gray[i * plane + p] = max(images[base + p], images[base + plane + p], images[base + 2 * plane + p])
         }
-        if CaptionedFashion.colour(ofPlanar: images[base..<(base + 3 * plane)], size: size) == combination.colour {
-          colourHits += 1
-        }
+        colours.append(CaptionedFashion.colour(ofPlanar: images[base..<(base + 3 * plane)], size: size))
       }
-      let predicted = ModeCoverage.argmax(
+      let items = ModeCoverage.argmax(
         try classifier.probabilities(images: gray, count: perCaption), classes: classifier.config.classes)
-      var itemHits = 0
-      var bothHits = 0
-      for i in 0..<perCaption where predicted[i] == combination.item {
-        itemHits += 1
-        let base = i * 3 * plane
-        if CaptionedFashion.colour(ofPlanar: images[base..<(base + 3 * plane)], size: size) == combination.colour {
-          bothHits += 1
-        }
-      }
+      let itemHits = items.filter { $0 == combination.item }.count
+      let colourHits = colours.filter { $0 == combination.colour }.count
+      let bothHits = zip(items, colours).filter { $0 == combination.item && $1 == combination.colour }.count
       let n = Double(perCaption)
       rows.append(
         Row(

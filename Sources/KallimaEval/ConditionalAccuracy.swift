@@ -46,13 +46,24 @@ public struct ConditionalAccuracy: Sendable, CustomStringConvertible {
       perClass.map { String(format: "%.2f", $0) }.joined(separator: " "))
   }
 
+  /// What one pass over a class-conditional generator gives: `perClass` images of every
+  /// class (one-hot conditions, the same latent vectors for every class), classified once.
+  public struct Samples: Sendable {
+    public var perClass: Int
+    /// Class probabilities [K·perClass, K], class by class (`ModeCoverage` follows from them).
+    public var probabilities: [Float]
+    /// The classifier's penultimate activations [K·perClass, 128], class by class (empty
+    /// unless asked for): `IntraClassFrechet(features:perClass:real:)` reads them.
+    public var features: [Float]
+    public var accuracy: ConditionalAccuracy
+  }
+
   /// Generates `perClass` images of every class with `sampler` (a conditional G whose
-  /// condition rows are one-hot classes) from latent vectors of `seed` (the same z for every
-  /// class) and classifies them. Also returns the class probabilities [K·perClass, K] (class
-  /// by class), from which `ModeCoverage` follows.
+  /// condition rows are one-hot classes) from latent vectors of `seed` and classifies them,
+  /// keeping the classifier's features too when `features` is set.
   public static func measure(
-    sampler: Sampler, classifier: ModeClassifier, perClass: Int, seed: UInt64 = 0xC1A55
-  ) throws -> (accuracy: ConditionalAccuracy, probabilities: [Float]) {
+    sampler: Sampler, classifier: ModeClassifier, perClass: Int, features: Bool = false, seed: UInt64 = 0xC1A55
+  ) throws -> Samples {
     let classes = classifier.config.classes
     guard sampler.conditionWidth == classes, perClass >= 1 else {
       throw KallimaError.invalidArgument(
@@ -65,17 +76,21 @@ public struct ConditionalAccuracy: Sendable, CustomStringConvertible {
     var requested: [Int] = []
     for k in 0..<classes {
       latents += z
+      let row = (0..<classes).map { $0 == k ? Float(1) : 0 }
       for _ in 0..<perClass {
-        var row = [Float](repeating: 0, count: classes)
-        row[k] = 1
         rows += row
         requested.append(k)
       }
     }
     var probabilities: [Float] = []
+    var activations: [Float] = []
     try sampler.forEachBatch(latents: latents, conditions: rows) { images, count in
-      probabilities += try classifier.probabilities(images: images, count: count)
+      let out = try classifier.classify(images: images, count: count, features: features)
+      probabilities += out.probabilities
+      activations += out.features
     }
-    return (try ConditionalAccuracy(probabilities: probabilities, requested: requested, classes: classes), probabilities)
+    return Samples(
+      perClass: perClass, probabilities: probabilities, features: activations,
+      accuracy: try ConditionalAccuracy(probabilities: probabilities, requested: requested, classes: classes))
   }
 }

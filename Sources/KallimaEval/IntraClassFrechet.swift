@@ -1,6 +1,6 @@
 import Foundation
 import KallimaCore
-import KallimaGAN
+import KallimaData
 
 /// The intra-class Fréchet distance of a class-conditional generator (Miyato & Koyama 2018
 /// report intra-FID): for every class k, the Fréchet distance between the features of real
@@ -12,6 +12,8 @@ import KallimaGAN
 public struct IntraClassFrechet: Sendable, CustomStringConvertible {
   /// Per class, in class order.
   public var perClass: [Double]
+
+  public init(perClass: [Double]) { self.perClass = perClass }
   public var mean: Double { perClass.reduce(0, +) / Double(max(perClass.count, 1)) }
 
   public var description: String {
@@ -19,54 +21,51 @@ public struct IntraClassFrechet: Sendable, CustomStringConvertible {
       perClass.map { String(format: "%.2f", $0) }.joined(separator: " "))
   }
 
-  /// Per-class statistics of real images: `images` NCHW in [−1, 1] with `labels`; at most
-  /// `limit` images of each class are used. Each class needs more images than features (129).
+  /// Per-class statistics of real images: the first `limit` images of each class of
+  /// `dataset` (8-bit, converted to [−1, 1] as training sees them) with `labels`. Each class
+  /// needs more images than features (129).
   public static func realStatistics(
-    classifier: ModeClassifier, images: [Float], labels: [Int], limit: Int = 1000
+    classifier: ModeClassifier, dataset: ImageDataset, labels: [Int], limit: Int = 1000
   ) throws -> [FeatureStatistics] {
-    let k = classifier.config.classes
-    let image = classifier.config.channels * classifier.config.imageSize * classifier.config.imageSize
-    guard images.count == labels.count * image else {
-      throw KallimaError.shapeMismatch(op: "intra-class Fréchet", message: "\(images.count) values for \(labels.count) images")
+    let c = classifier.config
+    guard dataset.channels == c.channels, dataset.size == c.imageSize, labels.count == dataset.count else {
+      throw KallimaError.shapeMismatch(
+        op: "intra-class Fréchet",
+        message: "\(dataset.count) images of \(dataset.channels)x\(dataset.size) with \(labels.count) labels; the classifier takes \(c.channels)x\(c.imageSize)")
     }
-    return try (0..<k).map { c in
-      let members = labels.indices.filter { labels[$0] == c }.prefix(limit)
+    let image = dataset.imageBytes
+    return try (0..<c.classes).map { k in
+      let members = labels.indices.filter { labels[$0] == k }.prefix(limit)
       guard members.count > ModeClassifier.featureWidth else {
         throw KallimaError.invalidArgument(
           op: "intra-class Fréchet",
-          message: "class \(c) has \(members.count) images; its covariance needs more than \(ModeClassifier.featureWidth)")
+          message: "class \(k) has \(members.count) images; its covariance needs more than \(ModeClassifier.featureWidth)")
       }
       var picked: [Float] = []
       picked.reserveCapacity(members.count * image)
-      for i in members { picked += images[(i * image)..<((i + 1) * image)] }
+      dataset.bytes.withUnsafeBytes { raw in
+        let bytes = raw.bindMemory(to: UInt8.self)
+        for i in members { picked += bytes[(i * image)..<((i + 1) * image)].map(DataOrder.unit) }
+      }
       let f = try classifier.features(images: picked, count: members.count)
       return try FeatureStatistics(features: f, count: members.count, dimension: ModeClassifier.featureWidth)
     }
   }
 
-  /// Generates `perClass` images of every class (one-hot conditions, the same latent vectors
-  /// for every class) and compares each class's features with `real[k]`.
-  public static func measure(
-    sampler: Sampler, classifier: ModeClassifier, real: [FeatureStatistics], perClass: Int, seed: UInt64 = 0xF1D
-  ) throws -> IntraClassFrechet {
-    let k = classifier.config.classes
-    guard sampler.conditionWidth == k, real.count == k, perClass > ModeClassifier.featureWidth else {
+  /// The distance per class from generated features [K·perClass, 128], class by class (as
+  /// `ConditionalAccuracy.measure(…, features: true)` gives them), to `real[k]`.
+  public init(features: [Float], perClass: Int, real: [FeatureStatistics]) throws {
+    let width = ModeClassifier.featureWidth
+    guard perClass > width, features.count == real.count * perClass * width else {
       throw KallimaError.invalidArgument(
         op: "intra-class Fréchet",
-        message: "needs a generator of \(k) one-hot classes, real statistics per class, and more than "
-          + "\(ModeClassifier.featureWidth) images per class (got \(perClass))")
+        message: "needs more than \(width) images per class (got \(perClass)) and \(real.count) classes of features; "
+          + "got \(features.count) values")
     }
-    let z = Sampler.latents(count: perClass, nz: sampler.nz, seed: seed)
-    var distances: [Double] = []
-    for c in 0..<k {
-      let row = (0..<k).map { $0 == c ? Float(1) : 0 }
-      var features: [Float] = []
-      try sampler.forEachBatch(latents: z, conditions: Array(repeatElement(row, count: perClass).joined())) { images, count in
-        features += try classifier.features(images: images, count: count)
-      }
-      let generated = try FeatureStatistics(features: features, count: perClass, dimension: ModeClassifier.featureWidth)
-      distances.append(try FrechetDistance.compute(real[c], generated).value)
+    self.perClass = try real.indices.map { k in
+      let rows = Array(features[(k * perClass * width)..<((k + 1) * perClass * width)])
+      let generated = try FeatureStatistics(features: rows, count: perClass, dimension: width)
+      return try FrechetDistance.compute(real[k], generated).value
     }
-    return IntraClassFrechet(perClass: distances)
   }
 }

@@ -143,17 +143,20 @@ public final class ModeClassifier {
   /// Class probabilities [N, classes] (row-major) for `count` images given as host values
   /// (NCHW in [−1, 1]), classified in batches of `batch` by one eval plan.
   public func probabilities(images: [Float], count: Int, batch: Int = 256) throws -> [Float] {
-    try run(images: images, count: count, batch: batch, features: false)
+    try classify(images: images, count: count, batch: batch, features: false).probabilities
   }
 
   /// The penultimate activations [N, 128] (row-major) of `count` images, for Fréchet
   /// distances in the classifier's feature space (intra-class FID).
   public func features(images: [Float], count: Int, batch: Int = 256) throws -> [Float] {
-    try run(images: images, count: count, batch: batch, features: true)
+    try classify(images: images, count: count, batch: batch, probabilities: false).features
   }
 
-  func run(images: [Float], count: Int, batch: Int, features: Bool) throws -> [Float] {
-    let width = features ? Self.featureWidth : config.classes
+  /// Class probabilities [N, classes] and penultimate activations [N, 128] of `count` images
+  /// from one run of the eval plan per batch; an output not asked for comes back empty.
+  public func classify(
+    images: [Float], count: Int, batch: Int = 256, probabilities wantProbabilities: Bool = true, features wantFeatures: Bool = true
+  ) throws -> (probabilities: [Float], features: [Float]) {
     let image = config.channels * config.imageSize * config.imageSize
     guard count >= 1, images.count == count * image else {
       throw KallimaError.shapeMismatch(
@@ -161,9 +164,8 @@ public final class ModeClassifier {
     }
     let n = min(batch, count)
     let (plan, input, outputs) = try predictor(batch: n)
-    let p = features ? outputs.features : outputs.probabilities
-    var out: [Float] = []
-    out.reserveCapacity(count * width)
+    var probabilities: [Float] = []
+    var features: [Float] = []
     var start = 0
     while start < count {
       let take = min(n, count - start)
@@ -171,10 +173,11 @@ public final class ModeClassifier {
       chunk += [Float](repeating: 0, count: (n - take) * image)  // the last batch is padded
       try backend.write(chunk, to: input)
       try plan.run()
-      out += try backend.read(plan.tensor(p)).prefix(take * width)
+      if wantProbabilities { probabilities += try backend.read(plan.tensor(outputs.probabilities)).prefix(take * config.classes) }
+      if wantFeatures { features += try backend.read(plan.tensor(outputs.features)).prefix(take * Self.featureWidth) }
       start += take
     }
-    return out
+    return (probabilities, features)
   }
 
   /// The eval plan for `batch` images (built once per batch size): input tensor and outputs.

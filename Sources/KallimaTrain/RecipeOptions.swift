@@ -143,7 +143,6 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
     }
     config.discriminatorNorm = norm
     let conditioning = try conditions.map { try self.conditioning($0) }
-    if let conditioning { try conditioning.validate(objective: objective) }
     var recipe = GANRecipe(
       generator: try conditioning.map { try architecture.conditionalGenerator(config, $0) } ?? architecture.generator(config),
       discriminator: try conditioning.map { try architecture.conditionalDiscriminator(config, $0) }

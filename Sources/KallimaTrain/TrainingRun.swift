@@ -235,7 +235,7 @@ public final class TrainingRun {
         // Intra-class Fréchet needs more images of each class (real and generated) than features.
         var real: [FeatureStatistics]?
         if perClass > ModeClassifier.featureWidth, realCounts.allSatisfy({ $0 > ModeClassifier.featureWidth }) {
-          real = try IntraClassFrechet.realStatistics(classifier: classifier, images: dataset.pixels, labels: labels)
+          real = try IntraClassFrechet.realStatistics(classifier: classifier, dataset: dataset, labels: labels)
         } else {
           events(.note(
             "no intra-class Fréchet distance: it needs more than \(ModeClassifier.featureWidth) images per class, real and "
@@ -320,12 +320,16 @@ public final class TrainingRun {
   func evaluate(events: (Event) -> Void) throws {
     let c: ModeCoverage
     var obedience: ConditionalAccuracy?
+    var intra: IntraClassFrechet?
     if let evaluator {
       c = try evaluator.evaluate()
     } else if let e = conditionalEvaluator {
-      let (accuracy, probabilities) = try ConditionalAccuracy.measure(sampler: e.sampler, classifier: e.classifier, perClass: e.perClass)
-      c = try ModeCoverage(probabilities: probabilities, classes: e.classifier.config.classes, realCounts: e.realCounts)
-      obedience = accuracy
+      // One pass: the same images give the accuracy, the coverage and the intra-class distance.
+      let samples = try ConditionalAccuracy.measure(
+        sampler: e.sampler, classifier: e.classifier, perClass: e.perClass, features: e.real != nil)
+      c = try ModeCoverage(probabilities: samples.probabilities, classes: e.classifier.config.classes, realCounts: e.realCounts)
+      obedience = samples.accuracy
+      intra = try e.real.map { try IntraClassFrechet(features: samples.features, perClass: e.perClass, real: $0) }
     } else {
       return
     }
@@ -338,11 +342,7 @@ public final class TrainingRun {
     if let obedience {
       e.metric = "conditional_accuracy"
       (e.conditional_accuracy, e.per_class, e.conditional_error) = (obedience.accuracy, obedience.perClass, 1 - obedience.accuracy)
-      if let evaluator = conditionalEvaluator, let real = evaluator.real {
-        let intra = try IntraClassFrechet.measure(
-          sampler: evaluator.sampler, classifier: evaluator.classifier, real: real, perClass: evaluator.perClass)
-        (e.intra_fid, e.intra_fid_per_class) = (intra.mean, intra.perClass)
-      }
+      (e.intra_fid, e.intra_fid_per_class) = (intra?.mean, intra?.perClass)
     }
     try appendLine(e)
     events(.evaluation(e))

@@ -48,29 +48,41 @@ struct ObedienceTests {
     return sums.indices.max { sums[$0] < sums[$1] }!
   }
 
-  /// Conditional accuracy of a G trained `steps` steps against `head`.
-  static func accuracy(_ head: DiscriminatorHead, backend: Backend, steps: Int) throws -> Double {
-    let config = DCGANConfig(nz: 8, ngf: 16, ndf: 16, channels: 1, imageSize: size, discriminatorNorm: .none)
-    let conditioning = Conditioning(width: classes, targets: .exclusive, head: head, embedding: 8)
+  /// A small conditional DCGAN (8x8, width 16) trained `steps` steps on `images` [M, C, 8, 8]
+  /// with condition `rows` [M, width] against `head` (the projection head with hinge and
+  /// spectral norm, as Miyato & Koyama), on PoCL; returns a sampler of 64 images over its G.
+  static func trainedSampler(
+    _ head: DiscriminatorHead, targets: ConditionTargets, channels: Int, images: [Float], rows: [Float], steps: Int
+  ) throws -> Sampler {
+    let cl = try OpenCLBackend()
+    let width = rows.count * channels * size * size / images.count
+    let count = images.count / (channels * size * size)
+    let config = DCGANConfig(nz: 8, ngf: 16, ndf: 16, channels: channels, imageSize: size, discriminatorNorm: .none)
+    let conditioning = Conditioning(width: width, targets: targets, head: head, embedding: 8)
     var recipe = GANRecipe(
       generator: try Architecture.dcgan.conditionalGenerator(config, conditioning),
       discriminator: try Architecture.dcgan.conditionalDiscriminator(config, conditioning), latentShape: [8, 1, 1],
-      imageShape: [1, size, size], objective: head == .projection ? .hinge : .nonSaturating, sizes: config,
+      imageShape: [channels, size, size], objective: head == .projection ? .hinge : .nonSaturating, sizes: config,
       conditioning: conditioning)
     recipe.spectralNorm = head == .projection
-    let data = quadrants(count: 256, seed: 11)
-    let images = try backend.makeTensor([256, 1, size, size], values: data.images)
-    let rows = try backend.makeTensor([256, classes, 1, 1], values: data.rows)
     let trainer = try GANTrainer(
-      backend: backend, recipe: recipe, batch: 32, seed: 4, noise: .device(seed: 5),
-      data: .dataset(images, seed: 6, flip: false), conditions: rows)
+      backend: cl, recipe: recipe, batch: 32, seed: 4, noise: .device(seed: 5),
+      data: .dataset(try cl.makeTensor([count, channels, size, size], values: images), seed: 6, flip: false),
+      conditions: try cl.makeTensor([count, width, 1, 1], values: rows))
     for _ in 0..<steps { try trainer.step() }
     let stats = try trainer.readStatistics()
     #expect(stats.lossD.isFinite && stats.lossG.isFinite, "\(head): \(stats)")
+    return try Sampler(
+      backend: cl, network: recipe.generator, latentShape: recipe.latentShape, generator: trainer.generatorParameters,
+      count: 64, conditionWidth: width)
+  }
+
+  /// Conditional accuracy of a G trained `steps` steps against `head`.
+  static func accuracy(_ head: DiscriminatorHead, steps: Int) throws -> Double {
+    let data = quadrants(count: 256, seed: 11)
+    let sampler = try trainedSampler(
+      head, targets: .exclusive, channels: 1, images: data.images, rows: data.rows, steps: steps)
     // 64 images per class from the same 64 latent vectors.
-    let sampler = try Sampler(
-      backend: backend, network: recipe.generator, latentShape: recipe.latentShape, generator: trainer.generatorParameters,
-      count: 64, conditionWidth: classes)
     let z = Sampler.latents(count: 64, nz: 8, seed: 21)
     var correct = 0
     for k in 0..<classes {
@@ -94,21 +106,18 @@ struct ObedienceTests {
   /// matching 0.55 and projection 0.26: the pair heads need the longer run). The plain
   /// concat D, trained on two kinds of pair only, did not make G obey within 1500 steps: the
   /// mismatched pairs (matching, two-head) or a class signal (projection, AC-GAN) are what
-  /// teach D to check the condition — Reed et al.'s reason for GAN-CLS. Its accuracy is
-  /// printed, not asserted.
+  /// teach D to check the condition — Reed et al.'s reason for GAN-CLS. It is left out here
+  /// (a case with nothing to assert); `ConditionalTests` checks that it trains.
   @Test(
     "conditional accuracy per head on PoCL: far above chance (1/4) when D scores pairs, near chance when D sees x alone",
-    arguments: DiscriminatorHead.allCases)
+    arguments: DiscriminatorHead.allCases.filter { $0 != .concat })
   func obedience(_ head: DiscriminatorHead) throws {
     let steps = Int(ProcessInfo.processInfo.environment["OBEDIENCE_STEPS"] ?? "1500")!
-    let accuracy = try Self.accuracy(head, backend: try OpenCLBackend(), steps: steps)
+    let accuracy = try Self.accuracy(head, steps: steps)
     print("obedience \(head.rawValue) after \(steps) steps: \(accuracy)")
-    switch head {
-    case .unconditional:
+    if head == .unconditional {
       #expect(accuracy < 0.4, "a D that sees x alone cannot make G obey: \(accuracy)")
-    case .concat:
-      break
-    case .matching, .twoHead, .projection, .acgan:
+    } else {
       #expect(accuracy > 0.75, "\(head): \(accuracy)")
     }
   }
@@ -161,27 +170,12 @@ struct ObedienceTests {
   /// in full. Asserted for AC-GAN: seen pairs obeyed, held-out pairs above twice chance.
   @Test("composition on PoCL: a tag-conditional G (AC-GAN) draws position-colour pairs it never saw")
   func composition() throws {
-    let cl = try OpenCLBackend()
     let steps = Int(ProcessInfo.processInfo.environment["OBEDIENCE_STEPS"] ?? "1500")!
-    let config = DCGANConfig(nz: 8, ngf: 16, ndf: 16, channels: 3, imageSize: Self.size, discriminatorNorm: .none)
     let head = DiscriminatorHead(rawValue: ProcessInfo.processInfo.environment["COMPOSITION_HEAD"] ?? "acgan")!
-    let conditioning = Conditioning(width: 7, targets: .multiLabel, head: head, embedding: 8)
-    var recipe = GANRecipe(
-      generator: try Architecture.dcgan.conditionalGenerator(config, conditioning),
-      discriminator: try Architecture.dcgan.conditionalDiscriminator(config, conditioning), latentShape: [8, 1, 1],
-      imageShape: [3, Self.size, Self.size], objective: head == .projection ? .hinge : .nonSaturating, sizes: config,
-      conditioning: conditioning)
-    recipe.spectralNorm = head == .projection
     let data = Self.colouredQuadrants(count: 270, seed: 12)
     for n in 0..<270 { #expect(!Self.heldOut.contains(Self.read(data.images[(n * 192)..<((n + 1) * 192)]))) }
-    let trainer = try GANTrainer(
-      backend: cl, recipe: recipe, batch: 32, seed: 4, noise: .device(seed: 5),
-      data: .dataset(try cl.makeTensor([270, 3, Self.size, Self.size], values: data.images), seed: 6, flip: false),
-      conditions: try cl.makeTensor([270, 7, 1, 1], values: data.rows))
-    for _ in 0..<steps { try trainer.step() }
-    let sampler = try Sampler(
-      backend: cl, network: recipe.generator, latentShape: recipe.latentShape, generator: trainer.generatorParameters,
-      count: 64, conditionWidth: 7)
+    let sampler = try Self.trainedSampler(
+      head, targets: .multiLabel, channels: 3, images: data.images, rows: data.rows, steps: steps)
     let z = Sampler.latents(count: 64, nz: 8, seed: 21)
     // Per kind of pair: images with both right, the position right, the colour right.
     var seen = [0, 0, 0, 0]

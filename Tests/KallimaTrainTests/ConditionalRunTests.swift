@@ -24,6 +24,16 @@ struct ConditionalRunTests {
     return options
   }
 
+  /// TrainingRunTests' tiny options on `count` items of the captioned Fashion-MNIST set
+  /// (`make-captioned`'s metadata.jsonl), conditioned on `condition`.
+  static func captionedOptions(_ folder: TemporaryFolder, count: Int, steps: Int, condition: String) throws -> TrainingOptions {
+    try CaptionedFashion.write(to: folder.path("captioned"), count: count, seed: 1, size: 28)
+    var options = try tinyOptions(folder, steps: steps)
+    options.data = folder.path("captioned")
+    options.recipe.condition = condition
+    return options
+  }
+
   @Test("class-conditional: a captioned class grid, conditional accuracy in metrics.jsonl, and an exact resume (OpenCL)")
   func classRun() throws {
     let cl = try trainOpenCL.get()
@@ -105,10 +115,7 @@ struct ConditionalRunTests {
   @Test("text from metadata.jsonl (captioned Fashion-MNIST): a two-head run; --text samples; unknown words are named")
   func textRun() throws {
     let folder = try TemporaryFolder()
-    try CaptionedFashion.write(to: folder.path("captioned"), count: 60, seed: 1, size: 28)
-    var options = try tinyOptions(folder, steps: 3)
-    options.data = folder.path("captioned")
-    options.recipe.condition = "text"
+    var options = try Self.captionedOptions(folder, count: 60, steps: 3, condition: "text")
     options.recipe.dHead = "two-head"
     options.recipe.ganInt = 1
     options.sampleCount = 8
@@ -134,10 +141,7 @@ struct ConditionalRunTests {
   @Test("resume notices conditions edited under the same images (metadata.jsonl labels swapped)")
   func editedConditions() throws {
     let folder = try TemporaryFolder()
-    try CaptionedFashion.write(to: folder.path("captioned"), count: 40, seed: 2, size: 28)
-    var options = try tinyOptions(folder, steps: 2)
-    options.data = folder.path("captioned")
-    options.recipe.condition = "class"
+    var options = try Self.captionedOptions(folder, count: 40, steps: 2, condition: "class")
     try TrainingRun(options: options, backend: CPUBackend()).run()
     // Give the first image the label of the first image whose label differs: same files,
     // same vocabulary, different conditions.
