@@ -6,6 +6,8 @@
 // The byte conversion below relies on exact float rounding of each operation.
 #pragma OPENCL FP_CONTRACT OFF
 
+#include "philox.h"
+
 inline uint order_mix(uint v) {
   v ^= v >> 16;
   v *= 0x7feb352du;
@@ -117,5 +119,51 @@ __kernel void mismatch_rows(__global const float* x, __global float* y, const in
   } else {
     __global const float* src = x + (long)partner * d;
     for (int k = 0; k < d; ++k) dst[k] = src[k];
+  }
+}
+
+// Random crops (pix2pix's resize_and_crop): y [N, C, h, w] from x [N, C, H, W]. One work-item
+// per (sample, channel, row) of y; sample i (stream item position + i) starts at row
+// w0 % rows and column w1 % columns of its Philox block (Philox.cropOrigin), rows = H - h + 1,
+// columns = W - w + 1.
+__kernel void random_crop(__global const float* x, __global float* y, const ulong seed, const ulong position,
+                          const int channels, const int height, const int width, const int in_height,
+                          const int in_width, const int total_rows) {
+  const int t = get_global_id(0);
+  if (t >= total_rows) return;
+  const int r = t % height;
+  const int plane = t / height;  // sample * channels + channel
+  const int i = plane / channels;
+  const uint4 b = philox_block(seed, position + (ulong)i);
+  const int oy = (int)(b.x % (uint)(in_height - height + 1));
+  const int ox = (int)(b.y % (uint)(in_width - width + 1));
+  __global const float* src = x + ((long)plane * in_height + r + oy) * in_width + ox;
+  __global float* dst = y + (long)t * width;
+  for (int col = 0; col < width; ++col) dst[col] = src[col];
+}
+
+// CycleGAN's image pool (Backend.image_pool): pool [P, E], x and y [N, E] with E = C*H*W.
+// One work-item per element e owns column e of the pool, x and y and walks the batch in
+// order, so an image stored earlier in the batch is the one a later swap shows, with no
+// barrier: every work-item makes the same choices (Philox.poolSwap).
+__kernel void image_pool(__global float* pool, __global const float* x, __global float* y, const ulong seed,
+                         const ulong position, const int slots, const int n, const int image) {
+  const int e = get_global_id(0);
+  if (e >= image) return;
+  for (int i = 0; i < n; ++i) {
+    const ulong t = position + (ulong)i;
+    const float fresh = x[(long)i * image + e];
+    float shown = fresh;
+    if (t < (ulong)slots) {
+      pool[(long)t * image + e] = fresh;
+    } else {
+      const uint4 b = philox_block(seed, t);
+      if (unit_open(b.x) > 0.5f) {
+        __global float* slot = pool + (long)(b.y % (uint)slots) * image + e;
+        shown = *slot;
+        *slot = fresh;
+      }
+    }
+    y[(long)i * image + e] = shown;
   }
 }

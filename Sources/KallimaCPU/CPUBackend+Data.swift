@@ -96,4 +96,47 @@ extension CPUBackend {
       for k in 0..<d { out.values[i * d + k] = partner.map { xs[$0 * d + k] } ?? 0 }
     }
   }
+
+  /// Copies each sample's window at `Philox.cropOrigin` of its stream item.
+  public func random_crop(x: Tensor, y: Tensor, seed: UInt64, position: UInt64) throws {
+    let op = "random_crop"
+    let (n, c, h, w, ih, iw) = try ShapeCheck.randomCrop(op, x: x, y: y)
+    let xs = try buf(x, op).values
+    let out = try buf(y, op)
+    for i in 0..<n {
+      let (oy, ox) = Philox.cropOrigin(seed: seed, item: position &+ UInt64(i), rows: ih - h + 1, columns: iw - w + 1)
+      for ch in 0..<c {
+        for r in 0..<h {
+          for col in 0..<w {
+            out.values[((i * c + ch) * h + r) * w + col] = xs[((i * c + ch) * ih + r + oy) * iw + col + ox]
+          }
+        }
+      }
+    }
+  }
+
+  /// Each new image in batch order: stored while the pool fills, then swapped with the slot
+  /// `Philox.poolSwap` picks, or shown as it is.
+  public func image_pool(pool: Tensor, x: Tensor, y: Tensor, seed: UInt64, position: UInt64) throws {
+    let op = "image_pool"
+    let (slots, n, image) = try ShapeCheck.imagePool(op, pool: pool, x: x, y: y)
+    let stored = try buf(pool, op)
+    let xs = try buf(x, op).values
+    let out = try buf(y, op)
+    for i in 0..<n {
+      let t = position &+ UInt64(i)
+      let new = xs[(i * image)..<((i + 1) * image)]
+      let shown: ArraySlice<Double>
+      if t < UInt64(slots) {
+        stored.values.replaceSubrange((Int(t) * image)..<((Int(t) + 1) * image), with: new)
+        shown = new
+      } else if let slot = Philox.poolSwap(seed: seed, item: t, slots: slots) {
+        shown = stored.values[(slot * image)..<((slot + 1) * image)]
+        stored.values.replaceSubrange((slot * image)..<((slot + 1) * image), with: new)
+      } else {
+        shown = new
+      }
+      out.values.replaceSubrange((i * image)..<((i + 1) * image), with: shown)
+    }
+  }
 }

@@ -207,6 +207,23 @@ public protocol Backend: AnyObject {
   /// distinct conditions, no row of y equals its row of x. The batch order is already random,
   /// so the pairing is too. Data, not differentiable; y must not share x's buffer.
   func mismatch_rows(x: Tensor, y: Tensor) throws
+  /// Random crops, the last step of pix2pix's `resize_and_crop` preprocessing (load 286, crop
+  /// 256): y [N, C, h, w] from x [N, C, H, W]. Sample i is stream item g = position + i; its
+  /// window starts at row w0 mod (H − h + 1) and column w1 mod (W − w + 1), (w0, w1) the first
+  /// two words of Philox block g under `seed`. Every channel of a sample shares the window, so a
+  /// paired dataset that keeps A and B in one image's channels crops both alike. Data, not
+  /// differentiable.
+  func random_crop(x: Tensor, y: Tensor, seed: UInt64, position: UInt64) throws
+  /// CycleGAN's history of generated images (Shrivastava et al. 2017; `ImagePool` of Zhu et
+  /// al. 2017): pool [P, C, H, W] holds past fakes and is updated in place; x [N, C, H, W] are
+  /// the new fakes, and y [N, C, H, W] what D is shown. Image i is item t = position + i of the
+  /// stream of fakes. While the pool is filling (t < P) it is stored in slot t and shown itself.
+  /// Afterwards, with Philox block t under `seed` = (w0, w1, …): when unit(w0) > 0.5 (unit the
+  /// 24-bit uniform in [0, 1) of `Philox.unitOpen`), D is shown the image in slot w1 mod P and
+  /// x[i] takes its place; otherwise D is shown x[i] and the pool is unchanged. Images are
+  /// taken in batch order, so a later image can be shown one stored earlier in the same batch,
+  /// as the reference's loop does. Data: no gradient; y must not share a buffer with the others.
+  func image_pool(pool: Tensor, x: Tensor, y: Tensor, seed: UInt64, position: UInt64) throws
   /// A device buffer of `count` bytes for 8-bit images; only `gather_images_u8` and the byte
   /// writes below accept it.
   func makeByteBuffer(count: Int) throws -> DeviceBuffer

@@ -20,7 +20,7 @@ public enum BackendOp: String, CaseIterable, Sendable {
   case bce_logits_fwd, bce_logits_bwd, softmax_cross_entropy_fwd, softmax_cross_entropy_bwd, softmax_fwd
   case mse_fwd, mse_bwd, l1_fwd, l1_bwd
   case adam_step, sgd_step, rmsprop_step, ema_update
-  case gather_images, gather_images_u8, mismatch_rows
+  case gather_images, gather_images_u8, mismatch_rows, random_crop, image_pool
   case random_uniform, random_normal, dropout_mask
   case max_pool2d_gather
   // Composites (Backend+Composite.swift).

@@ -1,4 +1,4 @@
-/// Checks of the data ops (the gathers, mismatch_rows), shared by every backend so they throw the same messages.
+/// Checks of the data ops (the gathers, mismatch_rows, random_crop, image_pool), shared by every backend so they throw the same messages.
 extension ShapeCheck {
   /// Geometry of a gather: y [N, C, H, W] from source [M, C, H, W]. A resident source holds
   /// the whole dataset (M = order.count); a streamed one holds exactly the batch, already in
@@ -35,6 +35,32 @@ extension ShapeCheck {
     try same(op, "y", y, x.shape)
     try expect(op, x.buffer !== y.buffer, "y must not share x's buffer: each output row reads other rows of x")
     return (x.shape[0], x.shape[1])
+  }
+}
+
+extension ShapeCheck {
+  /// `random_crop`: x [N, C, H, W] → y [N, C, h, w] with h ≤ H, w ≤ W.
+  public static func randomCrop(_ op: String, x: Tensor, y: Tensor) throws -> (n: Int, c: Int, h: Int, w: Int, ys: Int, xs: Int) {
+    let (n, c, h, w) = try x.shape.nchw(op, "x")
+    let (yn, yc, yh, yw) = try y.shape.nchw(op, "y")
+    try expect(op, yn == n && yc == c, "x \(x.shape) and y \(y.shape) must agree in batch and channels")
+    try expect(
+      op, yh <= h && yw <= w && yh > 0 && yw > 0,
+      "the crop \(yh)x\(yw) must fit the images \(h)x\(w); load the images at least at the crop size")
+    return (n, c, yh, yw, h, w)
+  }
+
+  /// `image_pool`: pool [P, C, H, W] (P ≥ 1), x and y [N, C, H, W], three distinct buffers.
+  public static func imagePool(_ op: String, pool: Tensor, x: Tensor, y: Tensor) throws -> (slots: Int, n: Int, image: Int) {
+    let (p, c, h, w) = try pool.shape.nchw(op, "pool")
+    let (n, xc, xh, xw) = try x.shape.nchw(op, "x")
+    try expect(op, p >= 1, "the pool needs at least one slot (a pool of 0 shows D the new images: skip the op)")
+    try expect(op, (c, h, w) == (xc, xh, xw), "pool images \(pool.shape) and new images \(x.shape) differ")
+    try same(op, "y", y, x.shape)
+    try expect(
+      op, pool.buffer !== x.buffer && pool.buffer !== y.buffer && x.buffer !== y.buffer,
+      "pool, x and y must be distinct buffers")
+    return (p, n, c * h * w)
   }
 }
 

@@ -116,9 +116,12 @@ extension Graph {
       preconditionFailure("normVJP handles \(node.op)")
     case .softmax, .bceLogitsBwd, .mseBwd, .l1Bwd, .softmaxCrossEntropyBwd:
       return try lossVJP(node, index: index, gy, name: name)!
-    case .gatherImages, .mismatchRows:
+    case .gatherImages, .mismatchRows, .randomCrop:
       // Data, not trained values: the dataset, and the conditions a batch is paired with.
       return [nil]
+    case .imagePool:
+      // D is shown past fakes as data (the reference detaches them): G learns nothing here.
+      return [nil, nil]
     case .maxPool2d(let p):
       return [try op(.maxPool2dBwd(p), [x[0], gy])]
     case .maxPool2dBwd(let p):

@@ -46,6 +46,13 @@ public enum GraphOp: CustomStringConvertible {
   /// differs from it, zeros when none does (`Backend.mismatch_rows`): the mismatched
   /// conditions of a matching-aware discriminator (GAN-CLS). Data: no gradient.
   case mismatchRows
+  /// x [N, C, H, W] -> y [N, C, height, width]: each sample cut at a random window
+  /// (`Backend.random_crop`), sample i of plan run r being stream item r·N + i. Data: no gradient.
+  case randomCrop(seed: UInt64, height: Int, width: Int)
+  /// pool [P, C, H, W], x [N, C, H, W] -> y [N, C, H, W]: CycleGAN's history of fakes
+  /// (`Backend.image_pool`), updating the pool in place (an input or parameter); image i of
+  /// plan run r is stream item r·N + i. What D is shown is data: no gradient to x or the pool.
+  case imagePool(seed: UInt64)
   /// Max pooling; its gradient re-derives each window's route from x: inputs [x, dy].
   case maxPool2d(Pool2dParams)
   case maxPool2dBwd(Pool2dParams)
@@ -169,7 +176,7 @@ public enum GraphOp: CustomStringConvertible {
   /// accumulators): they run even when no other node reads their outputs.
   var hasEffect: Bool {
     switch self {
-    case .adamUpdate, .sgdUpdate, .rmspropUpdate, .emaUpdate, .assign, .accumulate, .batchnormTrain: return true
+    case .adamUpdate, .sgdUpdate, .rmspropUpdate, .emaUpdate, .assign, .accumulate, .batchnormTrain, .imagePool: return true
     default: return false
     }
   }
@@ -229,7 +236,7 @@ public final class Graph {
       throw KallimaError.invalidArgument(op: "graph node \(nodes.count) '\(label)'", message: "unknown input \(v)")
     }
     switch op {
-    case .assign, .emaUpdate:
+    case .assign, .emaUpdate, .imagePool:
       // They write their first input in place: it must be state that outlives the run.
       if let target = inputs.first, !isExternalStorage(target) {
         throw KallimaError.invalidArgument(

@@ -34,6 +34,8 @@ extension GraphOp {
     case batchnormEval = "batchnorm_eval"
     case gatherImages = "gather_images"
     case mismatchRows = "mismatch_rows"
+    case randomCrop = "random_crop"
+    case imagePool = "image_pool"
     case maxPool2d = "max_pool2d"
     case maxPool2dBwd = "max_pool2d_bwd"
     case avgPool2d = "avg_pool2d"
@@ -108,6 +110,8 @@ extension GraphOp {
     case .batchnormEval: return .batchnormEval
     case .gatherImages: return .gatherImages
     case .mismatchRows: return .mismatchRows
+    case .randomCrop: return .randomCrop
+    case .imagePool: return .imagePool
     case .maxPool2d: return .maxPool2d
     case .maxPool2dBwd: return .maxPool2dBwd
     case .avgPool2d: return .avgPool2d

@@ -193,6 +193,15 @@ public final class Plan {
         }
       }
     case .mismatchRows: return { try be.mismatch_rows(x: x[0], y: outs[0]!) }
+    case .randomCrop(let seed, _, _):
+      return { [unowned self] in
+        try be.random_crop(x: x[0], y: outs[0]!, seed: seed, position: self.position &* UInt64(x[0].shape[0]))
+      }
+    case .imagePool(let seed):
+      return { [unowned self] in
+        try be.image_pool(
+          pool: x[0], x: x[1], y: outs[0]!, seed: seed, position: self.position &* UInt64(x[1].shape[0]))
+      }
     case .maxPool2d(let p): return { try be.max_pool2d_fwd(x: x[0], y: outs[0]!, params: p) }
     case .maxPool2dBwd(let p): return { try be.max_pool2d_bwd(x: x[0], dy: x[1], dx: outs[0]!, params: p) }
     case .avgPool2d(let p, let include):

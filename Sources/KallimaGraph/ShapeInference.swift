@@ -102,6 +102,21 @@ enum ShapeInference {
         throw fail(op, "x must be [N, D], one condition per row, got \(s[0]); reshape the conditions to [N, D] first")
       }
       return [s[0]]
+    case .randomCrop(_, let height, let width):
+      try arity(op, s, 1...1)
+      let (n, c, h, w) = try s[0].nchw(name, "x")
+      guard height > 0, width > 0, height <= h, width <= w else {
+        throw fail(op, "the crop \(height)x\(width) must fit the images \(h)x\(w); load the images at least at the crop size")
+      }
+      return [[n, c, height, width]]
+    case .imagePool:
+      try arity(op, s, 2...2)
+      let (p, c, h, w) = try s[0].nchw(name, "pool")
+      let (_, xc, xh, xw) = try s[1].nchw(name, "x")
+      guard p >= 1, (c, h, w) == (xc, xh, xw) else {
+        throw fail(op, "the pool \(s[0]) must hold at least one image shaped like the new ones \(s[1])")
+      }
+      return [s[1]]
     case .batchnormBwd:
       try arity(op, s, 5...5)
       guard s[0] == s[1] else { throw fail(op, "dy \(s[0]) and x \(s[1]) differ") }

@@ -71,6 +71,7 @@ extension OpCatalog {
     cases += softmaxParityCases()
     cases += ganOpsParityCases()
     cases += conditionParityCases()
+    cases += translationParityCases()
     for (m, n, position) in [(1, 1, UInt64(0)), (7, 5, 3), (33, 16, 60), (100, 64, 1 << 33)] {
       for flip in [false, true] {
         cases.append(gatherImages(count: m, batch: n, channels: 3, size: 5, position: position, flip: flip))

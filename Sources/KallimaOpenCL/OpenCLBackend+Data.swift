@@ -147,6 +147,29 @@ extension OpenCLBackend {
     try launch(op, items: n, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(n), .int(d)])
   }
 
+  public func random_crop(x: Tensor, y: Tensor, seed: UInt64, position: UInt64) throws {
+    let op = "random_crop"
+    let (n, c, h, w, ih, iw) = try ShapeCheck.randomCrop(op, x: x, y: y)
+    let rows = n * c * h
+    try launch(
+      op, items: rows,
+      [
+        .buffer(mem(x, op)), .buffer(mem(y, op)), .ulong(seed), .ulong(position), .int(c), .int(h), .int(w), .int(ih),
+        .int(iw), .int(rows),
+      ])
+  }
+
+  public func image_pool(pool: Tensor, x: Tensor, y: Tensor, seed: UInt64, position: UInt64) throws {
+    let op = "image_pool"
+    let (slots, n, image) = try ShapeCheck.imagePool(op, pool: pool, x: x, y: y)
+    try launch(
+      op, items: image,
+      [
+        .buffer(mem(pool, op)), .buffer(mem(x, op)), .buffer(mem(y, op)), .ulong(seed), .ulong(position), .int(slots),
+        .int(n), .int(image),
+      ])
+  }
+
   /// One work-item per (sample, channel, row) of y; both gather kernels take these arguments
   /// (`streamed` only the 8-bit one).
   func launchGather(

@@ -170,6 +170,14 @@ extension AutodiffRuleTests {
     add(
       .mismatchRows, [I("conditions", [5, 3])],
       noGradient: [0: "conditions are data, not trained values: the rule gives them no gradient"])
+    add(
+      .randomCrop(seed: 5, height: 2, width: 3), [I("images", [2, 3, 4, 5])],
+      noGradient: [0: "a crop of the training data is data: the rule gives it no gradient"])
+    add(
+      .imagePool(seed: 5), [I("pool", [3, 2, 2, 2]), I("fakes", [2, 2, 2, 2])],
+      noGradient: [
+        0: "the pool holds past fakes as data", 1: "D is shown the fakes as data (the reference detaches them)",
+      ])
 
     // Pooling and resizing.
     let pool = Pool2dParams(kernel: 3, stride: 2, padding: 1)
