@@ -1,0 +1,122 @@
+import KallimaCore
+import KallimaGraph
+import KallimaNN
+
+/// Trains an image-to-image method (`Pix2Pix`, `CycleGAN`, `StarGAN`): one plan per phase of
+/// an iteration, built once, sharing the networks' parameter buffers. Batches are gathered
+/// (flipped, cropped) on the device, the pools and target permutations live there too, and
+/// the statistics accumulate there: `readStatistics` is the only read, so no iteration moves
+/// data between host and device. The learning-rate schedule reaches the plans as a kernel
+/// argument.
+public final class TranslationTrainer {
+  public let backend: Backend
+  public let method: any TranslationMethod
+  public let batch: Int
+  /// Each network's parameters (and its optimiser state), by the method's names; the
+  /// method's device state ("pools") too.
+  public let stores: [String: ParameterStore]
+  /// The batch tensors the caller fills with the `.tensors` data source ("A", "B", "labels"),
+  /// and the random inputs with `NoiseSource.input` ("alpha").
+  public private(set) var inputs: [String: Tensor] = [:]
+  /// One plan per phase (`TranslationMethod.phases`).
+  public let plans: [Plan]
+  /// Completed iterations: the optimiser steps, the data position and the random streams
+  /// follow from it.
+  public private(set) var iterations = 0
+  public let statisticNames: [String]
+  let accumulator: Tensor
+  /// Runs of the phase behind each statistic since the last read.
+  private var runsSinceRead: [Int]
+  private let phaseOfStatistic: [Int]
+
+  /// - Parameters:
+  ///   - seed: initialises the networks (each store from its own stream).
+  ///   - noise: the random draws besides the data (StarGAN's α): device streams or feeds.
+  public init(
+    backend: Backend, method: any TranslationMethod, batch: Int, data: TranslationData, seed: UInt64 = 0,
+    noise: NoiseSource = .device(seed: 0)
+  ) throws {
+    guard batch >= 1 else {
+      throw KallimaError.invalidArgument(op: method.name, message: "the batch needs at least one image, got \(batch)")
+    }
+    try method.validate()
+    self.backend = backend
+    self.method = method
+    self.batch = batch
+    var stores: [String: ParameterStore] = [:]
+    for (i, name) in (method.networks.keys.sorted() + method.stateStores).enumerated() {
+      stores[name] = ParameterStore(backend: backend, seed: seed &* 16 &+ UInt64(i) &+ 1)
+    }
+    self.stores = stores
+    statisticNames = method.statistics
+    accumulator = try backend.zeros([1, statisticNames.count])
+    let random = GANTrainer.RandomInputs(backend: backend, noise: noise)
+    var inputs: [String: Tensor] = [:]
+    var phaseOf = [Int](repeating: 0, count: statisticNames.count)
+    var plans: [Plan] = []
+    for (p, _) in method.phases.enumerated() {
+      let g = Graph()
+      let b = GraphBinder(graph: g)
+      let batchValues = try data.batch(b, backend: backend, batch: batch, shapes: method.shapes, inputs: &inputs)
+      let context = TranslationContext(
+        graph: g, binder: b, batch: batchValues, stores: stores, count: batch, random: random)
+      let reported = try method.build(phase: p, context)
+      try b.finish()
+      var entries: [Int: Value] = [:]
+      for (name, v) in reported {
+        guard let i = statisticNames.firstIndex(of: name) else {
+          throw KallimaError.invalidArgument(op: method.name, message: "phase \(p) reports \(name), which is not a statistic")
+        }
+        entries[i] = v
+        phaseOf[i] = p
+      }
+      try GANTrainer.accumulate(g, b, accumulator, entries)
+      plans.append(try Plan(graph: g, backend: backend, bindings: b.bindings))
+    }
+    self.plans = plans
+    self.inputs = inputs.merging(random.feeds) { a, _ in a }
+    phaseOfStatistic = phaseOf
+    runsSinceRead = [Int](repeating: 0, count: method.phases.count)
+  }
+
+  /// The network `name`'s parameters.
+  public func parameters(_ name: String) -> ParameterStore? { stores[name] }
+
+  /// One iteration: every phase due at this iteration, in order. Enqueues and returns.
+  public func step() throws {
+    let factor = method.schedule.factor(iteration: iterations)
+    for (p, phase) in method.phases.enumerated() where (iterations + 1) % phase.every == 0 {
+      let plan = plans[p]
+      plan.learningRateScale = factor
+      plan.streamPosition = UInt64(iterations)
+      plan.optimizerStep = (iterations + 1) / phase.every
+      try plan.run()
+      runsSinceRead[p] += 1
+    }
+    iterations += 1
+  }
+
+  /// Continues from a checkpoint taken after `iterations` iterations.
+  public func restore(iterations: Int) {
+    self.iterations = iterations
+    for (p, phase) in method.phases.enumerated() { plans[p].restore(runs: UInt64(iterations / phase.every)) }
+    runsSinceRead = runsSinceRead.map { _ in 0 }
+  }
+
+  /// Averages of each statistic over its phase's runs since the last call (one blocking
+  /// read), then resets the accumulators.
+  public func readStatistics() throws -> [String: Float] {
+    let sums = try backend.read(accumulator)
+    try backend.fill(accumulator, value: 0)
+    var result: [String: Float] = [:]
+    for (i, name) in statisticNames.enumerated() where runsSinceRead[phaseOfStatistic[i]] > 0 {
+      result[name] = sums[i] / Float(runsSinceRead[phaseOfStatistic[i]])
+    }
+    runsSinceRead = runsSinceRead.map { _ in 0 }
+    return result
+  }
+}
+
+extension TranslationMethod {
+  public var stateStores: [String] { [] }
+}

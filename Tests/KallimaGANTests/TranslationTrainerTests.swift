@@ -1,0 +1,136 @@
+import KallimaCPU
+import KallimaCore
+import KallimaGAN
+import KallimaGraph
+import KallimaNN
+import Testing
+
+/// Tiny networks for the trainers' plumbing: an image-to-image G of `c` channels and a
+/// two-layer PatchGAN-like D of `d` input channels.
+/// (With a condition, no norm: the tiled rows are constant per sample, so after an instance
+/// norm only the zero-padded border carries their gradient, a few ulps that Adam would
+/// amplify into backend-dependent ±lr steps.)
+func tinyTranslator(_ c: Int, out: Int? = nil, conditionWidth: Int = 0) -> any Layer {
+  let normalised = conditionWidth == 0
+  let body = Sequential {
+    // No bias before the norm: its gradient is zero in exact arithmetic, so Adam would
+    // amplify each backend's rounding noise into ±lr steps.
+    Conv2d(c + conditionWidth, 4, kernelSize: 3, padding: 1, bias: !normalised)
+    if normalised { InstanceNorm2d(4, affine: true) }
+    ReLU()
+    Conv2d(4, out ?? c, kernelSize: 3, padding: 1)
+    Tanh()
+  }.named("main")
+  guard conditionWidth > 0 else { return body }
+  return Chain { TileCondition(); body }
+}
+
+/// Concatenates the scope's condition rows [N, D], tiled to HxW, after the image channels
+/// (StarGAN's G input).
+struct TileCondition: Layer {
+  func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
+    let s = scope.graph.shape(x)
+    let c = try scope.condition(conditionKey, for: "tile")
+    return try scope.value(.concat, [x, try tile(c, height: s[2], width: s[3], in: scope)], "concat(x, c)")
+  }
+}
+
+func tinyCritic(_ d: Int, extra: Int = 0) -> any Layer {
+  Sequential {
+    Conv2d(d, 4, kernelSize: 4, stride: 2, padding: 1)
+    LeakyReLU(0.2)
+    Conv2d(4, 1 + extra, kernelSize: 3, padding: 1)
+  }.named("model")
+}
+
+func pairedImages(_ m: Int, _ c: Int, _ side: Int, seed: UInt64) -> [Float] {
+  let stream = RandomStream(seed: seed)
+  return (0..<(m * c * side * side)).map { Philox.uniform(stream: stream, index: $0, low: -1, high: 1) }
+}
+
+@Suite("Image-to-image trainers")
+struct TranslationTrainerTests {
+  /// Runs `iterations` on CPU and OpenCL and returns every stored tensor and the statistics.
+  func both(_ make: (Backend) throws -> TranslationTrainer, iterations: Int) throws -> [(tensors: [String: [Float]], stats: [String: Float])] {
+    var results: [(tensors: [String: [Float]], stats: [String: Float])] = []
+    for backend: Backend in [CPUBackend(), try ganOpenCL.get()] {
+      let trainer = try make(backend)
+      for _ in 0..<iterations { try trainer.step() }
+      let stats = try trainer.readStatistics()
+      var values: [String: [Float]] = [:]
+      for (name, store) in trainer.stores {
+        for e in store.entries { values["\(name) \(e.name)"] = try backend.read(e.tensor) }
+      }
+      results.append((values, stats))
+    }
+    return results
+  }
+
+  /// Every stored tensor by max |OpenCL − CPU| / max |CPU|: measured at most 4.9e-7 over
+  /// the three methods (PoCL 3.1, 2-core x86); the bound 5e-6 leaves a margin of 10.
+  func expectAgree(_ r: [(tensors: [String: [Float]], stats: [String: Float])], bound: Double) {
+    #expect(r[0].tensors.keys.sorted() == r[1].tensors.keys.sorted())
+    var worst = (0.0, "")
+    for (name, expected) in r[0].tensors {
+      guard let actual = r[1].tensors[name] else { continue }
+      let scale = Double(expected.map(abs).max() ?? 0)
+      let error = zip(actual, expected).map { Double(abs($0 - $1)) }.max() ?? 0
+      let relative = error / scale
+      if !(relative <= worst.0) { worst = (relative, name) }
+    }
+    #expect(worst.0 <= bound, "worst tensor \(worst.1): \(worst.0)")
+    for (name, value) in r[0].stats {
+      #expect(value.isFinite, "\(name) \(value)")
+      let other = r[1].stats[name] ?? .nan
+      #expect(abs(other - value) <= 1e-4 * max(1, abs(value)), "\(name): OpenCL \(other), CPU \(value)")
+    }
+    print("worst relative tensor difference \(worst.0) (\(worst.1)); statistics \(r[0].stats.sorted { $0.key < $1.key })")
+  }
+
+  @Test("pix2pix: 3 iterations from a paired dataset (gather, flip, crop) agree on CPU and OpenCL")
+  func pix2pix() throws {
+    let r = try both({ be in
+      let data = try be.makeTensor([6, 2, 10, 10], values: pairedImages(6, 2, 10, seed: 3))
+      let method = Pix2Pix(generator: tinyTranslator(1), discriminator: tinyCritic(2), imageA: [1, 8, 8], imageB: [1, 8, 8])
+      return try TranslationTrainer(backend: be, method: method, batch: 2, data: .paired(data, seed: 4, flip: true, crop: 8), seed: 1)
+    }, iterations: 3)
+    expectAgree(r, bound: 5e-6)
+    #expect(r[0].tensors.keys.contains("D model.0.weight") && r[0].tensors.keys.contains("G main.0.weight"))
+  }
+
+  @Test("CycleGAN: 4 iterations with pools of 3 agree on CPU and OpenCL, pools included")
+  func cycleGAN() throws {
+    let r = try both({ be in
+      let a = try be.makeTensor([5, 1, 8, 8], values: pairedImages(5, 1, 8, seed: 5))
+      let b = try be.makeTensor([7, 1, 8, 8], values: pairedImages(7, 1, 8, seed: 6))
+      let method = CycleGAN(
+        generatorA: tinyTranslator(1), generatorB: tinyTranslator(1), discriminatorA: tinyCritic(1),
+        discriminatorB: tinyCritic(1), imageA: [1, 8, 8], imageB: [1, 8, 8], poolSize: 3)
+      return try TranslationTrainer(backend: be, method: method, batch: 2, data: .unpaired(a: a, b: b, seed: 2, flip: false), seed: 1)
+    }, iterations: 4)
+    expectAgree(r, bound: 5e-6)
+    #expect(r[0].tensors["pools fake_B_pool"]?.count == 3 * 64)
+  }
+
+  @Test("StarGAN: D and G phases (n_critic 2) with device-permuted targets agree on CPU and OpenCL")
+  func starGAN() throws {
+    let r = try both({ be in
+      let images = try be.makeTensor([6, 1, 8, 8], values: pairedImages(6, 1, 8, seed: 7))
+      var rows = [Float](repeating: 0, count: 6 * 3)
+      for i in 0..<6 { rows[i * 3 + i % 3] = 1; if i % 2 == 0 { rows[i * 3 + 2] = 1 } }
+      let labels = try be.makeTensor([6, 3, 1, 1], values: rows)
+      let method = StarGAN(
+        generator: tinyTranslator(1, conditionWidth: 3), discriminator: tinyCritic(1, extra: 3),
+        split: { g, out in
+          let source = try g.value(.slice(start: 0, count: 1), [out], name: "src")
+          let maps = try g.value(.slice(start: 1, count: 3), [out], name: "cls maps")
+          let s = g.shape(maps)
+          let pooled = try g.value(.avgPool2d(Pool2dParams(kernel: s[2], stride: s[2], padding: 0), countIncludePad: true), [maps], name: "cls")
+          return (source, try g.value(.reshape([s[0], 3]), [pooled], name: "logits"))
+        }, image: [1, 8, 8], labels: 3, nCritic: 2)
+      return try TranslationTrainer(backend: be, method: method, batch: 3, data: .labelled(images, labels: labels, seed: 3, flip: true), seed: 1)
+    }, iterations: 4)
+    expectAgree(r, bound: 5e-6)
+    #expect(Set(r[0].stats.keys) == ["D_real", "D_fake", "D_cls", "D_gp", "G_fake", "G_rec", "G_cls"])
+  }
+}
