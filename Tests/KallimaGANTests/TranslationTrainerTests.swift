@@ -43,6 +43,19 @@ func tinyCritic(_ d: Int, extra: Int = 0) -> any Layer {
   }.named("model")
 }
 
+/// A tiny StarGAN D: a source map and 3 domain logits (the class maps averaged).
+func tinyStarCritic(_ x: Value, _ scope: Scope) throws -> (source: Value, logits: Value) {
+  let g = scope.graph
+  let critic = tinyCritic(1, extra: 3)
+  let out = try critic.callAsFunction(x, in: scope)
+  let source = try g.value(.slice(start: 0, count: 1), [out], name: "src")
+  let maps = try g.value(.slice(start: 1, count: 3), [out], name: "cls maps")
+  let s = g.shape(maps)
+  let pooled = try g.value(
+    .avgPool2d(Pool2dParams(kernel: s[2], stride: s[2], padding: 0), countIncludePad: true), [maps], name: "cls")
+  return (source, try g.value(.reshape([s[0], 3]), [pooled], name: "logits"))
+}
+
 func pairedImages(_ m: Int, _ c: Int, _ side: Int, seed: UInt64) -> [Float] {
   let stream = RandomStream(seed: seed)
   return (0..<(m * c * side * side)).map { Philox.uniform(stream: stream, index: $0, low: -1, high: 1) }
@@ -120,14 +133,9 @@ struct TranslationTrainerTests {
       for i in 0..<6 { rows[i * 3 + i % 3] = 1; if i % 2 == 0 { rows[i * 3 + 2] = 1 } }
       let labels = try be.makeTensor([6, 3, 1, 1], values: rows)
       let method = StarGAN(
-        generator: tinyTranslator(1, conditionWidth: 3), discriminator: tinyCritic(1, extra: 3),
-        split: { g, out in
-          let source = try g.value(.slice(start: 0, count: 1), [out], name: "src")
-          let maps = try g.value(.slice(start: 1, count: 3), [out], name: "cls maps")
-          let s = g.shape(maps)
-          let pooled = try g.value(.avgPool2d(Pool2dParams(kernel: s[2], stride: s[2], padding: 0), countIncludePad: true), [maps], name: "cls")
-          return (source, try g.value(.reshape([s[0], 3]), [pooled], name: "logits"))
-        }, image: [1, 8, 8], labels: 3, nCritic: 2)
+        generator: tinyTranslator(1, conditionWidth: 3),
+        discriminator: tinyStarCritic,
+        image: [1, 8, 8], labels: 3, nCritic: 2)
       return try TranslationTrainer(backend: be, method: method, batch: 3, data: .labelled(images, labels: labels, seed: 3, flip: true), seed: 1)
     }, iterations: 4)
     expectAgree(r, bound: 5e-6)

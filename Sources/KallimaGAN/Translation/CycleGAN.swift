@@ -64,9 +64,7 @@ public struct CycleGAN: TranslationMethod {
   public var summary: String {
     "cyclegan: \(objective.name) GAN, λ_cycle \(lambdaA)/\(lambdaB), identity \(lambdaIdentity), pool \(poolSize)"
   }
-  public var networks: [String: any Layer] {
-    ["G_A": generatorA, "G_B": generatorB, "D_A": discriminatorA, "D_B": discriminatorB]
-  }
+  public var networks: [String] { ["G_A", "G_B", "D_A", "D_B"] }
   public var shapes: TranslationShapes { TranslationShapes(a: imageA, b: imageB) }
   public var phases: [TranslationPhase] { [TranslationPhase("iteration")] }
   public var statistics: [String] { ["D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"] }

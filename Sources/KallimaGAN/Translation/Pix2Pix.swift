@@ -49,7 +49,7 @@ public struct Pix2Pix: TranslationMethod {
     let terms = (adversarial ? ["\(objective.name) GAN"] : []) + (lambdaL1 > 0 ? ["λ_L1 \(lambdaL1)·L1"] : [])
     return "pix2pix: G loss \(terms.joined(separator: " + ")), D loss ½(real + fake) on concat(A, B)"
   }
-  public var networks: [String: any Layer] { ["G": generator, "D": discriminator] }
+  public var networks: [String] { ["G", "D"] }
   public var shapes: TranslationShapes { TranslationShapes(a: imageA, b: imageB) }
   public var phases: [TranslationPhase] { [TranslationPhase("iteration")] }
   public var statistics: [String] { ["D_real", "D_fake", "G_GAN", "G_L1"] }

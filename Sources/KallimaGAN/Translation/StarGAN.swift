@@ -16,10 +16,8 @@ import KallimaNN
 /// multi-label attributes), or softmax cross-entropy (single-label domains, as RaFD).
 public struct StarGAN: TranslationMethod {
   public var generator: any Layer
-  /// D: image -> (source map [N, 1, h, w], logits [N, labels]) through `split`.
-  public var discriminator: any Layer
-  /// Splits D's output value into (source map, logits) in a graph.
-  public var split: (Graph, Value) throws -> (source: Value, logits: Value)
+  /// D: image -> (source map [N, 1, h, w], domain logits [N, labels]).
+  public var discriminator: (Value, Scope) throws -> (source: Value, logits: Value)
   public var image: Shape
   public var labels: Int
   /// Multi-label attributes (BCE per attribute) or one domain per image (cross-entropy).
@@ -35,14 +33,13 @@ public struct StarGAN: TranslationMethod {
   public var targetSeed: UInt64
 
   public init(
-    generator: any Layer, discriminator: any Layer, split: @escaping (Graph, Value) throws -> (source: Value, logits: Value),
+    generator: any Layer, discriminator: @escaping (Value, Scope) throws -> (source: Value, logits: Value),
     image: Shape, labels: Int, multiLabel: Bool = true, lambdaClass: Float = 1, lambdaReconstruction: Float = 10,
     lambdaGP: Float = 10, nCritic: Int = 5, optimizer: Optimizer = .adam(AdamParams(lr: 1e-4, beta1: 0.5, beta2: 0.999)),
     schedule: LearningRateSchedule = .constant, targetSeed: UInt64 = 0x7A46
   ) {
     self.generator = generator
     self.discriminator = discriminator
-    self.split = split
     self.image = image
     self.labels = labels
     self.multiLabel = multiLabel
@@ -60,7 +57,7 @@ public struct StarGAN: TranslationMethod {
   public var summary: String {
     "stargan: wgan-gp λ_gp \(lambdaGP), n_critic \(nCritic), λ_cls \(lambdaClass) (\(multiLabel ? "BCE per attribute" : "cross-entropy")), λ_rec \(lambdaReconstruction), \(labels) labels"
   }
-  public var networks: [String: any Layer] { ["G": generator, "D": discriminator] }
+  public var networks: [String] { ["G", "D"] }
   public var shapes: TranslationShapes { TranslationShapes(a: image, labels: labels) }
   public var phases: [TranslationPhase] { [TranslationPhase("D"), TranslationPhase("G", every: nCritic)] }
   public var statistics: [String] { ["D_real", "D_fake", "D_cls", "D_gp", "G_fake", "G_rec", "G_cls"] }
@@ -101,7 +98,7 @@ public struct StarGAN: TranslationMethod {
       try self.generator(image, in: try c.scope("G", tag: tag, conditions: [conditionKey: labels]))
     }
     let critic = { (image: Value, tag: String) throws -> (source: Value, logits: Value) in
-      try self.split(g, try self.discriminator(image, in: try c.scope("D", tag: tag)))
+      try self.discriminator(image, try c.scope("D", tag: tag))
     }
     let fake = try generate(x, target, "G(x, c_trg)")
     if phase == 0 {

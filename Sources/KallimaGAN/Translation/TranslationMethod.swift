@@ -11,9 +11,9 @@ public protocol TranslationMethod {
   var name: String { get }
   /// One line for logs: networks, losses, weights, optimisers.
   var summary: String { get }
-  /// The networks, each with its own parameter store named like the reference's checkpoint
+  /// The networks' names, each with its own parameter store, as the reference's checkpoint
   /// files ("G", "D"; "G_A", "G_B", "D_A", "D_B").
-  var networks: [String: any Layer] { get }
+  var networks: [String] { get }
   /// One training sample's shapes.
   var shapes: TranslationShapes { get }
   /// The phases of an iteration, each one plan: a phase runs on iterations i with

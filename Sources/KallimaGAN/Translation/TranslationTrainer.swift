@@ -44,7 +44,7 @@ public final class TranslationTrainer {
     self.method = method
     self.batch = batch
     var stores: [String: ParameterStore] = [:]
-    for (i, name) in (method.networks.keys.sorted() + method.stateStores).enumerated() {
+    for (i, name) in (method.networks + method.stateStores).enumerated() {
       stores[name] = ParameterStore(backend: backend, seed: seed &* 16 &+ UInt64(i) &+ 1)
     }
     self.stores = stores
