@@ -45,6 +45,7 @@ extension CPUBackend {
       }
       sm.values[c] = mean
       si.values[c] = invstd
+      guard momentum != 0 else { continue }
       rm.values[c] = (1 - mom) * rm.values[c] + mom * mean
       rv.values[c] = (1 - mom) * rv.values[c] + mom * variance * Double(m) / Double(m - 1)
     }

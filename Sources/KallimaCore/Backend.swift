@@ -38,6 +38,8 @@ public protocol Backend: AnyObject {
   // MARK: Normalisation (Ioffe & Szegedy 2015; Ulyanov et al. 2016)
   /// Batch statistics over N,H,W per channel; updates running stats like PyTorch
   /// (running_var takes the unbiased variance). Saves mean and 1/sqrt(var+eps) for backward.
+  /// Momentum 0 leaves the running statistics untouched (batch statistics without training
+  /// them: pix2pix's test-time behaviour).
   func batchnorm_fwd_train(
     x: Tensor, gamma: Tensor, beta: Tensor, y: Tensor, saveMean: Tensor, saveInvstd: Tensor,
     runningMean: Tensor, runningVar: Tensor, momentum: Float, eps: Float) throws

@@ -39,10 +39,15 @@ public struct BindOptions: Sendable {
   /// Spectral normalisation (Miyato et al. 2018) of every conv, conv-transpose, linear and
   /// embedding weight, as `torch.nn.utils.spectral_norm` with one power iteration.
   public var spectralNorm: Bool
+  /// In train mode, whether batch norm moves its running statistics. False for a network
+  /// run in train mode outside training (pix2pix translates with batch statistics and
+  /// dropout, as the reference's test.py without --eval) so the trained state is untouched.
+  public var updatesStatistics: Bool
 
-  public init(mode: Mode = .train, spectralNorm: Bool = false) {
+  public init(mode: Mode = .train, spectralNorm: Bool = false, updatesStatistics: Bool = true) {
     self.mode = mode
     self.spectralNorm = spectralNorm
+    self.updatesStatistics = updatesStatistics
   }
 
   public var training: Bool { mode == .train }

@@ -31,7 +31,9 @@ public struct BatchNorm2d: Layer {
     let beta = affine ? try scope.parameter("bias", [c], .constant(0)) : scope.graph.constant(0, [c], name: "0")
     let mean = try scope.parameter("running_mean", [c], .constant(0), trainable: false)
     let variance = try scope.parameter("running_var", [c], .constant(1), trainable: false)
-    let op: GraphOp = scope.training ? .batchnormTrain(momentum: momentum, eps: eps) : .batchnormEval(eps: eps)
+    // Momentum 0 leaves the running statistics as they are (running·1 + batch·0).
+    let m = scope.options.updatesStatistics ? momentum : 0
+    let op: GraphOp = scope.training ? .batchnormTrain(momentum: m, eps: eps) : .batchnormEval(eps: eps)
     return try scope.graph.add(op, [x, gamma, beta, mean, variance], name: scope.nodeName("batchnorm"))[0]
   }
 }

@@ -34,6 +34,7 @@ extension OpCatalog {
     }
     for shape: Shape in [[1, 3, 1, 2], [2, 5, 4, 4], [3, 1, 11, 9], [64, 2, 2, 2], [5, 7, 33, 2], [4, 6]] {
       for phase in ["fwd_train", "fwd_eval", "bwd", "bwd_eval"] { cases.append(batchnorm(phase, shape: shape)) }
+      cases.append(batchnorm("fwd_train", shape: shape, momentum: 0))
     }
     for shape: Shape in [[1, 1, 1, 2], [2, 3, 5, 5], [1, 2, 17, 16]] {
       for affine in [false, true] {

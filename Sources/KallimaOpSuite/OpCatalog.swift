@@ -78,11 +78,12 @@ public enum OpCatalog {
 
   // MARK: Normalisation
 
-  public static func batchnorm(_ phase: String, shape: Shape) -> OpCase {
+  /// `momentum` (train-mode forward): 0 must leave the running statistics untouched.
+  public static func batchnorm(_ phase: String, shape: Shape, momentum: Float = 0.1) -> OpCase {
     let c = shape[1]
     let m = shape.count / c
     let ch: Shape = [c]
-    let detail = "x\(shape)"
+    let detail = "x\(shape)" + (momentum == 0.1 ? "" : " momentum \(momentum)")
     switch phase {
     case "fwd_train":
       return OpCase(
@@ -95,7 +96,7 @@ public enum OpCatalog {
       ) { be, t in
         try be.batchnorm_fwd_train(
           x: t["x"]!, gamma: t["gamma"]!, beta: t["beta"]!, y: t["y"]!, saveMean: t["mean"]!,
-          saveInvstd: t["invstd"]!, runningMean: t["rm"]!, runningVar: t["rv"]!, momentum: 0.1, eps: 1e-5)
+          saveInvstd: t["invstd"]!, runningMean: t["rm"]!, runningVar: t["rv"]!, momentum: momentum, eps: 1e-5)
       }
     case "fwd_eval":
       return OpCase(

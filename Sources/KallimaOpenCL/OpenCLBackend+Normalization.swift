@@ -19,7 +19,7 @@ extension OpenCLBackend {
         [
           .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
           .buffer(mem(runningMean, op)), .buffer(mem(runningVar, op)), .int(inner), .int(c * inner),
-          .int(n * inner), .float(eps), .float(momentum), .int(1),
+          .int(n * inner), .float(eps), .float(momentum), .int(momentum == 0 ? 0 : 1),
         ])
       try launch(
         "norm_apply", items: x.count,
