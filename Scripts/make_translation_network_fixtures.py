@@ -312,6 +312,7 @@ def main():
         variant("resnet_6blocks batch dropout eval", ResnetGenerator(3, 3, 4, "batch", True, 6), (1, 3, 16, 16),
                 mode="eval"),
         variant("basic batch", NLayerDiscriminator(6, 4, 3, "batch"), (2, 6, 32, 32)),
+        variant("basic none", NLayerDiscriminator(6, 4, 3, "none"), (2, 6, 32, 32)),
         variant("n_layers 1 instance", NLayerDiscriminator(6, 4, 1, "instance"), (2, 6, 16, 16)),
         variant("pixel batch", PixelDiscriminator(6, 4, "batch"), (2, 6, 8, 8)),
         variant("stargan G", StarGenerator(4, 3, 2), (2, 3, 32, 32), condition=[[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]),

@@ -77,6 +77,8 @@ private func build(_ name: String, _ x: Value, in scope: Scope) throws -> [Value
     net = try TranslationNetworks.generator("resnet_6blocks", ngf: 4, norm: .instance, height: 16, width: 16)
   case "resnet_6blocks batch dropout eval": net = try ResnetGenerator(ngf: 4, norm: .batch, dropout: true, blocks: 6)
   case "basic batch": net = try TranslationNetworks.discriminator("basic", inputChannels: 6, ndf: 4, height: 32, width: 32)
+  case "basic none":
+    net = try TranslationNetworks.discriminator("basic", inputChannels: 6, ndf: 4, norm: .none, height: 32, width: 32)
   case "n_layers 1 instance":
     net = try TranslationNetworks.discriminator(
       "n_layers", inputChannels: 6, ndf: 4, layers: 1, norm: .instance, height: 16, width: 16)
@@ -153,7 +155,7 @@ struct TranslationNetworkTests {
     "state dict, parameter count and float64 forward match the reference",
     arguments: [
       "unet_32 batch", "unet_32 instance", "unet_64 batch dropout eval", "resnet_6blocks instance",
-      "resnet_6blocks batch dropout eval", "basic batch", "n_layers 1 instance", "pixel batch", "stargan G", "stargan D",
+      "resnet_6blocks batch dropout eval", "basic batch", "basic none", "n_layers 1 instance", "pixel batch", "stargan G", "stargan D",
     ])
   func variant(_ name: String) throws { try checkVariant(name) }
 
