@@ -11,7 +11,8 @@ import Testing
 // Scripts/make_translation_network_fixtures.py. For each narrow variant: the state-dict keys
 // in order with shapes (and which are trainable), the trainable parameter count, and in
 // float64 the output for weights and input from a sin formula both sides compute (plus, in
-// train mode, batch norm's running statistics after the forward). Compared on the CPU
+// train mode, batch norm's running statistics after the forward, and for five variants the
+// input gradient of Σ r·output). Compared on the CPU
 // reference (Double) with |a − e| <= atol + rtol·|e|, atol 1e-9·max|e|, rtol 1e-9; the worst
 // ratio to that allowance is printed per variant (measured: at most 1.8e-5 of it, on
 // resnet_6blocks with instance norm: errors below 2e-14 relative, rounding level).
@@ -39,6 +40,7 @@ private struct TranslationVariant: Decodable {
   let outputs: [StepTensor]
   let condition: [[Double]]?
   let running: [String: StepTensor]?
+  let dx: StepTensor?
 }
 
 private struct TranslationFixture: Decodable { let variants: [TranslationVariant] }
@@ -118,6 +120,15 @@ private func checkVariant(_ name: String) throws {
     binder: b, store: store, tag: "T", options: BindOptions(mode: v.mode == "train" ? .train : .eval),
     conditions: conditions)
   let outputs = try build(name, xv, in: scope)
+  var dx: Value?
+  if v.dx != nil {
+    let rShape = g.shape(outputs[0])
+    let rv = g.input(rShape, name: "r")
+    let rt = try cpu.makeTensor(rShape)
+    try cpu.writeDouble((0..<rShape.count).map { cos(0.917 * Double($0)) }, to: rt)
+    b.bind(rv, rt)
+    dx = try g.gradients(of: outputs[0], wrt: [xv], seed: rv)[0]
+  }
   try b.finish()
 
   let keys = store.entries.map { FixtureKey(name: $0.name, shape: $0.tensor.shape.dims, trainable: $0.trainable) }
@@ -126,7 +137,7 @@ private func checkVariant(_ name: String) throws {
   for (k, e) in store.trainable.enumerated() {
     try cpu.writeDouble(formulaValues(name: e.name, shape: e.tensor.shape.dims, k: k), to: e.tensor)
   }
-  let plan = try Plan(graph: g, backend: cpu, bindings: b.bindings, keep: outputs)
+  let plan = try Plan(graph: g, backend: cpu, bindings: b.bindings, keep: outputs + (dx.map { [$0] } ?? []))
   try plan.run()
 
   var report: [String] = []
@@ -143,6 +154,7 @@ private func checkVariant(_ name: String) throws {
     #expect(g.shape(out).dims == t.shape, "\(name): output \(i) is \(g.shape(out)), PyTorch's \(t.shape)")
     try compare(try cpu.readDouble(plan.tensor(out)), t, "output \(i)")
   }
+  if let dx, let expected = v.dx { try compare(try cpu.readDouble(plan.tensor(dx)), expected, "dx") }
   for (key, t) in (v.running ?? [:]).sorted(by: { $0.key < $1.key }) {
     try compare(try cpu.readDouble(try #require(store[key])), t, key)
   }
