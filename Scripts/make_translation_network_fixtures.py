@@ -15,7 +15,8 @@ trainable parameter (num_batches_tracked, an int64 counter Kallima does not keep
 out), its trainable parameter count, the binding (train: PyTorch's default module state,
 batch statistics and running-statistics updates; eval: running statistics, no dropout), and
 in float64 the output for the input below, plus the batch norms' running statistics after
-the forward in train mode.
+the forward in train mode, and for some variants dx = d(Σ r·output)/dx with
+r_i = cos(0.917·i) (the backward through the skip concatenations, reflection pads, norms).
 
 Deterministic values, computed the same way by the Swift test (math.sin is the C library's
 sin, as Foundation's):
@@ -281,14 +282,18 @@ def trainable_count(net):
     return sum(p.numel() for p in net.parameters())
 
 
-def variant(name, net, input_shape, mode="train", condition=None):
+def variant(name, net, input_shape, mode="train", condition=None, gradient=False):
     formula_weights(net)
     net.train(mode == "train")
-    x = formula_input(input_shape)
-    with torch.no_grad():
+    x = formula_input(input_shape).requires_grad_(gradient)
+    with torch.set_grad_enabled(gradient):
         out = net(x) if condition is None else net(x, torch.tensor(condition))
     entry = {"name": name, "mode": mode, "input_shape": list(input_shape), "keys": state_keys(net),
              "parameter_count": trainable_count(net)}
+    if gradient:
+        r = torch.tensor([math.cos(0.917 * i) for i in range(out.numel())]).view(out.shape)
+        (out * r).sum().backward()
+        entry["dx"] = tensor64(x.grad)
     if isinstance(out, tuple):
         entry["outputs"] = [tensor64(o) for o in out]
     else:
@@ -305,16 +310,18 @@ def variant(name, net, input_shape, mode="train", condition=None):
 def main():
     torch.manual_seed(0)
     variants = [
-        variant("unet_32 batch", UnetGenerator(3, 3, 5, 4, "batch", False), (2, 3, 32, 32)),
-        variant("unet_32 instance", UnetGenerator(3, 3, 5, 4, "instance", False), (2, 3, 32, 32)),
+        variant("unet_32 batch", UnetGenerator(3, 3, 5, 4, "batch", False), (2, 3, 32, 32), gradient=True),
+        variant("unet_32 instance", UnetGenerator(3, 3, 5, 4, "instance", False), (2, 3, 32, 32), gradient=True),
         variant("unet_64 batch dropout eval", UnetGenerator(3, 2, 6, 2, "batch", True), (1, 3, 64, 64), mode="eval"),
-        variant("resnet_6blocks instance", ResnetGenerator(3, 3, 4, "instance", False, 6), (2, 3, 16, 16)),
+        variant("resnet_6blocks instance", ResnetGenerator(3, 3, 4, "instance", False, 6), (2, 3, 16, 16), gradient=True),
         variant("resnet_6blocks batch dropout eval", ResnetGenerator(3, 3, 4, "batch", True, 6), (1, 3, 16, 16),
                 mode="eval"),
-        variant("basic batch", NLayerDiscriminator(6, 4, 3, "batch"), (2, 6, 32, 32)),
+        variant("basic batch", NLayerDiscriminator(6, 4, 3, "batch"), (2, 6, 32, 32), gradient=True),
+        variant("basic none", NLayerDiscriminator(6, 4, 3, "none"), (2, 6, 32, 32)),
         variant("n_layers 1 instance", NLayerDiscriminator(6, 4, 1, "instance"), (2, 6, 16, 16)),
         variant("pixel batch", PixelDiscriminator(6, 4, "batch"), (2, 6, 8, 8)),
-        variant("stargan G", StarGenerator(4, 3, 2), (2, 3, 32, 32), condition=[[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]),
+        variant("stargan G", StarGenerator(4, 3, 2), (2, 3, 32, 32), condition=[[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]],
+                gradient=True),
         variant("stargan D", StarDiscriminator(32, 4, 3, 4), (2, 3, 32, 32)),
     ]
     with open(os.path.join(FIXTURES, "translation_networks.json"), "w") as f:

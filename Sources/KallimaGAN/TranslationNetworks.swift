@@ -16,9 +16,7 @@ public enum TranslationNetworks {
   public static let unetDowns = ["unet_256": 8, "unet_128": 7, "unet_64": 6, "unet_32": 5]
   /// resnet_Nblocks: N residual blocks.
   public static let resnetBlocks = ["resnet_9blocks": 9, "resnet_6blocks": 6]
-  public static var generatorNames: [String] {
-    unetDowns.keys.sorted { unetDowns[$0]! > unetDowns[$1]! } + resnetBlocks.keys.sorted { resnetBlocks[$0]! > resnetBlocks[$1]! }
-  }
+  public static let generatorNames = ["unet_256", "unet_128", "unet_64", "unet_32", "resnet_9blocks", "resnet_6blocks"]
   public static let discriminatorNames = ["basic", "n_layers", "pixel"]
 
   /// The generator `name` (one of `generatorNames`) for images of `height` x `width`.
