@@ -23,7 +23,7 @@ import Testing
 // carries the gradients' values; the worst measured error/allowed ratio per fixture and
 // backend is printed.
 
-struct TranslationFixture: Decodable {
+struct TranslationStepFixture: Decodable {
   let method: String
   let batch: Int
   let iterations: Int
@@ -32,15 +32,15 @@ struct TranslationFixture: Decodable {
   let statistics: [[String: Double]]
   let final: [String: StepTensor]
 
-  static func load(_ name: String) throws -> TranslationFixture {
+  static func load(_ name: String) throws -> TranslationStepFixture {
     let url = try #require(Bundle.module.url(forResource: "Fixtures/translation/\(name)", withExtension: "json"))
-    return try JSONDecoder().decode(TranslationFixture.self, from: Data(contentsOf: url))
+    return try JSONDecoder().decode(TranslationStepFixture.self, from: Data(contentsOf: url))
   }
 }
 
 @Suite("pix2pix and CycleGAN against PyTorch (float64 fixtures)")
 struct TranslationFixtureTests {
-  func method(_ fixture: TranslationFixture) throws -> any TranslationMethod {
+  func method(_ fixture: TranslationStepFixture) throws -> any TranslationMethod {
     switch fixture.method {
     case "pix2pix":
       return Pix2Pix(
@@ -57,7 +57,7 @@ struct TranslationFixtureTests {
   }
 
   func run(_ name: String, on backend: Backend) throws {
-    let fixture = try TranslationFixture.load(name)
+    let fixture = try TranslationStepFixture.load(name)
     let trainer = try TranslationTrainer(
       backend: backend, method: try method(fixture), batch: fixture.batch, data: .tensors)
     // Every store entry (parameters, buffers, optimiser state, pools) by "<store> <entry>".
