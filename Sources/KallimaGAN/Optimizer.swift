@@ -63,6 +63,9 @@ public enum LearningRateSchedule: Sendable, Equatable {
   /// 1/(decay + 1) at the last of `keep + decay` iterations (`lambda_rule` in the
   /// reference code, with iterations for epochs).
   case linearDecay(keep: Int, decay: Int)
+  /// The same rule over epochs, as the reference applies it (the rate changes once per epoch):
+  /// iteration t is in epoch t / iterationsPerEpoch.
+  case epochLinearDecay(keep: Int, decay: Int, iterationsPerEpoch: Int)
 
   public func factor(iteration t: Int) -> Double {
     switch self {
@@ -70,6 +73,8 @@ public enum LearningRateSchedule: Sendable, Equatable {
     case .linearDecay(let keep, let decay):
       // Past the end (a run continued beyond its schedule) the rate stays at zero.
       return max(0, 1 - Double(max(0, t + 1 - keep)) / Double(decay + 1))
+    case .epochLinearDecay(let keep, let decay, let perEpoch):
+      return LearningRateSchedule.linearDecay(keep: keep, decay: decay).factor(iteration: t / max(1, perEpoch))
     }
   }
 }

@@ -57,6 +57,10 @@ public final class Translator {
     return p
   }
 
+  /// Builds the plan for images of one sample shape [C, H, W] now (creating the network's
+  /// tensors in the store, so a checkpoint can be restored into them before translating).
+  public func prepare(image: Shape) throws { _ = try plan(image, count: batch) }
+
   /// Translates `count` images NCHW in [−1, 1] of one sample shape `image` ([C, H, W]); with
   /// labels, `targets` holds one row per image. Returns the outputs NCHW in [−1, 1] and
   /// their sample shape.
