@@ -85,7 +85,7 @@ public struct AttributeDataset: Sendable {
         picked.append(p)
         kept.append(n)
       } else {
-        unreadable.append("\(attributes.location(n)): \(attributes.files[n])")
+        unreadable.append("\(attributes.location(n)): \(attributes.files[n]) (unreadable or smaller than \(size))")
       }
     }
     guard !kept.isEmpty else {
@@ -109,7 +109,8 @@ public struct AttributeDataset: Sendable {
     if kept.count < attributes.files.count {
       notes.append(
         "\(kept.count) of the \(attributes.files.count) lines used"
-          + (limit.map { " (limit \($0))" } ?? "") + (unreadable.isEmpty ? "" : ", \(unreadable.count) unreadable"))
+          + (limit.map { " (limit \($0))" } ?? "")
+          + (unreadable.isEmpty ? "" : ", \(unreadable.count) with an image that is unreadable or too small"))
     }
     let unlisted = relatives.count - attributes.files.count
     if unlisted > 0 { notes.append("\(unlisted) image files in \(images) have no line in \(list) and are not used") }
@@ -181,7 +182,8 @@ public struct AttributeDataset: Sendable {
     report.conditioning = ImageDataset.Report.Conditioning(
       kind: .class, source: "domain subfolders (ImageFolder, sorted)", conditioned: picked.count, skipped: rootImages,
       skippedExamples: [],
-      notes: rootImages > 0 ? ["\(rootImages) images directly in \(path), not in a domain subfolder, are not used"] : [])
+      notes: rootImages > 0 ? ["\(rootImages) images directly in \(path), not in a domain subfolder, are not used"] : []
+    )
     let dataset = loaded.keeping(picked, labels: indices, report: report)
     return AttributeDataset(
       images: dataset, conditions: conditions, names: picked.map { relatives[loadedFiles[$0]] })

@@ -51,7 +51,8 @@ public struct AttributeList: Sendable, Equatable {
     do {
       data = try Data(contentsOf: URL(fileURLWithPath: path))
     } catch {
-      throw KallimaError.io(path: path, message: "cannot be read (\(error.localizedDescription)); check its permissions")
+      throw KallimaError.io(
+        path: path, message: "cannot be read (\(error.localizedDescription)); check its permissions")
     }
     return try parse(data, path: path)
   }
@@ -111,8 +112,8 @@ public struct AttributeList: Sendable, Equatable {
       guard given == names.count else {
         problem(
           number,
-          "'\(file.prefix(40))' has \(given) value\(given == 1 ? "" : "s") for the \(names.count) attributes of line 2; "
-            + "write one 1 or -1 per attribute")
+          "'\(file.prefix(40))' has \(given) value\(given == 1 ? "" : "s") for the \(names.count) attributes of "
+            + "line 2; write one 1 or -1 per attribute")
         continue
       }
       var row: [Bool] = []
@@ -177,7 +178,8 @@ public struct AttributeList: Sendable, Equatable {
     guard unknown.isEmpty else {
       throw KallimaError.invalidArgument(
         op: op,
-        message: "unknown attribute\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")) "
+        message:
+          "unknown attribute\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")) "
           + "(names are case-sensitive); \(path) has these \(names.count): \(available)")
     }
     return selected.map { names.firstIndex(of: $0)! }

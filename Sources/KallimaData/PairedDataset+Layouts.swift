@@ -68,12 +68,14 @@ extension PairedDataset {
     guard lonelyA.isEmpty, lonelyB.isEmpty else {
       var parts: [String] = []
       if !lonelyA.isEmpty {
-        parts.append("\(lonelyA.count) A file\(lonelyA.count == 1 ? " has" : "s have") no B partner in \(folderB): "
-          + listing(lonelyA))
+        parts.append(
+          "\(lonelyA.count) A file\(lonelyA.count == 1 ? " has" : "s have") no B partner in \(folderB): "
+            + listing(lonelyA))
       }
       if !lonelyB.isEmpty {
-        parts.append("\(lonelyB.count) B file\(lonelyB.count == 1 ? " has" : "s have") no A partner in \(folderA): "
-          + listing(lonelyB))
+        parts.append(
+          "\(lonelyB.count) B file\(lonelyB.count == 1 ? " has" : "s have") no A partner in \(folderA): "
+            + listing(lonelyB))
       }
       throw KallimaError.io(
         path: root,

@@ -228,7 +228,8 @@ public struct PairedDataset: Sendable {
     var allNotes = notes
     if channels == 1 { allNotes.append("converted to gray with BT.601 luma (299 R + 587 G + 114 B) / 1000") }
     if upscaled > 0 {
-      allNotes.append("\(upscaled) pair\(upscaled == 1 ? " was" : "s were") smaller than \(size) and scaled up (bilinear)")
+      allNotes.append(
+        "\(upscaled) pair\(upscaled == 1 ? " was" : "s were") smaller than \(size) and scaled up (bilinear)")
     }
     if direction == .bToA { allNotes.append("direction BtoA: the A planes hold the B images and the B planes the A") }
     let report = ImageDataset.Report(

@@ -31,7 +31,8 @@ extension TranslationFashion {
   public static func bases(in folder: String) throws -> [String: Base] {
     let path = (folder as NSString).appendingPathComponent("bases.txt")
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-      throw KallimaError.io(path: path, message: "cannot be read; it is written by make-translation-data beside the images")
+      throw KallimaError.io(
+        path: path, message: "cannot be read; it is written by make-translation-data beside the images")
     }
     var out: [String: Base] = [:]
     for (number, line) in zip(1..., text.split(separator: "\n")) {

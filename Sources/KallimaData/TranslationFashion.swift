@@ -130,12 +130,14 @@ public enum TranslationFashion {
       labels = try IDX.readLabels(labelsPath)
       guard labels.count == images.count, labels.allSatisfy({ $0 < 10 }) else {
         throw KallimaError.io(
-          path: labelsPath, message: "holds \(labels.count) labels (some above 9?) for \(images.count) images; "
+          path: labelsPath,
+          message: "holds \(labels.count) labels (some above 9?) for \(images.count) images; "
             + "this is not Fashion-MNIST")
       }
       self.size = size
       self.path = path
-      resize = size == images.rows && size == images.columns
+      resize =
+        size == images.rows && size == images.columns
         ? nil : ImageResize.Plan(width: images.columns, height: images.rows, size: size)
     }
 

@@ -100,6 +100,15 @@ struct AttributeDatasetTests {
     let first = try AttributeDataset.loadAttributes(
       list: list, images: images, attributes: ["Y", "X"], size: 8, limit: 1, cache: nil)
     #expect(first.names == ["a.png"] && first.conditions.vectors == [1, 1])
+    // An image that exists but does not decode is skipped, and said so.
+    _ = try dir.write(Array("not a png".utf8), to: "images/gone.png")
+    let skipping = try AttributeDataset.loadAttributes(
+      list: list, images: images, attributes: ["X"], size: 8, limit: 2, cache: nil)
+    #expect(skipping.names == ["a.png"] && skipping.images.count == 1 && skipping.conditions.count == 1)
+    let conditioning = skipping.images.report.conditioning
+    #expect(
+      conditioning?.skipped == 1
+        && conditioning?.skippedExamples == ["\(list):4: gone.png (unreadable or smaller than 8)"])
     _ = dir
   }
 
@@ -121,7 +130,8 @@ struct AttributeDatasetTests {
     let one = try ScratchFolder()
     try ImageIO.writePNG(try patch(0), to: try one.file("only/1.png"))
     let error = expectKallimaError { _ = try AttributeDataset.loadDomains(path: one.path, size: 8, cache: nil) }
-    #expect(error?.description.contains("has one domain subfolder (only); multi-domain translation needs at least two")
-      == true, "\(String(describing: error))")
+    #expect(
+      error?.description.contains("has one domain subfolder (only); multi-domain translation needs at least two")
+        == true, "\(String(describing: error))")
   }
 }

@@ -68,7 +68,9 @@ struct PairedDatasetTests {
     #expect(samples(test.bytes, 64..<128) == planar(try patch(9, b: true).luma()))
     // A missing split names the ones present.
     let error = expectKallimaError { _ = try PairedDataset.load(path: dir.path, split: "val", size: 8) }
-    #expect(error?.description.contains("has no val/ subfolder (found train/, test/)") == true, "\(String(describing: error))")
+    #expect(
+      error?.description.contains("has no val/ subfolder (found train/, test/)") == true, "\(String(describing: error))"
+    )
   }
 
   @Test("aligned files directly in the folder; a limit; a resize to the load size (up-scaling noted)")
@@ -106,7 +108,8 @@ struct PairedDatasetTests {
     let dir = try ScratchFolder()
     try FileManager.default.createDirectory(atPath: try dir.file("train/x"), withIntermediateDirectories: true)
     let empty = expectKallimaError { _ = try PairedDataset.load(path: dir.path, size: 8) }
-    #expect(empty?.description.contains("contains no .png, .jpg or .jpeg files") == true, "\(String(describing: empty))")
+    #expect(
+      empty?.description.contains("contains no .png, .jpg or .jpeg files") == true, "\(String(describing: empty))")
     let missing = expectKallimaError { _ = try PairedDataset.load(path: dir.path + "/nope", size: 8) }
     #expect(missing?.description.contains("no such folder; pass a pix2pix dataset folder") == true)
     let bad = expectKallimaError { _ = try PairedDataset.load(path: dir.path, size: 0) }

@@ -67,7 +67,9 @@ struct TranslationFashionTests {
     #expect(EdgeMap.of(flat).pixels.allSatisfy { $0 == 255 })
     // A bright 6x6 square on black in a 12x12 image: gradients peak on both sides of its border;
     // non-maximum suppression keeps the stronger side, so each edge of the square is one line.
-    let square = try makeImage(width: 12, height: 12, channels: 1) { x, y, _ in (3..<9).contains(x) && (3..<9).contains(y) ? 200 : 0 }
+    let square = try makeImage(width: 12, height: 12, channels: 1) { x, y, _ in
+      (3..<9).contains(x) && (3..<9).contains(y) ? 200 : 0
+    }
     let edges = EdgeMap.of(square)
     let row6 = (0..<12).map { edges[$0, 6, 0] }
     #expect(row6.filter { $0 == 0 }.count == 2 || row6.filter { $0 == 0 }.count == 4, "\(row6)")
@@ -89,9 +91,11 @@ struct TranslationFashionTests {
     let garmentsB = try TranslationFashion.garments(train.namesB.map { basesB[$0]!.index }, split: "train", size: 32)
     for n in 0..<6 {
       let label = basesB[train.namesB[n]]!.label
-      #expect(try image(train.b, n) == TranslationFashion.tint(garmentsB[n], colour: TranslationFashion.classTints[label]))
+      #expect(
+        try image(train.b, n) == TranslationFashion.tint(garmentsB[n], colour: TranslationFashion.classTints[label]))
       let gray = try image(train.a, n)
-      #expect(gray.pixels.enumerated().allSatisfy { $0.offset % 3 == 0 || $0.element == gray.pixels[$0.offset / 3 * 3] })
+      #expect(
+        gray.pixels.enumerated().allSatisfy { $0.offset % 3 == 0 || $0.element == gray.pixels[$0.offset / 3 * 3] })
     }
     let test = try UnpairedDataset.load(path: out, split: "test", size: 32, cache: nil)
     #expect(test.namesA == test.namesB)
@@ -156,7 +160,10 @@ struct TranslationFashionTests {
     let plain = TranslationFashion.render(base, [])
     #expect(plain == base.rgb())
     let red = TranslationFashion.render(base, [.red])
-    #expect((0..<(32 * 32)).allSatisfy { red.pixels[3 * $0 + 1] == base.pixels[$0] / 4 && red.pixels[3 * $0] == base.pixels[$0] })
+    #expect(
+      (0..<(32 * 32)).allSatisfy {
+        red.pixels[3 * $0 + 1] == base.pixels[$0] / 4 && red.pixels[3 * $0] == base.pixels[$0]
+      })
     let inverted = TranslationFashion.render(base, [.inverted])
     #expect((0..<(32 * 32)).allSatisfy { inverted.pixels[3 * $0] == 255 - base.pixels[$0] })
     let thick = TranslationFashion.render(base, [.thick]).luma()
@@ -173,7 +180,8 @@ struct TranslationFashionTests {
     let dir = try ScratchFolder()
     let taken = try dir.write([1], to: "taken/file")
     let exists = expectKallimaError {
-      try TranslationFashion.write(.edges, to: (taken as NSString).deletingLastPathComponent, train: 1, test: 0, seed: 0)
+      try TranslationFashion.write(
+        .edges, to: (taken as NSString).deletingLastPathComponent, train: 1, test: 0, seed: 0)
     }
     #expect(exists?.description.contains("already exists and is not an empty folder") == true)
     // More sneakers than t10k holds: the train part is written, then the test pick fails.
@@ -182,8 +190,11 @@ struct TranslationFashionTests {
       try TranslationFashion.write(.classes, to: failed, train: 2, test: 5000, seed: 0)
     }
     #expect(tooMany?.description.contains("5000 images asked from") == true, "\(String(describing: tooMany))")
-    #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["taken"], "no partial set, no temp folder")
-    let size = expectKallimaError { try TranslationFashion.write(.edges, to: failed, size: 2, train: 1, test: 0, seed: 0) }
+    #expect(
+      try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["taken"], "no partial set, no temp folder")
+    let size = expectKallimaError {
+      try TranslationFashion.write(.edges, to: failed, size: 2, train: 1, test: 0, seed: 0)
+    }
     #expect(size?.description.contains("size is 2") == true)
     let none = expectKallimaError { try TranslationFashion.write(.edges, to: failed, train: 0, test: 0, seed: 0) }
     #expect(none?.description.contains("write at least 1 train image") == true)
