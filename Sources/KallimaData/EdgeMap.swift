@@ -7,8 +7,10 @@ import Foundation
 /// Method (Canny's first stages, Canny, PAMI 1986, without the Gaussian blur and hysteresis):
 /// 1. Sobel gradients gx, gy of the gray image (3x3; borders replicate the edge pixel), magnitude
 ///    m = sqrt(gx² + gy²).
-/// 2. Non-maximum suppression: a pixel keeps m only when it is at least its two neighbours along
-///    the gradient direction (quantised to 0, 45, 90, 135 degrees), so lines are about one pixel wide.
+/// 2. Non-maximum suppression: a pixel keeps m only when it is at least its neighbour ahead along
+///    the gradient direction (quantised to 0, 45, 90, 135 degrees, folded to point right or down)
+///    and above the one behind, so lines are one pixel wide even where a sharp step gives the
+///    pixels on both of its sides the same magnitude (the first of the two is kept).
 /// 3. Threshold: an edge pixel has m >= `threshold` x the largest m of the image (a relative
 ///    threshold, so dim and bright garments draw alike). A flat image has no edges.
 /// Edge pixels are 0 (black), the rest 255 (white).
@@ -58,7 +60,7 @@ public enum EdgeMap {
         case 67.5..<112.5: (dx, dy) = (0, 1)
         default: (dx, dy) = (-1, 1)
         }
-        if v >= m(x + dx, y + dy), v >= m(x - dx, y - dy) { out[y * w + x] = 0 }
+        if v >= m(x + dx, y + dy), v > m(x - dx, y - dy) { out[y * w + x] = 0 }
       }
     }
     return RGBImage(unchecked: w, h, 1, out)
