@@ -181,3 +181,8 @@ put("metadata-jsonl", "integer-labels.jsonl", b'{"file_name": "a.png", "label": 
 put("metadata-jsonl", "tags-text.jsonl",
     b'{"file_name": "a.png", "tags": ["blue hair", "red eyes"], "text": "A red, red shirt!"}\n'
     b'{"file_name": "b.png", "tags": "smile, red eyes", "text": null, "colour": "red"}\n')
+
+# list_attr_celeba.txt (CelebA attributes for StarGAN): CelebA's padding (one or two spaces),
+# tabs, CRLF and blank lines, "+1", a path with a folder.
+put("attribute-list", "celeba.txt", b"2\nBlack_Hair Blond_Hair Male Young \n000001.jpg -1  1 -1  1\n000002.jpg  1 -1  1 -1\n")
+put("attribute-list", "crlf-tabs.txt", b"3\r\nRed\tInverted Thick\r\n\r\na.png\t1\t-1 +1\r\nsub/b.png -1 -1 -1\r\n./c.png 1 1 1\r\n")

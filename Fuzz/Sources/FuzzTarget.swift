@@ -19,7 +19,7 @@ struct FuzzTarget {
   let parse: (String) throws -> Void
 
   static let all: [FuzzTarget] = [
-    .safetensors, .png, .jpeg, .idx, .idxGzip, .npz, .npy, .checkpointMetadata, .metadataJSONL,
+    .safetensors, .png, .jpeg, .idx, .idxGzip, .npz, .npy, .checkpointMetadata, .metadataJSONL, .attributeList,
   ]
 
   static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
