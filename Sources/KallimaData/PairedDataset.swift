@@ -133,7 +133,7 @@ public struct PairedDataset: Sendable {
     return try loadAligned(folder, size: size, channels: channels ?? 3, direction: direction, limit: limit)
   }
 
-  static func isFolder(_ path: String) -> Bool {
+  public static func isFolder(_ path: String) -> Bool {
     var isDirectory: ObjCBool = false
     return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
   }

@@ -4,17 +4,26 @@ import KallimaCore
 import KallimaData
 import KallimaTrain
 
-/// `kallima train`: DCGAN on an image folder, an idx file, or (by default) Debian's
-/// Fashion-MNIST at 32x32.
+/// `kallima train`: a GAN (the default subcommand, `gan`), or an image-to-image method.
 struct Train: ParsableCommand {
   static let configuration = CommandConfiguration(
+    abstract: "Train a GAN (the default: kallima train [gan] …) or an image-to-image translator (pix2pix, cyclegan, stargan).",
+    subcommands: [TrainGAN.self, TrainPix2Pix.self, TrainCycleGAN.self, TrainStarGAN.self], defaultSubcommand: TrainGAN.self)
+}
+
+/// `kallima train [gan]`: DCGAN on an image folder, an idx file, or (by default) Debian's
+/// Fashion-MNIST at 32x32.
+struct TrainGAN: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "gan",
     abstract: "Train a GAN (conditional with --condition); with no --data, on Fashion-MNIST (32x32, installed by Scripts/setup.sh).",
     discussion: """
       Images are decoded once, resized so the shorter side is --size (box filter when \
       shrinking, bilinear when enlarging), centre-cropped and kept on the device as 8-bit \
       images (streamed from the host when larger than --data-memory), scaled to [-1, 1] as \
-      batches are gathered. Ctrl-C (or SIGTERM) writes a checkpoint and stops; --resume continues exactly.
-      """)
+      batches are gathered. Ctrl-C (or SIGTERM) writes a checkpoint and stops; --resume continues exactly.       Image-to-image translation: kallima train pix2pix | cyclegan | stargan.
+      """,
+    subcommands: [TrainPix2Pix.self, TrainCycleGAN.self, TrainStarGAN.self])
 
   @Option(
     help: "Image folder (PNG/JPEG, searched recursively) or idx file; default: Fashion-MNIST (with --resume: the run's, or where it moved).")
