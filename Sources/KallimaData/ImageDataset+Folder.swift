@@ -7,7 +7,7 @@ extension ImageDataset {
   public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
 
   /// Image files under `folder`, recursively, sorted by path.
-  static func imageFiles(in folder: String) throws -> [String] {
+  public static func imageFiles(in folder: String) throws -> [String] {
     try relativeImagePaths(in: folder).map { (folder as NSString).appendingPathComponent($0) }
   }
 

@@ -38,7 +38,7 @@ extension PairedDataset {
   }
 
   /// The left and right halves of an image of even width.
-  static func halves(_ image: RGBImage) -> (RGBImage, RGBImage) {
+  public static func halves(_ image: RGBImage) -> (RGBImage, RGBImage) {
     let w = image.width / 2
     let c = image.channels
     var left = [UInt8](repeating: 0, count: w * image.height * c)

@@ -178,8 +178,12 @@ public enum TranslationFashion {
   /// empty folder); removes the temporary folder on any failure.
   static func writeAtomically(_ url: URL, _ body: (String) throws -> Void) throws {
     let parent = url.deletingLastPathComponent().path
-    guard PairedDataset.isFolder(parent) else {
-      throw KallimaError.io(path: url.path, message: "its folder \(parent) does not exist; create it first")
+    if !PairedDataset.isFolder(parent) {
+      do {
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+      } catch {
+        throw KallimaError.io(path: url.path, message: "cannot create its folder \(parent): \(error.localizedDescription)")
+      }
     }
     let temporary = url.deletingLastPathComponent()
       .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path

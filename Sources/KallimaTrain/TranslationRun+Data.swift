@@ -47,8 +47,8 @@ extension TranslationRun {
       throw KallimaError.invalidArgument(
         op: "data", message: "give --data: a dataset folder (or build one with kallima make-translation-data)")
     }
-    let load = options.resolvedLoadSize
-    let crop = load == options.size ? nil : options.size
+    var load = options.resolvedLoadSize
+    var crop = load == options.size ? nil : options.size
     let seed = options.seed &+ 0xDA7A
     var notes: [String] = []
     func upload(_ bytes: Data, _ shape: Shape) throws -> Tensor {
@@ -90,7 +90,15 @@ extension TranslationRun {
         testCount: n, testB: floats(t.side(.b), limit: n), testBCount: n, testPairs: true, testLabels: nil,
         testSplit: split, notes: notes, fingerprint: "pairs \(train.count) " + DatasetNames.digest(train.names))
     case .cyclegan:
-      let train = try UnpairedDataset.load(path: path, split: "train", size: load, channels: options.channels, limit: options.limit)
+      let train: UnpairedDataset
+      do {
+        train = try UnpairedDataset.load(path: path, split: "train", size: load, channels: options.channels, limit: options.limit)
+      } catch where options.loadSize == nil && load > options.size {
+        // Folder images are never scaled up: images at the networks' size train uncropped.
+        train = try UnpairedDataset.load(path: path, split: "train", size: options.size, channels: options.channels, limit: options.limit)
+        notes.append("the images are smaller than the default load size \(load): loaded at \(options.size), no random crop (--load-size \(options.size))")
+        (load, crop) = (options.size, nil)
+      }
       notes.append("train: \(train.a.count) A and \(train.b.count) B images")
       let a = try upload(train.a.bytes, [train.a.count, train.a.channels, load, load])
       let b = try upload(train.b.bytes, [train.b.count, train.b.channels, load, load])
@@ -120,7 +128,14 @@ extension TranslationRun {
         fingerprint: "A \(train.a.count) B \(train.b.count) " + DatasetNames.digest(train.namesA + train.namesB),
         classifier: classifier)
     case .stargan:
-      let set = try loadAttributes(path, options: options, size: load)
+      let set: AttributeDataset
+      do {
+        set = try loadAttributes(path, options: options, size: load)
+      } catch where options.loadSize == nil && load > options.size {
+        set = try loadAttributes(path, options: options, size: options.size)
+        notes.append("the images are smaller than the load size \(load): loaded at \(options.size), no random crop")
+        (load, crop) = (options.size, nil)
+      }
       notes.append("train: \(set.images.count) images, labels \(set.conditions.vocabulary.names.joined(separator: ", "))")
       let images = try upload(set.images.bytes, [set.images.count, set.images.channels, load, load])
       let width = set.conditions.vocabulary.width

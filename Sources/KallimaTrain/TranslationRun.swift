@@ -156,11 +156,12 @@ public final class TranslationRun {
     return e
   }
 
-  /// The translating networks bound as the run translates: pix2pix in train mode (the
-  /// reference's test default: dropout and batch statistics), the others in eval mode.
+  /// A translating network bound as the reference's test.py binds it: train mode (dropout,
+  /// each image's own batch statistics) unless `evalMode` (--eval). Instance-normalised
+  /// networks without dropout (CycleGAN's, StarGAN's) give the same images either way.
   func translator(_ direction: TranslationDirection = .aToB) throws -> Translator {
     let t = try trainer.method.translator(direction)
-    let mode: BindOptions.Mode = options.method == .pix2pix && !options.evalMode ? .train : .eval
+    let mode: BindOptions.Mode = options.evalMode ? .eval : .train
     return Translator(backend: backend, network: t.network, store: trainer.stores[t.store]!, mode: mode, labels: t.labels)
   }
 

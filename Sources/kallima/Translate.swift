@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import KallimaCore
+import KallimaData
+import KallimaGAN
+import KallimaNN
+import KallimaTrain
+
+/// `kallima translate`: runs a trained pix2pix, CycleGAN or StarGAN generator over images.
+struct Translate: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Translate images with an image-to-image checkpoint (pix2pix, CycleGAN, StarGAN).",
+    discussion: """
+      Writes OUT/<name>.png per input and OUT/comparison.png (input | output, and the target for pix2pix's \
+      aligned A|B files). Images whose size the network's strides take are translated as they are; others are \
+      resized to the trained size (and the command says so). pix2pix translates as the reference's test.py: \
+      dropout on and batch statistics of each image, unless --eval.
+      """)
+
+  @Option(help: "A checkpoint of kallima train pix2pix|cyclegan|stargan (or its run folder).") var checkpoint: String
+  @Option(help: "An image, or a folder of images (searched recursively).") var input: String
+  @Option(help: "Output folder.") var out: String
+  @Option(help: "CycleGAN: AtoB (G_A) or BtoA (G_B).") var direction = "AtoB"
+  @Option(help: "StarGAN: the target labels, comma-separated (attributes that should be on, or one domain).") var to: String?
+  @Flag(name: .customLong("eval"), help: "Eval mode: running batch statistics, no dropout.") var evalMode = false
+  @Option(name: .customLong("grid-rows"), help: "Rows of comparison.png.") var gridRows = 16
+  @Option(help: "cpu, opencl or opencl:PLATFORM:DEVICE (default: $KALLIMA_DEVICE, else opencl).") var device: String?
+
+  func run() throws {
+    var path = checkpoint
+    if PairedDataset.isFolder(path) { path = (path as NSString).appendingPathComponent("checkpoints/latest.safetensors") }
+    let c = try TranslationCheckpoint.read(path)
+    guard let dir = TranslationDirection(rawValue: direction) else {
+      throw ValidationError("--direction must be AtoB or BtoA")
+    }
+    let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
+    let method = try c.options.method(
+      channelsA: c.training.channelsA, channelsB: c.training.channelsB, labels: c.labels?.width)
+    let t = try method.translator(dir)
+    let (inChannels, outChannels) = dir == .aToB || c.options.method != .cyclegan
+      ? (c.training.channelsA, c.training.channelsB) : (c.training.channelsB, c.training.channelsA)
+    var targets: [Float]?
+    if let labels = c.labels {
+      guard let to else {
+        throw KallimaError.invalidArgument(
+          op: "translate", message: "a StarGAN checkpoint needs --to, the target labels (of: \(labels.names.joined(separator: ", ")))")
+      }
+      targets = try labels.encode(to)
+    } else if to != nil {
+      throw KallimaError.invalidArgument(op: "translate", message: "--to is for StarGAN checkpoints; this one is \(c.options.method.rawValue)")
+    }
+    let store = ParameterStore(backend: backend, seed: 0)
+    let mode: BindOptions.Mode = evalMode ? .eval : .train
+    let translator = Translator(backend: backend, network: t.network, store: store, mode: mode, labels: t.labels)
+    let size = c.options.size
+    try translator.prepare(image: [inChannels, size, size])
+    try c.restore(into: [t.store: store], path: path)
+
+    let files = PairedDataset.isFolder(input) ? try ImageDataset.imageFiles(in: input) : [input]
+    guard !files.isEmpty else { throw KallimaError.io(path: input, message: "holds no .png, .jpg or .jpeg images") }
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    let network = t.network as? any TranslationNetwork
+    var grid: [[Float]] = []
+    var gridColumns = 0
+    var resized = 0
+    for file in files {
+      var image = try ImageIO.read(file)
+      var target: RGBImage?
+      // pix2pix's aligned test files: A|B side by side.
+      if c.options.method == .pix2pix, image.width == 2 * image.height {
+        let (left, right) = PairedDataset.halves(image)
+        (image, target) = c.options.direction == "AtoB" ? (left, right) : (right, left)
+      }
+      let fits = (try? network?.validate(height: image.height, width: image.width)) != nil && network != nil
+        && image.width == image.height
+      if !fits {
+        image = try ImageResize.resizeAndCenterCrop(image, size: size)
+        target = try target.map { try ImageResize.resizeAndCenterCrop($0, size: size) }
+        resized += 1
+      }
+      let x = Self.floats(image, channels: inChannels)
+      let shape: Shape = [inChannels, image.height, image.width]
+      let (y, yShape) = try translator.translate(x, image: shape, targets: targets)
+      let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension + ".png"
+      try ImageGrid.writePNG(images: y, count: 1, channels: outChannels, size: yShape[1], columns: 1, padding: 0, to: (out as NSString).appendingPathComponent(name))
+      if grid.count / max(gridColumns, 1) < gridRows, image.width == size {
+        let common = max(inChannels, outChannels)
+        var row = [Self.widen(x, inChannels, common), Self.widen(y, outChannels, common)]
+        if let target { row.append(Self.widen(Self.floats(target, channels: outChannels), outChannels, common)) }
+        gridColumns = row.count
+        grid += row
+      }
+    }
+    if !grid.isEmpty {
+      let common = max(inChannels, outChannels)
+      try ImageGrid.writePNG(
+        images: grid.flatMap { $0 }, count: grid.count, channels: common, size: size, columns: gridColumns,
+        to: (out as NSString).appendingPathComponent("comparison.png"))
+    }
+    if resized > 0 {
+      printError("\(resized) of \(files.count) images were not a square size the network takes and were resized to \(size)x\(size)")
+    }
+    printError("translated \(files.count) images (\(c.options.method.rawValue)\(c.options.method == .cyclegan ? " " + direction : ""), \(evalMode ? "eval" : "train") mode) into \(out)")
+  }
+
+  /// NCHW values in [−1, 1] with `channels` channels (gray by BT.601 luma, or gray repeated).
+  static func floats(_ image: RGBImage, channels: Int) -> [Float] {
+    let converted = channels == 1 ? (image.channels == 1 ? image : image.luma()) : (image.channels == 3 ? image : image.rgb())
+    let (w, h) = (converted.width, converted.height)
+    var out = [Float](repeating: 0, count: channels * w * h)
+    for c in 0..<channels {
+      for y in 0..<h { for x in 0..<w { out[(c * h + y) * w + x] = Float(converted[x, y, c]) / 127.5 - 1 } }
+    }
+    return out
+  }
+
+  /// Gray values repeated to `to` channels.
+  static func widen(_ v: [Float], _ from: Int, _ to: Int) -> [Float] { from == to ? v : (0..<to).flatMap { _ in v } }
+}
