@@ -100,7 +100,7 @@ public enum TranslationFashion {
       encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
       try encoder.encode(summary).write(
         to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("translation-fashion.json")))
-      try Data(readme(summary).utf8).write(
+      try Data(wrapped(readme(summary)).utf8).write(
         to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("README.txt")))
     }
     return summary
@@ -213,6 +213,23 @@ public enum TranslationFashion {
     try CShim.writePNG(image, to: path, reportedAs: path)
   }
 
+  /// `text` with each line longer than `width` broken at spaces (for README.txt).
+  static func wrapped(_ text: String, width: Int = 100) -> String {
+    text.split(separator: "\n", omittingEmptySubsequences: false).map { paragraph -> String in
+      var lines: [String] = []
+      var line = ""
+      for word in paragraph.split(separator: " ") {
+        if !line.isEmpty, line.count + 1 + word.count > width {
+          lines.append(line)
+          line = ""
+        }
+        line += (line.isEmpty ? "" : " ") + word
+      }
+      lines.append(line)
+      return lines.joined(separator: "\n")
+    }.joined(separator: "\n")
+  }
+
   /// The README.txt of a set: its layout and how to use its ground truth.
   static func readme(_ summary: Summary) -> String {
     let counts = summary.counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -231,7 +248,9 @@ public enum TranslationFashion {
         (width = 2 x height, A on the left). A is the garment's edge map (Sobel gradient, thinned by \
         non-maximum suppression, thresholded at \(Int(EdgeMap.threshold * 100)) % of the image's strongest \
         gradient; dark lines on white, as edges2shoes); B is the garment. Train with direction AtoB (edges -> \
-        garment). Ground truth: the translation of A should be B (L1 between the output and B).
+        garment). Ground truth: the translation of A should be B (L1 between the output and B). \
+        bases.txt in train/ and test/ gives each file's garment: '<file> <index in the Fashion-MNIST \
+        file> <label>'.
 
         """
     case .colour:
@@ -242,7 +261,8 @@ public enum TranslationFashion {
         trainA and trainB are different garments: the training data is unpaired. \
         Ground truth: testA/x.png and testB/x.png are the SAME garment (gray and tinted), so A->B of \
         testA/x.png should equal testB/x.png and B->A of testB/x.png should equal testA/x.png; measure L1 over \
-        the test pairs. labels.txt lists each file's Fashion-MNIST label.
+        the test pairs. bases.txt in each folder gives each file's garment: '<file> <index in the \
+        Fashion-MNIST file> <label>'.
 
         """
     case .classes:
@@ -251,7 +271,8 @@ public enum TranslationFashion {
         Layout: CycleGAN's. trainA/ and testA/ hold Fashion-MNIST class \(a) \
         (\(ImageDataset.fashionMNISTClasses[a])), trainB/ and testB/ class \(b) \
         (\(ImageDataset.fashionMNISTClasses[b])). Unpaired: there is no pixel ground truth; judge a translation by a \
-        classifier or by Frechet distance to the other domain.
+        classifier or by Frechet distance to the other domain. bases.txt in each folder gives each \
+        file's garment: '<file> <index in the Fashion-MNIST file> <label>'.
 
         """
     case .attributes:
