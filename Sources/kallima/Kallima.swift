@@ -31,7 +31,7 @@ struct Kallima: ParsableCommand {
 /// `kallima bench ...`
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Microbenchmarks and training throughput.", subcommands: [BenchOps.self, BenchDCGAN.self, BenchData.self])
+    abstract: "Microbenchmarks and training throughput.", subcommands: [BenchOps.self, BenchDCGAN.self, BenchPix2Pix.self, BenchCycleGAN.self, BenchData.self])
 }
 
 /// Writes one line to standard error.
