@@ -13,7 +13,9 @@ import KallimaGAN
 ///   `psnr_AtoB` against the partner and the same B→A;
 /// - StarGAN: `reconstruction` = L1(G(G(x, c'), c), x) over every target c'; per label k,
 ///   `accuracy_<name>` = how often the classifier reads label k of the target in G(x, c')
-///   (attributes: c' = c with k flipped; domains: c' = domain k), and `accuracy` their mean.
+///   (attributes: c' = c with k flipped; domains: c' = domain k), and `accuracy` their mean;
+///   on the project's attribute set also `l1_truth` and `ssim_truth` against the garment
+///   rendered under c'.
 public struct TranslationEvaluation: Sendable {
   public var iteration: Int
   public var values: [String: Double]
@@ -105,11 +107,18 @@ final class TranslationEvaluator {
       let multi = run.options.multiLabel
       var reconstruction: [Double] = []
       var accuracies: [Double] = []
+      var truth: (l1: [Double], ssim: [Double]) = ([], [])
       for k in 0..<width {
         let targets = Self.targets(labels, count: d.testCount, width: width, column: k, multiLabel: multi)
         let out = try g.translate(d.testA, image: shapeA, targets: targets).values
         let back = try g.translate(out, image: shapeA, targets: labels).values
         reconstruction += try ImageFidelity.l1(back, d.testA, shape: Shape([d.testCount] + shapeA.dims))
+        if let groundTruth = d.groundTruth {
+          let expected = (0..<d.testCount).flatMap { i in groundTruth(i, Array(targets[(i * width)..<((i + 1) * width)])) }
+          let s = try ImageFidelity.scores(out, expected, shape: Shape([d.testCount] + shapeA.dims))
+          truth.l1 += s.l1
+          truth.ssim += s.ssim
+        }
         guard let classifier else { continue }
         let predicted = ModeCoverage.argmax(
           try classifier.probabilities(images: out, count: d.testCount), classes: classifier.config.classes)
@@ -121,6 +130,7 @@ final class TranslationEvaluator {
         accuracies.append(accuracy)
       }
       v["reconstruction"] = mean(reconstruction)
+      if !truth.l1.isEmpty { (v["l1_truth"], v["ssim_truth"]) = (mean(truth.l1), mean(truth.ssim)) }
       if !accuracies.isEmpty { v["accuracy"] = mean(accuracies) }
     }
     return TranslationEvaluation(iteration: iteration, values: v)

@@ -38,6 +38,10 @@ public struct TranslationDataSplit {
   /// evaluation's classifier (A = 0 and B = 1; a domain; or an attribute combination, bit a
   /// = attribute a), and the number of classes. nil: no classifier (too many combinations).
   public var classifier: (images: [Float], labels: [Int], classes: Int)? = nil
+  /// StarGAN on the project's attribute set (`kallima make-translation-data --kind
+  /// attributes`): held-out image i as it truly looks under a target label row, NCHW in
+  /// [−1, 1] (its garment rendered with those attributes).
+  public var groundTruth: ((_ image: Int, _ target: [Float]) -> [Float])? = nil
 }
 
 extension TranslationRun {
@@ -167,12 +171,44 @@ extension TranslationRun {
       } else {
         notes.append("\(width) attributes: no attribute classifier (at most 6, one class per combination)")
       }
+      let truth = split == "test" && test.images.channels == 3
+        ? try? attributeGroundTruth(path, names: Array(test.names.prefix(n)), vocabulary: set.conditions.vocabulary, size: options.size)
+        : nil
+      if truth != nil { notes.append("held-out ground truth: the garments of test/bases.txt rendered under each target") }
       return TranslationDataSplit(
         training: .labelled(images, labels: labels, seed: seed, flip: options.flip, crop: crop),
         epochImages: set.images.count, channelsA: set.images.channels, channelsB: set.images.channels,
         vocabulary: set.conditions.vocabulary, testA: floats(test.images, limit: n), testCount: n, testB: nil,
         testBCount: 0, testPairs: false, testLabels: Array(test.conditions.vectors.prefix(n * width)), testSplit: split,
-        notes: notes, fingerprint: "images \(set.images.count) " + set.conditions.fingerprint, classifier: classifier)
+        notes: notes, fingerprint: "images \(set.images.count) " + set.conditions.fingerprint, classifier: classifier,
+        groundTruth: truth)
+    }
+  }
+
+  /// The ground truth of the project's attribute set (nil for other data): each held-out
+  /// file's garment (test/bases.txt, from Fashion-MNIST's t10k file) rendered under a target.
+  static func attributeGroundTruth(_ path: String, names: [String], vocabulary: ConditionVocabulary, size: Int) throws
+    -> ((Int, [Float]) -> [Float])?
+  {
+    let summaryPath = (path as NSString).appendingPathComponent("translation-fashion.json")
+    guard let json = FileManager.default.contents(atPath: summaryPath),
+      let summary = try? JSONDecoder().decode(TranslationFashion.Summary.self, from: json), summary.kind == .attributes
+    else { return nil }
+    let attributes = vocabulary.names.map { name in GarmentAttribute.allCases.first { $0.name.lowercased() == name } }
+    guard attributes.allSatisfy({ $0 != nil }) else { return nil }
+    let bases = try TranslationFashion.bases(in: (path as NSString).appendingPathComponent("test"))
+    let indices = try names.map { name -> Int in
+      guard let b = bases[(name as NSString).lastPathComponent] else {
+        throw KallimaError.io(path: path, message: "test/bases.txt has no line for \(name)")
+      }
+      return b.index
+    }
+    let garments = try TranslationFashion.garments(indices, split: "t10k", size: size, source: summary.source)
+    return { i, target in
+      var set = Set<GarmentAttribute>()
+      for (k, a) in attributes.enumerated() where target[k] > 0.5 { set.insert(a!) }
+      let image = TranslationFashion.render(garments[i], set)
+      return Translate.floats(image)
     }
   }
 
@@ -190,6 +226,18 @@ extension TranslationRun {
         list: list, images: images, attributes: selected, size: size, channels: options.channels, limit: options.limit)
     }
     return try AttributeDataset.loadDomains(path: root, size: size, channels: options.channels, limit: options.limit)
+  }
+}
+
+/// NCHW values in [−1, 1] of an image.
+enum Translate {
+  static func floats(_ image: RGBImage) -> [Float] {
+    let (w, h, c) = (image.width, image.height, image.channels)
+    var out = [Float](repeating: 0, count: c * w * h)
+    for ch in 0..<c {
+      for y in 0..<h { for x in 0..<w { out[(ch * h + y) * w + x] = Float(image[x, y, ch]) / 127.5 - 1 } }
+    }
+    return out
   }
 }
 

@@ -123,11 +123,18 @@ struct TranslationRunTests {
     (o.batch, o.nCritic, o.classifierSteps) = (2, 2, 3)
     let run = try TranslationRun(options: o, backend: try trainOpenCL.get())
     #expect(run.data.vocabulary?.names == ["red", "inverted", "thick"] && run.data.testSplit == "test")
+    // The ground truth of a held-out image under its own labels is the image itself.
+    let truth = try #require(run.data.groundTruth)
+    let labels = try #require(run.data.testLabels)
+    let per = 3 * 32 * 32
+    for i in 0..<run.data.testCount {
+      #expect(truth(i, Array(labels[(i * 3)..<(i * 3 + 3)])) == Array(run.data.testA[(i * per)..<((i + 1) * per)]), "image \(i)")
+    }
     try run.run()
     let e = try #require(try metrics(folder.path("run")).last { $0["metric"] as? String == "translation" })
-    for key in ["reconstruction", "accuracy", "accuracy_red", "accuracy_inverted", "accuracy_thick"] {
+    for key in ["reconstruction", "accuracy", "accuracy_red", "accuracy_inverted", "accuracy_thick", "l1_truth", "ssim_truth"] {
       let v = e[key] as? Double
-      #expect(v.map { $0 >= 0 && $0 <= 1 } == true, "\(key) in \(e)")
+      #expect(v.map { $0 >= -1 && $0 <= 1 } == true, "\(key) in \(e)")
     }
     let logs = try metrics(folder.path("run")).filter { $0["metric"] == nil }
     // G runs on iterations 2, 4, 6: every log interval of 2 has both phases.
