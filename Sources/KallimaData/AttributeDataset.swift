@@ -118,7 +118,7 @@ public struct AttributeDataset: Sendable {
     report.conditioning = ImageDataset.Report.Conditioning(
       kind: .tags, source: "\(list) attributes \(selected.joined(separator: " "))", conditioned: kept.count,
       skipped: unreadable.count, skippedExamples: Array(unreadable.prefix(10)), notes: notes)
-    let dataset = loaded.keepingInOrder(picked, report: report)
+    let dataset = loaded.keeping(picked, labels: nil, report: report)
     return AttributeDataset(images: dataset, conditions: conditions, names: kept.map { attributes.files[$0] })
   }
 
@@ -196,20 +196,3 @@ public struct AttributeDataset: Sendable {
   }
 }
 
-extension ImageDataset {
-  /// The images at `positions` (any order, repeats allowed), with no labels and `report`.
-  func keepingInOrder(_ positions: [Int], report: Report) -> ImageDataset {
-    let stride = imageBytes
-    var kept = Data(count: positions.count * stride)
-    kept.withUnsafeMutableBytes { out in
-      bytes.withUnsafeBytes { all in
-        for (k, n) in positions.enumerated() {
-          out.baseAddress!.advanced(by: k * stride).copyMemory(
-            from: all.baseAddress!.advanced(by: n * stride), byteCount: stride)
-        }
-      }
-    }
-    return ImageDataset(
-      count: positions.count, channels: channels, size: size, bytes: kept, labels: nil, report: report)
-  }
-}

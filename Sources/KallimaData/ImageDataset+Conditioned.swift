@@ -371,9 +371,10 @@ extension ImageDataset {
     return vectors
   }
 
-  /// The images at `positions` (increasing) with `labels` and `report`; shares `bytes` when all are kept.
+  /// The images at `positions` (any order, repeats allowed) with `labels` and `report`;
+  /// shares `bytes` when every image is kept in order.
   func keeping(_ positions: [Int], labels: [Int]?, report: Report) -> ImageDataset {
-    guard positions.count != count else {
+    guard positions != Array(0..<count) else {
       return ImageDataset(count: count, channels: channels, size: size, bytes: bytes, labels: labels, report: report)
     }
     var kept = Data(count: positions.count * imageBytes)
