@@ -111,6 +111,30 @@ struct TranslationTrainerTests {
     #expect(r[0].tensors.keys.contains("D model.0.weight") && r[0].tensors.keys.contains("G main.0.weight"))
   }
 
+  @Test("pix2pix's baselines: L1 only leaves G_GAN out of the statistics and D still trains; GAN only moves G")
+  func pix2pixBaselines() throws {
+    let be = CPUBackend()
+    let data = try be.makeTensor([4, 2, 8, 8], values: pairedImages(4, 2, 8, seed: 3))
+    for (adversarial, lambda) in [(false, Float(100)), (true, Float(0))] {
+      let method = Pix2Pix(
+        generator: tinyTranslator(1), discriminator: tinyCritic(2), imageA: [1, 8, 8], imageB: [1, 8, 8],
+        lambdaL1: lambda, adversarial: adversarial)
+      let trainer = try TranslationTrainer(backend: be, method: method, batch: 2, data: .paired(data, seed: 1, flip: false), seed: 1)
+      try trainer.step()
+      let stats = try trainer.readStatistics()
+      #expect(Set(stats.keys) == (adversarial ? ["D_real", "D_fake", "G_GAN", "G_L1"] : ["D_real", "D_fake", "G_L1"]))
+      // Adam's first step moves every trained weight: G's by its one loss, D's in both.
+      for name in ["G", "D"] {
+        let moved = try trainer.stores[name]!.entries.filter { $0.name.hasSuffix(".exp_avg") }.map { try be.read($0.tensor) }
+        #expect(moved.allSatisfy { $0.contains { $0 != 0 } }, "\(name) has a weight without a gradient (adversarial \(adversarial))")
+      }
+    }
+    #expect(throws: KallimaError.self) {
+      try Pix2Pix(generator: tinyTranslator(1), discriminator: tinyCritic(2), imageA: [1, 8, 8], imageB: [1, 8, 8],
+        lambdaL1: 0, adversarial: false).validate()
+    }
+  }
+
   @Test("CycleGAN: 4 iterations with pools of 3 agree on CPU and OpenCL, pools included")
   func cycleGAN() throws {
     let r = try both({ be in

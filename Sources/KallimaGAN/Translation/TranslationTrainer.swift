@@ -27,7 +27,7 @@ public final class TranslationTrainer {
   let accumulator: Tensor
   /// Runs of the phase behind each statistic since the last read.
   private var runsSinceRead: [Int]
-  private let phaseOfStatistic: [Int]
+  private let phaseOfStatistic: [Int?]
 
   /// - Parameters:
   ///   - seed: initialises the networks (each store from its own stream).
@@ -52,7 +52,8 @@ public final class TranslationTrainer {
     accumulator = try backend.zeros([1, statisticNames.count])
     let random = GANTrainer.RandomInputs(backend: backend, noise: noise)
     var inputs: [String: Tensor] = [:]
-    var phaseOf = [Int](repeating: 0, count: statisticNames.count)
+    // The phase that reports each statistic (nil: none does, e.g. G_GAN of pix2pix's L1-only baseline).
+    var phaseOf = [Int?](repeating: nil, count: statisticNames.count)
     var plans: [Plan] = []
     for (p, _) in method.phases.enumerated() {
       let g = Graph()
@@ -104,13 +105,15 @@ public final class TranslationTrainer {
   }
 
   /// Averages of each statistic over its phase's runs since the last call (one blocking
-  /// read), then resets the accumulators.
+  /// read), then resets the accumulators. A statistic no phase reports (or whose phase has
+  /// not run since) is absent.
   public func readStatistics() throws -> [String: Float] {
     let sums = try backend.read(accumulator)
     try backend.fill(accumulator, value: 0)
     var result: [String: Float] = [:]
-    for (i, name) in statisticNames.enumerated() where runsSinceRead[phaseOfStatistic[i]] > 0 {
-      result[name] = sums[i] / Float(runsSinceRead[phaseOfStatistic[i]])
+    for (i, name) in statisticNames.enumerated() {
+      guard let phase = phaseOfStatistic[i], runsSinceRead[phase] > 0 else { continue }
+      result[name] = sums[i] / Float(runsSinceRead[phase])
     }
     runsSinceRead = runsSinceRead.map { _ in 0 }
     return result
