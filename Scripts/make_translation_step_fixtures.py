@@ -5,7 +5,8 @@ as fixtures for Kallima's Pix2Pix / CycleGAN / TranslationTrainer
 
     /opt/torchenv/bin/python Scripts/make_translation_step_fixtures.py
 
-Writes Tests/KallimaGANTests/Fixtures/translation/{pix2pix,cyclegan}.json. The networks are
+Writes Tests/KallimaGANTests/Fixtures/translation/{pix2pix,cyclegan,stargan}.json (StarGAN: see
+`stargan()` below). The networks are
 the reference's (junyanz/pytorch-CycleGAN-and-pix2pix, models/networks.py) as re-stated in
 make_translation_network_fixtures.py (imported from beside this file); the iteration is
 `optimize_parameters` of pix2pix_model.py and cycle_gan_model.py, written out below.
@@ -286,10 +287,109 @@ def cyclegan():
     }
 
 
+# MARK: StarGAN
+
+def order_mix(x):
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & MASK
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & MASK
+    x ^= x >> 16
+    return x
+
+
+def order_index(seed, count, g):
+    """DataOrder(seed: seed, count: count).index(g) (Sources/KallimaCore/DataOrder.swift)."""
+    seed32 = (seed ^ (seed >> 32)) & MASK
+    bits = 1
+    while (1 << (2 * bits)) < count:
+        bits += 1
+    mask = (1 << bits) - 1
+    p, epoch = g % count, g // count
+    key = order_mix(seed32 ^ order_mix((epoch + 0x9E3779B9) & MASK))
+    x = p
+    while True:
+        left, right = x >> bits, x & mask
+        for r in range(4):
+            f = order_mix(right ^ key ^ ((r * 0x85EBCA6B) & MASK)) & mask
+            left, right = right, left ^ f
+        x = (left << bits) | right
+        if x < count:
+            return x
+
+
+def stargan():
+    """StarGAN's solver.train, four iterations with n_critic 2 (D on every iteration, G after D
+    on iterations 2 and 4), batch 3, 3x16x16 images, 3 attributes (BCE per attribute):
+    G = Generator(conv_dim 4, c_dim 3, repeat_num 1), D = Discriminator(16, conv_dim 4, c_dim 3,
+    repeat_num 3), PyTorch's default init (as StarGAN), rounded to float32. c_trg is c_org
+    permuted as Kallima permutes it on the device: target i of iteration t is row
+    DataOrder(seed 0x7A46, count 3).index(3t + i) (StarGAN's targetSeed default). α per
+    iteration is stored and fed. Adam 1e-4, (0.5, 0.999); λ_cls 1, λ_rec 10, λ_gp 10. The IN
+    layers' running statistics (track_running_stats=True) are not compared: PyTorch updates
+    them in train mode, Kallima keeps them for state-dict interchange only (neither uses them
+    in training)."""
+    gen = torch.Generator().manual_seed(31)
+    torch.manual_seed(31)
+    G = nets.StarGenerator(4, 3, 1)
+    D = nets.StarDiscriminator(16, 4, 3, 3)
+    with torch.no_grad():
+        for net in (G, D):
+            for p in net.parameters():
+                p.copy_(f32(p))
+    initial = {f"G {k}": v.clone() for k, v in state(G).items()} | {f"D {k}": v.clone() for k, v in state(D).items()}
+    optG = torch.optim.Adam(G.parameters(), lr=1e-4, betas=BETAS, eps=ADAM_EPS)
+    optD = torch.optim.Adam(D.parameters(), lr=1e-4, betas=BETAS, eps=ADAM_EPS)
+    cls = lambda logit, target: nn.functional.binary_cross_entropy_with_logits(logit, target, reduction="sum") / logit.size(0)
+    inputs, stats = [], []
+    n = 3
+    for t in range(4):
+        x = uniform_batch(gen, (n, 3, 16, 16))
+        c_org = (torch.rand((n, 3), generator=gen) > 0.5).double()
+        alpha = f32(torch.rand((n,), generator=gen))
+        inputs.append({"A": enc(x), "labels": enc(c_org), "alpha": enc(alpha)})
+        c_trg = c_org[[order_index(0x7A46, n, n * t + i) for i in range(n)]]
+        out_src, out_cls = D(x)
+        d_real = -torch.mean(out_src)
+        d_cls = cls(out_cls, c_org)
+        x_fake = G(x, c_trg)
+        out_src, _ = D(x_fake.detach())
+        d_fake = torch.mean(out_src)
+        x_hat = (alpha.view(n, 1, 1, 1) * x + (1 - alpha.view(n, 1, 1, 1)) * x_fake.detach()).requires_grad_(True)
+        out_src, _ = D(x_hat)
+        grad = torch.autograd.grad(out_src, x_hat, torch.ones_like(out_src), retain_graph=True, create_graph=True)[0]
+        d_gp = torch.mean((grad.view(n, -1).norm(dim=1) - 1) ** 2)
+        optD.zero_grad()
+        optG.zero_grad()
+        (d_real + d_fake + d_cls + 10 * d_gp).backward()
+        optD.step()
+        row = {"D_real": d_real.item(), "D_fake": d_fake.item(), "D_cls": d_cls.item(), "D_gp": d_gp.item()}
+        if (t + 1) % 2 == 0:
+            x_fake = G(x, c_trg)
+            out_src, out_cls = D(x_fake)
+            g_fake = -torch.mean(out_src)
+            g_cls = cls(out_cls, c_trg)
+            g_rec = torch.mean(torch.abs(x - G(x_fake, c_org)))
+            optD.zero_grad()
+            optG.zero_grad()
+            (g_fake + 10 * g_rec + g_cls).backward()
+            optG.step()
+            row |= {"G_fake": g_fake.item(), "G_rec": g_rec.item(), "G_cls": g_cls.item()}
+        stats.append(row)
+    final = {f"G {k}": v for k, v in state(G).items() if "running" not in k} | {f"D {k}": v for k, v in state(D).items()}
+    final |= adam_state("G", G, optG) | adam_state("D", D, optD)
+    return {
+        "method": "stargan", "batch": n, "iterations": 4,
+        "initial": {k: enc(v) for k, v in initial.items()},
+        "inputs": inputs, "statistics": stats,
+        "final": {k: enc(v) for k, v in final.items()},
+    }
+
+
 def main():
     check_philox()
     os.makedirs(OUT, exist_ok=True)
-    for make in (pix2pix, cyclegan):
+    for make in (pix2pix, cyclegan, stargan):
         fixture = make()
         path = os.path.join(OUT, fixture["method"] + ".json")
         with open(path, "w") as f:
