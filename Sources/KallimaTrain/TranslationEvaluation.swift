@@ -10,7 +10,8 @@ import KallimaGAN
 /// - CycleGAN: `cycle_A` = L1(G_B(G_A(a)), a), `cycle_B`; `domain_accuracy_AtoB` = the
 ///   fraction of G_A(a) a domain classifier calls B (0 for a translation that changes
 ///   nothing), `domain_accuracy_BtoA`; with paired test files also `l1_AtoB`, `ssim_AtoB`,
-///   `psnr_AtoB` against the partner and the same B→A;
+///   `psnr_AtoB` against the partner, the same B→A, and `l1_unchanged` (each test image
+///   against its partner: what a translation that changes nothing scores);
 /// - StarGAN: `reconstruction` = L1(G(G(x, c'), c), x) over every target c'; per label k,
 ///   `accuracy_<name>` = how often the classifier reads label k of the target in G(x, c')
 ///   (attributes: c' = c with k flipped; domains: c' = domain k), and `accuracy` their mean;
@@ -92,6 +93,10 @@ final class TranslationEvaluator {
         let ba = try ImageFidelity.scores(fakeA, d.testA, shape: Shape([d.testCount] + shapeA.dims))
         (v["l1_AtoB"], v["psnr_AtoB"], v["ssim_AtoB"]) = (ab.meanL1, ab.meanPSNR, ab.meanSSIM)
         (v["l1_BtoA"], v["psnr_BtoA"], v["ssim_BtoA"]) = (ba.meanL1, ba.meanPSNR, ba.meanSSIM)
+        if d.channelsA == d.channelsB {
+          // What a translation that changes nothing scores: each test image against its partner.
+          v["l1_unchanged"] = mean(try ImageFidelity.l1(d.testA, b, shape: Shape([d.testCount] + shapeA.dims)))
+        }
       }
       if let classifier, d.channelsA == d.channelsB {
         let toB = ModeCoverage.argmax(try classifier.probabilities(images: fakeB, count: d.testCount), classes: 2)
