@@ -147,6 +147,30 @@ public enum ImageFidelity {
     return out
   }
 
+  /// Per-image mean absolute difference of neighbouring pixels on [0, 1] intensities: the
+  /// mean of |v[y][x+1] − v[y][x]| and |v[y+1][x] − v[y][x]| over every horizontal and
+  /// vertical neighbour pair of every channel. Blur lowers it, so the ratio of a translation's to its target's says how sharp
+  /// the translation is (1: as sharp as the truth; pix2pix's L1-only outputs fall below 1).
+  public static func sharpness(_ images: [Float], shape: Shape) throws -> [Double] {
+    try check(images, images, shape, "sharpness")
+    let (c, h, w) = (shape[1], shape[2], shape[3])
+    return (0..<shape[0]).map { i in
+      let x = unit(images[(i * c * h * w)..<((i + 1) * c * h * w)])
+      var total = 0.0
+      var terms = 0
+      for ch in 0..<c {
+        for y in 0..<h {
+          for col in 0..<w {
+            let v = x[(ch * h + y) * w + col]
+            if col + 1 < w { total += abs(x[(ch * h + y) * w + col + 1] - v); terms += 1 }
+            if y + 1 < h { total += abs(x[(ch * h + y + 1) * w + col] - v); terms += 1 }
+          }
+        }
+      }
+      return terms == 0 ? 0 : total / Double(terms)
+    }
+  }
+
   // MARK: Helpers
 
   static func unit(_ v: ArraySlice<Float>) -> [Double] { v.map { (Double($0) + 1) / 2 } }

@@ -6,7 +6,8 @@ import KallimaGAN
 
 /// One evaluation of a translation run on its held-out split, as logged to metrics.jsonl
 /// (metric "translation"). Intensities in [0, 1]:
-/// - pix2pix: `l1`, `psnr`, `ssim` of outputs against the targets;
+/// - pix2pix: `l1`, `psnr`, `ssim` of outputs against the targets, and `sharpness`, the
+///   outputs' mean neighbour difference over the targets' (1: as sharp; blur is below 1);
 /// - CycleGAN: `cycle_A` = L1(G_B(G_A(a)), a), `cycle_B`; `domain_accuracy_AtoB` = the
 ///   fraction of G_A(a) a domain classifier calls B (0 for a translation that changes
 ///   nothing), `domain_accuracy_BtoA`; with paired test files also `l1_AtoB`, `ssim_AtoB`,
@@ -79,6 +80,8 @@ final class TranslationEvaluator {
       let out = try run.translator().translate(d.testA, image: shapeA).values
       let s = try ImageFidelity.scores(out, d.testB!, shape: Shape([d.testCount] + shapeB.dims))
       (v["l1"], v["psnr"], v["ssim"]) = (s.meanL1, s.meanPSNR, s.meanSSIM)
+      let shape = Shape([d.testCount] + shapeB.dims)
+      v["sharpness"] = mean(try ImageFidelity.sharpness(out, shape: shape)) / mean(try ImageFidelity.sharpness(d.testB!, shape: shape))
     case .cyclegan:
       let (gA, gB) = (try run.translator(.aToB), try run.translator(.bToA))
       let b = d.testB ?? []

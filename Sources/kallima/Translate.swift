@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KallimaCore
 import KallimaData
+import KallimaEval
 import KallimaGAN
 import KallimaNN
 import KallimaTrain
@@ -63,6 +64,8 @@ struct Translate: ParsableCommand {
     var grid: [[Float]] = []
     var gridColumns = 0
     var resized = 0
+    // Outputs and targets at the trained size, for the fidelity line.
+    var scored: (outputs: [Float], targets: [Float], count: Int) = ([], [], 0)
     for file in files {
       var image = try ImageIO.read(file)
       var target: RGBImage?
@@ -83,6 +86,11 @@ struct Translate: ParsableCommand {
       let (y, yShape) = try translator.translate(x, image: shape, targets: targets)
       let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension + ".png"
       try ImageGrid.writePNG(images: y, count: 1, channels: outChannels, size: yShape[1], columns: 1, padding: 0, to: (out as NSString).appendingPathComponent(name))
+      if let target, image.width == size, yShape == [outChannels, size, size] {
+        scored.outputs += y
+        scored.targets += Self.floats(target, channels: outChannels)
+        scored.count += 1
+      }
       if grid.count / max(gridColumns, 1) < gridRows, image.width == size {
         let common = max(inChannels, outChannels)
         var row = [Self.widen(x, inChannels, common), Self.widen(y, outChannels, common)]
@@ -96,6 +104,15 @@ struct Translate: ParsableCommand {
       try ImageGrid.writePNG(
         images: grid.flatMap { $0 }, count: grid.count, channels: common, size: size, columns: gridColumns,
         to: (out as NSString).appendingPathComponent("comparison.png"))
+    }
+    if scored.count > 0 {
+      let shape: Shape = [scored.count, outChannels, size, size]
+      let s = try ImageFidelity.scores(scored.outputs, scored.targets, shape: shape)
+      let sharpness = try ImageFidelity.sharpness(scored.outputs, shape: shape).reduce(0, +)
+        / ImageFidelity.sharpness(scored.targets, shape: shape).reduce(0, +)
+      print(String(
+        format: "against the targets (%d images, [0, 1] intensities): L1 %.4f, PSNR %.2f dB, SSIM %.4f, sharpness %.3f of the targets'",
+        scored.count, s.meanL1, s.meanPSNR, s.meanSSIM, sharpness))
     }
     if resized > 0 {
       printError("\(resized) of \(files.count) images were not a square size the network takes and were resized to \(size)x\(size)")

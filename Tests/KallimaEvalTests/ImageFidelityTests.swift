@@ -60,4 +60,24 @@ struct ImageFidelityTests {
       Issue.record("a 10x10 image must be rejected by SSIM")
     } catch { #expect("\(error)".contains("at least 11x11"), "\(error)") }
   }
+
+  @Test("sharpness: the mean neighbour difference; 0 for a flat image, exact on a small one, lower after a blur")
+  func sharpness() throws {
+    // One 1x2x3 image on [0, 1]: rows (0, 1, 0) and (1, 1, 1): horizontal |1-0|, |0-1|, 0, 0;
+    // vertical |1-0|, 0, |1-0|: 4 of 7 pairs differ by 1.
+    let unit: [Double] = [0, 1, 0, 1, 1, 1]
+    let s = try ImageFidelity.sharpness(unit.map { Float($0 * 2 - 1) }, shape: [1, 1, 2, 3])
+    #expect(abs(s[0] - 4.0 / 7.0) < 1e-12, "\(s)")
+    #expect(try ImageFidelity.sharpness([Float](repeating: 0.3, count: 16), shape: [1, 1, 4, 4]) == [0])
+    // A checkerboard and its 3-tap horizontal box blur.
+    let side = 16
+    let board = (0..<(side * side)).map { Float(((($0 / side) + ($0 % side)) % 2) * 2 - 1) }
+    let blurred = (0..<(side * side)).map { i -> Float in
+      let (y, x) = (i / side, i % side)
+      let taps = [max(0, x - 1), x, min(side - 1, x + 1)].map { board[y * side + $0] }
+      return taps.reduce(0, +) / 3
+    }
+    let (sharp, soft) = (try ImageFidelity.sharpness(board, shape: [1, 1, side, side])[0], try ImageFidelity.sharpness(blurred, shape: [1, 1, side, side])[0])
+    #expect(sharp == 1 && soft < 0.5 * sharp, "board \(sharp), blurred \(soft)")
+  }
 }
