@@ -155,6 +155,9 @@ public struct TranslationOptions: Codable, Equatable, Sendable {
       throw fail("--log-every, --sample-every, --checkpoint-every, --eval-every and --eval-images must be at least 1")
     }
     if let channels, channels != 1, channels != 3 { throw fail("--channels must be 1 or 3, got \(channels)") }
+    if method == .stargan, let ganMode, ganMode != "wgan-gp" {
+      throw fail("StarGAN trains with WGAN-GP (its gradient penalty and critic); --gan-mode \(ganMode) is for pix2pix and CycleGAN")
+    }
     _ = try resolvedNorm
     _ = try resolvedObjective
   }

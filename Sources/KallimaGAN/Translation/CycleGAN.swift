@@ -96,7 +96,6 @@ public struct CycleGAN: TranslationMethod {
     let recB = try gA(fakeA, "G_A(G_B(B))")
     var stats: [String: Value] = [:]
     // The generators' step.
-    var terms: [Value] = []
     if lambdaIdentity > 0 {
       let idtA = try c.l1(try gA(b, "G_A(B)"), b, name: "|G_A(B) - B|")
       let idtB = try c.l1(try gB(a, "G_B(A)"), a, name: "|G_B(A) - A|")
@@ -109,7 +108,7 @@ public struct CycleGAN: TranslationMethod {
       objective, try discriminatorB(fakeA, in: try c.scope("D_B", tag: "D_B(fake_A)")), real: true, name: "loss_G_B")
     stats["cycle_A"] = try c.scaled(try c.l1(recA, a, name: "|rec_A - A|"), lambdaA, name: "loss_cycle_A")
     stats["cycle_B"] = try c.scaled(try c.l1(recB, b, name: "|rec_B - B|"), lambdaB, name: "loss_cycle_B")
-    terms = [stats["G_A"]!, stats["G_B"]!, stats["cycle_A"]!, stats["cycle_B"]!]
+    var terms = [stats["G_A"]!, stats["G_B"]!, stats["cycle_A"]!, stats["cycle_B"]!]
     if lambdaIdentity > 0 { terms += [stats["idt_A"]!, stats["idt_B"]!] }
     let lossG = try c.sum(terms, name: "loss_G")
     let gradsA = try c.gradients(of: lossG, for: "G_A")
