@@ -70,17 +70,16 @@ extension TranslationRun {
       let tensor = try upload(train.bytes, [train.count, 2 * train.channels, load, load])
       var test: PairedDataset?
       var split = "train"
-      for s in ["test", "val"] {
-        if let t = try? PairedDataset.load(
-          path: path, split: s, size: options.size, channels: train.channels, direction: direction,
-          limit: options.evalImages), t.count > 0, s != "train"
-        {
-          test = t
-          split = s
-          break
-        }
+      // A held-out split of either layout (test/ or A/test/); its problems are reported.
+      let held = ["test", "val"].first { s in
+        [s, "A/" + s].contains { PairedDataset.isFolder((path as NSString).appendingPathComponent($0)) }
       }
-      if test == nil {
+      if let held {
+        test = try PairedDataset.load(
+          path: path, split: held, size: options.size, channels: train.channels, direction: direction,
+          limit: options.evalImages)
+        split = held
+      } else {
         test = try PairedDataset.load(
           path: path, split: nil, size: options.size, channels: train.channels, direction: direction,
           limit: options.evalImages)
@@ -108,8 +107,8 @@ extension TranslationRun {
       let b = try upload(train.b.bytes, [train.b.count, train.b.channels, load, load])
       var test: UnpairedDataset
       var split = "test"
-      if let t = try? UnpairedDataset.load(path: path, split: "test", size: options.size, channels: train.a.channels, limit: options.evalImages) {
-        test = t
+      if ["testA", "testB"].allSatisfy({ PairedDataset.isFolder((path as NSString).appendingPathComponent($0)) }) {
+        test = try UnpairedDataset.load(path: path, split: "test", size: options.size, channels: train.a.channels, limit: options.evalImages)
       } else {
         test = try UnpairedDataset.load(path: path, split: "train", size: options.size, channels: train.a.channels, limit: options.evalImages)
         split = "train"
@@ -149,8 +148,8 @@ extension TranslationRun {
       var test = set
       var split = "train"
       let testPath = (path as NSString).appendingPathComponent("test")
-      if PairedDataset.isFolder(testPath), let t = try? loadAttributes(testPath, options: options, size: options.size) {
-        test = t
+      if PairedDataset.isFolder(testPath) {
+        test = try loadAttributes(testPath, options: options, size: options.size)
         split = "test"
       } else {
         notes.append("no test/ folder: grids and evaluation use the first training images")
