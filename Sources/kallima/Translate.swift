@@ -13,8 +13,9 @@ struct Translate: ParsableCommand {
     abstract: "Translate images with an image-to-image checkpoint (pix2pix, CycleGAN, StarGAN).",
     discussion: """
       Writes OUT/<name>.png per input and OUT/comparison.png (input | output, and the target for pix2pix's \
-      aligned A|B files). Images whose size the network's strides take are translated as they are; others are \
-      resized to the trained size (and the command says so). pix2pix translates as the reference's test.py: \
+      aligned A|B files, whose fidelity it prints). Images whose height and width the network's strides take \
+      (any aspect) are translated as they are; others are resized and centre-cropped to the trained size (and \
+      the command says so). pix2pix translates as the reference's test.py: \
       dropout on and batch statistics of each image, unless --eval.
       """)
 
@@ -74,8 +75,7 @@ struct Translate: ParsableCommand {
         let (left, right) = PairedDataset.halves(image)
         (image, target) = c.options.direction == "AtoB" ? (left, right) : (right, left)
       }
-      let fits = (try? network?.validate(height: image.height, width: image.width)) != nil && network != nil
-        && image.width == image.height
+      let fits = network != nil && (try? network?.validate(height: image.height, width: image.width)) != nil
       if !fits {
         image = try ImageResize.resizeAndCenterCrop(image, size: size)
         target = try target.map { try ImageResize.resizeAndCenterCrop($0, size: size) }
@@ -85,13 +85,14 @@ struct Translate: ParsableCommand {
       let shape: Shape = [inChannels, image.height, image.width]
       let (y, yShape) = try translator.translate(x, image: shape, targets: targets)
       let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension + ".png"
-      try ImageGrid.writePNG(images: y, count: 1, channels: outChannels, size: yShape[1], columns: 1, padding: 0, to: (out as NSString).appendingPathComponent(name))
-      if let target, image.width == size, yShape == [outChannels, size, size] {
+      try ImageIO.writePNG(Self.image(y, yShape), to: (out as NSString).appendingPathComponent(name))
+      let square = image.width == size && image.height == size
+      if let target, square, yShape == [outChannels, size, size] {
         scored.outputs += y
         scored.targets += Self.floats(target, channels: outChannels)
         scored.count += 1
       }
-      if grid.count / max(gridColumns, 1) < gridRows, image.width == size {
+      if grid.count / max(gridColumns, 1) < gridRows, square {
         let common = max(inChannels, outChannels)
         var row = [Self.widen(x, inChannels, common), Self.widen(y, outChannels, common)]
         if let target { row.append(Self.widen(Self.floats(target, channels: outChannels), outChannels, common)) }
@@ -115,7 +116,7 @@ struct Translate: ParsableCommand {
         scored.count, s.meanL1, s.meanPSNR, s.meanSSIM, sharpness))
     }
     if resized > 0 {
-      printError("\(resized) of \(files.count) images were not a square size the network takes and were resized to \(size)x\(size)")
+      printError("\(resized) of \(files.count) images had a height or width the network cannot take and were resized and centre-cropped to \(size)x\(size)")
     }
     printError("translated \(files.count) images (\(c.options.method.rawValue)\(c.options.method == .cyclegan ? " " + direction : ""), \(evalMode ? "eval" : "train") mode) into \(out)")
   }
@@ -129,6 +130,18 @@ struct Translate: ParsableCommand {
       for y in 0..<h { for x in 0..<w { out[(c * h + y) * w + x] = Float(converted[x, y, c]) / 127.5 - 1 } }
     }
     return out
+  }
+
+  /// An image from NCHW values in [−1, 1] of one sample [C, H, W] (any H, W).
+  static func image(_ v: [Float], _ shape: Shape) throws -> RGBImage {
+    let (c, h, w) = (shape[0], shape[1], shape[2])
+    var pixels = [UInt8](repeating: 0, count: c * h * w)
+    for ch in 0..<c {
+      for y in 0..<h {
+        for x in 0..<w { pixels[(y * w + x) * c + ch] = UInt8(max(0, min(255, ((v[(ch * h + y) * w + x] + 1) * 127.5).rounded()))) }
+      }
+    }
+    return try RGBImage(width: w, height: h, channels: c, pixels: pixels)
   }
 
   /// Gray values repeated to `to` channels.
