@@ -110,9 +110,25 @@ struct TranslationRunTests {
     expectSame(a, b)
     #expect(a.tensors.contains { $0.name == "pools.fake_B_pool" } && a.tensors.contains { $0.name == "G_B.model.1.weight" })
     let e = try #require(try metrics(folder.path("straight")).last { $0["metric"] as? String == "translation" })
-    for key in ["cycle_A", "cycle_B", "l1_AtoB", "l1_BtoA", "ssim_AtoB"] {
+    for key in ["cycle_A", "cycle_B", "l1_AtoB", "l1_BtoA", "ssim_AtoB", "l1_unchanged"] {
       #expect((e[key] as? Double).map { $0.isFinite } == true, "\(key) in \(e)")
     }
+    // translate takes any height and width the ResNet G's strides allow (multiples of 4),
+    // and resizes the others, saying so.
+    let inputs = folder.path("odd")
+    try FileManager.default.createDirectory(atPath: inputs, withIntermediateDirectories: true)
+    for (name, w, h) in [("wide", 64, 32), ("odd", 30, 30)] {
+      let pixels = (0..<(w * h * 3)).map { UInt8(truncatingIfNeeded: $0 * 7) }
+      try ImageIO.writePNG(try RGBImage(width: w, height: h, channels: 3, pixels: pixels), to: "\(inputs)/\(name).png")
+    }
+    let said = try KallimaProcess.run([
+      "translate", "--checkpoint", folder.path("straight"), "--input", inputs, "--out", folder.path("odd-out"),
+      "--direction", "BtoA",
+    ])
+    #expect(said.contains("1 of 2 images had a height or width the network cannot take"), "\(said)")
+    let wide = try ImageIO.read(folder.path("odd-out/wide.png"))
+    let odd = try ImageIO.read(folder.path("odd-out/odd.png"))
+    #expect((wide.width, wide.height, odd.width, odd.height) == (64, 32, 32, 32))
   }
 
   @Test("StarGAN: D and G phases, per-attribute accuracy and reconstruction; translate needs --to")
