@@ -136,6 +136,41 @@ struct TranslationTrainerTests {
     }
   }
 
+  @Test("10 iterations of each method on device-resident data move nothing between host and device; one read")
+  func noHostTraffic() throws {
+    let cl = try ganOpenCL.get()
+    let bytes = try cl.makeByteTensor([6, 2, 10, 10])
+    let pixels = (0..<600).map { UInt8(truncatingIfNeeded: $0 * 37) }
+    try pixels.withUnsafeBytes { try cl.write(bytes: $0, to: bytes, offset: 0) }
+    let single = try cl.makeTensor([5, 1, 8, 8], values: pairedImages(5, 1, 8, seed: 9))
+    var rows = [Float](repeating: 0, count: 15)
+    for i in 0..<5 { rows[i * 3 + i % 3] = 1 }
+    let labels = try cl.makeTensor([5, 3, 1, 1], values: rows)
+    let trainers: [TranslationTrainer] = [
+      try TranslationTrainer(
+        backend: cl, method: Pix2Pix(generator: tinyTranslator(1), discriminator: tinyCritic(2), imageA: [1, 8, 8], imageB: [1, 8, 8]),
+        batch: 2, data: .paired(bytes, seed: 1, flip: true, crop: 8)),
+      try TranslationTrainer(
+        backend: cl,
+        method: CycleGAN(
+          generatorA: tinyTranslator(1), generatorB: tinyTranslator(1), discriminatorA: tinyCritic(1),
+          discriminatorB: tinyCritic(1), imageA: [1, 8, 8], imageB: [1, 8, 8], poolSize: 3),
+        batch: 2, data: .unpaired(a: single, b: single, seed: 2, flip: true)),
+      try TranslationTrainer(
+        backend: cl,
+        method: StarGAN(generator: tinyTranslator(1, conditionWidth: 3), discriminator: tinyStarCritic, image: [1, 8, 8], labels: 3, nCritic: 2),
+        batch: 2, data: .labelled(single, labels: labels, seed: 3, flip: true)),
+    ]
+    for trainer in trainers {
+      let before = cl.traffic
+      for _ in 0..<10 { try trainer.step() }
+      let stats = try trainer.readStatistics()
+      let used = cl.traffic.since(before)
+      #expect(used.bytesToDevice == 0 && used.synchronizations == 0 && used.blockingReads == 1, "\(trainer.method.name): \(used)")
+      #expect(!stats.isEmpty && stats.values.allSatisfy(\.isFinite), "\(trainer.method.name): \(stats)")
+    }
+  }
+
   @Test("CycleGAN: 4 iterations with pools of 3 agree on CPU and OpenCL, pools included")
   func cycleGAN() throws {
     let r = try both({ be in
