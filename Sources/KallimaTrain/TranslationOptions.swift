@@ -93,6 +93,61 @@ public struct TranslationOptions: Codable, Equatable, Sendable {
     self.method = method
   }
 
+  /// Decodes what a checkpoint stored; a field it lacks (written before the option existed,
+  /// or by Scripts/convert_reference_checkpoint.py, which writes only what it knows) keeps its
+  /// default, so older and converted checkpoints stay readable.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    method = try c.decodeIfPresent(Method.self, forKey: .method) ?? method
+    data = try c.decodeIfPresent(String.self, forKey: .data)
+    direction = try c.decodeIfPresent(String.self, forKey: .direction) ?? direction
+    size = try c.decodeIfPresent(Int.self, forKey: .size) ?? size
+    loadSize = try c.decodeIfPresent(Int.self, forKey: .loadSize)
+    channels = try c.decodeIfPresent(Int.self, forKey: .channels)
+    netG = try c.decodeIfPresent(String.self, forKey: .netG)
+    netD = try c.decodeIfPresent(String.self, forKey: .netD) ?? netD
+    nLayersD = try c.decodeIfPresent(Int.self, forKey: .nLayersD) ?? nLayersD
+    ngf = try c.decodeIfPresent(Int.self, forKey: .ngf) ?? ngf
+    ndf = try c.decodeIfPresent(Int.self, forKey: .ndf) ?? ndf
+    norm = try c.decodeIfPresent(String.self, forKey: .norm)
+    dropout = try c.decodeIfPresent(Bool.self, forKey: .dropout)
+    ganMode = try c.decodeIfPresent(String.self, forKey: .ganMode)
+    lambdaL1 = try c.decodeIfPresent(Float.self, forKey: .lambdaL1) ?? lambdaL1
+    adversarial = try c.decodeIfPresent(Bool.self, forKey: .adversarial) ?? adversarial
+    lambdaA = try c.decodeIfPresent(Float.self, forKey: .lambdaA) ?? lambdaA
+    lambdaB = try c.decodeIfPresent(Float.self, forKey: .lambdaB) ?? lambdaB
+    lambdaIdentity = try c.decodeIfPresent(Float.self, forKey: .lambdaIdentity) ?? lambdaIdentity
+    poolSize = try c.decodeIfPresent(Int.self, forKey: .poolSize) ?? poolSize
+    attributes = try c.decodeIfPresent([String].self, forKey: .attributes)
+    multiLabel = try c.decodeIfPresent(Bool.self, forKey: .multiLabel) ?? multiLabel
+    lambdaClass = try c.decodeIfPresent(Float.self, forKey: .lambdaClass) ?? lambdaClass
+    lambdaReconstruction = try c.decodeIfPresent(Float.self, forKey: .lambdaReconstruction) ?? lambdaReconstruction
+    lambdaGP = try c.decodeIfPresent(Float.self, forKey: .lambdaGP) ?? lambdaGP
+    nCritic = try c.decodeIfPresent(Int.self, forKey: .nCritic) ?? nCritic
+    batch = try c.decodeIfPresent(Int.self, forKey: .batch)
+    lr = try c.decodeIfPresent(Double.self, forKey: .lr)
+    beta1 = try c.decodeIfPresent(Double.self, forKey: .beta1) ?? beta1
+    beta2 = try c.decodeIfPresent(Double.self, forKey: .beta2) ?? beta2
+    epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? epochs
+    epochsDecay = try c.decodeIfPresent(Int.self, forKey: .epochsDecay) ?? epochsDecay
+    steps = try c.decodeIfPresent(Int.self, forKey: .steps)
+    seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
+    flip = try c.decodeIfPresent(Bool.self, forKey: .flip) ?? flip
+    limit = try c.decodeIfPresent(Int.self, forKey: .limit)
+    out = try c.decodeIfPresent(String.self, forKey: .out) ?? out
+    logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery) ?? logEvery
+    sampleEvery = try c.decodeIfPresent(Int.self, forKey: .sampleEvery) ?? sampleEvery
+    checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? checkpointEvery
+    evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery)
+    evalImages = try c.decodeIfPresent(Int.self, forKey: .evalImages) ?? evalImages
+    evalMode = try c.decodeIfPresent(Bool.self, forKey: .evalMode) ?? evalMode
+    classifierSteps = try c.decodeIfPresent(Int.self, forKey: .classifierSteps) ?? classifierSteps
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case method, data, direction, size, loadSize, channels, netG, netD, nLayersD, ngf, ndf, norm, dropout, ganMode, lambdaL1, adversarial, lambdaA, lambdaB, lambdaIdentity, poolSize, attributes, multiLabel, lambdaClass, lambdaReconstruction, lambdaGP, nCritic, batch, lr, beta1, beta2, epochs, epochsDecay, steps, seed, flip, limit, out, logEvery, sampleEvery, checkpointEvery, evalEvery, evalImages, evalMode, classifierSteps
+  }
+
   // MARK: Resolved defaults
 
   public var resolvedLoadSize: Int {
