@@ -34,5 +34,16 @@ names=$(ls "$R/edges/test/"*.png | head -8 | xargs -n1 basename | paste -sd,)
 python3 Scripts/compose_columns.py --scale 3 docs/images/pix2pix-edges.png "$names" "$R/edges/test:left" \
   "$R/translated/pix2pix_l1_only_train" "$R/translated/pix2pix_gan_only_train" "$R/translated/pix2pix_gan_l1_train" \
   "$R/edges/test:right"
-cp "$R/cyclegan_colour/samples/step_002000.png" docs/images/cyclegan-colour.png
-cp "$R/stargan_attributes/samples/step_002000.png" docs/images/stargan-attributes.png
+$K translate --checkpoint "$R/cyclegan_colour" --input "$R/colour/testA" --out "$R/translated/cyclegan_AtoB" --direction AtoB
+$K translate --checkpoint "$R/cyclegan_colour" --input "$R/colour/testB" --out "$R/translated/cyclegan_BtoA" --direction BtoA
+names=$(ls "$R/colour/testA/"*.png | head -8 | xargs -n1 basename | paste -sd,)
+python3 Scripts/compose_columns.py --scale 3 docs/images/cyclegan-colour.png "$names" "$R/colour/testA" \
+  "$R/translated/cyclegan_AtoB" "$R/colour/testB" "$R/translated/cyclegan_BtoA"
+# StarGAN's grid of the run (input | red flipped | inverted flipped | thick flipped), enlarged.
+python3 - "$R/stargan_attributes/samples/step_002000.png" docs/images/stargan-attributes.png <<'PY'
+import sys
+sys.path.insert(0, "Scripts")
+from compose_columns import read_png, write_png
+image = read_png(sys.argv[1])
+write_png(sys.argv[2], [[p for p in r for _ in range(3)] for r in image for _ in range(3)])
+PY
