@@ -167,8 +167,9 @@ struct TrainStarGAN: ParsableCommand {
     var o = flags.options(.stargan)
     o.attributes = attributes.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
     (o.lambdaClass, o.lambdaReconstruction, o.lambdaGP, o.nCritic) = (lambdaClass, lambdaReconstruction, lambdaGP, nCritic)
-    if flags.batch == nil, flags.epochs == 100, flags.steps == nil {
-      // StarGAN trains by iterations (200k, the last 100k decaying), not epochs.
+    if flags.steps == nil, flags.epochs == 100, flags.epochsDecay == 100 {
+      // StarGAN trains by iterations (200k, the last 100k decaying), not epochs, unless
+      // epochs are asked for.
       o.steps = 200_000
     }
     try flags.train(o)
