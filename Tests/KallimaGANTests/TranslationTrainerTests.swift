@@ -4,6 +4,7 @@ import KallimaCore
 import KallimaGAN
 import KallimaGraph
 import KallimaNN
+import KallimaOpenCL
 import Testing
 
 /// Tiny networks for the trainers' plumbing: an image-to-image G of `c` channels and a
@@ -138,7 +139,9 @@ struct TranslationTrainerTests {
 
   @Test("10 iterations of each method on device-resident data move nothing between host and device; one read")
   func noHostTraffic() throws {
-    let cl = try ganOpenCL.get()
+    // A backend of its own: the traffic counters are per backend, and other tests run at
+    // the same time on the shared one.
+    let cl = try OpenCLBackend()
     let bytes = try cl.makeByteTensor([6, 2, 10, 10])
     let pixels = (0..<600).map { UInt8(truncatingIfNeeded: $0 * 37) }
     try pixels.withUnsafeBytes { try cl.write(bytes: $0, to: bytes, offset: 0) }
