@@ -5,8 +5,8 @@ import KallimaNN
 /// StarGAN (Choi et al. 2018, "StarGAN: Unified Generative Adversarial Networks for
 /// Multi-Domain Image-to-Image Translation"), as `solver.py` of yunjey/stargan trains it.
 /// G reads an image and a target label row (the scope's condition `conditionKey`, tiled and
-/// concatenated by the network); D returns [N, 1 + D·…]: its source (PatchGAN) map and its
-/// domain logits, which `split` separates. Each iteration draws a batch (x, c_org) and the
+/// concatenated by the network); D returns two values, its source (PatchGAN) map and its
+/// domain logits (`StarGANDiscriminator`). Each iteration draws a batch (x, c_org) and the
 /// targets c_trg = c_org permuted on the device (a fresh permutation per iteration).
 /// - D phase (every iteration): −mean D_src(x) + mean D_src(G(x, c_trg)) + λ_cls·cls(D_cls(x),
 ///   c_org) + λ_gp·(‖∇D_src(x̂)‖ − 1)², x̂ = αx + (1 − α)G(x, c_trg), α ~ U[0, 1) per sample;
