@@ -199,7 +199,7 @@ public struct TranslationOptions: Codable, Equatable, Sendable {
       throw fail("--load-size \(resolvedLoadSize) is smaller than --size \(size): the random crop needs load ≥ size")
     }
     guard resolvedBatch >= 1 else { throw fail("--batch must be at least 1") }
-    guard PairedDirection(rawValue: direction) != nil else {
+    guard TranslationDirection(rawValue: direction) != nil else {
       throw fail("--direction must be AtoB or BtoA, got \(direction)")
     }
     if let steps, steps < 1 { throw fail("--steps must be at least 1, got \(steps)") }
@@ -217,6 +217,3 @@ public struct TranslationOptions: Codable, Equatable, Sendable {
     _ = try resolvedObjective
   }
 }
-
-/// The two directions of a paired set (the raw value of `TranslationOptions.direction`).
-public typealias PairedDirection = TranslationDirection
