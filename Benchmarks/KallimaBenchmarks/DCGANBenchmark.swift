@@ -51,16 +51,9 @@ public struct DCGANBenchmark {
     let setupStart = Timing.now()
     let trainer = try GANTrainer(backend: backend, config: config, batch: batch, seed: 1, noise: .device(seed: 2))
     try backend.random_uniform(trainer.real, stream: RandomStream(seed: 3), low: -1, high: 1)
-    for _ in 0..<warmupSteps { try trainer.step() }
-    try backend.synchronize()
-    let setup = Timing.now() - setupStart
-
-    let before = backend.traffic
-    let start = Timing.now()
-    for _ in 0..<steps { try trainer.step() }
-    try backend.synchronize()
-    let elapsed = Timing.now() - start
-    let traffic = backend.traffic.since(before)
+    let beforeWarmup = Timing.now() - setupStart
+    let (perStep, traffic, warmup) = try Timing.trainingSteps(on: backend, warmup: warmupSteps, steps: steps) { try trainer.step() }
+    let setup = beforeWarmup + warmup
 
     // One profiled step for the per-node table (OpenCL events when the backend records
     // them, else a barrier after every node).
@@ -69,7 +62,6 @@ public struct DCGANBenchmark {
       nodes += try plan.profile().map { NodeTime(plan: label, node: $0.name, seconds: $0.seconds) }
     }
     let flops = trainer.dPlan.flops * Double(trainer.nCritic) + trainer.gPlan.flops
-    let perStep = elapsed / Double(steps)
     let gflops = flops / perStep / 1e9
     return Report(
       backend: backend.name, batch: batch, imageSize: config.imageSize, ngf: config.ngf, ndf: config.ndf, steps: steps,

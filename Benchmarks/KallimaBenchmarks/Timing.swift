@@ -62,3 +62,22 @@ public struct Timing: Codable, Equatable {
   /// Monotonic seconds.
   static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 }
+
+extension Timing {
+  /// Whole training steps timed from the host: `warmup` steps and a barrier (not timed),
+  /// then `steps` steps and one barrier inside the timed region. Returns the seconds per
+  /// step, the host traffic of the timed steps and the warm-up's seconds.
+  static func trainingSteps(
+    on backend: Backend, warmup: Int, steps: Int, _ step: () throws -> Void
+  ) throws -> (secondsPerStep: Double, traffic: HostTraffic, warmupSeconds: Double) {
+    let warmupStart = Timing.now()
+    for _ in 0..<warmup { try step() }
+    try backend.synchronize()
+    let warmupSeconds = Timing.now() - warmupStart
+    let before = backend.traffic
+    let start = Timing.now()
+    for _ in 0..<steps { try step() }
+    try backend.synchronize()
+    return ((Timing.now() - start) / Double(steps), backend.traffic.since(before), warmupSeconds)
+  }
+}

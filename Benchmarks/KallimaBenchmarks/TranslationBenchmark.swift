@@ -67,21 +67,14 @@ public struct TranslationBenchmark {
     for (i, t) in trainer.inputs.sorted(by: { $0.key < $1.key }).enumerated() {
       try backend.random_uniform(t.value, stream: RandomStream(seed: 3 + UInt64(i)), low: -1, high: 1)
     }
-    for _ in 0..<warmupSteps { try trainer.step() }
-    try backend.synchronize()
-    let setup = Timing.now() - setupStart
-    let before = backend.traffic
-    let start = Timing.now()
-    for _ in 0..<steps { try trainer.step() }
-    try backend.synchronize()
-    let elapsed = Timing.now() - start
-    let traffic = backend.traffic.since(before)
+    let beforeWarmup = Timing.now() - setupStart
+    let (perStep, traffic, warmup) = try Timing.trainingSteps(on: backend, warmup: warmupSteps, steps: steps) { try trainer.step() }
+    let setup = beforeWarmup + warmup
     var nodes: [DCGANBenchmark.NodeTime] = []
     for plan in trainer.plans {
       nodes += try plan.profile().map { DCGANBenchmark.NodeTime(plan: method.rawValue, node: $0.name, seconds: $0.seconds) }
     }
     let flops = trainer.plans.reduce(0) { $0 + $1.flops }
-    let perStep = elapsed / Double(steps)
     return Report(
       method: method.rawValue, backend: backend.name, imageSize: size, batch: batch, generator: name, steps: steps,
       secondsPerStep: perStep, imagesPerSecond: Double(batch) / perStep, flopsPerStep: flops, gflops: flops / perStep / 1e9,

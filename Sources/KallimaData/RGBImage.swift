@@ -70,4 +70,16 @@ public struct RGBImage: Equatable, Sendable {
     }
     return RGBImage(unchecked: width, height, 3, rgb)
   }
+
+  /// NCHW training values in [−1, 1] (`DataOrder.unit`, as the datasets convert), with
+  /// `channels` channels (1: BT.601 luma, 3: gray repeated; nil: as the image has).
+  public func unitValues(channels: Int? = nil) -> [Float] {
+    let image = channels == 1 ? luma() : channels == 3 ? rgb() : self
+    let (w, h, c) = (image.width, image.height, image.channels)
+    var out = [Float](repeating: 0, count: c * w * h)
+    for ch in 0..<c {
+      for y in 0..<h { for x in 0..<w { out[(ch * h + y) * w + x] = DataOrder.unit(image.pixels[(y * w + x) * c + ch]) } }
+    }
+    return out
+  }
 }

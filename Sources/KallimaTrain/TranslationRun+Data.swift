@@ -207,7 +207,7 @@ extension TranslationRun {
       var set = Set<GarmentAttribute>()
       for (k, a) in attributes.enumerated() where target[k] > 0.5 { set.insert(a!) }
       let image = TranslationFashion.render(garments[i], set)
-      return Translate.floats(image)
+      return image.unitValues()
     }
   }
 
@@ -225,18 +225,6 @@ extension TranslationRun {
         list: list, images: images, attributes: selected, size: size, channels: options.channels, limit: options.limit)
     }
     return try AttributeDataset.loadDomains(path: root, size: size, channels: options.channels, limit: options.limit)
-  }
-}
-
-/// NCHW values in [−1, 1] of an image.
-enum Translate {
-  static func floats(_ image: RGBImage) -> [Float] {
-    let (w, h, c) = (image.width, image.height, image.channels)
-    var out = [Float](repeating: 0, count: c * w * h)
-    for ch in 0..<c {
-      for y in 0..<h { for x in 0..<w { out[(ch * h + y) * w + x] = Float(image[x, y, ch]) / 127.5 - 1 } }
-    }
-    return out
   }
 }
 

@@ -34,6 +34,7 @@ public final class TranslationRun {
   public let targetIterations: Int
   public var iteration: Int { trainer.iterations }
   var evaluator: TranslationEvaluator?
+  private var translators: [TranslationDirection: Translator] = [:]
 
   /// Loads the data, builds the plans, and continues from `resume` (a run folder) if given.
   public init(options: TranslationOptions, backend: Backend, resume: String? = nil, events: (Event) -> Void = { _ in })
@@ -159,10 +160,14 @@ public final class TranslationRun {
   /// A translating network bound as the reference's test.py binds it: train mode (dropout,
   /// each image's own batch statistics) unless `evalMode` (--eval). Instance-normalised
   /// networks without dropout (CycleGAN's, StarGAN's) give the same images either way.
+  /// Built once per direction: grids and evaluations reuse its plans.
   func translator(_ direction: TranslationDirection = .aToB) throws -> Translator {
+    if let t = translators[direction] { return t }
     let t = try trainer.method.translator(direction)
     let mode: BindOptions.Mode = options.evalMode ? .eval : .train
-    return Translator(backend: backend, network: t.network, store: trainer.stores[t.store]!, mode: mode, labels: t.labels)
+    let made = Translator(backend: backend, network: t.network, store: trainer.stores[t.store]!, mode: mode, labels: t.labels)
+    translators[direction] = made
+    return made
   }
 
   /// The grid of the fixed held-out images: one row per image, input | output (| target).

@@ -81,7 +81,7 @@ struct Translate: ParsableCommand {
         target = try target.map { try ImageResize.resizeAndCenterCrop($0, size: size) }
         resized += 1
       }
-      let x = Self.floats(image, channels: inChannels)
+      let x = image.unitValues(channels: inChannels)
       let shape: Shape = [inChannels, image.height, image.width]
       let (y, yShape) = try translator.translate(x, image: shape, targets: targets)
       let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension + ".png"
@@ -89,13 +89,13 @@ struct Translate: ParsableCommand {
       let square = image.width == size && image.height == size
       if let target, square, yShape == [outChannels, size, size] {
         scored.outputs += y
-        scored.targets += Self.floats(target, channels: outChannels)
+        scored.targets += target.unitValues(channels: outChannels)
         scored.count += 1
       }
       if grid.count / max(gridColumns, 1) < gridRows, square {
         let common = max(inChannels, outChannels)
         var row = [Self.widen(x, inChannels, common), Self.widen(y, outChannels, common)]
-        if let target { row.append(Self.widen(Self.floats(target, channels: outChannels), outChannels, common)) }
+        if let target { row.append(Self.widen(target.unitValues(channels: outChannels), outChannels, common)) }
         gridColumns = row.count
         grid += row
       }
@@ -119,17 +119,6 @@ struct Translate: ParsableCommand {
       printError("\(resized) of \(files.count) images had a height or width the network cannot take and were resized and centre-cropped to \(size)x\(size)")
     }
     printError("translated \(files.count) images (\(c.options.method.rawValue)\(c.options.method == .cyclegan ? " " + direction : ""), \(evalMode ? "eval" : "train") mode) into \(out)")
-  }
-
-  /// NCHW values in [−1, 1] with `channels` channels (gray by BT.601 luma, or gray repeated).
-  static func floats(_ image: RGBImage, channels: Int) -> [Float] {
-    let converted = channels == 1 ? (image.channels == 1 ? image : image.luma()) : (image.channels == 3 ? image : image.rgb())
-    let (w, h) = (converted.width, converted.height)
-    var out = [Float](repeating: 0, count: channels * w * h)
-    for c in 0..<channels {
-      for y in 0..<h { for x in 0..<w { out[(c * h + y) * w + x] = Float(converted[x, y, c]) / 127.5 - 1 } }
-    }
-    return out
   }
 
   /// An image from NCHW values in [−1, 1] of one sample [C, H, W] (any H, W).
