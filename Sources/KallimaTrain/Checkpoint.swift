@@ -108,24 +108,34 @@ public struct Checkpoint {
   public static func capture(
     _ trainer: GANTrainer, training: Training, recipe: RecipeOptions, conditions: ConditionVocabulary? = nil
   ) throws -> Checkpoint {
-    var tensors: [SafetensorsTensor] = []
-    for (network, store) in stores(of: trainer) {
-      for e in store.entries {
-        let name = fileName(network, e.name)
-        let values = try trainer.backend.read(e.tensor)
-        if let bad = values.firstIndex(where: { !$0.isFinite }) {
-          throw KallimaError.invalidArgument(
-            op: "checkpoint",
-            message: "\(name)[\(bad)] is \(values[bad]): training diverged; not overwriting the last good checkpoint")
-        }
-        tensors.append(SafetensorsTensor(name: name, shape: e.tensor.shape.dims, values: values))
-      }
-    }
+    let tensors = try finiteTensors(stores(of: trainer), name: fileName)
     guard let config = trainer.recipe.sizes else {
       throw KallimaError.invalidArgument(
         op: "checkpoint", message: "the recipe's networks do not come from an architecture (--arch); their sizes are unknown")
     }
     return Checkpoint(config: config, training: training, recipe: recipe, conditions: conditions, tensors: tensors)
+  }
+
+  /// Every entry of `stores` read from the device (blocking reads) under `name(network,
+  /// entry)`; a non-finite value refuses the checkpoint, so a diverged run never overwrites
+  /// its last good one.
+  static func finiteTensors(_ stores: [(String, ParameterStore)], name: (String, String) -> String) throws
+    -> [SafetensorsTensor]
+  {
+    var tensors: [SafetensorsTensor] = []
+    for (network, store) in stores {
+      for e in store.entries {
+        let file = name(network, e.name)
+        let values = try store.backend.read(e.tensor)
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+          throw KallimaError.invalidArgument(
+            op: "checkpoint",
+            message: "\(file)[\(bad)] is \(values[bad]): training diverged; not overwriting the last good checkpoint")
+        }
+        tensors.append(SafetensorsTensor(name: file, shape: e.tensor.shape.dims, values: values))
+      }
+    }
+    return tensors
   }
 
   public func write(to path: String) throws {

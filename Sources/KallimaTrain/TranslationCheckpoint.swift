@@ -46,19 +46,7 @@ public struct TranslationCheckpoint {
   public static func capture(
     _ trainer: TranslationTrainer, options: TranslationOptions, training: Training, labels: ConditionVocabulary?
   ) throws -> TranslationCheckpoint {
-    var tensors: [SafetensorsTensor] = []
-    for (store, parameters) in trainer.stores.sorted(by: { $0.key < $1.key }) {
-      for e in parameters.entries {
-        let name = store + "." + e.name
-        let values = try trainer.backend.read(e.tensor)
-        if let bad = values.firstIndex(where: { !$0.isFinite }) {
-          throw KallimaError.invalidArgument(
-            op: "checkpoint",
-            message: "\(name)[\(bad)] is \(values[bad]): training diverged; not overwriting the last good checkpoint")
-        }
-        tensors.append(SafetensorsTensor(name: name, shape: e.tensor.shape.dims, values: values))
-      }
-    }
+    let tensors = try Checkpoint.finiteTensors(trainer.stores.sorted { $0.key < $1.key }) { $0 + "." + $1 }
     return TranslationCheckpoint(options: options, training: training, labels: labels, tensors: tensors)
   }
 
