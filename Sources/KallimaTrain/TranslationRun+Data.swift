@@ -145,7 +145,10 @@ extension TranslationRun {
       let labels = try backend.makeTensor([set.images.count, width, 1, 1], values: set.conditions.vectors)
       // Held out: a test/ folder beside the training images when there is one, else the
       // first images (StarGAN's CelebA split holds out the first 2000 the same way).
-      var test = set
+      // The training images at the networks' size (for the classifier, and as the held-out
+      // images when there is no test/), loaded once.
+      let atSize = load == options.size ? set : try loadAttributes(path, options: options, size: options.size)
+      var test = atSize
       var split = "train"
       let testPath = (path as NSString).appendingPathComponent("test")
       if PairedDataset.isFolder(testPath) {
@@ -153,10 +156,8 @@ extension TranslationRun {
         split = "test"
       } else {
         notes.append("no test/ folder: grids and evaluation use the first training images")
-        if load != options.size { test = try loadAttributes(path, options: options, size: options.size) }
       }
       let n = min(test.images.count, options.evalImages)
-      let atSize = load == options.size ? set : try loadAttributes(path, options: options, size: options.size)
       let cap = min(atSize.images.count, 4000)
       var classifier: (images: [Float], labels: [Int], classes: Int)?
       if set.conditions.vocabulary.kind == .class {
