@@ -51,6 +51,10 @@ public final class OpenCLBackend: Backend {
   private var markers: [cl_event] = []
   deinit { for m in markers { clReleaseEvent(m) } }
   private var workspaces: [Int: CLBuffer] = [:]
+  /// Which algorithm each GEMM shape runs (see OpenCLBackend+Gemm.swift).
+  var gemmChoices: GemmSelection
+  /// Shapes of the GEMMs enqueued while recording (for `kallima tune`); nil when off.
+  var gemmShapeLog: Set<GemmShape>?
   /// The kernel sources by file name: the embedded Kernels/*.cl and *.h, each replaced by
   /// the file of the same name in `$KALLIMA_KERNELS_DIR` when that is set (to try a kernel
   /// change without rebuilding; the program cache is keyed by source, so nothing stale runs).
@@ -146,6 +150,7 @@ public final class OpenCLBackend: Backend {
     programs = ProgramCache(context: context, device: device)
     ledger = DeviceMemoryLedger(limit: try OpenCLBackend.memoryLimit(device: device))
     groupSize = min(256, device.maxWorkGroupSize)
+    gemmChoices = .untuned(for: device)
     guard device.maxWorkGroupSize >= OpenCLBackend.reduceGroupSize else {
       throw KallimaError.noDevice(
         "\(device.description) allows work-groups of \(device.maxWorkGroupSize) items; Kallima's reductions need \(OpenCLBackend.reduceGroupSize)")
@@ -334,6 +339,16 @@ public final class OpenCLBackend: Backend {
     _ name: String, items: Int, group: Int? = nil, defines: [(String, Int)] = [], _ args: [KernelArg]
   ) throws {
     guard items > 0 else { return }
+    let local = group ?? groupSize
+    try launch(name, global: [(items + local - 1) / local * local], local: [local], defines: defines, args)
+  }
+
+  /// Enqueues an N-D launch (1 to 3 dimensions); each global size must be a multiple of
+  /// the local one.
+  func launch(
+    _ name: String, global: [Int], local: [Int], defines: [(String, Int)] = [], _ args: [KernelArg]
+  ) throws {
+    guard global.allSatisfy({ $0 > 0 }) else { return }
     lock.lock()
     defer { lock.unlock() }
     let k = try kernel(name, defines: defines)
@@ -366,11 +381,11 @@ public final class OpenCLBackend: Backend {
       }
       try CLStatus.check(status, "clSetKernelArg(\(name), \(i))")
     }
-    let local = group ?? groupSize
-    var global = (items + local - 1) / local * local
-    var localSize = local
+    var globalSizes = global
+    var localSizes = local
     try CLStatus.check(
-      clEnqueueNDRangeKernel(queue.handle, k.handle, 1, nil, &global, &localSize, 0, nil, eventSlot(name)),
+      clEnqueueNDRangeKernel(
+        queue.handle, k.handle, cl_uint(global.count), nil, &globalSizes, &localSizes, 0, nil, eventSlot(name)),
       "clEnqueueNDRangeKernel(\(name), \(global) items)")
     try enqueued()
   }

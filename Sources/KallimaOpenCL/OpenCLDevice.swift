@@ -19,6 +19,9 @@ public struct OpenCLDeviceInfo: CustomStringConvertible {
   public let maxAllocation: Int
   public let localMemory: Int
   public let maxWorkGroupSize: Int
+  /// CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT: the SIMD width PoCL compiles for on a CPU
+  /// (16 with AVX-512, 8 with AVX2), usually 1 on GPUs.
+  public let preferredFloatWidth: Int
   let platformID: cl_platform_id
   let deviceID: cl_device_id
 
@@ -96,6 +99,7 @@ public enum OpenCL {
             maxAllocation: Int(try deviceValue(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE) as cl_ulong),
             localMemory: Int(try deviceValue(device, CL_DEVICE_LOCAL_MEM_SIZE) as cl_ulong),
             maxWorkGroupSize: Int(try deviceValue(device, CL_DEVICE_MAX_WORK_GROUP_SIZE) as Int),
+            preferredFloatWidth: Int(try deviceValue(device, CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT) as cl_uint),
             platformID: platform, deviceID: device))
       }
     }

@@ -1,0 +1,100 @@
+import CKallima
+import Foundation
+import KallimaCore
+
+/// SGEMM dispatch: each no-transpose product C[m, n] = A[m, k]·B[k, n] runs through the
+/// algorithm `gemmSelection` names for its shape, Kernels/gemm.cl or CLBlast.
+extension OpenCLBackend {
+  /// The algorithm per GEMM shape; `kallima tune` measures it, the tuning table sets it.
+  public var gemmSelection: GemmSelection {
+    get { locked { gemmChoices } }
+    set { locked { gemmChoices = newValue } }
+  }
+
+  /// Runs `body` and returns the shapes of the no-transpose GEMMs it enqueued.
+  public func recordingGemmShapes(_ body: () throws -> Void) rethrows -> Set<GemmShape> {
+    locked { gemmShapeLog = [] }
+    defer { locked { gemmShapeLog = nil } }
+    try body()
+    return locked { gemmShapeLog ?? [] }
+  }
+
+  /// A leading dimension for a row of `n` floats: whole 64-byte lines, and never a multiple
+  /// of 1 KiB, so that the rows a GEMM work-item walks down do not all map to the same
+  /// cache sets (at 4 KiB apart they did: 90 vs 164 GFLOP/s on PoCL at n = 1024).
+  static func leadingDimension(_ n: Int) -> Int {
+    let ld = (n + 15) / 16 * 16
+    return ld % 256 == 0 ? ld + 16 : ld
+  }
+
+  /// Row-major C = alpha·A·B + beta·C for `batch` products whose operands start
+  /// `strideA`, `strideB` and `strideC` floats after the previous one's.
+  func gemm(
+    m: Int, n: Int, k: Int, alpha: Float = 1, a: CLBuffer, lda: Int, b: CLBuffer, ldb: Int, beta: Float = 0,
+    c: CLBuffer, ldc: Int, batch: Int = 1, strideA: Int = 0, strideB: Int = 0, strideC: Int = 0
+  ) throws {
+    guard m > 0, n > 0, batch > 0 else { return }
+    let shape = GemmShape(m: m, n: n, k: k)
+    let algorithm = try locked {
+      gemmShapeLog?.insert(shape)
+      return gemmChoices.algorithm(for: shape)
+    }
+    switch algorithm {
+    case .clblast:
+      if batch == 1 {
+        try sgemm(
+          transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+          beta: beta, c: c, ldc: ldc)
+      } else {
+        try sgemmStridedBatched(
+          transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, strideA: strideA,
+          b: b, ldb: ldb, strideB: strideB, beta: beta, c: c, ldc: ldc, strideC: strideC, batch: batch)
+      }
+    case .kernel(let tile):
+      try launch(
+        "gemm", global: [(m + tile.rows - 1) / tile.rows, (n + tile.columns - 1) / tile.columns, batch],
+        local: [1, 1, 1], defines: tile.defines,
+        [.int(m), .int(n), .int(k), .float(alpha), .buffer(a), .int(lda), .int(strideA), .buffer(b), .int(ldb),
+         .int(strideB), .float(beta), .buffer(c), .int(ldc), .int(strideC)])
+    }
+  }
+
+  /// dst[c, r] = src[r, c] for src [rows, columns] with leading dimension `ldSource`,
+  /// written with leading dimension `ldDestination`.
+  func transpose(_ src: CLBuffer, rows: Int, columns: Int, ldSource: Int, into dst: CLBuffer, ldDestination: Int)
+    throws
+  {
+    try launch(
+      "transpose", items: rows * columns,
+      [.buffer(src), .buffer(dst), .int(rows), .int(columns), .int(ldSource), .int(ldDestination)])
+  }
+
+  /// Seconds of the fastest of `repetitions` runs of `shape` with `algorithm`, on buffers
+  /// laid out as the convolutions lay theirs (B and C with padded leading dimensions).
+  /// The first run (which compiles) is not counted. For `kallima tune`.
+  public func timeGemm(_ shape: GemmShape, _ algorithm: GemmAlgorithm, repetitions: Int = 3) throws -> Double {
+    let ldb = OpenCLBackend.leadingDimension(shape.n)
+    let a = try makeCLBuffer(count: shape.m * shape.k)
+    let b = try makeCLBuffer(count: shape.k * ldb)
+    let c = try makeCLBuffer(count: shape.m * ldb)
+    for buffer in [a, b] {
+      var pattern: Float = 0.5
+      try CLStatus.check(
+        clEnqueueFillBuffer(queue.handle, buffer.handle, &pattern, 4, 0, buffer.count * 4, 0, nil, nil),
+        "clEnqueueFillBuffer")
+    }
+    let saved = gemmSelection
+    defer { gemmSelection = saved }
+    gemmSelection = GemmSelection(fallback: algorithm)
+    var best = Double.infinity
+    for run in 0...max(1, repetitions) {
+      try synchronize()
+      let start = DispatchTime.now().uptimeNanoseconds
+      try gemm(m: shape.m, n: shape.n, k: shape.k, a: a, lda: shape.k, b: b, ldb: ldb, c: c, ldc: ldb)
+      try synchronize()
+      let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+      if run > 0 { best = min(best, seconds) }
+    }
+    return best
+  }
+}
