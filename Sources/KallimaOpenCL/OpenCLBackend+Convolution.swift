@@ -6,10 +6,9 @@ import KallimaCore
 /// gridFromImage, imageFromGrid and weightGradient.
 extension OpenCLBackend {
   /// Workspace slots: 0 holds the column matrix (or its transpose), 1 a channel-major
-  /// [K, N*OH*OW] tensor, 4 split-K partial weight gradients, 5 a transposed weight matrix.
+  /// [K, N*OH*OW] tensor, 5 a transposed weight matrix (4: GEMM partial sums).
   static let columnsSlot = 0
   static let channelMajorSlot = 1
-  static let partialsSlot = 4
   static let transposedWeightSlot = 5
 
   /// The layer geometry as compile-time constants of Kernels/conv.cl.
@@ -86,27 +85,6 @@ extension OpenCLBackend {
     }
   }
 
-  /// How many slices to split a weight gradient's long reduction (N·OH·OW) into: a small
-  /// [K, C·KH·KW] result with a long reduction (a first or last layer) is a few GEMM tiles
-  /// (128x128 for CLBlast, a work-item's register tile for gemm.cl), which keeps one or two
-  /// compute units busy and the rest idle. Slices of at least 1024 that divide the
-  /// reduction exactly; 1 means no split.
-  func weightGradientSlices(_ g: ConvGeometry) -> Int {
-    let tiles: Int
-    switch gemmChoices.algorithm(for: GemmShape(m: g.k, n: g.patchSize, k: g.patchCount)) {
-    case .clblast: tiles = ((g.k + 127) / 128) * ((g.patchSize + 127) / 128)
-    case .kernel(let t): tiles = ((g.k + t.rows - 1) / t.rows) * ((g.patchSize + t.columns - 1) / t.columns)
-    }
-    guard tiles < 4 * device.computeUnits else { return 1 }
-    var slices = 1
-    while slices < 16 && tiles * slices < 4 * device.computeUnits && g.patchCount % (slices * 2) == 0
-      && g.patchCount / (slices * 2) >= 1024
-    {
-      slices *= 2
-    }
-    return slices
-  }
-
   /// dw[k,c,i,j] = Σ grid·image over batch and positions: dW = grid' · colsT.
   func weightGradient(_ g: ConvGeometry, image: CLBuffer, grid: CLBuffer, dweight: CLBuffer) throws {
     try locked {
@@ -117,21 +95,9 @@ extension OpenCLBackend {
         [.buffer(image), .buffer(colsT)])
       let ldGrid = g.n == 1 ? g.patchCount : OpenCLBackend.leadingDimension(g.patchCount)
       let gridMajor = g.n == 1 ? grid : try toChannelMajor(g, grid: grid, ld: ldGrid)
-      let slices = weightGradientSlices(g)
-      if slices == 1 {
-        try gemm(
-          m: g.k, n: g.patchSize, k: g.patchCount, a: gridMajor, lda: ldGrid, b: colsT, ldb: ldCols, c: dweight,
-          ldc: g.patchSize)
-        return
-      }
-      // Split-K: partial products of each slice in one batched launch, then their sum.
-      let chunk = g.patchCount / slices
-      let size = g.k * g.patchSize
-      let partials = try workspace(OpenCLBackend.partialsSlot, count: slices * size)
       try gemm(
-        m: g.k, n: g.patchSize, k: chunk, a: gridMajor, lda: ldGrid, b: colsT, ldb: ldCols, c: partials,
-        ldc: g.patchSize, batch: slices, strideA: chunk, strideB: chunk * ldCols, strideC: size)
-      try launch("sum_slices", items: size, [.buffer(partials), .buffer(dweight), .int(slices), .int(size)])
+        m: g.k, n: g.patchSize, k: g.patchCount, a: gridMajor, lda: ldGrid, b: colsT, ldb: ldCols, c: dweight,
+        ldc: g.patchSize)
     }
   }
 

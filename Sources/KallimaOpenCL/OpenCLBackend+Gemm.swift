@@ -27,18 +27,66 @@ extension OpenCLBackend {
     return ld % 256 == 0 ? ld + 16 : ld
   }
 
-  /// Row-major C = alpha·A·B + beta·C for `batch` products whose operands start
-  /// `strideA`, `strideB` and `strideC` floats after the previous one's.
+  /// Workspace slot of split-K partial products.
+  static let partialsSlot = 4
+
+  /// Row-major C = alpha·A·B + beta·C (C's leading dimension `ldc`), with the algorithm
+  /// the selection names for the shape, split along k when that pays (see `splitK`).
   func gemm(
     m: Int, n: Int, k: Int, alpha: Float = 1, a: CLBuffer, lda: Int, b: CLBuffer, ldb: Int, beta: Float = 0,
-    c: CLBuffer, ldc: Int, batch: Int = 1, strideA: Int = 0, strideB: Int = 0, strideC: Int = 0
+    c: CLBuffer, ldc: Int
   ) throws {
-    guard m > 0, n > 0, batch > 0 else { return }
+    guard m > 0, n > 0 else { return }
     let shape = GemmShape(m: m, n: n, k: k)
-    let algorithm = try locked {
+    try locked {
       gemmShapeLog?.insert(shape)
-      return gemmChoices.algorithm(for: shape)
+      let algorithm = gemmChoices.algorithm(for: shape)
+      let slices = alpha == 1 && beta == 0 && ldc == n ? OpenCLBackend.splitK(shape, algorithm, device: device) : 1
+      if slices == 1 {
+        return try gemm(
+          algorithm, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+      }
+      // Partial products of each k-slice in one batched launch, then their sum in order.
+      let chunk = k / slices
+      let size = m * n
+      let partials = try workspace(OpenCLBackend.partialsSlot, count: slices * size)
+      try gemm(
+        algorithm, m: m, n: n, k: chunk, alpha: 1, a: a, lda: lda, b: b, ldb: ldb, beta: 0, c: partials, ldc: n,
+        batch: slices, strideA: chunk, strideB: chunk * ldb, strideC: size)
+      try launch("sum_slices", items: size, [.buffer(partials), .buffer(c), .int(slices), .int(size)])
     }
+  }
+
+  /// How many slices to split a long reduction into; 1 means no split. Slices divide k
+  /// exactly (a power of two).
+  /// - gemm.cl: slices of at most 1024, so that the B rows a column of work-items reads
+  ///   (1024 × its strip) stay in cache for the work-items below it; measured on PoCL at
+  ///   128x1024x16384 (a DCGAN weight gradient): 15 GFLOP/s whole, 66 per 1024-slice.
+  /// - CLBlast: only when the product is under 4 of its 128x128 tiles per compute unit (a
+  ///   first or last layer's small weight gradient), in slices of at least 1024.
+  static func splitK(_ shape: GemmShape, _ algorithm: GemmAlgorithm, device: OpenCLDeviceInfo) -> Int {
+    var slices = 1
+    switch algorithm {
+    case .kernel:
+      while slices < 256 && shape.k / slices > 1024 && shape.k % (slices * 2) == 0 { slices *= 2 }
+    case .clblast:
+      let tiles = ((shape.m + 127) / 128) * ((shape.n + 127) / 128)
+      guard tiles < 4 * device.computeUnits else { return 1 }
+      while slices < 16 && tiles * slices < 4 * device.computeUnits && shape.k % (slices * 2) == 0
+        && shape.k / (slices * 2) >= 1024
+      {
+        slices *= 2
+      }
+    }
+    return slices
+  }
+
+  /// One algorithm's run of `batch` products whose operands start `strideA`, `strideB` and
+  /// `strideC` floats after the previous one's.
+  func gemm(
+    _ algorithm: GemmAlgorithm, m: Int, n: Int, k: Int, alpha: Float, a: CLBuffer, lda: Int, b: CLBuffer, ldb: Int,
+    beta: Float, c: CLBuffer, ldc: Int, batch: Int = 1, strideA: Int = 0, strideB: Int = 0, strideC: Int = 0
+  ) throws {
     switch algorithm {
     case .clblast:
       if batch == 1 {
@@ -70,13 +118,14 @@ extension OpenCLBackend {
   }
 
   /// Seconds of the fastest of `repetitions` runs of `shape` with `algorithm`, on buffers
-  /// laid out as the convolutions lay theirs (B and C with padded leading dimensions).
+  /// laid out as the convolutions lay theirs (B with a padded leading dimension), split
+  /// along k as the convolutions' products are.
   /// The first run (which compiles) is not counted. For `kallima tune`.
   public func timeGemm(_ shape: GemmShape, _ algorithm: GemmAlgorithm, repetitions: Int = 3) throws -> Double {
     let ldb = OpenCLBackend.leadingDimension(shape.n)
     let a = try makeCLBuffer(count: shape.m * shape.k)
     let b = try makeCLBuffer(count: shape.k * ldb)
-    let c = try makeCLBuffer(count: shape.m * ldb)
+    let c = try makeCLBuffer(count: shape.m * shape.n)
     for buffer in [a, b] {
       var pattern: Float = 0.5
       try CLStatus.check(
@@ -90,7 +139,7 @@ extension OpenCLBackend {
     for run in 0...max(1, repetitions) {
       try synchronize()
       let start = DispatchTime.now().uptimeNanoseconds
-      try gemm(m: shape.m, n: shape.n, k: shape.k, a: a, lda: shape.k, b: b, ldb: ldb, c: c, ldc: ldb)
+      try gemm(m: shape.m, n: shape.n, k: shape.k, a: a, lda: shape.k, b: b, ldb: ldb, c: c, ldc: shape.n)
       try synchronize()
       let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
       if run > 0 { best = min(best, seconds) }

@@ -1,0 +1,142 @@
+import Foundation
+import KallimaCPU
+import KallimaCore
+import KallimaOpSuite
+@testable import KallimaOpenCL
+import Testing
+
+/// Kernels/gemm.cl under every tile `kallima tune` may choose, and CLBlast, through the
+/// backend's GEMM selection. Inputs are small multiples of 1/4, so every product and every
+/// partial sum is exact in float32 whatever the summation order: results must equal the
+/// float64 reference bit for bit, on tails, split reductions and alpha/beta alike.
+@Suite("GEMM kernel and selection", .serialized)
+struct GemmTests {
+  /// A backend of its own: the tests change its GEMM selection, which other suites running
+  /// in parallel on the shared backend must not see.
+  static let backend = Result { try OpenCLBackend(selector: "opencl") }
+
+  /// Values in {-1, -0.75, ..., 1}, deterministic per seed.
+  static func values(_ count: Int, seed: Int) -> [Float] {
+    (0..<count).map { Float((($0 &* 7919 &+ seed &* 104_729) % 9) - 4) / 4 }
+  }
+
+  /// C = alpha·A·B + beta·C0 through `matmul` with the selection's fallback `algorithm`,
+  /// compared with the float64 product.
+  static func check(
+    _ algorithm: GemmAlgorithm, m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0,
+    sourceLocation: SourceLocation = #_sourceLocation
+  ) throws {
+    let cl = try backend.get()
+    cl.gemmSelection = GemmSelection(fallback: algorithm)
+    let a = values(m * k, seed: 1)
+    let b = values(k * n, seed: 2)
+    let c0 = values(m * n, seed: 3)
+    var expected = [Float](repeating: 0, count: m * n)
+    for i in 0..<m {
+      for j in 0..<n {
+        var acc = 0.0
+        for p in 0..<k { acc += Double(a[i * k + p]) * Double(b[p * n + j]) }
+        expected[i * n + j] = Float(Double(alpha) * acc + Double(beta) * Double(c0[i * n + j]))
+      }
+    }
+    let ta = try cl.makeTensor([m, k], values: a)
+    let tb = try cl.makeTensor([k, n], values: b)
+    let tc = try cl.makeTensor([m, n], values: c0)
+    try cl.matmul(ta, transposeA: false, tb, transposeB: false, c: tc, alpha: alpha, beta: beta)
+    expectBitIdentical(
+      try cl.read(tc), expected, "\(algorithm) \(m)x\(n)x\(k) alpha \(alpha) beta \(beta)",
+      sourceLocation: sourceLocation)
+  }
+
+  /// Shapes around a tile's edges: one element, one past a tile, a partial last strip,
+  /// rows fewer than the tile, several strips.
+  static func edgeShapes(_ tile: GemmTile) -> [(Int, Int, Int)] {
+    [(1, 1, 1), (tile.rows + 1, tile.columns + 1, 3), (max(1, tile.rows - 1), 2 * tile.columns, 17),
+     (2 * tile.rows + 3, tile.columns - 1, 5), (3, 3 * tile.width, 64)]
+  }
+
+  @Test("every tuning candidate tile is exact on edge shapes", arguments: GemmTile.candidates(width: 16))
+  func candidateTiles(tile: GemmTile) throws {
+    for (m, n, k) in Self.edgeShapes(tile) { try Self.check(.kernel(tile), m: m, n: n, k: k) }
+  }
+
+  @Test("narrower vector widths", arguments: [GemmTile(rows: 8, vectors: 2, width: 8, unroll: 4), GemmTile(rows: 4, vectors: 3, width: 4, unroll: 1)])
+  func widths(tile: GemmTile) throws {
+    for (m, n, k) in Self.edgeShapes(tile) { try Self.check(.kernel(tile), m: m, n: n, k: k) }
+  }
+
+  @Test("alpha and beta", arguments: [GemmAlgorithm.kernel(.cpuDefault), .clblast])
+  func alphaBeta(algorithm: GemmAlgorithm) throws {
+    try Self.check(algorithm, m: 9, n: 33, k: 20, alpha: 0.75, beta: 0.5)
+    try Self.check(algorithm, m: 16, n: 64, k: 3000, alpha: 0.5, beta: 0.25)  // long k, alpha: not split
+  }
+
+  /// Long reductions are split into k-slices summed in order (`OpenCLBackend.splitK`):
+  /// 4096 = 4 × 1024 for the kernel, and CLBlast's small-product split.
+  @Test("split reductions", arguments: [GemmAlgorithm.kernel(.cpuDefault), .clblast])
+  func splitReductions(algorithm: GemmAlgorithm) throws {
+    try Self.check(algorithm, m: 5, n: 48, k: 4096)
+    try Self.check(algorithm, m: 17, n: 40, k: 2048 + 512)  // 2560 = 5·512: split in 4 slices of 640 (kernel)
+    try Self.check(algorithm, m: 3, n: 7, k: 3001)  // prime-ish k: no exact split, one slice
+  }
+
+  @Test("split policy")
+  func splitPolicy() throws {
+    let device = try Self.backend.get().device
+    let kernel = GemmAlgorithm.kernel(.cpuDefault)
+    #expect(OpenCLBackend.splitK(GemmShape(m: 128, n: 1024, k: 16384), kernel, device: device) == 16)
+    #expect(OpenCLBackend.splitK(GemmShape(m: 128, n: 16384, k: 1024), kernel, device: device) == 1)
+    #expect(OpenCLBackend.splitK(GemmShape(m: 64, n: 48, k: 3001), kernel, device: device) == 1)
+    #expect(OpenCLBackend.splitK(GemmShape(m: 1024, n: 1024, k: 4096), .clblast, device: device) == 1)
+  }
+
+  @Test("an untuned kernel fallback narrows its strip to divide n")
+  func fallbackNarrowing() {
+    let selection = GemmSelection(fallback: .kernel(GemmTile(rows: 8, vectors: 2, width: 16, unroll: 4)))
+    #expect(selection.algorithm(for: GemmShape(m: 64, n: 48, k: 9)) == .kernel(GemmTile(rows: 8, vectors: 1, width: 16, unroll: 4)))
+    #expect(selection.algorithm(for: GemmShape(m: 64, n: 64, k: 9)) == .kernel(GemmTile(rows: 8, vectors: 2, width: 16, unroll: 4)))
+    #expect(selection.algorithm(for: GemmShape(m: 64, n: 50, k: 9)) == .kernel(GemmTile(rows: 8, vectors: 2, width: 16, unroll: 4)))
+    let listed = GemmSelection(byShape: [GemmShape(m: 64, n: 48, k: 9): .clblast], fallback: selection.fallback)
+    #expect(listed.algorithm(for: GemmShape(m: 64, n: 48, k: 9)) == .clblast)
+  }
+
+  @Test("algorithm names round-trip, bad ones are refused")
+  func names() throws {
+    for algorithm in [GemmAlgorithm.clblast, .kernel(.cpuDefault), .kernel(GemmTile(rows: 14, vectors: 1, width: 8, unroll: 1))] {
+      #expect(GemmAlgorithm(algorithm.description) == algorithm)
+      let data = try JSONEncoder().encode([algorithm])
+      #expect(try JSONDecoder().decode([GemmAlgorithm].self, from: data) == [algorithm])
+    }
+    for bad in ["", "kernel", "kernel 8x2x16", "kernel 8x2x12u4", "kernel 0x2x16u4", "cublas"] {
+      #expect(GemmAlgorithm(bad) == nil, "\(bad)")
+    }
+    #expect(throws: DecodingError.self) { try JSONDecoder().decode([GemmAlgorithm].self, from: Data(#"["kernel 9"]"#.utf8)) }
+  }
+
+  /// The convolutions through CLBlast too (GPUs run them so): a sample of the parity sweep's
+  /// conv cases, forward and both gradients, against the CPU reference.
+  @Test("convolutions through CLBlast match the CPU reference")
+  func convolutionsThroughCLBlast() throws {
+    let cl = try Self.backend.get()
+    cl.gemmSelection = GemmSelection(fallback: .clblast)
+    let cpu = CPUBackend()
+    let cases = OpCatalog.parityCases().filter { $0.op.hasPrefix("conv") }
+    #expect(cases.count >= 30)
+    for c in cases {
+      let initial = c.initialValues()
+      let onCPU = try c.materialize(on: cpu, values: initial)
+      let onCL = try c.materialize(on: cl, values: initial)
+      try c.run(cpu, onCPU)
+      try c.run(cl, onCL)
+      var reference: [String: [Float]] = [:]
+      var candidate: [String: [Float]] = [:]
+      for spec in c.tensors {
+        reference[spec.role] = try cpu.read(onCPU[spec.role]!)
+        candidate[spec.role] = try cl.read(onCL[spec.role]!)
+      }
+      for problem in c.mismatches(reference: reference, candidate: candidate) {
+        Issue.record(Comment(rawValue: "\(c.name) (CLBlast): \(problem)"))
+      }
+    }
+  }
+}
