@@ -86,7 +86,7 @@ extension DCGANBenchmark.Report {
       String(format: "GEMM-shaped work: %.1f GFLOP per step, achieved %.1f GFLOP/s", flopsPerStep / 1e9, gflops),
     ]
     if let s = sgemmGflops, let r = ratioToSGEMM {
-      lines.append(String(format: "CLBlast SGEMM n=1024 on the same device: %.1f GFLOP/s; ratio %.3f", s, r))
+      lines.append(String(format: "SGEMM n=1024 (backend.matmul, the GEMM the convolutions use) on the same device: %.1f GFLOP/s; ratio %.3f", s, r))
     }
     lines.append(
       String(

@@ -4,7 +4,8 @@ import KallimaOpenCL
 /// Figures measured on the same device in the same run, to judge each op against: what
 /// the device's GEMM reaches, and how fast it streams memory.
 public struct ReferenceFigures: Codable, Equatable {
-  /// c = a·b on square [n, n] tensors through `backend.matmul` (CLBlast on OpenCL).
+  /// c = a·b on square [n, n] tensors through `backend.matmul` (on OpenCL, the algorithm the
+  /// GEMM selection names for the shape: Kernels/gemm.cl or CLBlast).
   public struct GEMM: Codable, Equatable {
     public var n: Int
     public var timing: Timing

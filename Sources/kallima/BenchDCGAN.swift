@@ -28,7 +28,10 @@ struct BenchDCGAN: ParsableCommand {
   @Option(help: "Latent size.")
   var nz = 100
 
-  @Flag(help: "Skip the CLBlast SGEMM reference (no ratio).")
+  @Option(help: "Image channels (3: RGB; 1: the Fashion-MNIST recipe's gray).")
+  var channels = 3
+
+  @Flag(help: "Skip the SGEMM reference (no ratio).")
   var noReference = false
 
   @Flag(help: "Print JSON instead of text.")
@@ -37,6 +40,7 @@ struct BenchDCGAN: ParsableCommand {
   func validate() throws {
     guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (batch norm)") }
     guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+    guard channels >= 1 else { throw ValidationError("--channels must be at least 1") }
   }
 
   func run() throws {
@@ -46,7 +50,7 @@ struct BenchDCGAN: ParsableCommand {
       noReference
       ? nil : try ReferenceFigures.measure(on: backend, policy: TimingPolicy(), sgemmSizes: [1024]).ratioGEMM
     let bench = DCGANBenchmark(
-      config: DCGANConfig(nz: nz, ngf: width, ndf: width, channels: 3, imageSize: size), batch: batch, steps: steps)
+      config: DCGANConfig(nz: nz, ngf: width, ndf: width, channels: channels, imageSize: size), batch: batch, steps: steps)
     let report = try bench.run(on: backend, sgemm: sgemm)
     if json {
       let encoder = JSONEncoder()
