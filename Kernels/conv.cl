@@ -117,6 +117,9 @@ __kernel void im2col_t(__global const float* image, __global float* cols) {
 
 // image[n, c, iy, ix] = sum of the column entries im2col would have read from it (+ bias[c]
 // when bias is not NULL). Gathers, no atomics: deterministic. One work-item per image row.
+// Only the taps that hit the patch grid are visited (4 of 16 for k4 s2): the rows i with
+// iy + PH - i on the grid are found once per work-item, and for each ix the first column
+// tap is (ix + PW) mod SW, then every SW-th.
 __kernel void col2im(__global const float* cols, __global float* image, __global const float* bias) {
   const int t = get_global_id(0);
   if (t >= NB * IMG_C * IMG_H) return;
@@ -124,18 +127,22 @@ __kernel void col2im(__global const float* cols, __global float* image, __global
   const int c = (t / IMG_H) % IMG_C;
   const int n = t / (IMG_H * IMG_C);
   const float b = bias ? bias[c] : 0.0f;
+  // Offsets of the cols rows (c, i, 0) and grid rows oy that this image row reads.
+  int rowOffset[KH];
+  int taps = 0;
+  for (int i = 0; i < KH; ++i) {
+    const int ty = iy + PH - i;
+    if (ty < 0 || ty % SH != 0 || ty / SH >= OH) continue;
+    rowOffset[taps++] = (c * KH + i) * KW * COLS_LD + (n * OH + ty / SH) * OW;
+  }
   __global float* out = image + t * IMG_W;
   for (int ix = 0; ix < IMG_W; ++ix) {
+    const int tx0 = ix + PW;
     float acc = b;
-    for (int i = 0; i < KH; ++i) {
-      const int ty = iy + PH - i;
-      if (ty < 0 || ty % SH != 0 || ty / SH >= OH) continue;
-      const int oy = ty / SH;
-      for (int j = 0; j < KW; ++j) {
-        const int tx = ix + PW - j;
-        if (tx < 0 || tx % SW != 0 || tx / SW >= OW) continue;
-        acc += cols[((c * KH + i) * KW + j) * COLS_LD + (n * OH + oy) * OW + tx / SW];
-      }
+    for (int j = tx0 % SW; j < KW && j <= tx0; j += SW) {
+      const int tx = (tx0 - j) / SW;
+      if (tx >= OW) continue;
+      for (int r = 0; r < taps; ++r) acc += cols[rowOffset[r] + j * COLS_LD + tx];
     }
     out[ix] = acc;
   }

@@ -110,13 +110,13 @@ __kernel void gemm(const int M, const int N, const int K, const float alpha,
   }
 }
 
-// dst[c * ldd + r] = src[r * lds + c] for src [rows, columns]: one work-item per element,
-// reads along a row. For the weight matrices of the data gradients (small next to their GEMM).
+// dst[c * ldd + r] = src[r * lds + c] for src [rows, columns]: a 2-D launch, dimension 0
+// over columns (reads along a row), dimension 1 over rows. For the weight matrices of the
+// data gradients (small next to their GEMM).
 __kernel void transpose(__global const float* src, __global float* dst, const int rows, const int columns,
                         const int lds, const int ldd) {
-  const int t = get_global_id(0);
-  if (t >= rows * columns) return;
-  const int r = t / columns;
-  const int c = t % columns;
+  const int c = get_global_id(0);
+  const int r = get_global_id(1);
+  if (c >= columns || r >= rows) return;
   dst[c * ldd + r] = src[r * lds + c];
 }

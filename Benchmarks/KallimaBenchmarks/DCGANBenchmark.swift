@@ -21,6 +21,13 @@ public struct DCGANBenchmark {
     public var seconds: Double
   }
 
+  public struct KernelTime: Codable {
+    /// The kernel, or "gemm BATCHx(MxNxK) TILE" / "sgemm MxNxK" for a GEMM.
+    public var name: String
+    public var seconds: Double
+    public var launches: Int
+  }
+
   public struct Report: Codable {
     public var backend: String
     public var batch: Int
@@ -45,6 +52,11 @@ public struct DCGANBenchmark {
     public var peakPlanBytes: Int
     public var setupSeconds: Double
     public var topNodes: [NodeTime]
+    /// Device time of one profiled step per launch name, both plans, slowest first (empty
+    /// when the backend cannot time kernels).
+    public var topKernels: [KernelTime]
+    /// All kernels' device time in that step.
+    public var kernelSeconds: Double
   }
 
   public func run(on backend: Backend, sgemm: ReferenceFigures.GEMM? = nil) throws -> Report {
@@ -61,6 +73,18 @@ public struct DCGANBenchmark {
     for (label, plan) in [("D", trainer.dPlan), ("G", trainer.gPlan)] {
       nodes += try plan.profile().map { NodeTime(plan: label, node: $0.name, seconds: $0.seconds) }
     }
+    var kernels: [String: KernelTime] = [:]
+    for _ in 0..<trainer.nCritic {
+      for k in try trainer.dPlan.profileKernels() {
+        kernels[k.name, default: KernelTime(name: k.name, seconds: 0, launches: 0)].seconds += k.seconds
+        kernels[k.name]!.launches += k.launches
+      }
+    }
+    for k in try trainer.gPlan.profileKernels() {
+      kernels[k.name, default: KernelTime(name: k.name, seconds: 0, launches: 0)].seconds += k.seconds
+      kernels[k.name]!.launches += k.launches
+    }
+    let byTime = kernels.values.sorted { $0.seconds > $1.seconds }
     let flops = trainer.dPlan.flops * Double(trainer.nCritic) + trainer.gPlan.flops
     let gflops = flops / perStep / 1e9
     return Report(
@@ -71,7 +95,8 @@ public struct DCGANBenchmark {
       queueBoundWaitsPerStep: Double(traffic.throttleWaits) / Double(steps),
       bytesToDevicePerStep: Double(traffic.bytesToDevice) / Double(steps),
       peakPlanBytes: trainer.dPlan.memory.peakBytes + trainer.gPlan.memory.peakBytes, setupSeconds: setup,
-      topNodes: Array(nodes.sorted { $0.seconds > $1.seconds }.prefix(10)))
+      topNodes: Array(nodes.sorted { $0.seconds > $1.seconds }.prefix(10)), topKernels: Array(byTime.prefix(20)),
+      kernelSeconds: byTime.reduce(0) { $0 + $1.seconds })
   }
 }
 
@@ -96,11 +121,17 @@ extension DCGANBenchmark.Report {
     lines.append(String(format: "host-to-device bytes per step: %.0f", bytesToDevicePerStep))
     lines.append(String(format: "plan memory (D plan + G plan peaks): %.1f MiB", Double(peakPlanBytes) / 1_048_576))
     lines.append("top nodes of one profiled step (device time from kernel events where available):")
-    let total = topNodes.reduce(0) { $0 + $1.seconds }
     for n in topNodes {
       lines.append(String(format: "  %8.2f ms  %@ plan  %@", n.seconds * 1000, n.plan, n.node))
     }
-    _ = total
+    if !topKernels.isEmpty {
+      lines.append(
+        String(format: "top kernels of one profiled step (%.1f ms of device time in all; share, launches):", kernelSeconds * 1000))
+      for k in topKernels {
+        lines.append(
+          String(format: "  %8.2f ms  %5.1f%%  %3d×  %@", k.seconds * 1000, 100 * k.seconds / kernelSeconds, k.launches, k.name))
+      }
+    }
     return lines.joined(separator: "\n")
   }
 }

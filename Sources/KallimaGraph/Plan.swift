@@ -111,6 +111,23 @@ public final class Plan {
     return times.sorted { $0.2 > $1.2 }
   }
 
+  /// One run with kernel timing on, totalled per launch name (kernel, or GEMM with its
+  /// shape), slowest first: where a node's time goes. Empty when the backend cannot time
+  /// kernels.
+  public func profileKernels() throws -> [(name: String, seconds: Double, launches: Int)] {
+    guard let timing = backend as? KernelTiming, timing.canTimeKernels else { return [] }
+    timing.startKernelTimings()
+    for s in steps { try s.run() }
+    let kernels = try timing.stopKernelTimings()
+    runs += 1
+    var totals: [String: (Double, Int)] = [:]
+    for k in kernels where !k.name.hasSuffix(" start") {
+      totals[k.name, default: (0, 0)].0 += k.seconds
+      totals[k.name, default: (0, 0)].1 += 1
+    }
+    return totals.map { ($0.key, $0.value.0, $0.value.1) }.sorted { $0.seconds > $1.seconds }
+  }
+
   /// The launches of node `index` only (validation mode steps through a plan this way).
   func runNode(_ index: Int) throws {
     for s in steps where s.node == index { try s.run() }

@@ -101,7 +101,7 @@ extension OpenCLBackend {
     case .kernel(let tile):
       try launch(
         "gemm", global: [(m + tile.rows - 1) / tile.rows, (n + tile.columns - 1) / tile.columns, batch],
-        local: [1, 1, 1], defines: tile.defines,
+        local: [1, 1, 1], defines: tile.defines, label: "gemm \(batch)x(\(m)x\(n)x\(k)) \(tile)",
         [.int(m), .int(n), .int(k), .float(alpha), .buffer(a), .int(lda), .int(strideA), .buffer(b), .int(ldb),
          .int(strideB), .float(beta), .buffer(c), .int(ldc), .int(strideC)])
     }
@@ -112,8 +112,9 @@ extension OpenCLBackend {
   func transpose(_ src: CLBuffer, rows: Int, columns: Int, ldSource: Int, into dst: CLBuffer, ldDestination: Int)
     throws
   {
+    let group = 16
     try launch(
-      "transpose", items: rows * columns,
+      "transpose", global: [(columns + group - 1) / group * group, rows], local: [group, 1],
       [.buffer(src), .buffer(dst), .int(rows), .int(columns), .int(ldSource), .int(ldDestination)])
   }
 

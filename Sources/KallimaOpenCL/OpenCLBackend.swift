@@ -344,9 +344,10 @@ public final class OpenCLBackend: Backend {
   }
 
   /// Enqueues an N-D launch (1 to 3 dimensions); each global size must be a multiple of
-  /// the local one.
+  /// the local one. `label` names the launch in kernel timings (default: the kernel's name).
   func launch(
-    _ name: String, global: [Int], local: [Int], defines: [(String, Int)] = [], _ args: [KernelArg]
+    _ name: String, global: [Int], local: [Int], defines: [(String, Int)] = [], label: String? = nil,
+    _ args: [KernelArg]
   ) throws {
     guard global.allSatisfy({ $0 > 0 }) else { return }
     lock.lock()
@@ -385,7 +386,8 @@ public final class OpenCLBackend: Backend {
     var localSizes = local
     try CLStatus.check(
       clEnqueueNDRangeKernel(
-        queue.handle, k.handle, cl_uint(global.count), nil, &globalSizes, &localSizes, 0, nil, eventSlot(name)),
+        queue.handle, k.handle, cl_uint(global.count), nil, &globalSizes, &localSizes, 0, nil,
+        eventSlot(label ?? name)),
       "clEnqueueNDRangeKernel(\(name), \(global) items)")
     try enqueued()
   }
