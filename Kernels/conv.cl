@@ -116,26 +116,32 @@ __kernel void im2col_t(__global const float* image, __global float* cols) {
 }
 
 // image[n, c, iy, ix] = sum of the column entries im2col would have read from it (+ bias[c]
-// when bias is not NULL). Gathers, no atomics: deterministic. One work-item per image row.
-// Only the taps that hit the patch grid are visited (4 of 16 for k4 s2): the rows i with
-// iy + PH - i on the grid are found once per work-item, and for each ix the first column
-// tap is (ix + PW) mod SW, then every SW-th.
+// when bias is not NULL). Deterministic (no atomics). One work-item per image row, ordered
+// (c, n, iy) so that neighbouring work-items read neighbouring stretches of each cols row.
+// Only the rows i with iy + PH - i on the patch grid are visited (2 of 4 at k4 s2).
+// COL2IM_GATHER 0 (CPUs): the row is built in private memory by adding each cols stretch
+// in turn (contiguous reads; 2-3x the gather form on PoCL at DCGAN's shapes).
+// COL2IM_GATHER 1 (GPUs, where a private array of IMG_W floats would spill): each output
+// sums its own taps.
+#ifndef COL2IM_GATHER
+#define COL2IM_GATHER 0
+#endif
 __kernel void col2im(__global const float* cols, __global float* image, __global const float* bias) {
   const int t = get_global_id(0);
   if (t >= NB * IMG_C * IMG_H) return;
   const int iy = t % IMG_H;
-  const int c = (t / IMG_H) % IMG_C;
-  const int n = t / (IMG_H * IMG_C);
+  const int n = (t / IMG_H) % NB;
+  const int c = t / (IMG_H * NB);
   const float b = bias ? bias[c] : 0.0f;
-  // Offsets of the cols rows (c, i, 0) and grid rows oy that this image row reads.
-  int rowOffset[KH];
+  __global float* out = image + ((n * IMG_C + c) * IMG_H + iy) * IMG_W;
+#if COL2IM_GATHER
+  int rowOffset[KH];  // cols offsets of the rows (c, i, 0) at grid row oy, for each i on the grid
   int taps = 0;
   for (int i = 0; i < KH; ++i) {
     const int ty = iy + PH - i;
     if (ty < 0 || ty % SH != 0 || ty / SH >= OH) continue;
     rowOffset[taps++] = (c * KH + i) * KW * COLS_LD + (n * OH + ty / SH) * OW;
   }
-  __global float* out = image + t * IMG_W;
   for (int ix = 0; ix < IMG_W; ++ix) {
     const int tx0 = ix + PW;
     float acc = b;
@@ -146,6 +152,22 @@ __kernel void col2im(__global const float* cols, __global float* image, __global
     }
     out[ix] = acc;
   }
+#else
+  float row[IMG_W];
+  for (int ix = 0; ix < IMG_W; ++ix) row[ix] = b;
+  for (int i = 0; i < KH; ++i) {
+    const int ty = iy + PH - i;
+    if (ty < 0 || ty % SH != 0 || ty / SH >= OH) continue;
+    __global const float* src = cols + (c * KH + i) * KW * COLS_LD + (n * OH + ty / SH) * OW;
+    for (int j = 0; j < KW; ++j) {
+      // ix = tx*SW - PW + j lies in [0, IMG_W) for tx in [lo, hi].
+      const int lo = max(0, (PW - j + SW - 1) / SW);
+      const int hi = min(OW - 1, (IMG_W - 1 + PW - j) / SW);
+      for (int tx = lo; tx <= hi; ++tx) row[tx * SW - PW + j] += src[j * COLS_LD + tx];
+    }
+  }
+  for (int ix = 0; ix < IMG_W; ++ix) out[ix] = row[ix];
+#endif
 }
 
 // dst[c, n*PERM_P + p] = src[n, c, p] for src [NB, PERM_C, PERM_P]; dst's row stride is PERM_LD.

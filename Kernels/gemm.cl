@@ -110,13 +110,21 @@ __kernel void gemm(const int M, const int N, const int K, const float alpha,
   }
 }
 
-// dst[c * ldd + r] = src[r * lds + c] for src [rows, columns]: a 2-D launch, dimension 0
-// over columns (reads along a row), dimension 1 over rows. For the weight matrices of the
-// data gradients (small next to their GEMM).
+// dst[c * ldd + r] = src[r * lds + c] for src [rows, columns]: one work-item per block of
+// TRANSPOSE_BLOCK x TRANSPOSE_BLOCK (dimension 0 over column blocks, 1 over row blocks), so
+// that both the reads and the writes run along rows. For the weight matrices of the data
+// gradients (small next to their GEMM; one work-item per element was 2.9% of a DCGAN step).
+#define TRANSPOSE_BLOCK 16
 __kernel void transpose(__global const float* src, __global float* dst, const int rows, const int columns,
                         const int lds, const int ldd) {
-  const int c = get_global_id(0);
-  const int r = get_global_id(1);
-  if (c >= columns || r >= rows) return;
-  dst[c * ldd + r] = src[r * lds + c];
+  const int c0 = get_global_id(0) * TRANSPOSE_BLOCK;
+  const int r0 = get_global_id(1) * TRANSPOSE_BLOCK;
+  if (c0 >= columns || r0 >= rows) return;
+  const int cn = min(TRANSPOSE_BLOCK, columns - c0);
+  const int rn = min(TRANSPOSE_BLOCK, rows - r0);
+  float block[TRANSPOSE_BLOCK][TRANSPOSE_BLOCK];
+  for (int r = 0; r < rn; ++r)
+    for (int c = 0; c < cn; ++c) block[c][r] = src[(r0 + r) * lds + c0 + c];
+  for (int c = 0; c < cn; ++c)
+    for (int r = 0; r < rn; ++r) dst[(c0 + c) * ldd + r0 + r] = block[c][r];
 }

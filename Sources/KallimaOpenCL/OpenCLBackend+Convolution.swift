@@ -80,7 +80,8 @@ extension OpenCLBackend {
         m: g.patchSize, n: g.patchCount, k: g.k, a: weightT, lda: g.k, b: gridMajor,
         ldb: g.n == 1 ? g.patchCount : ld, c: cols, ldc: ld)
       try launch(
-        "col2im", items: g.n * g.c * g.h, defines: geometryDefines(g) + [("COLS_LD", ld)],
+        "col2im", items: g.n * g.c * g.h,
+        defines: geometryDefines(g) + [("COLS_LD", ld), ("COL2IM_GATHER", col2imGathers ? 1 : 0)],
         [.buffer(cols), .buffer(image), .optional(bias)])
     }
   }

@@ -112,9 +112,9 @@ extension OpenCLBackend {
   func transpose(_ src: CLBuffer, rows: Int, columns: Int, ldSource: Int, into dst: CLBuffer, ldDestination: Int)
     throws
   {
-    let group = 16
+    let block = 16  // TRANSPOSE_BLOCK in Kernels/gemm.cl
     try launch(
-      "transpose", global: [(columns + group - 1) / group * group, rows], local: [group, 1],
+      "transpose", global: [(columns + block - 1) / block, (rows + block - 1) / block], local: [1, 1],
       [.buffer(src), .buffer(dst), .int(rows), .int(columns), .int(ldSource), .int(ldDestination)])
   }
 

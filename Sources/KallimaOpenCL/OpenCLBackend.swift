@@ -55,6 +55,9 @@ public final class OpenCLBackend: Backend {
   var gemmChoices: GemmSelection
   /// Shapes of the GEMMs enqueued while recording (for `kallima tune`); nil when off.
   var gemmShapeLog: Set<GemmShape>?
+  /// col2im's form (Kernels/conv.cl COL2IM_GATHER): each output gathers its taps (GPUs),
+  /// or a row is built in private memory (CPUs). Tests switch it to cover both.
+  var col2imGathers: Bool
   /// The kernel sources by file name: the embedded Kernels/*.cl and *.h, each replaced by
   /// the file of the same name in `$KALLIMA_KERNELS_DIR` when that is set (to try a kernel
   /// change without rebuilding; the program cache is keyed by source, so nothing stale runs).
@@ -151,6 +154,7 @@ public final class OpenCLBackend: Backend {
     ledger = DeviceMemoryLedger(limit: try OpenCLBackend.memoryLimit(device: device))
     groupSize = min(256, device.maxWorkGroupSize)
     gemmChoices = .untuned(for: device)
+    col2imGathers = device.type != "CPU"
     guard device.maxWorkGroupSize >= OpenCLBackend.reduceGroupSize else {
       throw KallimaError.noDevice(
         "\(device.description) allows work-groups of \(device.maxWorkGroupSize) items; Kallima's reductions need \(OpenCLBackend.reduceGroupSize)")

@@ -113,12 +113,14 @@ struct GemmTests {
     #expect(throws: DecodingError.self) { try JSONDecoder().decode([GemmAlgorithm].self, from: Data(#"["kernel 9"]"#.utf8)) }
   }
 
-  /// The convolutions through CLBlast too (GPUs run them so): a sample of the parity sweep's
-  /// conv cases, forward and both gradients, against the CPU reference.
-  @Test("convolutions through CLBlast match the CPU reference")
+  /// The convolutions as GPUs run them (CLBlast, col2im gathering per output): the parity
+  /// sweep's conv cases, forward and both gradients, against the CPU reference.
+  @Test("convolutions through CLBlast and gathering col2im match the CPU reference")
   func convolutionsThroughCLBlast() throws {
     let cl = try Self.backend.get()
     cl.gemmSelection = GemmSelection(fallback: .clblast)
+    cl.col2imGathers = true
+    defer { cl.col2imGathers = cl.device.type != "CPU" }
     let cpu = CPUBackend()
     let cases = OpCatalog.parityCases().filter { $0.op.hasPrefix("conv") }
     #expect(cases.count >= 30)
