@@ -1,11 +1,11 @@
 import Foundation
 import KallimaCore
 
-/// Decoded, resized 8-bit images of image folders, kept on disk so that a second load of an
-/// unchanged folder maps one file instead of decoding every image.
+/// Decoded, resized 8-bit images of image folders and idx3 files, kept on disk so that a
+/// second load of an unchanged source maps one file instead of decoding every image.
 ///
-/// One file per (folder contents, size, channels, limit): `<key>.kds` in `directory`, the key
-/// a hash of the sorted file paths with their sizes and modification times, so adding,
+/// One file per (source contents, size, channels, limit): `<key>.kds` in `directory`, the key
+/// a hash of the sorted file paths (an idx3 file: its path) with their sizes and modification times, so adding,
 /// removing, replacing or touching an image makes a new entry. A file is trusted only when
 /// its header, length and checksum (over everything) are right; anything else (truncated,
 /// corrupt, another version) is rebuilt, and the report says so. A miss decodes straight
@@ -55,6 +55,17 @@ public struct DatasetCache: Sendable {
       }
       value = h.value
     }
+
+    /// The key of an idx3 images file (its path, size and modification time).
+    public init(idx path: String, size: Int, channels: Int, limit: Int?) {
+      var h = Fingerprint()
+      h.add("kallima dataset cache v\(DatasetCache.version) idx size \(size) channels \(channels) limit \(limit ?? -1)")
+      var info = stat()
+      let known = stat(path, &info) == 0
+      h.add((path as NSString).standardizingPath)
+      h.add(known ? "\(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)" : "unreadable")
+      value = h.value
+    }
   }
 
   public enum Lookup {
@@ -78,7 +89,7 @@ public struct DatasetCache: Sendable {
       return .hit(dataset)
     } catch {
       try? FileManager.default.removeItem(at: url)
-      return .rebuilt("the dataset cache file \(url.path) was unusable (\(error)); the folder was decoded again")
+      return .rebuilt("the dataset cache file \(url.path) was unusable (\(error)); the images were decoded again")
     }
   }
 

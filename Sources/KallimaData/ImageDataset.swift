@@ -52,8 +52,9 @@ public struct ImageDataset: Sendable {
   /// Throws `KallimaError.io` when the path is missing, a folder holds no image files, or no image
   /// is usable; `KallimaError.invalidArgument` for a bad `size`, `channels` or `limit`.
   ///
-  /// Folders are cached (see `DatasetCache`): a second load of an unchanged folder at the same
-  /// size, channels and limit maps the decoded images from the cache instead of decoding.
+  /// Folders and idx files are cached (see `DatasetCache`): a second load of an unchanged
+  /// source at the same size, channels and limit maps the decoded images from the cache
+  /// instead of decoding (for Fashion-MNIST at 32x32: 2.2 s of inflating and resizing).
   public static func load(
     path: String, size: Int, channels: Int?, limit: Int? = nil, cache: DatasetCache? = .standard
   ) throws -> ImageDataset {
@@ -75,7 +76,8 @@ public struct ImageDataset: Sendable {
           + "or a folder holding train-images-idx3-ubyte.gz")
     }
     guard isDirectory.boolValue else {
-      return try loadIDX(images: path, labels: labelsBeside(path), size: size, channels: channels ?? 1, limit: limit)
+      return try loadIDX(
+        images: path, labels: labelsBeside(path), size: size, channels: channels ?? 1, limit: limit, cache: cache)
     }
     for name in ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"] {
       let images = (path as NSString).appendingPathComponent(name)
@@ -83,10 +85,16 @@ public struct ImageDataset: Sendable {
         let labels = ["train-labels-idx1-ubyte", "train-labels-idx1-ubyte.gz"]
           .map { (path as NSString).appendingPathComponent($0) }
           .first { FileManager.default.fileExists(atPath: $0) }
-        return try loadIDX(images: images, labels: labels, size: size, channels: channels ?? 1, limit: limit)
+        return try loadIDX(
+          images: images, labels: labels, size: size, channels: channels ?? 1, limit: limit, cache: cache)
       }
     }
     return try loadFolder(path, size: size, channels: channels ?? 3, limit: limit, cache: cache)
+  }
+
+  /// The same images with `labels` (a cached idx set gets its labels from the idx1 file).
+  func labelled(_ labels: [Int]?) -> ImageDataset {
+    ImageDataset(count: count, channels: channels, size: size, bytes: bytes, labels: labels, report: report)
   }
 
   init(count: Int, channels: Int, size: Int, bytes: Data, labels: [Int]?, report: Report) {

@@ -35,6 +35,34 @@ struct DatasetCacheTests {
     #expect(!cached(try ImageDataset.load(path: images.path, size: 8, channels: nil, limit: 2, cache: cache)))
   }
 
+  @Test("idx3 files are cached too: same images and labels as decoding; a rewritten file misses; labels are checked on a hit")
+  func idx() throws {
+    let (_, cache, _) = try setUp()
+    let dir = try ScratchFolder()
+    let images = try IDX.Images(count: 6, rows: 3, columns: 3, pixels: (0..<54).map { UInt8(($0 * 37) % 256) })
+    let path = try dir.write(IDX.encode(images), to: "train-images-idx3-ubyte")
+    _ = try dir.write(IDX.encode(labels: [5, 4, 3, 2, 1, 0]), to: "train-labels-idx1-ubyte")
+    let first = try ImageDataset.load(path: dir.path, size: 4, channels: nil, limit: 5, cache: cache)
+    let second = try ImageDataset.load(path: dir.path, size: 4, channels: nil, limit: 5, cache: cache)
+    let uncached = try ImageDataset.load(path: dir.path, size: 4, channels: nil, limit: 5, cache: nil)
+    #expect(!cached(first) && cached(second))
+    #expect(second.bytes == uncached.bytes && first.bytes == uncached.bytes && second.count == 5)
+    #expect(second.labels == [5, 4, 3, 2, 1] && first.labels == second.labels && uncached.labels == second.labels)
+    #expect(second.report.source == uncached.report.source && second.report.candidates == 6)
+    // Another size is another entry; a rewritten file (new content, same name) misses.
+    #expect(!cached(try ImageDataset.load(path: path, size: 3, channels: nil, cache: cache)))
+    let changed = try IDX.Images(count: 6, rows: 3, columns: 3, pixels: (0..<54).map { UInt8(($0 * 11) % 256) })
+    usleep(10_000)
+    _ = try dir.write(IDX.encode(changed), to: "train-images-idx3-ubyte")
+    let reloaded = try ImageDataset.load(path: dir.path, size: 4, channels: nil, limit: 5, cache: cache)
+    #expect(!cached(reloaded))
+    #expect(reloaded.bytes == (try ImageDataset.load(path: dir.path, size: 4, channels: nil, limit: 5, cache: nil)).bytes)
+    // A labels file that no longer matches the cached images is refused, as when decoding.
+    _ = try dir.write(IDX.encode(labels: [1, 2, 3]), to: "train-labels-idx1-ubyte")
+    let refused = expectKallimaError { _ = try ImageDataset.load(path: dir.path, size: 4, channels: nil, limit: 5, cache: cache) }
+    #expect(refused.map { "\($0)" }?.contains("holds 3 labels but") == true, "\(String(describing: refused))")
+  }
+
   @Test("a changed folder misses: an added file, a rewritten file")
   func changes() throws {
     let (images, cache, _) = try setUp()
