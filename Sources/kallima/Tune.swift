@@ -163,7 +163,7 @@ struct Tune: ParsableCommand {
   func printDryRun(_ shapes: [GemmShape], tuner: GemmTuner, searchCount: Int, backend: OpenCLBackend) {
     var table = TextTable(header: ["shape MxNxK", "GFLOP", "candidates"], leftAligned: [0])
     for shape in shapes {
-      table.append([shape.description, String(format: "%.3f", shape.flops / 1e9), String(tuner.algorithms.count)])
+      table.append([shape.description, String(format: "%.4g", shape.flops / 1e9), String(tuner.algorithms.count)])
     }
     table.render().forEach { print($0) }
     print(
@@ -178,7 +178,7 @@ struct Tune: ParsableCommand {
       leftAligned: [0, 2, 6])
     for c in table.gemm {
       text.append([
-        c.shape.description, String(format: "%.3f", c.shape.flops / 1e9), c.algorithm.description,
+        c.shape.description, String(format: "%.4g", c.shape.flops / 1e9), c.algorithm.description,
         String(format: "%.1f", c.gflops), c.clblastGflops.map { String(format: "%.1f", $0) } ?? "-",
         c.speedupOverCLBlast.map { String(format: "%.2fx", $0) } ?? "-", c.runnerUp?.description ?? "-",
       ])
