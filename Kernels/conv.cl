@@ -1,9 +1,13 @@
-// Convolution building blocks. conv2d and its transpose both run as GEMMs (CLBlast)
-// between a weight matrix [K, C*KH*KW] and a column matrix [C*KH*KW, N*OH*OW] built here:
-//   conv2d forward:         cols = im2col(x); y' = W * cols;    y = cnhw_to_nchw(y') + bias
-//   conv2d data gradient:   dy' = nchw_to_cnhw(dy); dcols = W^T * dy'; dx = col2im(dcols)
-//   conv2d weight gradient: dW = dy' * cols^T
-// The transpose swaps the roles (its forward is conv2d's data gradient).
+// Convolution building blocks. conv2d and its transpose both run as no-transpose GEMMs
+// (Kernels/gemm.cl or CLBlast) between a weight matrix W [K, C*KH*KW] and column matrices
+// built here:
+//   conv2d forward:         cols = im2col(x); y' = W * cols;     y = cnhw_to_nchw(y') + bias
+//   conv2d data gradient:   dy' = nchw_to_cnhw(dy); dcols = Wt * dy'; dx = col2im(dcols)
+//                           (Wt = W^T, transposed by the host: small next to the GEMM)
+//   conv2d weight gradient: colsT = im2col_t(x); dW = dy' * colsT   (colsT = cols^T)
+// The transpose swaps the roles (its forward is conv2d's data gradient). Column and
+// channel-major matrices have a leading dimension of their own (COLS_LD, PERM_LD), a little
+// more than their width, so that rows are not a multiple of 4 KiB apart (cache sets).
 // "Image" tensors are [N, C, H, W]; the patch grid has OH x OW positions with
 // iy = oy*SH - PH + i, ix = ox*SW - PW + j.
 //
@@ -55,8 +59,15 @@
 #endif
 
 #define NP (NB * OH * OW)
+#define PATCH (IMG_C * KH * KW)
+#ifndef COLS_LD
+#define COLS_LD NP  // row stride of cols (im2col, col2im), or of colsT (im2col_t): PATCH
+#endif
+#ifndef PERM_LD
+#define PERM_LD (NB * PERM_P)  // row stride of a channel-major [PERM_C, NB*PERM_P] matrix
+#endif
 
-// cols[(c*KH + i)*KW + j][n*OH*OW + oy*OW + ox] = image[n, c, iy, ix] (0 outside).
+// cols[(c*KH + i)*KW + j][n*OH*OW + oy*OW + ox] = image[n, c, iy, ix] (0 outside); row stride COLS_LD.
 // One work-item per (row, n, oy): it writes the OW consecutive columns of that row.
 __kernel void im2col(__global const float* image, __global float* cols) {
   const int t = get_global_id(0);
@@ -69,7 +80,7 @@ __kernel void im2col(__global const float* image, __global float* cols) {
   const int i = (r / KW) % KH;
   const int c = r / (KW * KH);
   const int iy = oy * SH - PH + i;
-  __global float* out = cols + r * NP + q * OW;
+  __global float* out = cols + r * COLS_LD + q * OW;
   if (iy < 0 || iy >= IMG_H) {
     for (int ox = 0; ox < OW; ++ox) out[ox] = 0.0f;
     return;
@@ -78,6 +89,29 @@ __kernel void im2col(__global const float* image, __global float* cols) {
   for (int ox = 0; ox < OW; ++ox) {
     const int ix = ox * SW - PW + j;
     out[ox] = (ix >= 0 && ix < IMG_W) ? row[ix] : 0.0f;
+  }
+}
+
+// colsT[n*OH*OW + oy*OW + ox][(c*KH + i)*KW + j] = image[n, c, iy, ix] (0 outside): im2col's
+// transpose, the B operand of the weight gradient; row stride COLS_LD (>= PATCH). One
+// work-item per (position, c): it writes that channel's KH*KW consecutive entries.
+__kernel void im2col_t(__global const float* image, __global float* cols) {
+  const int t = get_global_id(0);
+  if (t >= NP * IMG_C) return;
+  const int c = t % IMG_C;
+  const int q = t / IMG_C;  // n*OH*OW + oy*OW + ox
+  const int ox = q % OW;
+  const int oy = (q / OW) % OH;
+  const int n = q / (OW * OH);
+  __global const float* plane = image + (n * IMG_C + c) * IMG_H * IMG_W;
+  __global float* out = cols + q * COLS_LD + c * KH * KW;
+  for (int i = 0; i < KH; ++i) {
+    const int iy = oy * SH - PH + i;
+    const bool rowInside = iy >= 0 && iy < IMG_H;
+    for (int j = 0; j < KW; ++j) {
+      const int ix = ox * SW - PW + j;
+      out[i * KW + j] = (rowInside && ix >= 0 && ix < IMG_W) ? plane[iy * IMG_W + ix] : 0.0f;
+    }
   }
 }
 
@@ -100,31 +134,32 @@ __kernel void col2im(__global const float* cols, __global float* image, __global
       for (int j = 0; j < KW; ++j) {
         const int tx = ix + PW - j;
         if (tx < 0 || tx % SW != 0 || tx / SW >= OW) continue;
-        acc += cols[((c * KH + i) * KW + j) * NP + (n * OH + oy) * OW + tx / SW];
+        acc += cols[((c * KH + i) * KW + j) * COLS_LD + (n * OH + oy) * OW + tx / SW];
       }
     }
     out[ix] = acc;
   }
 }
 
-// dst[c, n, p] = src[n, c, p] for src [NB, PERM_C, PERM_P].
+// dst[c, n*PERM_P + p] = src[n, c, p] for src [NB, PERM_C, PERM_P]; dst's row stride is PERM_LD.
 __kernel void nchw_to_cnhw(__global const float* src, __global float* dst) {
   const int t = get_global_id(0);
   if (t >= NB * PERM_C * PERM_P) return;
   const int p = t % PERM_P;
   const int c = (t / PERM_P) % PERM_C;
   const int n = t / (PERM_P * PERM_C);
-  dst[(c * NB + n) * PERM_P + p] = src[t];
+  dst[c * PERM_LD + n * PERM_P + p] = src[t];
 }
 
-// dst[n, c, p] = src[c, n, p] (+ bias[c] when bias is not NULL) for dst [NB, PERM_C, PERM_P].
+// dst[n, c, p] = src[c, n*PERM_P + p] (+ bias[c] when bias is not NULL) for dst [NB, PERM_C, PERM_P];
+// src's row stride is PERM_LD.
 __kernel void cnhw_to_nchw(__global const float* src, __global float* dst, __global const float* bias) {
   const int t = get_global_id(0);
   if (t >= NB * PERM_C * PERM_P) return;
   const int p = t % PERM_P;
   const int c = (t / PERM_P) % PERM_C;
   const int n = t / (PERM_P * PERM_C);
-  float v = src[(c * NB + n) * PERM_P + p];
+  float v = src[c * PERM_LD + n * PERM_P + p];
   if (bias) v += bias[c];
   dst[t] = v;
 }

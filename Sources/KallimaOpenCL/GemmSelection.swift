@@ -121,7 +121,17 @@ public struct GemmSelection: Sendable {
     self.fallback = fallback
   }
 
-  public func algorithm(for shape: GemmShape) -> GemmAlgorithm { byShape[shape] ?? fallback }
+  /// The listed winner for `shape`, else the fallback, with a kernel tile narrowed to fewer
+  /// vectors when that makes its columns divide n (gemm.cl's partial last strip is scalar:
+  /// n = 48 runs as 3 full 16-wide strips instead of 32 + a scalar 16).
+  public func algorithm(for shape: GemmShape) -> GemmAlgorithm {
+    if let listed = byShape[shape] { return listed }
+    guard case .kernel(var tile) = fallback, shape.n % tile.columns != 0, shape.n % tile.width == 0 else {
+      return fallback
+    }
+    while (shape.n / tile.width) % tile.vectors != 0 { tile.vectors -= 1 }
+    return .kernel(tile)
+  }
 
   /// Untuned: Kallima's kernel on CPU devices (where it measured 3-4x CLBlast), CLBlast
   /// elsewhere (GPUs, where CLBlast's work-group tiling and its tuning database suit).

@@ -1,14 +1,16 @@
 import KallimaCore
 
-/// Convolutions as im2col/col2im + CLBlast SGEMM (see Kernels/conv.cl for the scheme).
-/// conv2d and its transpose share three routines over `ConvGeometry`, exactly as the CPU
-/// reference does: gridFromImage, imageFromGrid and weightGradient.
+/// Convolutions as im2col/col2im + no-transpose GEMMs (Kernels/gemm.cl or CLBlast, as the
+/// GEMM selection says per shape; see Kernels/conv.cl for the scheme). conv2d and its
+/// transpose share three routines over `ConvGeometry`, exactly as the CPU reference does:
+/// gridFromImage, imageFromGrid and weightGradient.
 extension OpenCLBackend {
-  /// Workspace slots: 0 holds the column matrix, 1 a channel-major [K, N*OH*OW] tensor.
+  /// Workspace slots: 0 holds the column matrix (or its transpose), 1 a channel-major
+  /// [K, N*OH*OW] tensor, 4 split-K partial weight gradients, 5 a transposed weight matrix.
   static let columnsSlot = 0
   static let channelMajorSlot = 1
-  /// Workspace slot of split-K partial weight gradients.
   static let partialsSlot = 4
+  static let transposedWeightSlot = 5
 
   /// The layer geometry as compile-time constants of Kernels/conv.cl.
   func geometryDefines(_ g: ConvGeometry) -> [(String, Int)] {
@@ -16,35 +18,40 @@ extension OpenCLBackend {
      ("PH", g.ph), ("PW", g.pw), ("OH", g.oh), ("OW", g.ow), ("NB", g.n)]
   }
 
-  func im2col(_ g: ConvGeometry, image: CLBuffer) throws -> CLBuffer {
-    let cols = try workspace(OpenCLBackend.columnsSlot, count: g.patchSize * g.patchCount)
+  /// cols [patchSize, patchCount] with row stride `ld`.
+  func im2col(_ g: ConvGeometry, image: CLBuffer, ld: Int) throws -> CLBuffer {
+    let cols = try workspace(OpenCLBackend.columnsSlot, count: g.patchSize * ld)
     try launch(
-      "im2col", items: g.patchSize * g.n * g.oh, defines: geometryDefines(g), [.buffer(image), .buffer(cols)])
+      "im2col", items: g.patchSize * g.n * g.oh, defines: geometryDefines(g) + [("COLS_LD", ld)],
+      [.buffer(image), .buffer(cols)])
     return cols
   }
 
-  func permuteDefines(n: Int, c: Int, p: Int) -> [(String, Int)] { [("NB", n), ("PERM_C", c), ("PERM_P", p)] }
+  func permuteDefines(n: Int, c: Int, p: Int, ld: Int) -> [(String, Int)] {
+    [("NB", n), ("PERM_C", c), ("PERM_P", p), ("PERM_LD", ld)]
+  }
 
-  /// [N, K, P] -> [K, N*P] in the channel-major workspace.
-  func toChannelMajor(_ g: ConvGeometry, grid: CLBuffer) throws -> CLBuffer {
+  /// [N, K, P] -> [K, N*P] with row stride `ld` in the channel-major workspace.
+  func toChannelMajor(_ g: ConvGeometry, grid: CLBuffer, ld: Int) throws -> CLBuffer {
     let p = g.oh * g.ow
-    let total = g.n * g.k * p
-    let out = try workspace(OpenCLBackend.channelMajorSlot, count: total)
+    let out = try workspace(OpenCLBackend.channelMajorSlot, count: g.k * ld)
     try launch(
-      "nchw_to_cnhw", items: total, defines: permuteDefines(n: g.n, c: g.k, p: p), [.buffer(grid), .buffer(out)])
+      "nchw_to_cnhw", items: g.n * g.k * p, defines: permuteDefines(n: g.n, c: g.k, p: p, ld: ld),
+      [.buffer(grid), .buffer(out)])
     return out
   }
 
   /// grid[n,k,oy,ox] = Σ image·w (+ bias[k]): conv2d forward, conv-transpose data gradient.
   func gridFromImage(_ g: ConvGeometry, image: CLBuffer, weight: CLBuffer, bias: CLBuffer?, grid: CLBuffer) throws {
     try locked {
-      let cols = try im2col(g, image: image)
+      let ld = OpenCLBackend.leadingDimension(g.patchCount)
+      let cols = try im2col(g, image: image, ld: ld)
       let p = g.oh * g.ow
       if g.n == 1 {
         // [K, 1*P] is already NCHW: GEMM straight into the output.
-        try sgemm(
-          transposeA: false, transposeB: false, m: g.k, n: g.patchCount, k: g.patchSize, alpha: 1,
-          a: weight, lda: g.patchSize, b: cols, ldb: g.patchCount, beta: 0, c: grid, ldc: g.patchCount)
+        try gemm(
+          m: g.k, n: g.patchCount, k: g.patchSize, a: weight, lda: g.patchSize, b: cols, ldb: ld, c: grid,
+          ldc: g.patchCount)
         if let bias {
           try launch(
             "add_channel", items: g.k * p,
@@ -52,12 +59,12 @@ extension OpenCLBackend {
         }
         return
       }
-      let channelMajor = try workspace(OpenCLBackend.channelMajorSlot, count: g.k * g.patchCount)
-      try sgemm(
-        transposeA: false, transposeB: false, m: g.k, n: g.patchCount, k: g.patchSize, alpha: 1,
-        a: weight, lda: g.patchSize, b: cols, ldb: g.patchCount, beta: 0, c: channelMajor, ldc: g.patchCount)
+      let channelMajor = try workspace(OpenCLBackend.channelMajorSlot, count: g.k * ld)
+      try gemm(
+        m: g.k, n: g.patchCount, k: g.patchSize, a: weight, lda: g.patchSize, b: cols, ldb: ld, c: channelMajor,
+        ldc: ld)
       try launch(
-        "cnhw_to_nchw", items: g.n * g.k * p, defines: permuteDefines(n: g.n, c: g.k, p: p),
+        "cnhw_to_nchw", items: g.n * g.k * p, defines: permuteDefines(n: g.n, c: g.k, p: p, ld: ld),
         [.buffer(channelMajor), .buffer(grid), .optional(bias)])
     }
   }
@@ -65,48 +72,65 @@ extension OpenCLBackend {
   /// image[n,c,iy,ix] = Σ grid·w (+ bias[c]): conv2d data gradient, conv-transpose forward.
   func imageFromGrid(_ g: ConvGeometry, grid: CLBuffer, weight: CLBuffer, bias: CLBuffer?, image: CLBuffer) throws {
     try locked {
-      let gridMajor = g.n == 1 ? grid : try toChannelMajor(g, grid: grid)
-      let cols = try workspace(OpenCLBackend.columnsSlot, count: g.patchSize * g.patchCount)
-      try sgemm(
-        transposeA: true, transposeB: false, m: g.patchSize, n: g.patchCount, k: g.k, alpha: 1,
-        a: weight, lda: g.patchSize, b: gridMajor, ldb: g.patchCount, beta: 0, c: cols, ldc: g.patchCount)
+      let ld = OpenCLBackend.leadingDimension(g.patchCount)
+      let gridMajor = g.n == 1 ? grid : try toChannelMajor(g, grid: grid, ld: ld)
+      let weightT = try workspace(OpenCLBackend.transposedWeightSlot, count: g.patchSize * g.k)
+      try transpose(weight, rows: g.k, columns: g.patchSize, ldSource: g.patchSize, into: weightT, ldDestination: g.k)
+      let cols = try workspace(OpenCLBackend.columnsSlot, count: g.patchSize * ld)
+      try gemm(
+        m: g.patchSize, n: g.patchCount, k: g.k, a: weightT, lda: g.k, b: gridMajor,
+        ldb: g.n == 1 ? g.patchCount : ld, c: cols, ldc: ld)
       try launch(
-        "col2im", items: g.n * g.c * g.h, defines: geometryDefines(g), [.buffer(cols), .buffer(image), .optional(bias)])
+        "col2im", items: g.n * g.c * g.h, defines: geometryDefines(g) + [("COLS_LD", ld)],
+        [.buffer(cols), .buffer(image), .optional(bias)])
     }
   }
 
   /// How many slices to split a weight gradient's long reduction (N·OH·OW) into: a small
-  /// [K, C·KH·KW] result with a long reduction (a first or last layer) is one or two GEMM
-  /// tiles, which keeps one compute unit busy and the rest idle. Slices of at least 1024
-  /// that divide the reduction exactly; 1 means no split.
-  static func weightGradientSlices(_ g: ConvGeometry) -> Int {
-    let tiles = ((g.k + 127) / 128) * ((g.patchSize + 127) / 128)
-    guard tiles < 4 else { return 1 }
+  /// [K, C·KH·KW] result with a long reduction (a first or last layer) is a few GEMM tiles
+  /// (128x128 for CLBlast, a work-item's register tile for gemm.cl), which keeps one or two
+  /// compute units busy and the rest idle. Slices of at least 1024 that divide the
+  /// reduction exactly; 1 means no split.
+  func weightGradientSlices(_ g: ConvGeometry) -> Int {
+    let tiles: Int
+    switch gemmChoices.algorithm(for: GemmShape(m: g.k, n: g.patchSize, k: g.patchCount)) {
+    case .clblast: tiles = ((g.k + 127) / 128) * ((g.patchSize + 127) / 128)
+    case .kernel(let t): tiles = ((g.k + t.rows - 1) / t.rows) * ((g.patchSize + t.columns - 1) / t.columns)
+    }
+    guard tiles < 4 * device.computeUnits else { return 1 }
     var slices = 1
-    while slices < 16 && g.patchCount % (slices * 2) == 0 && g.patchCount / (slices * 2) >= 1024 { slices *= 2 }
+    while slices < 16 && tiles * slices < 4 * device.computeUnits && g.patchCount % (slices * 2) == 0
+      && g.patchCount / (slices * 2) >= 1024
+    {
+      slices *= 2
+    }
     return slices
   }
 
-  /// dw[k,c,i,j] = Σ grid·image over batch and positions.
+  /// dw[k,c,i,j] = Σ grid·image over batch and positions: dW = grid' · colsT.
   func weightGradient(_ g: ConvGeometry, image: CLBuffer, grid: CLBuffer, dweight: CLBuffer) throws {
     try locked {
-      let cols = try im2col(g, image: image)
-      let gridMajor = g.n == 1 ? grid : try toChannelMajor(g, grid: grid)
-      let slices = OpenCLBackend.weightGradientSlices(g)
+      let ldCols = OpenCLBackend.leadingDimension(g.patchSize)
+      let colsT = try workspace(OpenCLBackend.columnsSlot, count: g.patchCount * ldCols)
+      try launch(
+        "im2col_t", items: g.patchCount * g.c, defines: geometryDefines(g) + [("COLS_LD", ldCols)],
+        [.buffer(image), .buffer(colsT)])
+      let ldGrid = g.n == 1 ? g.patchCount : OpenCLBackend.leadingDimension(g.patchCount)
+      let gridMajor = g.n == 1 ? grid : try toChannelMajor(g, grid: grid, ld: ldGrid)
+      let slices = weightGradientSlices(g)
       if slices == 1 {
-        try sgemm(
-          transposeA: false, transposeB: true, m: g.k, n: g.patchSize, k: g.patchCount, alpha: 1,
-          a: gridMajor, lda: g.patchCount, b: cols, ldb: g.patchCount, beta: 0, c: dweight, ldc: g.patchSize)
+        try gemm(
+          m: g.k, n: g.patchSize, k: g.patchCount, a: gridMajor, lda: ldGrid, b: colsT, ldb: ldCols, c: dweight,
+          ldc: g.patchSize)
         return
       }
       // Split-K: partial products of each slice in one batched launch, then their sum.
       let chunk = g.patchCount / slices
       let size = g.k * g.patchSize
       let partials = try workspace(OpenCLBackend.partialsSlot, count: slices * size)
-      try sgemmStridedBatched(
-        transposeA: false, transposeB: true, m: g.k, n: g.patchSize, k: chunk, alpha: 1,
-        a: gridMajor, lda: g.patchCount, strideA: chunk, b: cols, ldb: g.patchCount, strideB: chunk, beta: 0,
-        c: partials, ldc: g.patchSize, strideC: size, batch: slices)
+      try gemm(
+        m: g.k, n: g.patchSize, k: chunk, a: gridMajor, lda: ldGrid, b: colsT, ldb: ldCols, c: partials,
+        ldc: g.patchSize, batch: slices, strideA: chunk, strideB: chunk * ldCols, strideC: size)
       try launch("sum_slices", items: size, [.buffer(partials), .buffer(dweight), .int(slices), .int(size)])
     }
   }
@@ -160,6 +184,12 @@ extension OpenCLBackend {
     let op = "matmul"
     let (m, n, k) = try ShapeCheck.matmul(
       op, a: a.shape, transposeA: transposeA, b: b.shape, transposeB: transposeB, c: c.shape)
+    if !transposeA && !transposeB {
+      try gemm(
+        m: m, n: n, k: k, alpha: alpha, a: mem(a, op), lda: k, b: mem(b, op), ldb: n, beta: beta, c: mem(c, op),
+        ldc: n)
+      return
+    }
     try sgemm(
       transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
       a: mem(a, op), lda: a.shape[1], b: mem(b, op), ldb: b.shape[1], beta: beta, c: mem(c, op), ldc: n)
