@@ -79,14 +79,19 @@ public struct GemmTuner {
           complete = false
           break search
         }
+        let ran = GemmTuner.effective(algorithm, on: shape)
         var step = Progress(
-          done: done + 1, total: ordered.count * algorithms.count, shape: shape, algorithm: algorithm, seconds: nil,
+          done: done + 1, total: ordered.count * algorithms.count, shape: shape, algorithm: ran, seconds: nil,
           failure: nil, elapsed: 0)
-        do {
-          step.seconds = try time(shape, algorithm, best: times[shape]?.values.min())
-          times[shape, default: [:]][algorithm] = step.seconds
-        } catch {
-          step.failure = "\(error)"
+        if let known = times[shape]?[ran] {
+          step.seconds = known  // a tile narrowed to one timed already
+        } else {
+          do {
+            step.seconds = try time(shape, ran, best: times[shape]?.values.min())
+            times[shape, default: [:]][ran] = step.seconds
+          } catch {
+            step.failure = "\(error)"
+          }
         }
         done += 1
         step.elapsed = Date().timeIntervalSince(start)
@@ -97,6 +102,13 @@ public struct GemmTuner {
     return Result(
       choices: choices, fallback: fallback(times, shapes: ordered), complete: complete,
       seconds: Date().timeIntervalSince(start))
+  }
+
+  /// What runs when `algorithm` is asked for on `shape`: `GemmSelection` narrows a kernel
+  /// tile whose columns do not divide n (so a table lists the tile that ran, not the one
+  /// asked for, and a tile that narrows to one timed already is not timed again).
+  static func effective(_ algorithm: GemmAlgorithm, on shape: GemmShape) -> GemmAlgorithm {
+    GemmSelection(fallback: algorithm).algorithm(for: shape)
   }
 
   /// Seconds of `algorithm` on `shape`: one timed run to screen against `best`, then the
@@ -117,13 +129,14 @@ public struct GemmTuner {
       runnerUpSeconds: runnerUp?.value, clblastSeconds: times[.clblast], candidatesTimed: times.count)
   }
 
-  /// The candidate timed on every shape with the least total time (what an unlisted shape
-  /// most likely does best with); the untuned choice when none was.
+  /// The candidate timed on every shape (as it ran there, narrowed or not) with the least
+  /// total time: what an unlisted shape most likely does best with; the untuned choice when
+  /// none was.
   func fallback(_ times: [GemmShape: [GemmAlgorithm: Double]], shapes: [GemmShape]) -> GemmAlgorithm {
     let untuned = GemmSelection.untuned(for: backend.device).fallback
     var best: (GemmAlgorithm, Double)?
     for algorithm in algorithms {
-      let seconds = shapes.map { times[$0]?[algorithm] }
+      let seconds = shapes.map { times[$0]?[GemmTuner.effective(algorithm, on: $0)] }
       guard !shapes.isEmpty, seconds.allSatisfy({ $0 != nil }) else { continue }
       let total = seconds.reduce(0) { $0 + $1! }
       if best == nil || total < best!.1 { best = (algorithm, total) }

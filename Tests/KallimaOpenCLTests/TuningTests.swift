@@ -188,7 +188,7 @@ import Testing
     #expect(result.complete)
     #expect(result.choices.map(\.shape) == [GemmShape(m: 8, n: 64, k: 64), GemmShape(m: 33, n: 40, k: 17)])  // by FLOP count
     for choice in result.choices {
-      #expect(candidates.contains(choice.algorithm))
+      #expect(candidates.map { GemmTuner.effective($0, on: choice.shape) }.contains(choice.algorithm))
       #expect(choice.candidatesTimed == 3)
       #expect(choice.seconds > 0 && choice.gflops > 0)
       let runnerUp = try #require(choice.runnerUpSeconds)
@@ -199,6 +199,24 @@ import Testing
     #expect(candidates.contains(result.fallback))
     // The backend's own selection is left as it was.
     #expect(backend.gemmSelection.byShape == selectionBefore)
+  }
+
+  /// A tile whose columns do not divide n runs narrowed (GemmSelection); the table lists the
+  /// tile that ran, and two candidates that narrow to the same tile are timed once.
+  @Test func tunerListsTheTileThatRan() throws {
+    let backend = try OpenCLBackend(device: try device())
+    let wide = GemmTile(rows: 8, vectors: 2, width: 16, unroll: 4)
+    let narrow = GemmTile(rows: 8, vectors: 1, width: 16, unroll: 4)
+    var tuner = GemmTuner(backend: backend, budget: 60, algorithms: [.kernel(wide), .kernel(narrow)])
+    var ran: [GemmAlgorithm] = []
+    tuner.progress = { ran.append($0.algorithm) }
+    let shape = GemmShape(m: 24, n: 48, k: 40)  // 48 = 3 strips of 16: 2 vectors narrow to 1
+    let result = try tuner.run(shapes: [shape])
+    #expect(ran == [.kernel(narrow), .kernel(narrow)])
+    let choice = try #require(result.choices.first)
+    #expect(choice.algorithm == .kernel(narrow))
+    #expect(choice.candidatesTimed == 1 && choice.runnerUp == nil)
+    #expect(result.fallback == .kernel(wide))  // as asked: it narrows where it must
   }
 
   @Test func tunerStopsWhenTheBudgetIsSpent() throws {

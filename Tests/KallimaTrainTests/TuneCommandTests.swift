@@ -99,15 +99,16 @@ import Testing
     #expect(bad.status != 0 && bad.err.contains("'64x0x48' is not MxNxK"), "\(bad.err)")
   }
 
-  /// TODO(lead): enable once the convolutions run through `gemm()` (the conv integration):
-  /// the DCGAN step must then record its GEMM shapes. Until then it records none and
-  /// `kallima tune --model dcgan` says to give --shapes.
-  @Test(.disabled("until the conv integration routes convolutions through gemm()"))
-  func dryRunRecordsTheDCGANShapes() throws {
+  /// A DCGAN step records its GEMM shapes (the convolutions run through `gemm()`): a tiny
+  /// network at batch 2 lists shapes of its layers, e.g. D's first convolution (8 output
+  /// channels, 3·4·4 = 48 patch values, 2·16·16 = 512 positions) as 8x512x48.
+  @Test func dryRunRecordsTheDCGANShapes() throws {
     let run = try launch(
       try kallimaBinary(), ["tune", "--batch", "2", "--size", "32", "--width", "8", "--dry-run"],
       environment: ["KALLIMA_DEVICE": selector])
     #expect(run.status == 0, "\(run.err)")
-    #expect(run.out.contains(" shapes × "), "\(run.out)")
+    #expect(run.out.contains("8x512x48"), "\(run.out)")
+    let count = run.out.split(separator: "\n").last { $0.contains(" shapes × ") }?.split(separator: " ").first
+    #expect(count.flatMap { Int($0) }.map { $0 >= 10 } == true, "\(run.out)")
   }
 }
