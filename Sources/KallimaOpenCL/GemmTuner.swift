@@ -7,7 +7,10 @@ import Foundation
 /// untuned choice first and CLBlast second; so a budget that runs out leaves every shape
 /// with the baseline and the best of the candidates timed so far, and each kernel tile
 /// compiles once. A candidate whose first timed run is `screening` times the shape's best
-/// so far is not timed further.
+/// so far is not timed further. Then, budget permitting, the `finalists` fastest per shape
+/// are timed again in turn, twice, each keeping its best: on a shared machine the load
+/// comes and goes, and a winner picked from timings minutes apart can be the one that ran
+/// in a quiet moment.
 public struct GemmTuner {
   /// One step of the search, for a progress display.
   public struct Progress {
@@ -42,6 +45,8 @@ public struct GemmTuner {
   /// Candidates in the order tried.
   public var algorithms: [GemmAlgorithm]
   public var screening = 1.3
+  /// Candidates per shape timed again, alternating, after the first pass.
+  public var finalists = 3
   public var progress: (Progress) -> Void = { _ in }
 
   public init(backend: OpenCLBackend, budget: Double, algorithms: [GemmAlgorithm]? = nil) {
@@ -70,32 +75,51 @@ public struct GemmTuner {
   public func run(shapes: [GemmShape]) throws -> Result {
     let start = Date()
     let ordered = Array(Set(shapes)).sorted { ($0.flops, $0) > ($1.flops, $1) }
+    let rounds = 2
+    let total = ordered.count * (algorithms.count + rounds * min(finalists, algorithms.count))
     var times: [GemmShape: [GemmAlgorithm: Double]] = [:]
     var done = 0
     var complete = true
+
+    /// Times `algorithm` on `shape` (screened against the best so far unless `confirming`),
+    /// keeps its best time and reports it; false once the budget is spent.
+    func measure(_ shape: GemmShape, _ algorithm: GemmAlgorithm, confirming: Bool) -> Bool {
+      guard Date().timeIntervalSince(start) < budget else {
+        complete = false
+        return false
+      }
+      let ran = GemmTuner.effective(algorithm, on: shape)
+      var step = Progress(
+        done: done + 1, total: total, shape: shape, algorithm: ran, seconds: nil, failure: nil, elapsed: 0)
+      if let known = times[shape]?[ran], !confirming {
+        step.seconds = known  // a tile narrowed to one timed already
+      } else {
+        do {
+          let seconds =
+            confirming
+            ? try backend.timeGemm(shape, ran, repetitions: repetitions)
+            : try time(shape, ran, best: times[shape]?.values.min())
+          times[shape, default: [:]][ran] = min(seconds, times[shape]?[ran] ?? .infinity)
+          step.seconds = seconds
+        } catch {
+          step.failure = "\(error)"
+        }
+      }
+      done += 1
+      step.elapsed = Date().timeIntervalSince(start)
+      progress(step)
+      return true
+    }
+
     search: for algorithm in algorithms {
-      for shape in ordered {
-        guard Date().timeIntervalSince(start) < budget else {
-          complete = false
-          break search
+      for shape in ordered where !measure(shape, algorithm, confirming: false) { break search }
+    }
+    if complete {
+      confirm: for shape in ordered {
+        let best = (times[shape] ?? [:]).sorted { $0.value < $1.value }.prefix(finalists).map(\.key)
+        for _ in 0..<rounds {
+          for algorithm in best where !measure(shape, algorithm, confirming: true) { break confirm }
         }
-        let ran = GemmTuner.effective(algorithm, on: shape)
-        var step = Progress(
-          done: done + 1, total: ordered.count * algorithms.count, shape: shape, algorithm: ran, seconds: nil,
-          failure: nil, elapsed: 0)
-        if let known = times[shape]?[ran] {
-          step.seconds = known  // a tile narrowed to one timed already
-        } else {
-          do {
-            step.seconds = try time(shape, ran, best: times[shape]?.values.min())
-            times[shape, default: [:]][ran] = step.seconds
-          } catch {
-            step.failure = "\(error)"
-          }
-        }
-        done += 1
-        step.elapsed = Date().timeIntervalSince(start)
-        progress(step)
       }
     }
     let choices = ordered.compactMap { shape in times[shape].flatMap { choice(shape, $0) } }

@@ -46,8 +46,8 @@ struct Tune: ParsableCommand {
     name: .customLong("clblast-search"),
     help: """
       CLBlast Xgemm parameter sets to sample and time on the largest shape before the per-shape \
-      search (default 0 on CPUs, where each costs a compile of ~14 s and CLBlast loses to \
-      Kallima's kernel; 24 on other devices).
+      search (default 0 on CPUs: under PoCL each set costs ~20-30 s of compiling, and CLBlast \
+      ran 6-40x slower than Kallima's kernel on every DCGAN shape; 24 on other devices).
       """)
   var clblastSearch: Int?
 
@@ -128,6 +128,7 @@ struct Tune: ParsableCommand {
     let path = try save(table)
     if json {
       print(String(decoding: try table.encoded(), as: UTF8.self))
+      if let path { printError("tuning table: \(path)") }
     } else {
       printSummary(table, path: path)
     }
