@@ -7,10 +7,10 @@ import Foundation
 /// untuned choice first and CLBlast second; so a budget that runs out leaves every shape
 /// with the baseline and the best of the candidates timed so far, and each kernel tile
 /// compiles once. A candidate whose first timed run is `screening` times the shape's best
-/// so far is not timed further. Then, budget permitting, the `finalists` fastest per shape
-/// are timed again in turn, twice, each keeping its best: on a shared machine the load
-/// comes and goes, and a winner picked from timings minutes apart can be the one that ran
-/// in a quiet moment.
+/// so far is not timed further. Then, budget permitting, the `finalists` fastest per shape,
+/// the untuned choice and CLBlast are timed again in turn, twice, each keeping its best: on
+/// a shared machine the load comes and goes, and a winner picked from timings minutes apart
+/// can be the one that ran in a quiet moment.
 public struct GemmTuner {
   /// One step of the search, for a progress display.
   public struct Progress {
@@ -76,7 +76,8 @@ public struct GemmTuner {
     let start = Date()
     let ordered = Array(Set(shapes)).sorted { ($0.flops, $0) > ($1.flops, $1) }
     let rounds = 2
-    let total = ordered.count * (algorithms.count + rounds * min(finalists, algorithms.count))
+    let untuned = GemmSelection.untuned(for: backend.device).fallback
+    var total = ordered.count * algorithms.count
     var times: [GemmShape: [GemmAlgorithm: Double]] = [:]
     var done = 0
     var complete = true
@@ -115,14 +116,26 @@ public struct GemmTuner {
       for shape in ordered where !measure(shape, algorithm, confirming: false) { break search }
     }
     if complete {
-      confirm: for shape in ordered {
-        let best = (times[shape] ?? [:]).sorted { $0.value < $1.value }.prefix(finalists).map(\.key)
+      // The finalists, with the untuned choice and CLBlast beside them so that the speed-ups
+      // the table states come from timings taken in turn.
+      let contenders = ordered.map { shape in
+        var list = (times[shape] ?? [:]).sorted { $0.value < $1.value }.prefix(finalists).map(\.key)
+        for baseline in [untuned, .clblast] where algorithms.contains(baseline) {
+          let ran = GemmTuner.effective(baseline, on: shape)
+          if times[shape]?[ran] != nil && !list.contains(ran) { list.append(ran) }
+        }
+        return list
+      }
+      total = done + rounds * contenders.reduce(0) { $0 + $1.count }
+      confirm: for (shape, list) in zip(ordered, contenders) {
         for _ in 0..<rounds {
-          for algorithm in best where !measure(shape, algorithm, confirming: true) { break confirm }
+          for algorithm in list where !measure(shape, algorithm, confirming: true) { break confirm }
         }
       }
     }
-    let choices = ordered.compactMap { shape in times[shape].flatMap { choice(shape, $0) } }
+    let choices = ordered.compactMap { shape in
+      times[shape].flatMap { choice(shape, $0, untuned: times[shape]?[GemmTuner.effective(untuned, on: shape)]) }
+    }
     return Result(
       choices: choices, fallback: fallback(times, shapes: ordered), complete: complete,
       seconds: Date().timeIntervalSince(start))
@@ -143,14 +156,15 @@ public struct GemmTuner {
     return min(first, try backend.timeGemm(shape, algorithm, repetitions: repetitions))
   }
 
-  /// The winner of one shape with the runner-up and CLBlast's figure.
-  func choice(_ shape: GemmShape, _ times: [GemmAlgorithm: Double]) -> TuningTable.ShapeChoice? {
+  /// The winner of one shape with the runner-up, CLBlast's and the untuned choice's figures.
+  func choice(_ shape: GemmShape, _ times: [GemmAlgorithm: Double], untuned: Double?) -> TuningTable.ShapeChoice? {
     let ranked = times.sorted { ($0.value, $0.key.description) < ($1.value, $1.key.description) }
     guard let winner = ranked.first else { return nil }
     let runnerUp = ranked.dropFirst().first
     return TuningTable.ShapeChoice(
       shape: shape, algorithm: winner.key, seconds: winner.value, runnerUp: runnerUp?.key,
-      runnerUpSeconds: runnerUp?.value, clblastSeconds: times[.clblast], candidatesTimed: times.count)
+      runnerUpSeconds: runnerUp?.value, clblastSeconds: times[.clblast], untunedSeconds: untuned,
+      candidatesTimed: times.count)
   }
 
   /// The candidate timed on every shape (as it ran there, narrowed or not) with the least

@@ -45,12 +45,16 @@ public struct TuningTable: Codable, Equatable, Sendable {
     /// CLBlast's time with the table's overrides, when it was timed.
     public var clblastSeconds: Double?
     public var clblastGflops: Double?
+    /// The untuned choice's time (`GemmSelection.untuned`: what the device ran before).
+    public var untunedSeconds: Double?
+    public var untunedGflops: Double?
     /// Algorithms timed for this shape (fewer than offered when the budget ran out).
     public var candidatesTimed: Int
 
     public init(
       shape: GemmShape, algorithm: GemmAlgorithm, seconds: Double, runnerUp: GemmAlgorithm? = nil,
-      runnerUpSeconds: Double? = nil, clblastSeconds: Double? = nil, candidatesTimed: Int
+      runnerUpSeconds: Double? = nil, clblastSeconds: Double? = nil, untunedSeconds: Double? = nil,
+      candidatesTimed: Int
     ) {
       self.shape = shape
       self.algorithm = algorithm
@@ -60,11 +64,16 @@ public struct TuningTable: Codable, Equatable, Sendable {
       self.runnerUpSeconds = runnerUpSeconds
       self.clblastSeconds = clblastSeconds
       self.clblastGflops = clblastSeconds.map { shape.flops / $0 / 1e9 }
+      self.untunedSeconds = untunedSeconds
+      self.untunedGflops = untunedSeconds.map { shape.flops / $0 / 1e9 }
       self.candidatesTimed = candidatesTimed
     }
 
     /// CLBlast's time over the winner's (1 when CLBlast won).
     public var speedupOverCLBlast: Double? { clblastSeconds.map { $0 / seconds } }
+
+    /// The untuned choice's time over the winner's (1 when it won).
+    public var speedupOverUntuned: Double? { untunedSeconds.map { $0 / seconds } }
   }
 
   /// When and how the table was measured.

@@ -47,7 +47,7 @@ struct Tune: ParsableCommand {
     help: """
       CLBlast Xgemm parameter sets to sample and time on the largest shape before the per-shape \
       search (default 0 on CPUs: under PoCL each set costs ~20-30 s of compiling, and CLBlast \
-      ran 6-40x slower than Kallima's kernel on every DCGAN shape; 24 on other devices).
+      ran 2-46x slower than Kallima's kernel on every DCGAN shape; 24 on other devices).
       """)
   var clblastSearch: Int?
 
@@ -175,22 +175,30 @@ struct Tune: ParsableCommand {
 
   func printSummary(_ table: TuningTable, path: String?) {
     var text = TextTable(
-      header: ["shape MxNxK", "GFLOP", "winner", "GFLOP/s", "CLBlast GFLOP/s", "speed-up", "runner-up"],
-      leftAligned: [0, 2, 6])
+      header: [
+        "shape MxNxK", "GFLOP", "winner", "GFLOP/s", "CLBlast GFLOP/s", "speed-up", "untuned GFLOP/s", "speed-up",
+        "runner-up",
+      ],
+      leftAligned: [0, 2, 8])
+    func rate(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }
+    func ratio(_ value: Double?) -> String { value.map { String(format: "%.2fx", $0) } ?? "-" }
     for c in table.gemm {
       text.append([
-        c.shape.description, String(format: "%.4g", c.shape.flops / 1e9), c.algorithm.description,
-        String(format: "%.1f", c.gflops), c.clblastGflops.map { String(format: "%.1f", $0) } ?? "-",
-        c.speedupOverCLBlast.map { String(format: "%.2fx", $0) } ?? "-", c.runnerUp?.description ?? "-",
+        c.shape.description, String(format: "%.4g", c.shape.flops / 1e9), c.algorithm.description, rate(c.gflops),
+        rate(c.clblastGflops), ratio(c.speedupOverCLBlast), rate(c.untunedGflops), ratio(c.speedupOverUntuned),
+        c.runnerUp?.description ?? "-",
       ])
     }
     text.render().forEach { print($0) }
     let totalWinner = table.gemm.reduce(0) { $0 + $1.seconds }
     let totalCLBlast = table.gemm.reduce(0) { $0 + ($1.clblastSeconds ?? $1.seconds) }
+    let totalUntuned = table.gemm.reduce(0) { $0 + ($1.untunedSeconds ?? $1.seconds) }
     print(
       String(
-        format: "one pass over the shapes: %.1f ms with the winners, %.1f ms with CLBlast (%.2fx); fallback %@",
-        totalWinner * 1000, totalCLBlast * 1000, totalCLBlast / max(totalWinner, 1e-12), table.fallback.description))
+        format: "one pass over the shapes: %.1f ms with the winners, %.1f ms with CLBlast (%.2fx), "
+          + "%.1f ms untuned (%.2fx); fallback %@",
+        totalWinner * 1000, totalCLBlast * 1000, totalCLBlast / max(totalWinner, 1e-12), totalUntuned * 1000,
+        totalUntuned / max(totalWinner, 1e-12), table.fallback.description))
     print(
       String(format: "searched %.0f s of a %.0f s budget%@", table.measured.secondsSpent, table.measured.budgetSeconds,
         table.measured.complete ? "" : " (ran out: the best of the candidates timed so far is kept)"))

@@ -27,7 +27,8 @@ import Testing
       gemm: [
         .init(
           shape: GemmShape(m: 64, n: 4096, k: 48), algorithm: .kernel(tile), seconds: 0.002,
-          runnerUp: .clblast, runnerUpSeconds: 0.004, clblastSeconds: 0.004, candidatesTimed: 2),
+          runnerUp: .clblast, runnerUpSeconds: 0.004, clblastSeconds: 0.004, untunedSeconds: 0.003,
+          candidatesTimed: 2),
         .init(shape: GemmShape(m: 1, n: 64, k: 8192), algorithm: .clblast, seconds: 0.001, candidatesTimed: 1),
       ],
       fallback: .clblast,
@@ -52,6 +53,7 @@ import Testing
     // Largest FLOP count first, whatever order the choices were given in.
     #expect(decoded.gemm.map(\.shape) == [GemmShape(m: 64, n: 4096, k: 48), GemmShape(m: 1, n: 64, k: 8192)])
     #expect(decoded.gemm[0].speedupOverCLBlast == 2)
+    #expect(decoded.gemm[0].speedupOverUntuned == 1.5)
     #expect(abs(decoded.gemm[0].gflops - 64.0 * 4096 * 48 * 2 / 0.002 / 1e9) < 1e-9)
     let selection = decoded.selection
     #expect(selection.algorithm(for: GemmShape(m: 64, n: 4096, k: 48)) == .kernel(GemmTile("4x1x16u1")!))
@@ -195,6 +197,9 @@ import Testing
       #expect(choice.seconds <= runnerUp)
       let clblast = try #require(choice.clblastSeconds)
       #expect(choice.seconds <= clblast)
+      // The untuned choice (8x2x16u4 on a CPU, CLBlast elsewhere) is among the candidates.
+      let untuned = try #require(choice.untunedSeconds)
+      #expect(choice.seconds <= untuned && choice.speedupOverUntuned! >= 1)
     }
     #expect(candidates.contains(result.fallback))
     // The backend's own selection is left as it was.
