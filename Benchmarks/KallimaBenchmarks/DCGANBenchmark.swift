@@ -2,6 +2,7 @@ import Foundation
 import KallimaCore
 import KallimaGAN
 import KallimaGraph
+import KallimaOpenCL
 
 /// End-to-end DCGAN training throughput: whole steps (D update, then G update) replayed
 /// from their plans, timed with one device barrier after the last step.
@@ -30,6 +31,8 @@ public struct DCGANBenchmark {
 
   public struct Report: Codable {
     public var backend: String
+    /// Where the OpenCL backend's GEMM tuning came from (`TuningSource`); nil on the CPU.
+    public var tuning: String?
     public var batch: Int
     public var imageSize: Int
     public var ngf: Int
@@ -88,7 +91,7 @@ public struct DCGANBenchmark {
     let flops = trainer.dPlan.flops * Double(trainer.nCritic) + trainer.gPlan.flops
     let gflops = flops / perStep / 1e9
     return Report(
-      backend: backend.name, batch: batch, imageSize: config.imageSize, ngf: config.ngf, ndf: config.ndf, steps: steps,
+      backend: backend.name, tuning: (backend as? OpenCLBackend)?.tuning.description, batch: batch, imageSize: config.imageSize, ngf: config.ngf, ndf: config.ndf, steps: steps,
       secondsPerStep: perStep, stepsPerSecond: 1 / perStep, imagesPerSecond: Double(batch) / perStep,
       flopsPerStep: flops, gflops: gflops, sgemmGflops: sgemm?.gflops, ratioToSGEMM: sgemm.map { gflops / $0.gflops },
       hostWaitsPerStep: Double(traffic.hostWaits) / Double(steps),

@@ -15,6 +15,10 @@ public struct DeviceSummary: Codable, Equatable {
   public var computeUnits: Int?
   public var globalMemoryBytes: Int?
   public var maxAllocationBytes: Int?
+  /// Kallima's tuning table for the device: "tuned DATE" (the user's, from `kallima tune`),
+  /// "shipped" (compiled in), "untuned", or "off" (KALLIMA_TUNING=off); nil for the
+  /// reference backend.
+  public var tuning: String?
 
   public init(_ info: OpenCLDeviceInfo) {
     selector = info.selector
@@ -26,6 +30,7 @@ public struct DeviceSummary: Codable, Equatable {
     computeUnits = info.computeUnits
     globalMemoryBytes = info.globalMemory
     maxAllocationBytes = info.maxAllocation
+    tuning = DeviceTuning.source(for: info).summary
   }
 
   /// Kallima's reference backend (plain Swift, Double arithmetic, one thread).
@@ -36,7 +41,7 @@ public struct DeviceSummary: Codable, Equatable {
   public init(
     selector: String, name: String, platform: String, type: String, driverVersion: String,
     openCLCVersion: String? = nil, computeUnits: Int? = nil, globalMemoryBytes: Int? = nil,
-    maxAllocationBytes: Int? = nil
+    maxAllocationBytes: Int? = nil, tuning: String? = nil
   ) {
     self.selector = selector
     self.name = name
@@ -47,12 +52,14 @@ public struct DeviceSummary: Codable, Equatable {
     self.computeUnits = computeUnits
     self.globalMemoryBytes = globalMemoryBytes
     self.maxAllocationBytes = maxAllocationBytes
+    self.tuning = tuning
   }
 
   /// The device behind `backend` (the reference summary for anything but OpenCL).
   public init(backend: Backend) {
     if let cl = backend as? OpenCLBackend {
       self.init(cl.device)
+      tuning = cl.tuning.summary
     } else {
       self = .cpuReference
       selector = backend.name

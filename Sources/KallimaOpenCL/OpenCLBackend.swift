@@ -58,6 +58,8 @@ public final class OpenCLBackend: Backend {
   /// col2im's form (Kernels/conv.cl COL2IM_GATHER): each output gathers its taps (GPUs),
   /// or a row is built in private memory (CPUs). Tests switch it to cover both.
   var col2imGathers: Bool
+  /// Where the tuning came from and the CLBlast overrides applied (OpenCLBackend+Tuning.swift).
+  var tuningState = TuningState()
   /// The kernel sources by file name: the embedded Kernels/*.cl and *.h, each replaced by
   /// the file of the same name in `$KALLIMA_KERNELS_DIR` when that is set (to try a kernel
   /// change without rebuilding; the program cache is keyed by source, so nothing stale runs).
@@ -159,7 +161,7 @@ public final class OpenCLBackend: Backend {
       throw KallimaError.noDevice(
         "\(device.description) allows work-groups of \(device.maxWorkGroupSize) items; Kallima's reductions need \(OpenCLBackend.reduceGroupSize)")
     }
-    CLBlastTuning.apply(to: device)
+    loadTuning()
   }
 
   /// Program-cache counters (programs built from source vs loaded from disk, seconds spent).

@@ -56,7 +56,7 @@ struct BenchData: ParsableCommand {
   }
 
   func run() throws {
-    let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
+    let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device), suggestTuning: false)
     let start = Date()
     let dataset = try ImageDataset.load(
       path: data ?? TrainingOptions.embeddedData, size: size, channels: nil, limit: limit)

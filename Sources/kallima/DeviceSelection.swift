@@ -13,12 +13,27 @@ enum DeviceSelection {
   }
 
   /// "cpu" is the reference backend; "opencl" and "opencl:P:D" open an OpenCL device.
-  static func makeBackend(_ selector: String, profiling: Bool = false) throws -> Backend {
+  /// `suggestTuning`: for training and benchmarking, say once when the device is untuned.
+  static func makeBackend(_ selector: String, profiling: Bool = false, suggestTuning: Bool = true) throws -> Backend {
     if selector == "cpu" { return CPUBackend() }
     if selector == "opencl" || selector.hasPrefix("opencl:") {
-      return try OpenCLBackend(selector: selector, profiling: profiling)
+      let backend = try OpenCLBackend(selector: selector, profiling: profiling)
+      if suggestTuning { suggestTuningOnce(backend) }
+      return backend
     }
     throw KallimaError.invalidArgument(
       op: "--device", message: "unknown device '\(selector)': use cpu, opencl or opencl:PLATFORM:DEVICE (see `kallima devices`)")
+  }
+
+  nonisolated(unsafe) private static var suggested = false
+
+  /// One line per process when `backend`'s device has no tuning table (not when
+  /// KALLIMA_TUNING=off: then the user chose it).
+  static func suggestTuningOnce(_ backend: OpenCLBackend) {
+    guard backend.tuning == .untuned, !suggested else { return }
+    suggested = true
+    printError(
+      "kallima: \(backend.device.name) is untuned; `kallima tune --device \(backend.device.selector)` measures "
+        + "the fastest GEMM per shape once and every later run uses it")
   }
 }

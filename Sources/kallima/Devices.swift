@@ -36,16 +36,19 @@ struct Devices: ParsableCommand {
     }
     if let message = listing.openCLError { printError(message) }
     var table = TextTable(
-      header: ["selector", "platform", "device", "type", "driver", "CUs", "memory", "max alloc", "OpenCL C"],
-      leftAligned: [0, 1, 2, 3, 4, 8])
+      header: ["selector", "platform", "device", "type", "driver", "CUs", "memory", "max alloc", "OpenCL C", "tuning"],
+      leftAligned: [0, 1, 2, 3, 4, 8, 9])
     for d in listing.devices {
       table.append([
         d.selector, d.platform, d.name, d.type, d.driverVersion, d.computeUnits.map(String.init) ?? "-",
-        gib(d.globalMemoryBytes), gib(d.maxAllocationBytes), d.openCLCVersion ?? "-",
+        gib(d.globalMemoryBytes), gib(d.maxAllocationBytes), d.openCLCVersion ?? "-", d.tuning ?? "-",
       ])
     }
     table.render().forEach { print($0) }
     print("default: \(listing.defaultDevice) (--device, else $KALLIMA_DEVICE, else opencl = the first OpenCL device)")
+    if listing.devices.contains(where: { $0.tuning == "untuned" }) {
+      print("tuning: `kallima tune --device SELECTOR` measures an untuned device's GEMM choices (saved in the cache folder)")
+    }
   }
 
   func gib(_ bytes: Int?) -> String {

@@ -70,7 +70,7 @@ struct FID: ParsableCommand {
       generator = g
       backend = g.backend
     } else {
-      backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
+      backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device), suggestTuning: false)
     }
     // Loaded on first use: two .npz inputs need no network.
     var loaded: FeatureExtractor?

@@ -20,7 +20,7 @@ struct CheckpointGenerator {
 
   init(path: String, device: String?) throws {
     checkpoint = try Checkpoint.read(path)
-    backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
+    backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device), suggestTuning: false)
     let architecture = try Architecture.named(checkpoint.recipe.arch)
     conditions = checkpoint.conditions
     if let conditions {

@@ -35,7 +35,7 @@ struct Translate: ParsableCommand {
     guard let dir = TranslationDirection(rawValue: direction) else {
       throw ValidationError("--direction must be AtoB or BtoA")
     }
-    let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
+    let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device), suggestTuning: false)
     let method = try c.options.method(
       channelsA: c.training.channelsA, channelsB: c.training.channelsB, labels: c.labels?.width)
     let t = try method.translator(dir)

@@ -6,14 +6,15 @@ import KallimaGAN
 @testable import KallimaTrain
 import Testing
 
-/// Runs `executable` with `arguments`, killing it after `timeout` seconds; returns its exit
-/// status, standard output and standard error.
-func launch(_ executable: String, _ arguments: [String], timeout: Double = 120) throws -> (
-  status: Int32, out: String, err: String
-) {
+/// Runs `executable` with `arguments` and `environment` added to this process's, killing it
+/// after `timeout` seconds; returns its exit status, standard output and standard error.
+func launch(_ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 120)
+  throws -> (status: Int32, out: String, err: String)
+{
   let process = Process()
   process.executableURL = URL(fileURLWithPath: executable)
   process.arguments = arguments
+  if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
   let (out, err) = (Pipe(), Pipe())
   (process.standardOutput, process.standardError) = (out, err)
   try process.run()
