@@ -5,35 +5,59 @@
 // (e / inner) * outer_stride + g * inner + e % inner.
 #include "reduce.h"
 
-inline int group_index(int g, int e, int inner, int outer_stride) {
-  return (e / inner) * outer_stride + g * inner + e % inner;
+// Statistics in the two passes of reduce.h. Pass 1, one work-group per (group, split):
+// the split's mean and M2 = Σ (x - mean)², two passes over the split (the second reads it
+// from cache), so no sum of squares cancels.
+__kernel void norm_stats_partials(__global const float* x, __global float* part_mean,
+                                  __global float* part_m2, const int count, const int chunk,
+                                  const int splits, const int inner, const int outer_stride) {
+  __local float scratch[REDUCE_WG];
+  const int gid = get_group_id(0);
+  const int s = gid % splits;
+  const span_t start = item_span(gid / splits, s, count, chunk, inner, outer_stride);
+  span_t sp = start;
+  float acc = 0.0f;
+  int at;
+  for (int n; (n = span_next(&sp, inner, outer_stride, &at)) > 0;) acc += run_sum(x + at, n);
+  const float mu = group_sum(acc, scratch) / split_length(s, count, chunk);
+  sp = start;
+  acc = 0.0f;
+  for (int n; (n = span_next(&sp, inner, outer_stride, &at)) > 0;) acc += run_sq_dev(x + at, n, mu);
+  const float m2 = group_sum(acc, scratch);
+  if (get_local_id(0) == 0) {
+    part_mean[gid] = mu;
+    part_m2[gid] = m2;
+  }
 }
 
-// Per group: mean and 1/sqrt(biased var + eps), two passes for accuracy. With
-// update_running, also running = (1-momentum)*running + momentum*stat, the variance
-// unbiased (count/(count-1)) as PyTorch does. One work-group per group.
-__kernel void norm_stats(__global const float* x, __global float* mean, __global float* invstd,
-                         __global float* running_mean, __global float* running_var,
-                         const int inner, const int outer_stride, const int count,
-                         const float eps, const float momentum, const int update_running) {
-  __local float scratch[REDUCE_WG];
-  const int g = get_group_id(0);
-  float acc = 0.0f;
-  for (int e = get_local_id(0); e < count; e += REDUCE_WG) acc += x[group_index(g, e, inner, outer_stride)];
-  const float mu = group_sum(acc, scratch) / count;
-  acc = 0.0f;
-  for (int e = get_local_id(0); e < count; e += REDUCE_WG) {
-    const float d = x[group_index(g, e, inner, outer_stride)] - mu;
-    acc += d * d;
+// Pass 2, one work-item per group: the splits' (mean, M2) combined in split order with the
+// pairwise update of Chan, Golub & LeVeque (1979), then mean and 1/sqrt(biased var + eps).
+// With update_running, also running = (1-momentum)*running + momentum*stat, the variance
+// unbiased (count/(count-1)) as PyTorch does.
+__kernel void norm_stats_finish(__global const float* part_mean, __global const float* part_m2,
+                                __global float* mean, __global float* invstd,
+                                __global float* running_mean, __global float* running_var,
+                                const int groups, const int splits, const int chunk, const int count,
+                                const float eps, const float momentum, const int update_running) {
+  const int g = get_global_id(0);
+  if (g >= groups) return;
+  float n = 0.0f;
+  float mu = 0.0f;
+  float m2 = 0.0f;
+  for (int s = 0; s < splits; ++s) {
+    const float nb = split_length(s, count, chunk);
+    const float total = n + nb;
+    const float delta = part_mean[g * splits + s] - mu;
+    mu += delta * (nb / total);
+    m2 += part_m2[g * splits + s] + delta * delta * (n * nb / total);
+    n = total;
   }
-  const float var = group_sum(acc, scratch) / count;
-  if (get_local_id(0) == 0) {
-    mean[g] = mu;
-    invstd[g] = 1.0f / sqrt(var + eps);
-    if (update_running) {
-      running_mean[g] = (1.0f - momentum) * running_mean[g] + momentum * mu;
-      running_var[g] = (1.0f - momentum) * running_var[g] + momentum * var * count / (count - 1);
-    }
+  const float var = m2 / count;
+  mean[g] = mu;
+  invstd[g] = 1.0f / sqrt(var + eps);
+  if (update_running) {
+    running_mean[g] = (1.0f - momentum) * running_mean[g] + momentum * mu;
+    running_var[g] = (1.0f - momentum) * running_var[g] + momentum * var * count / (count - 1);
   }
 }
 
@@ -59,27 +83,43 @@ __kernel void norm_apply(__global const float* x, __global float* y, __global co
   y[t] = v;
 }
 
-// Per group: sum_dy = sum(dy), sum_dy_xhat = sum(dy * (x - mean) * invstd).
-__kernel void norm_bwd_sums(__global const float* dy, __global const float* x,
-                            __global const float* mean, __global const float* invstd,
-                            __global float* sum_dy, __global float* sum_dy_xhat,
-                            const int inner, const int outer_stride, const int count) {
+// Backward sums, pass 1 (one work-group per (group, split)): part_dy = Σ dy and
+// part_dy_xhat = Σ dy * (x - mean) * invstd over the split. Pass 2 is reduce.cl's
+// sum_partials_finish, once per array.
+__kernel void norm_bwd_partials(__global const float* dy, __global const float* x,
+                                __global const float* mean, __global const float* invstd,
+                                __global float* part_dy, __global float* part_dy_xhat,
+                                const int count, const int chunk, const int splits, const int inner,
+                                const int outer_stride) {
   __local float scratch[REDUCE_WG];
-  const int g = get_group_id(0);
+  const int gid = get_group_id(0);
+  const int g = gid / splits;
+  span_t sp = item_span(g, gid % splits, count, chunk, inner, outer_stride);
   const float mu = mean[g];
-  const float is = invstd[g];
   float a = 0.0f;
   float b = 0.0f;
-  for (int e = get_local_id(0); e < count; e += REDUCE_WG) {
-    const int idx = group_index(g, e, inner, outer_stride);
-    a += dy[idx];
-    b += dy[idx] * (x[idx] - mu) * is;
+  int at;
+  for (int n; (n = span_next(&sp, inner, outer_stride, &at)) > 0;) {
+    float8 va = 0.0f;
+    float8 vb = 0.0f;
+    int k = 0;
+    for (; k + 8 <= n; k += 8) {
+      const float8 d = vload8(0, dy + at + k);
+      va += d;
+      vb += d * (vload8(0, x + at + k) - mu);
+    }
+    for (; k < n; ++k) {
+      a += dy[at + k];
+      b += dy[at + k] * (x[at + k] - mu);
+    }
+    a += lane_sum8(va);
+    b += lane_sum8(vb);
   }
   const float sa = group_sum(a, scratch);
   const float sb = group_sum(b, scratch);
   if (get_local_id(0) == 0) {
-    sum_dy[g] = sa;
-    sum_dy_xhat[g] = sb;
+    part_dy[gid] = sa;
+    part_dy_xhat[gid] = sb * invstd[g];
   }
 }
 

@@ -1,7 +1,6 @@
 // Row-wise softmax and softmax cross-entropy over logits [N, C] (classes on the last axis).
 // One work-item per row: C is small (10 classes, Inception's 1008) and rows are many.
 // Every row is shifted by its maximum before exp, so any finite logits are safe.
-#include "reduce.h"
 
 // log Σ_c exp(x[c]) of one row.
 inline float row_log_sum_exp(__global const float* x, const int c) {
@@ -12,18 +11,17 @@ inline float row_log_sum_exp(__global const float* x, const int c) {
   return top + log(s);
 }
 
-// loss[0] = mean over rows of -sum_c t[r,c] * (x[r,c] - lse(x[r])); one work-group.
-__kernel void softmax_cross_entropy_fwd(__global const float* x, __global const float* t,
-                                        __global float* loss, const int n, const int c) {
-  __local float scratch[REDUCE_WG];
+// row_loss[r] = -sum_c t[r,c] * (x[r,c] - lse(x[r])); one work-item per row. The host
+// reduces row_loss to the mean (reduce.cl), so the loss spreads over work-groups.
+__kernel void softmax_cross_entropy_rows(__global const float* x, __global const float* t,
+                                         __global float* row_loss, const int n, const int c) {
+  const int r = get_global_id(0);
+  if (r >= n) return;
+  __global const float* row = x + r * c;
+  const float lse = row_log_sum_exp(row, c);
   float acc = 0.0f;
-  for (int r = get_local_id(0); r < n; r += REDUCE_WG) {
-    __global const float* row = x + r * c;
-    const float lse = row_log_sum_exp(row, c);
-    for (int j = 0; j < c; ++j) acc -= t[r * c + j] * (row[j] - lse);
-  }
-  const float total = group_sum(acc, scratch);
-  if (get_local_id(0) == 0) loss[0] = total / n;
+  for (int j = 0; j < c; ++j) acc -= t[r * c + j] * (row[j] - lse);
+  row_loss[r] = acc;
 }
 
 // dx[r,c] = dloss[0] / n * (softmax(x[r])[c] * sum_c' t[r,c'] - t[r,c]).

@@ -14,13 +14,9 @@ extension OpenCLBackend {
     let (n, c, inner) = try ShapeCheck.batchnorm_fwd_train(
       x: x, gamma: gamma, beta: beta, y: y, saveMean: saveMean, saveInvstd: saveInvstd, runningMean: runningMean, runningVar: runningVar)
     try locked {
-      try launchGroups(
-        "norm_stats", groups: c,
-        [
-          .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
-          .buffer(mem(runningMean, op)), .buffer(mem(runningVar, op)), .int(inner), .int(c * inner),
-          .int(n * inner), .float(eps), .float(momentum), .int(momentum == 0 ? 0 : 1),
-        ])
+      try normStatistics(
+        x: mem(x, op), .batch(n: n, c: c, inner: inner), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
+        running: momentum == 0 ? nil : (mem(runningMean, op), mem(runningVar, op)), eps: eps, momentum: momentum)
       try launch(
         "norm_apply", items: x.count,
         [
@@ -65,12 +61,9 @@ extension OpenCLBackend {
       dy: dy, x: x, gamma: gamma, saveMean: saveMean, saveInvstd: saveInvstd, dx: dx, dgamma: dgamma, dbeta: dbeta)
     try locked {
       // The per-channel sums are exactly dbeta (Σdy) and dgamma (Σdy·x̂).
-      try launchGroups(
-        "norm_bwd_sums", groups: c,
-        [
-          .buffer(mem(dy, op)), .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
-          .buffer(mem(dbeta, op)), .buffer(mem(dgamma, op)), .int(inner), .int(c * inner), .int(n * inner),
-        ])
+      try normBackwardSums(
+        dy: mem(dy, op), x: mem(x, op), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
+        .batch(n: n, c: c, inner: inner), sumDy: mem(dbeta, op), sumDyXhat: mem(dgamma, op))
       try launch(
         "norm_bwd_apply", items: x.count,
         [
@@ -90,12 +83,9 @@ extension OpenCLBackend {
       dy: dy, x: x, gamma: gamma, runningMean: runningMean, runningVar: runningVar, dx: dx, dgamma: dgamma, dbeta: dbeta)
     try locked {
       let invstd = try evalInvstd(runningVar, eps: eps, op)
-      try launchGroups(
-        "norm_bwd_sums", groups: c,
-        [
-          .buffer(mem(dy, op)), .buffer(mem(x, op)), .buffer(mem(runningMean, op)), .buffer(invstd),
-          .buffer(mem(dbeta, op)), .buffer(mem(dgamma, op)), .int(inner), .int(c * inner), .int(n * inner),
-        ])
+      try normBackwardSums(
+        dy: mem(dy, op), x: mem(x, op), mean: mem(runningMean, op), invstd: invstd, .batch(n: n, c: c, inner: inner),
+        sumDy: mem(dbeta, op), sumDyXhat: mem(dgamma, op))
       // dx = dy · (gamma · invstd) per channel.
       let channelScale = try workspace(OpenCLBackend.normSlotB, count: c)
       try launch("mul", items: c, [.buffer(mem(gamma, op)), .buffer(invstd), .buffer(channelScale), .int(c)])
@@ -112,12 +102,9 @@ extension OpenCLBackend {
     let (n, c, inner) = try ShapeCheck.instancenorm_fwd(
       x: x, gamma: gamma, beta: beta, y: y, saveMean: saveMean, saveInvstd: saveInvstd)
     try locked {
-      try launchGroups(
-        "norm_stats", groups: n * c,
-        [
-          .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)), .null, .null,
-          .int(inner), .int(0), .int(inner), .float(eps), .float(0), .int(0),
-        ])
+      try normStatistics(
+        x: mem(x, op), .instance(n: n, c: c, inner: inner), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
+        running: nil, eps: eps, momentum: 0)
       try launch(
         "norm_apply", items: x.count,
         [
@@ -138,12 +125,9 @@ extension OpenCLBackend {
     try locked {
       let sumDy = try workspace(OpenCLBackend.normSlotA, count: n * c)
       let sumDyXhat = try workspace(OpenCLBackend.normSlotB, count: n * c)
-      try launchGroups(
-        "norm_bwd_sums", groups: n * c,
-        [
-          .buffer(mem(dy, op)), .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
-          .buffer(sumDy), .buffer(sumDyXhat), .int(inner), .int(0), .int(inner),
-        ])
+      try normBackwardSums(
+        dy: mem(dy, op), x: mem(x, op), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
+        .instance(n: n, c: c, inner: inner), sumDy: sumDy, sumDyXhat: sumDyXhat)
       try launch(
         "norm_bwd_apply", items: x.count,
         [

@@ -118,22 +118,26 @@ extension OpenCLBackend {
   public func reduce_sum(_ x: Tensor, y: Tensor, alpha: Float) throws {
     let op = "reduce_sum"
     try ShapeCheck.expect(op, y.count == 1, "y must hold one element, got \(y.shape)")
-    try launchGroups(op, groups: 1, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(x.count), .float(alpha)])
+    try locked {
+      try sumRows(mem(x, op), into: mem(y, op), rows: 1, count: x.count, inner: x.count, outerStride: 0, alpha: alpha)
+    }
   }
 
   public func channel_sum(_ x: Tensor, y: Tensor) throws {
     let op = "channel_sum"
     let (outer, channels, inner) = try ShapeCheck.channelVector(op, x: x.shape, vector: y.shape, role: "y")
-    try launchGroups(
-      op, groups: channels,
-      [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(outer), .int(channels), .int(inner)])
+    try locked {
+      try sumRows(
+        mem(x, op), into: mem(y, op), rows: channels, count: outer * inner, inner: inner, outerStride: channels * inner)
+    }
   }
 
   // MARK: Losses
 
+  /// A mean loss through its pass-1 kernel `op`_partials (Kernels/loss.cl).
   func lossForward(_ op: String, _ x: Tensor, _ t: Tensor, _ loss: Tensor) throws {
     try ShapeCheck.loss(op, x: x, target: t, scalar: loss)
-    try launchGroups(op, groups: 1, [.buffer(mem(x, op)), .buffer(mem(t, op)), .buffer(mem(loss, op)), .int(x.count)])
+    try meanLoss(op + "_partials", x: mem(x, op), t: mem(t, op), loss: mem(loss, op), n: x.count)
   }
 
   func lossBackward(_ op: String, _ x: Tensor, _ t: Tensor, _ dloss: Tensor, _ dx: Tensor) throws {
@@ -153,8 +157,13 @@ extension OpenCLBackend {
   public func softmax_cross_entropy_fwd(logits: Tensor, targets: Tensor, loss: Tensor) throws {
     let op = "softmax_cross_entropy_fwd"
     let (n, c) = try ShapeCheck.softmax_cross_entropy(op, logits: logits, targets: targets, scalar: loss)
-    try launchGroups(
-      op, groups: 1, [.buffer(mem(logits, op)), .buffer(mem(targets, op)), .buffer(mem(loss, op)), .int(n), .int(c)])
+    try locked {
+      let rowLoss = try workspace(OpenCLBackend.rowLossSlot, count: n)
+      try launch(
+        "softmax_cross_entropy_rows", items: n,
+        [.buffer(mem(logits, op)), .buffer(mem(targets, op)), .buffer(rowLoss), .int(n), .int(c)])
+      try sumRows(rowLoss, into: mem(loss, op), rows: 1, count: n, inner: n, outerStride: 0, alpha: 1 / Float(n))
+    }
   }
 
   public func softmax_cross_entropy_bwd(logits: Tensor, targets: Tensor, dloss: Tensor, dlogits: Tensor) throws {

@@ -1,0 +1,35 @@
+import KallimaCore
+
+extension OpCatalog {
+  /// Lengths around the split edges of the multi-work-group reductions (OpenCL
+  /// `ReductionSplit`: splits of at least 2048 = 8 × 256 values, four work-groups per
+  /// compute unit): one split short of the edge, exactly on it, one past it (a second split
+  /// of one value), several splits with a ragged last one, and many.
+  public static let reductionLengths = [2047, 2048, 2049, 8 * 2048 + 1, 100_003]
+
+  /// The reductions (sums, losses, norm statistics and their backward sums) on shapes that
+  /// cut rows into several splits, with runs that cross row boundaries and H*W = 1. The
+  /// work-group edges (1, 255, 256, 257) are in `parityCases`' shared sweeps.
+  public static func reductionParityCases() -> [OpCase] {
+    var cases: [OpCase] = []
+    for n in reductionLengths {
+      cases.append(reduceSum(n: n))
+      for op in ["bce_logits_fwd", "mse_fwd", "l1_fwd"] { cases.append(loss(op, n: n)) }
+    }
+    // [outer, C, inner]: rows of 3000 values in 2 splits crossing rows of 1000; H*W = 1
+    // with 2 splits; 3 splits of rows of 1089; one channel in 2 ragged splits.
+    let channelShapes: [Shape] = [[3, 2, 1000], [3000, 2], [40, 3, 1], [5, 3, 33, 33], [9, 1, 17, 17]]
+    for shape in channelShapes {
+      cases.append(channelSum(shape: shape))
+      for phase in ["fwd_train", "bwd", "bwd_eval"] { cases.append(batchnorm(phase, shape: shape)) }
+    }
+    // Instance norm with few instances of many values: each instance in 2 splits.
+    for affine in [false, true] {
+      cases.append(instancenorm("fwd", shape: [1, 2, 50, 50], affine: affine))
+      cases.append(instancenorm("bwd", shape: [1, 2, 50, 50], affine: affine))
+    }
+    // Softmax cross-entropy over more rows than one split holds.
+    cases.append(softmax("softmax_cross_entropy_fwd", n: 2049, c: 3))
+    return cases
+  }
+}
