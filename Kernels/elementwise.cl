@@ -89,6 +89,27 @@ __kernel void mul_channel(__global const float* x, __global const float* s, __gl
   if (i < n) y[i] = x[i] * s[(i / inner) % channels];
 }
 
+// The same two on planes [outer * channels, inner] in a 2-D launch
+// (OpenCLBackend.launchPlanes): the channel is p % channels, once per row of work-items,
+// not two divisions per element. (The 1-D forms stay for the convolutions' bias.)
+__kernel void add_channel_planes(__global const float* x, __global const float* bias, __global float* y,
+                                 const int channels, const int inner, const int planes) {
+  const int i = get_global_id(0);
+  const int p = get_global_id(1);
+  if (i >= inner || p >= planes) return;
+  const int t = p * inner + i;
+  y[t] = x[t] + bias[p % channels];
+}
+
+__kernel void mul_channel_planes(__global const float* x, __global const float* s, __global float* y,
+                                 const int channels, const int inner, const int planes) {
+  const int i = get_global_id(0);
+  const int p = get_global_id(1);
+  if (i >= inner || p >= planes) return;
+  const int t = p * inner + i;
+  y[t] = x[t] * s[p % channels];
+}
+
 // Copies channels [x_start, x_start + count) of x [outer, xc, inner] into channels
 // [y_start, y_start + count) of y [outer, yc, inner]. n = outer * count * inner.
 __kernel void copy_channels(__global const float* x, const int x_start, const int xc,

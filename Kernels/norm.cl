@@ -68,16 +68,21 @@ __kernel void norm_invstd(__global const float* var, __global float* invstd, con
   if (i < n) invstd[i] = 1.0f / sqrt(var[i] + eps);
 }
 
-// y = (x - mean[g]) * invstd[g] (* gamma[c] + beta[c] when gamma is not NULL).
-// per_instance selects g = n*C + c (instance norm) or g = c (batch norm).
+// y = (x - mean[g]) * invstd[g] (* gamma[c] + beta[c] when gamma is not NULL), over planes
+// x[p, :] of `inner` values, p = n*C + c, in a 2-D launch (OpenCLBackend.launchPlanes):
+// dimension 0 along a plane, 1 over planes, so the channel comes from the plane index once
+// per row of work-items instead of from two divisions per element.
+// per_instance selects g = p (instance norm) or g = c (batch norm).
 __kernel void norm_apply(__global const float* x, __global float* y, __global const float* mean,
                          __global const float* invstd, __global const float* gamma,
                          __global const float* beta, const int C, const int inner,
-                         const int per_instance, const int total) {
-  const int t = get_global_id(0);
-  if (t >= total) return;
-  const int c = (t / inner) % C;
-  const int g = per_instance ? t / inner : c;
+                         const int per_instance, const int planes) {
+  const int i = get_global_id(0);
+  const int p = get_global_id(1);
+  if (i >= inner || p >= planes) return;
+  const int c = p % C;
+  const int g = per_instance ? p : c;
+  const int t = p * inner + i;
   float v = (x[t] - mean[g]) * invstd[g];
   if (gamma) v = v * gamma[c] + beta[c];
   y[t] = v;
@@ -123,17 +128,20 @@ __kernel void norm_bwd_partials(__global const float* dy, __global const float* 
   }
 }
 
-// dx = gamma * invstd / M * (M*dy - sum_dy - xhat * sum_dy_xhat) (gamma = 1 when NULL).
+// dx = gamma * invstd / M * (M*dy - sum_dy - xhat * sum_dy_xhat) (gamma = 1 when NULL),
+// launched over planes as norm_apply.
 __kernel void norm_bwd_apply(__global const float* dy, __global const float* x,
                              __global const float* mean, __global const float* invstd,
                              __global const float* gamma, __global const float* sum_dy,
                              __global const float* sum_dy_xhat, __global float* dx,
                              const int C, const int inner, const int per_instance,
-                             const int count, const int total) {
-  const int t = get_global_id(0);
-  if (t >= total) return;
-  const int c = (t / inner) % C;
-  const int g = per_instance ? t / inner : c;
+                             const int count, const int planes) {
+  const int i = get_global_id(0);
+  const int p = get_global_id(1);
+  if (i >= inner || p >= planes) return;
+  const int c = p % C;
+  const int g = per_instance ? p : c;
+  const int t = p * inner + i;
   const float xhat = (x[t] - mean[g]) * invstd[g];
   const float k = (gamma ? gamma[c] : 1.0f) * invstd[g] / count;
   dx[t] = k * (count * dy[t] - sum_dy[g] - xhat * sum_dy_xhat[g]);

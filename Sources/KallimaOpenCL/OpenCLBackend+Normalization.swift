@@ -17,11 +17,11 @@ extension OpenCLBackend {
       try normStatistics(
         x: mem(x, op), .batch(n: n, c: c, inner: inner), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
         running: momentum == 0 ? nil : (mem(runningMean, op), mem(runningVar, op)), eps: eps, momentum: momentum)
-      try launch(
-        "norm_apply", items: x.count,
+      try launchPlanes(
+        "norm_apply", inner: inner, planes: n * c,
         [
           .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
-          .buffer(mem(gamma, op)), .buffer(mem(beta, op)), .int(c), .int(inner), .int(0), .int(x.count),
+          .buffer(mem(gamma, op)), .buffer(mem(beta, op)), .int(c), .int(inner), .int(0), .int(n * c),
         ])
     }
   }
@@ -39,15 +39,15 @@ extension OpenCLBackend {
     x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, y: Tensor, eps: Float
   ) throws {
     let op = "batchnorm_fwd_eval"
-    let (_, c, inner) = try ShapeCheck.batchnorm_fwd_eval(
+    let (n, c, inner) = try ShapeCheck.batchnorm_fwd_eval(
       x: x, gamma: gamma, beta: beta, runningMean: runningMean, runningVar: runningVar, y: y)
     try locked {
       let invstd = try evalInvstd(runningVar, eps: eps, op)
-      try launch(
-        "norm_apply", items: x.count,
+      try launchPlanes(
+        "norm_apply", inner: inner, planes: n * c,
         [
           .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(runningMean, op)), .buffer(invstd),
-          .buffer(mem(gamma, op)), .buffer(mem(beta, op)), .int(c), .int(inner), .int(0), .int(x.count),
+          .buffer(mem(gamma, op)), .buffer(mem(beta, op)), .int(c), .int(inner), .int(0), .int(n * c),
         ])
     }
   }
@@ -64,12 +64,12 @@ extension OpenCLBackend {
       try normBackwardSums(
         dy: mem(dy, op), x: mem(x, op), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
         .batch(n: n, c: c, inner: inner), sumDy: mem(dbeta, op), sumDyXhat: mem(dgamma, op))
-      try launch(
-        "norm_bwd_apply", items: x.count,
+      try launchPlanes(
+        "norm_bwd_apply", inner: inner, planes: n * c,
         [
           .buffer(mem(dy, op)), .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
           .buffer(mem(gamma, op)), .buffer(mem(dbeta, op)), .buffer(mem(dgamma, op)), .buffer(mem(dx, op)),
-          .int(c), .int(inner), .int(0), .int(n * inner), .int(x.count),
+          .int(c), .int(inner), .int(0), .int(n * inner), .int(n * c),
         ])
     }
   }
@@ -89,9 +89,9 @@ extension OpenCLBackend {
       // dx = dy · (gamma · invstd) per channel.
       let channelScale = try workspace(OpenCLBackend.normSlotB, count: c)
       try launch("mul", items: c, [.buffer(mem(gamma, op)), .buffer(invstd), .buffer(channelScale), .int(c)])
-      try launch(
-        "mul_channel", items: x.count,
-        [.buffer(mem(dy, op)), .buffer(channelScale), .buffer(mem(dx, op)), .int(c), .int(inner), .int(x.count)])
+      try launchPlanes(
+        "mul_channel_planes", inner: inner, planes: n * c,
+        [.buffer(mem(dy, op)), .buffer(channelScale), .buffer(mem(dx, op)), .int(c), .int(inner), .int(n * c)])
     }
   }
 
@@ -105,12 +105,12 @@ extension OpenCLBackend {
       try normStatistics(
         x: mem(x, op), .instance(n: n, c: c, inner: inner), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
         running: nil, eps: eps, momentum: 0)
-      try launch(
-        "norm_apply", items: x.count,
+      try launchPlanes(
+        "norm_apply", inner: inner, planes: n * c,
         [
           .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
           .optional(gamma.map { try mem($0, op) }), .optional(beta.map { try mem($0, op) }), .int(c), .int(inner),
-          .int(1), .int(x.count),
+          .int(1), .int(n * c),
         ])
     }
   }
@@ -128,12 +128,12 @@ extension OpenCLBackend {
       try normBackwardSums(
         dy: mem(dy, op), x: mem(x, op), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
         .instance(n: n, c: c, inner: inner), sumDy: sumDy, sumDyXhat: sumDyXhat)
-      try launch(
-        "norm_bwd_apply", items: x.count,
+      try launchPlanes(
+        "norm_bwd_apply", inner: inner, planes: n * c,
         [
           .buffer(mem(dy, op)), .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
           .optional(gamma.map { try mem($0, op) }), .buffer(sumDy), .buffer(sumDyXhat), .buffer(mem(dx, op)),
-          .int(c), .int(inner), .int(1), .int(inner), .int(x.count),
+          .int(c), .int(inner), .int(1), .int(inner), .int(n * c),
         ])
       if let dgamma, let dbeta {
         try launch(

@@ -79,11 +79,11 @@ extension OpenCLBackend {
   }
 
   func channelBroadcast(_ op: String, _ x: Tensor, _ v: Tensor, _ role: String, _ y: Tensor) throws {
-    let (_, channels, inner) = try ShapeCheck.channelVector(op, x: x.shape, vector: v.shape, role: role)
+    let (outer, channels, inner) = try ShapeCheck.channelVector(op, x: x.shape, vector: v.shape, role: role)
     try ShapeCheck.allSame(op, [("x", x), ("y", y)])
-    try launch(
-      op, items: x.count,
-      [.buffer(mem(x, op)), .buffer(mem(v, op)), .buffer(mem(y, op)), .int(channels), .int(inner), .int(x.count)])
+    try launchPlanes(
+      op + "_planes", inner: inner, planes: outer * channels,
+      [.buffer(mem(x, op)), .buffer(mem(v, op)), .buffer(mem(y, op)), .int(channels), .int(inner), .int(outer * channels)])
   }
 
   public func add_channel(_ x: Tensor, bias: Tensor, y: Tensor) throws {
