@@ -90,7 +90,7 @@ __kernel void mul_channel(__global const float* x, __global const float* s, __gl
 }
 
 // The same two on planes [outer * channels, inner] in a 2-D launch
-// (OpenCLBackend.launchPlanes): the channel is p % channels, once per row of work-items,
+// (OpenCLBackend.launchRows): the channel is p % channels, once per row of work-items,
 // not two divisions per element. (The 1-D forms stay for the convolutions' bias.)
 __kernel void add_channel_planes(__global const float* x, __global const float* bias, __global float* y,
                                  const int channels, const int inner, const int planes) {
@@ -111,27 +111,27 @@ __kernel void mul_channel_planes(__global const float* x, __global const float* 
 }
 
 // Copies channels [x_start, x_start + count) of x [outer, xc, inner] into channels
-// [y_start, y_start + count) of y [outer, yc, inner]. n = outer * count * inner.
+// [y_start, y_start + count) of y [outer, yc, inner]. A row launch (launchRows) over the
+// outer * count copied planes: plane p is channel p % count of sample p / count.
 __kernel void copy_channels(__global const float* x, const int x_start, const int xc,
                             __global float* y, const int y_start, const int yc,
-                            const int count, const int inner, const int n) {
-  const int t = get_global_id(0);
-  if (t >= n) return;
-  const int i = t % inner;
-  const int c = (t / inner) % count;
-  const int o = t / (inner * count);
+                            const int count, const int inner, const int planes) {
+  const int i = get_global_id(0);
+  const int p = get_global_id(1);
+  if (i >= inner || p >= planes) return;
+  const int o = p / count;
+  const int c = p % count;
   y[(o * yc + y_start + c) * inner + i] = x[(o * xc + x_start + c) * inner + i];
 }
 
-// y [b, a, inner] = x [a, b, inner] with the first two axes swapped; n = a * b * inner.
+// y [b, a, inner] = x [a, b, inner] with the first two axes swapped. A row launch over the
+// a * b rows of x: row p = i * b + j moves to row j * a + i of y.
 __kernel void transpose01(__global const float* x, __global float* y, const int a, const int b, const int inner,
-                          const int n) {
-  const int t = get_global_id(0);
-  if (t >= n) return;
-  const int k = t % inner;
-  const int j = (t / inner) % b;
-  const int i = t / (inner * b);
-  y[(j * a + i) * inner + k] = x[t];
+                          const int rows) {
+  const int k = get_global_id(0);
+  const int p = get_global_id(1);
+  if (k >= inner || p >= rows) return;
+  y[((p % b) * a + p / b) * inner + k] = x[p * inner + k];
 }
 
 // y[i] = sum over s of x[s * n + i]: adds `slices` partial results (split-K weight gradients).

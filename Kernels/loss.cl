@@ -10,10 +10,12 @@
 #define MSE_TERM(x, t) (((x) - (t)) * ((x) - (t)))
 #define L1_TERM(x, t) fabs((x) - (t))
 
+// 1 / (1 + exp(-x)) without overflow: e = exp(-|x|) <= 1 serves both signs. Both sides
+// are computed and one selected (no branch), so PoCL vectorises the backward kernels.
 inline float sigmoid_stable(float x) {
-  if (x >= 0.0f) return 1.0f / (1.0f + exp(-x));
-  const float e = exp(x);
-  return e / (1.0f + e);
+  const float e = exp(-fabs(x));
+  const float r = 1.0f / (1.0f + e);
+  return x >= 0.0f ? r : e * r;
 }
 inline float sign0(float v) { return v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : 0.0f); }
 

@@ -5,29 +5,52 @@
 // (e / inner) * outer_stride + g * inner + e % inner.
 #include "reduce.h"
 
-// Statistics in the two passes of reduce.h. Pass 1, one work-group per (group, split):
-// the split's mean and M2 = Σ (x - mean)², two passes over the split (the second reads it
-// from cache), so no sum of squares cancels.
+// Σ x over a share (reduce.h), for the statistics' first pass.
+inline float span_sum(__global const float* x, span_t sp, const int inner, const int outer_stride) {
+  float acc = 0.0f;
+  int at;
+  for (int n; (n = span_next(&sp, inner, outer_stride, &at)) > 0;) acc += run_sum(x + at, n);
+  return acc;
+}
+
+// Σ (x - mu)² over a share, the second pass (the values come back from cache).
+inline float span_sq_dev(__global const float* x, span_t sp, const int inner, const int outer_stride,
+                         const float mu) {
+  float acc = 0.0f;
+  int at;
+  for (int n; (n = span_next(&sp, inner, outer_stride, &at)) > 0;) acc += run_sq_dev(x + at, n, mu);
+  return acc;
+}
+
+// Statistics in the two passes of reduce.h. Pass 1, one work-group per (group, split): the
+// split's mean and M2 = Σ (x - mean)², two passes over the split, so no sum of squares
+// cancels.
 __kernel void norm_stats_partials(__global const float* x, __global float* part_mean,
                                   __global float* part_m2, const int count, const int chunk,
                                   const int splits, const int inner, const int outer_stride) {
   __local float scratch[REDUCE_WG];
   const int gid = get_group_id(0);
   const int s = gid % splits;
-  const span_t start = item_span(gid / splits, s, count, chunk, inner, outer_stride);
-  span_t sp = start;
-  float acc = 0.0f;
-  int at;
-  for (int n; (n = span_next(&sp, inner, outer_stride, &at)) > 0;) acc += run_sum(x + at, n);
-  const float mu = group_sum(acc, scratch) / split_length(s, count, chunk);
-  sp = start;
-  acc = 0.0f;
-  for (int n; (n = span_next(&sp, inner, outer_stride, &at)) > 0;) acc += run_sq_dev(x + at, n, mu);
-  const float m2 = group_sum(acc, scratch);
+  const span_t share = item_span(gid / splits, s, count, chunk, inner, outer_stride);
+  const float mu = group_sum(span_sum(x, share, inner, outer_stride), scratch) / split_length(s, count, chunk);
+  const float m2 = group_sum(span_sq_dev(x, share, inner, outer_stride, mu), scratch);
   if (get_local_id(0) == 0) {
     part_mean[gid] = mu;
     part_m2[gid] = m2;
   }
+}
+
+// Pass 1 for many short groups (instance norm's H*W values): one work-item per whole group,
+// written as a single split, so norm_stats_finish completes it as usual.
+__kernel void norm_stats_rows(__global const float* x, __global float* part_mean,
+                              __global float* part_m2, const int groups, const int count,
+                              const int inner, const int outer_stride) {
+  const int g = get_global_id(0);
+  if (g >= groups) return;
+  const span_t row = row_span(g, count, inner);
+  const float mu = span_sum(x, row, inner, outer_stride) / count;
+  part_mean[g] = mu;
+  part_m2[g] = span_sq_dev(x, row, inner, outer_stride, mu);
 }
 
 // Pass 2, one work-item per group: the splits' (mean, M2) combined in split order with the
@@ -69,7 +92,7 @@ __kernel void norm_invstd(__global const float* var, __global float* invstd, con
 }
 
 // y = (x - mean[g]) * invstd[g] (* gamma[c] + beta[c] when gamma is not NULL), over planes
-// x[p, :] of `inner` values, p = n*C + c, in a 2-D launch (OpenCLBackend.launchPlanes):
+// x[p, :] of `inner` values, p = n*C + c, in a 2-D launch (OpenCLBackend.launchRows):
 // dimension 0 along a plane, 1 over planes, so the channel comes from the plane index once
 // per row of work-items instead of from two divisions per element.
 // per_instance selects g = p (instance norm) or g = c (batch norm).
@@ -88,19 +111,9 @@ __kernel void norm_apply(__global const float* x, __global float* y, __global co
   y[t] = v;
 }
 
-// Backward sums, pass 1 (one work-group per (group, split)): part_dy = Σ dy and
-// part_dy_xhat = Σ dy * (x - mean) * invstd over the split. Pass 2 is reduce.cl's
-// sum_partials_finish, once per array.
-__kernel void norm_bwd_partials(__global const float* dy, __global const float* x,
-                                __global const float* mean, __global const float* invstd,
-                                __global float* part_dy, __global float* part_dy_xhat,
-                                const int count, const int chunk, const int splits, const int inner,
-                                const int outer_stride) {
-  __local float scratch[REDUCE_WG];
-  const int gid = get_group_id(0);
-  const int g = gid / splits;
-  span_t sp = item_span(g, gid % splits, count, chunk, inner, outer_stride);
-  const float mu = mean[g];
+// (Σ dy, Σ dy * (x - mu)) over a share, eight lanes at a time.
+inline float2 span_bwd_sums(__global const float* dy, __global const float* x, span_t sp,
+                            const int inner, const int outer_stride, const float mu) {
   float a = 0.0f;
   float b = 0.0f;
   int at;
@@ -120,12 +133,40 @@ __kernel void norm_bwd_partials(__global const float* dy, __global const float* 
     a += lane_sum8(va);
     b += lane_sum8(vb);
   }
-  const float sa = group_sum(a, scratch);
-  const float sb = group_sum(b, scratch);
+  return (float2)(a, b);
+}
+
+// Backward sums, pass 1 (one work-group per (group, split)): part_dy = Σ dy and
+// part_dy_xhat = Σ dy * (x - mean) * invstd over the split. Pass 2 is reduce.cl's
+// sum_partials_finish, once per array.
+__kernel void norm_bwd_partials(__global const float* dy, __global const float* x,
+                                __global const float* mean, __global const float* invstd,
+                                __global float* part_dy, __global float* part_dy_xhat,
+                                const int count, const int chunk, const int splits, const int inner,
+                                const int outer_stride) {
+  __local float scratch[REDUCE_WG];
+  const int gid = get_group_id(0);
+  const int g = gid / splits;
+  const span_t share = item_span(g, gid % splits, count, chunk, inner, outer_stride);
+  const float2 sums = span_bwd_sums(dy, x, share, inner, outer_stride, mean[g]);
+  const float sa = group_sum(sums.x, scratch);
+  const float sb = group_sum(sums.y, scratch);
   if (get_local_id(0) == 0) {
     part_dy[gid] = sa;
     part_dy_xhat[gid] = sb * invstd[g];
   }
+}
+
+// The same for many short groups: one work-item per whole group, as a single split.
+__kernel void norm_bwd_rows(__global const float* dy, __global const float* x,
+                            __global const float* mean, __global const float* invstd,
+                            __global float* part_dy, __global float* part_dy_xhat, const int groups,
+                            const int count, const int inner, const int outer_stride) {
+  const int g = get_global_id(0);
+  if (g >= groups) return;
+  const float2 sums = span_bwd_sums(dy, x, row_span(g, count, inner), inner, outer_stride, mean[g]);
+  part_dy[g] = sums.x;
+  part_dy_xhat[g] = sums.y * invstd[g];
 }
 
 // dx = gamma * invstd / M * (M*dy - sum_dy - xhat * sum_dy_xhat) (gamma = 1 when NULL),

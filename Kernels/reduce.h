@@ -70,6 +70,16 @@ inline span_t item_span(const int g, const int s, const int count, const int chu
   return sp;
 }
 
+// A whole row as one share (for kernels that give each work-item a row).
+inline span_t row_span(const int g, const int count, const int inner) {
+  span_t sp;
+  sp.e = 0;
+  sp.end = count;
+  sp.i = 0;
+  sp.addr = g * inner;
+  return sp;
+}
+
 // The length of the share's next contiguous run (0 once it is walked) and, in *at, where
 // the run starts.
 inline int span_next(span_t* sp, const int inner, const int outer_stride, int* at) {

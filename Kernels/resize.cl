@@ -100,31 +100,33 @@ __kernel void upsample_bilinear2d_bwd(__global const float* dy, __global float* 
 
 // Nearest upsampling by an integer factor k (nn.Upsample(scale_factor=k, mode="nearest")):
 // output (oy, ox) of an (h*k) x (w*k) plane reads input (oy / k, ox / k). The geometry is a
-// run-time argument here; the -D constants above do not apply.
-__kernel void upsample_nearest2d_fwd(__global const float* x, __global float* y, const int h, const int w,
-                                     const int k, const int n) {
-  const int t = get_global_id(0);
-  if (t >= n) return;
-  const int ow = w * k, oh = h * k;
-  const int ox = t % ow;
-  const int oy = (t / ow) % oh;
-  const int plane = t / (ow * oh);
-  y[t] = x[(plane * h + oy / k) * w + ox / k];
+// run-time argument here; the -D constants above do not apply. Both directions are row
+// launches (launchRows) over the input's NC*h rows of w pixels: input row r covers output
+// rows r*k .. r*k + k-1, so no index needs a division.
+
+// Each input pixel writes its k x k block of y.
+__kernel void upsample_nearest2d_fwd(__global const float* x, __global float* y, const int w, const int k,
+                                     const int rows) {
+  const int ix = get_global_id(0);
+  const int r = get_global_id(1);
+  if (ix >= w || r >= rows) return;
+  const float v = x[r * w + ix];
+  const int ow = w * k;
+  for (int a = 0; a < k; ++a) {
+    for (int b = 0; b < k; ++b) y[(r * k + a) * ow + ix * k + b] = v;
+  }
 }
 
-// dx: each input sums its k x k block of dy, one work-item per input.
-__kernel void upsample_nearest2d_bwd(__global const float* dy, __global float* dx, const int h, const int w,
-                                     const int k, const int n) {
-  const int t = get_global_id(0);
-  if (t >= n) return;
-  const int ix = t % w;
-  const int iy = (t / w) % h;
-  const int plane = t / (w * h);
-  const int ow = w * k, oh = h * k;
+// dx: each input sums its k x k block of dy.
+__kernel void upsample_nearest2d_bwd(__global const float* dy, __global float* dx, const int w, const int k,
+                                     const int rows) {
+  const int ix = get_global_id(0);
+  const int r = get_global_id(1);
+  if (ix >= w || r >= rows) return;
+  const int ow = w * k;
   float acc = 0.0f;
   for (int a = 0; a < k; ++a) {
-    const int row = (plane * oh + iy * k + a) * ow + ix * k;
-    for (int b = 0; b < k; ++b) acc += dy[row + b];
+    for (int b = 0; b < k; ++b) acc += dy[(r * k + a) * ow + ix * k + b];
   }
-  dx[t] = acc;
+  dx[r * w + ix] = acc;
 }

@@ -22,11 +22,22 @@ extension OpCatalog {
     for shape in channelShapes {
       cases.append(channelSum(shape: shape))
       for phase in ["fwd_train", "bwd", "bwd_eval"] { cases.append(batchnorm(phase, shape: shape)) }
+      // Splits with different means: the combination of split statistics must be exact.
+      for phase in ["fwd_train", "bwd"] { cases.append(batchnorm(phase, shape: shape, ramp: true)) }
     }
     // Instance norm with few instances of many values: each instance in 2 splits.
     for affine in [false, true] {
       cases.append(instancenorm("fwd", shape: [1, 2, 50, 50], affine: affine))
       cases.append(instancenorm("bwd", shape: [1, 2, 50, 50], affine: affine))
+    }
+    // Many short groups (at least a work-group's worth): one work-item per group.
+    for affine in [false, true] {
+      cases.append(instancenorm("fwd", shape: [16, 17, 3, 5], affine: affine))
+      cases.append(instancenorm("bwd", shape: [16, 17, 3, 5], affine: affine))
+    }
+    for phase in ["fwd_train", "bwd"] {
+      cases.append(batchnorm(phase, shape: [3, 300, 7]))
+      cases.append(batchnorm(phase, shape: [3, 300, 7], ramp: true))
     }
     // Softmax cross-entropy over more rows than one split holds.
     cases.append(softmax("softmax_cross_entropy_fwd", n: 2049, c: 3))

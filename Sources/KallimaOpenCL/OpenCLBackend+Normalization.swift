@@ -17,8 +17,8 @@ extension OpenCLBackend {
       try normStatistics(
         x: mem(x, op), .batch(n: n, c: c, inner: inner), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
         running: momentum == 0 ? nil : (mem(runningMean, op), mem(runningVar, op)), eps: eps, momentum: momentum)
-      try launchPlanes(
-        "norm_apply", inner: inner, planes: n * c,
+      try launchRows(
+        "norm_apply", rowLength: inner, rows: n * c,
         [
           .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
           .buffer(mem(gamma, op)), .buffer(mem(beta, op)), .int(c), .int(inner), .int(0), .int(n * c),
@@ -43,8 +43,8 @@ extension OpenCLBackend {
       x: x, gamma: gamma, beta: beta, runningMean: runningMean, runningVar: runningVar, y: y)
     try locked {
       let invstd = try evalInvstd(runningVar, eps: eps, op)
-      try launchPlanes(
-        "norm_apply", inner: inner, planes: n * c,
+      try launchRows(
+        "norm_apply", rowLength: inner, rows: n * c,
         [
           .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(runningMean, op)), .buffer(invstd),
           .buffer(mem(gamma, op)), .buffer(mem(beta, op)), .int(c), .int(inner), .int(0), .int(n * c),
@@ -64,8 +64,8 @@ extension OpenCLBackend {
       try normBackwardSums(
         dy: mem(dy, op), x: mem(x, op), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
         .batch(n: n, c: c, inner: inner), sumDy: mem(dbeta, op), sumDyXhat: mem(dgamma, op))
-      try launchPlanes(
-        "norm_bwd_apply", inner: inner, planes: n * c,
+      try launchRows(
+        "norm_bwd_apply", rowLength: inner, rows: n * c,
         [
           .buffer(mem(dy, op)), .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
           .buffer(mem(gamma, op)), .buffer(mem(dbeta, op)), .buffer(mem(dgamma, op)), .buffer(mem(dx, op)),
@@ -89,8 +89,8 @@ extension OpenCLBackend {
       // dx = dy · (gamma · invstd) per channel.
       let channelScale = try workspace(OpenCLBackend.normSlotB, count: c)
       try launch("mul", items: c, [.buffer(mem(gamma, op)), .buffer(invstd), .buffer(channelScale), .int(c)])
-      try launchPlanes(
-        "mul_channel_planes", inner: inner, planes: n * c,
+      try launchRows(
+        "mul_channel_planes", rowLength: inner, rows: n * c,
         [.buffer(mem(dy, op)), .buffer(channelScale), .buffer(mem(dx, op)), .int(c), .int(inner), .int(n * c)])
     }
   }
@@ -105,8 +105,8 @@ extension OpenCLBackend {
       try normStatistics(
         x: mem(x, op), .instance(n: n, c: c, inner: inner), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
         running: nil, eps: eps, momentum: 0)
-      try launchPlanes(
-        "norm_apply", inner: inner, planes: n * c,
+      try launchRows(
+        "norm_apply", rowLength: inner, rows: n * c,
         [
           .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
           .optional(gamma.map { try mem($0, op) }), .optional(beta.map { try mem($0, op) }), .int(c), .int(inner),
@@ -128,8 +128,8 @@ extension OpenCLBackend {
       try normBackwardSums(
         dy: mem(dy, op), x: mem(x, op), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
         .instance(n: n, c: c, inner: inner), sumDy: sumDy, sumDyXhat: sumDyXhat)
-      try launchPlanes(
-        "norm_bwd_apply", inner: inner, planes: n * c,
+      try launchRows(
+        "norm_bwd_apply", rowLength: inner, rows: n * c,
         [
           .buffer(mem(dy, op)), .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
           .optional(gamma.map { try mem($0, op) }), .buffer(sumDy), .buffer(sumDyXhat), .buffer(mem(dx, op)),

@@ -81,8 +81,8 @@ extension OpenCLBackend {
   func channelBroadcast(_ op: String, _ x: Tensor, _ v: Tensor, _ role: String, _ y: Tensor) throws {
     let (outer, channels, inner) = try ShapeCheck.channelVector(op, x: x.shape, vector: v.shape, role: role)
     try ShapeCheck.allSame(op, [("x", x), ("y", y)])
-    try launchPlanes(
-      op + "_planes", inner: inner, planes: outer * channels,
+    try launchRows(
+      op + "_planes", rowLength: inner, rows: outer * channels,
       [.buffer(mem(x, op)), .buffer(mem(v, op)), .buffer(mem(y, op)), .int(channels), .int(inner), .int(outer * channels)])
   }
 
@@ -98,19 +98,19 @@ extension OpenCLBackend {
     let op = "copy_channels"
     let (outer, xc, yc, inner) = try ShapeCheck.copyChannels(
       op, x: x.shape, xStart: xStart, y: y.shape, yStart: yStart, count: count)
-    let n = outer * count * inner
-    try launch(
-      op, items: n,
+    try launchRows(
+      op, rowLength: inner, rows: outer * count,
       [
         .buffer(mem(x, op)), .int(xStart), .int(xc), .buffer(mem(y, op)), .int(yStart), .int(yc),
-        .int(count), .int(inner), .int(n),
+        .int(count), .int(inner), .int(outer * count),
       ])
   }
 
   public func transpose01(_ x: Tensor, y: Tensor) throws {
     let op = "transpose01"
     let (a, b, inner) = try ShapeCheck.transpose01(op, x: x.shape, y: y.shape)
-    try launch(op, items: x.count, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(a), .int(b), .int(inner), .int(x.count)])
+    try launchRows(
+      op, rowLength: inner, rows: a * b, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(a), .int(b), .int(inner), .int(a * b)])
   }
 
   // MARK: Reductions

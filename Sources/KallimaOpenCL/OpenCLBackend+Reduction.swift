@@ -24,6 +24,12 @@ extension OpenCLBackend {
     /// each item's share fills whole float8 loads and group overheads stay small.
     static let minimumChunk = 8 * OpenCLBackend.reduceGroupSize
 
+    init(rows: Int, splits: Int, chunk: Int) {
+      self.rows = rows
+      self.splits = splits
+      self.chunk = chunk
+    }
+
     /// Enough splits that rows × splits reaches `targetGroups` (when the rows are long
     /// enough to give each split `minimumChunk` values); chunks are multiples of 8.
     init(rows: Int, count: Int, targetGroups: Int) {
@@ -42,6 +48,14 @@ extension OpenCLBackend {
 
   func reductionSplit(rows: Int, count: Int) -> ReductionSplit {
     ReductionSplit(rows: rows, count: count, targetGroups: reductionTargetGroups)
+  }
+
+  /// Whether a norm reduction gives each work-item a whole group (the `_rows` kernels)
+  /// rather than a work-group per split: when groups are shorter than a split and many
+  /// enough to fill a work-group (instance norm: N·C groups of H·W values). A work-group
+  /// of 256 items on 256 values spends more on its barriers than on the sum.
+  static func normUsesRows(_ layout: NormLayout) -> Bool {
+    layout.count < ReductionSplit.minimumChunk && layout.rows >= reduceGroupSize
   }
 
   /// y[r] = alpha · Σ of row r, for `rows` rows of `count` values laid out as in reduce.h
@@ -96,21 +110,37 @@ extension OpenCLBackend {
     }
   }
 
+  /// The split of a norm reduction: one split per group on the `_rows` path.
+  func normSplit(_ layout: NormLayout) -> ReductionSplit {
+    OpenCLBackend.normUsesRows(layout)
+      ? ReductionSplit(rows: layout.rows, splits: 1, chunk: layout.count)
+      : reductionSplit(rows: layout.rows, count: layout.count)
+  }
+
   /// mean[g] and invstd[g] = 1/sqrt(biased var + eps) of every group, and with `running`
   /// (mean, var) the running statistics updated by `momentum`. Call holding the lock.
   func normStatistics(
     x: CLBuffer, _ layout: NormLayout, mean: CLBuffer, invstd: CLBuffer, running: (CLBuffer, CLBuffer)?, eps: Float,
     momentum: Float
   ) throws {
-    let split = reductionSplit(rows: layout.rows, count: layout.count)
+    let split = normSplit(layout)
     let partMean = try workspace(OpenCLBackend.reductionPartialsSlot, count: split.groups)
     let partM2 = try workspace(OpenCLBackend.reductionPartialsSlotB, count: split.groups)
-    try launchGroups(
-      "norm_stats_partials", groups: split.groups,
-      [
-        .buffer(x), .buffer(partMean), .buffer(partM2), .int(layout.count), .int(split.chunk), .int(split.splits),
-        .int(max(layout.inner, 1)), .int(layout.outerStride),
-      ])
+    if OpenCLBackend.normUsesRows(layout) {
+      try launch(
+        "norm_stats_rows", items: layout.rows,
+        [
+          .buffer(x), .buffer(partMean), .buffer(partM2), .int(layout.rows), .int(layout.count), .int(layout.inner),
+          .int(layout.outerStride),
+        ])
+    } else {
+      try launchGroups(
+        "norm_stats_partials", groups: split.groups,
+        [
+          .buffer(x), .buffer(partMean), .buffer(partM2), .int(layout.count), .int(split.chunk), .int(split.splits),
+          .int(max(layout.inner, 1)), .int(layout.outerStride),
+        ])
+    }
     try launch(
       "norm_stats_finish", items: layout.rows,
       [
@@ -126,15 +156,25 @@ extension OpenCLBackend {
     dy: CLBuffer, x: CLBuffer, mean: CLBuffer, invstd: CLBuffer, _ layout: NormLayout, sumDy: CLBuffer,
     sumDyXhat: CLBuffer
   ) throws {
-    let split = reductionSplit(rows: layout.rows, count: layout.count)
+    let split = normSplit(layout)
     let partDy = try workspace(OpenCLBackend.reductionPartialsSlot, count: split.groups)
     let partDyXhat = try workspace(OpenCLBackend.reductionPartialsSlotB, count: split.groups)
-    try launchGroups(
-      "norm_bwd_partials", groups: split.groups,
-      [
-        .buffer(dy), .buffer(x), .buffer(mean), .buffer(invstd), .buffer(partDy), .buffer(partDyXhat),
-        .int(layout.count), .int(split.chunk), .int(split.splits), .int(max(layout.inner, 1)), .int(layout.outerStride),
-      ])
+    if OpenCLBackend.normUsesRows(layout) {
+      try launch(
+        "norm_bwd_rows", items: layout.rows,
+        [
+          .buffer(dy), .buffer(x), .buffer(mean), .buffer(invstd), .buffer(partDy), .buffer(partDyXhat),
+          .int(layout.rows), .int(layout.count), .int(layout.inner), .int(layout.outerStride),
+        ])
+    } else {
+      try launchGroups(
+        "norm_bwd_partials", groups: split.groups,
+        [
+          .buffer(dy), .buffer(x), .buffer(mean), .buffer(invstd), .buffer(partDy), .buffer(partDyXhat),
+          .int(layout.count), .int(split.chunk), .int(split.splits), .int(max(layout.inner, 1)),
+          .int(layout.outerStride),
+        ])
+    }
     try finishSums(partDy, into: sumDy, split)
     try finishSums(partDyXhat, into: sumDyXhat, split)
   }
