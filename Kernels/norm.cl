@@ -4,6 +4,7 @@
 // g = n*C + c holds x[n, c, :] (count = inner). Element e of group g sits at
 // (e / inner) * outer_stride + g * inner + e % inner.
 #include "reduce.h"
+#include "rows.h"
 
 // Σ x over a share (reduce.h), for the statistics' first pass.
 inline float span_sum(__global const float* x, span_t sp, const int inner, const int outer_stride) {
@@ -92,23 +93,23 @@ __kernel void norm_invstd(__global const float* var, __global float* invstd, con
 }
 
 // y = (x - mean[g]) * invstd[g] (* gamma[c] + beta[c] when gamma is not NULL), over planes
-// x[p, :] of `inner` values, p = n*C + c, in a 2-D launch (OpenCLBackend.launchRows):
-// dimension 0 along a plane, 1 over planes, so the channel comes from the plane index once
-// per row of work-items instead of from two divisions per element.
-// per_instance selects g = p (instance norm) or g = c (batch norm).
+// x[p, :] of `inner` values, p = n*C + c, in row runs (rows.h): the plane's constants are
+// read once per run. per_instance selects g = p (instance norm) or g = c (batch norm).
 __kernel void norm_apply(__global const float* x, __global float* y, __global const float* mean,
                          __global const float* invstd, __global const float* gamma,
                          __global const float* beta, const int C, const int inner,
                          const int per_instance, const int planes) {
-  const int i = get_global_id(0);
-  const int p = get_global_id(1);
-  if (i >= inner || p >= planes) return;
-  const int c = p % C;
-  const int g = per_instance ? p : c;
-  const int t = p * inner + i;
-  float v = (x[t] - mean[g]) * invstd[g];
-  if (gamma) v = v * gamma[c] + beta[c];
-  y[t] = v;
+  const row_run r = item_run(inner);
+  if (r.row >= planes) return;
+  const int c = r.row % C;
+  const int g = per_instance ? r.row : c;
+  const float mu = mean[g];
+  const float scale = gamma ? invstd[g] * gamma[c] : invstd[g];
+  const float shift = gamma ? beta[c] : 0.0f;
+  const int base = r.row * inner;
+  int k = r.begin;
+  for (; k + 8 <= r.end; k += 8) vstore8((vload8(0, x + base + k) - mu) * scale + shift, 0, y + base + k);
+  for (; k < r.end; ++k) y[base + k] = (x[base + k] - mu) * scale + shift;
 }
 
 // (Σ dy, Σ dy * (x - mu)) over a share, eight lanes at a time.
@@ -170,22 +171,30 @@ __kernel void norm_bwd_rows(__global const float* dy, __global const float* x,
 }
 
 // dx = gamma * invstd / M * (M*dy - sum_dy - xhat * sum_dy_xhat) (gamma = 1 when NULL),
-// launched over planes as norm_apply.
+// in row runs as norm_apply.
 __kernel void norm_bwd_apply(__global const float* dy, __global const float* x,
                              __global const float* mean, __global const float* invstd,
                              __global const float* gamma, __global const float* sum_dy,
                              __global const float* sum_dy_xhat, __global float* dx,
                              const int C, const int inner, const int per_instance,
                              const int count, const int planes) {
-  const int i = get_global_id(0);
-  const int p = get_global_id(1);
-  if (i >= inner || p >= planes) return;
-  const int c = p % C;
-  const int g = per_instance ? p : c;
-  const int t = p * inner + i;
-  const float xhat = (x[t] - mean[g]) * invstd[g];
-  const float k = (gamma ? gamma[c] : 1.0f) * invstd[g] / count;
-  dx[t] = k * (count * dy[t] - sum_dy[g] - xhat * sum_dy_xhat[g]);
+  const row_run r = item_run(inner);
+  if (r.row >= planes) return;
+  const int c = r.row % C;
+  const int g = per_instance ? r.row : c;
+  const float mu = mean[g];
+  const float is = invstd[g];
+  const float k_scale = (gamma ? gamma[c] : 1.0f) * is / count;
+  const float m = (float)count;
+  const float sdy = sum_dy[g];
+  const float slope = is * sum_dy_xhat[g];  // xhat * sum_dy_xhat = (x - mu) * slope
+  const int base = r.row * inner;
+  int k = r.begin;
+  for (; k + 8 <= r.end; k += 8) {
+    const float8 d = m * vload8(0, dy + base + k) - sdy - (vload8(0, x + base + k) - mu) * slope;
+    vstore8(k_scale * d, 0, dx + base + k);
+  }
+  for (; k < r.end; ++k) dx[base + k] = k_scale * (m * dy[base + k] - sdy - (x[base + k] - mu) * slope);
 }
 
 // Instance norm affine gradients: dgamma[c] = sum_n sum_dy_xhat[n*C + c], dbeta likewise.

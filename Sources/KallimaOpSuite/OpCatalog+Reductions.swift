@@ -8,8 +8,9 @@ extension OpCatalog {
   public static let reductionLengths = [2047, 2048, 2049, 8 * 2048 + 1, 100_003]
 
   /// The reductions (sums, losses, norm statistics and their backward sums) on shapes that
-  /// cut rows into several splits, with runs that cross row boundaries and H*W = 1. The
-  /// work-group edges (1, 255, 256, 257) are in `parityCases`' shared sweeps.
+  /// cut rows into several splits, with runs that cross row boundaries and H*W = 1, and the
+  /// row-run kernels on rows of several runs. The work-group edges (1, 255, 256, 257) are in
+  /// `parityCases`' shared sweeps.
   public static func reductionParityCases() -> [OpCase] {
     var cases: [OpCase] = []
     for n in reductionLengths {
@@ -39,6 +40,13 @@ extension OpCatalog {
       cases.append(batchnorm(phase, shape: [3, 300, 7]))
       cases.append(batchnorm(phase, shape: [3, 300, 7], ramp: true))
     }
+    // Row runs (Kernels/rows.h, runs of at most 2048 values): rows of 2 and 3 runs with a
+    // ragged last one, for the channel broadcasts, the norms' apply kernels and the copies.
+    for op in ["add_channel", "mul_channel"] { cases.append(channelBroadcast(op, shape: [2, 3, 4100])) }
+    for phase in ["fwd_eval", "bwd_eval"] { cases.append(batchnorm(phase, shape: [2, 2, 45, 50])) }
+    cases += concatSlice(n: 2, c1: 1, c2: 2, hw: 47)
+    cases.append(copyChannels(n: 2, hw: 50))
+    cases.append(transpose01([3, 2, 4099]))
     // Softmax cross-entropy over more rows than one split holds.
     cases.append(softmax("softmax_cross_entropy_fwd", n: 2049, c: 3))
     return cases

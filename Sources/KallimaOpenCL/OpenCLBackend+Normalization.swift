@@ -17,7 +17,7 @@ extension OpenCLBackend {
       try normStatistics(
         x: mem(x, op), .batch(n: n, c: c, inner: inner), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
         running: momentum == 0 ? nil : (mem(runningMean, op), mem(runningVar, op)), eps: eps, momentum: momentum)
-      try launchRows(
+      try launchRowRuns(
         "norm_apply", rowLength: inner, rows: n * c,
         [
           .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
@@ -43,7 +43,7 @@ extension OpenCLBackend {
       x: x, gamma: gamma, beta: beta, runningMean: runningMean, runningVar: runningVar, y: y)
     try locked {
       let invstd = try evalInvstd(runningVar, eps: eps, op)
-      try launchRows(
+      try launchRowRuns(
         "norm_apply", rowLength: inner, rows: n * c,
         [
           .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(runningMean, op)), .buffer(invstd),
@@ -64,7 +64,7 @@ extension OpenCLBackend {
       try normBackwardSums(
         dy: mem(dy, op), x: mem(x, op), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
         .batch(n: n, c: c, inner: inner), sumDy: mem(dbeta, op), sumDyXhat: mem(dgamma, op))
-      try launchRows(
+      try launchRowRuns(
         "norm_bwd_apply", rowLength: inner, rows: n * c,
         [
           .buffer(mem(dy, op)), .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
@@ -89,7 +89,7 @@ extension OpenCLBackend {
       // dx = dy · (gamma · invstd) per channel.
       let channelScale = try workspace(OpenCLBackend.normSlotB, count: c)
       try launch("mul", items: c, [.buffer(mem(gamma, op)), .buffer(invstd), .buffer(channelScale), .int(c)])
-      try launchRows(
+      try launchRowRuns(
         "mul_channel_planes", rowLength: inner, rows: n * c,
         [.buffer(mem(dy, op)), .buffer(channelScale), .buffer(mem(dx, op)), .int(c), .int(inner), .int(n * c)])
     }
@@ -105,7 +105,7 @@ extension OpenCLBackend {
       try normStatistics(
         x: mem(x, op), .instance(n: n, c: c, inner: inner), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
         running: nil, eps: eps, momentum: 0)
-      try launchRows(
+      try launchRowRuns(
         "norm_apply", rowLength: inner, rows: n * c,
         [
           .buffer(mem(x, op)), .buffer(mem(y, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),
@@ -128,7 +128,7 @@ extension OpenCLBackend {
       try normBackwardSums(
         dy: mem(dy, op), x: mem(x, op), mean: mem(saveMean, op), invstd: mem(saveInvstd, op),
         .instance(n: n, c: c, inner: inner), sumDy: sumDy, sumDyXhat: sumDyXhat)
-      try launchRows(
+      try launchRowRuns(
         "norm_bwd_apply", rowLength: inner, rows: n * c,
         [
           .buffer(mem(dy, op)), .buffer(mem(x, op)), .buffer(mem(saveMean, op)), .buffer(mem(saveInvstd, op)),

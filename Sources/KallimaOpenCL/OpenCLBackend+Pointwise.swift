@@ -81,7 +81,7 @@ extension OpenCLBackend {
   func channelBroadcast(_ op: String, _ x: Tensor, _ v: Tensor, _ role: String, _ y: Tensor) throws {
     let (outer, channels, inner) = try ShapeCheck.channelVector(op, x: x.shape, vector: v.shape, role: role)
     try ShapeCheck.allSame(op, [("x", x), ("y", y)])
-    try launchRows(
+    try launchRowRuns(
       op + "_planes", rowLength: inner, rows: outer * channels,
       [.buffer(mem(x, op)), .buffer(mem(v, op)), .buffer(mem(y, op)), .int(channels), .int(inner), .int(outer * channels)])
   }
@@ -98,7 +98,7 @@ extension OpenCLBackend {
     let op = "copy_channels"
     let (outer, xc, yc, inner) = try ShapeCheck.copyChannels(
       op, x: x.shape, xStart: xStart, y: y.shape, yStart: yStart, count: count)
-    try launchRows(
+    try launchRowRuns(
       op, rowLength: inner, rows: outer * count,
       [
         .buffer(mem(x, op)), .int(xStart), .int(xc), .buffer(mem(y, op)), .int(yStart), .int(yc),
@@ -109,7 +109,7 @@ extension OpenCLBackend {
   public func transpose01(_ x: Tensor, y: Tensor) throws {
     let op = "transpose01"
     let (a, b, inner) = try ShapeCheck.transpose01(op, x: x.shape, y: y.shape)
-    try launchRows(
+    try launchRowRuns(
       op, rowLength: inner, rows: a * b, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(a), .int(b), .int(inner), .int(a * b)])
   }
 

@@ -1,6 +1,22 @@
-/// 2-D launches over rows of contiguous values: NC planes of ops that need each element's
-/// channel, image rows of padding and resampling, channel blocks of concat and slice.
+/// Launches over rows of contiguous values: NC planes of ops that need each element's
+/// channel, channel blocks of concat and slice (row runs), image rows of padding and
+/// resampling (2-D row launches).
 extension OpenCLBackend {
+  /// The longest run of a row one work-item takes in a row-run launch (ROW_SEGMENT of
+  /// Kernels/rows.h).
+  static let rowSegment = 2048
+
+  /// Enqueues a row-run launch (Kernels/rows.h): `rows` rows of `rowLength` contiguous
+  /// values, each cut into runs of at most `rowSegment`, one work-item per run. A kernel
+  /// finds what it needs per row (a channel p % C) once per run and streams the run eight
+  /// values at a time; a 1-D launch per element needs divisions per element, which do not
+  /// vectorise (they held batch norm and the channel broadcasts to a fraction of copy speed).
+  func launchRowRuns(_ name: String, rowLength: Int, rows: Int, _ args: [KernelArg]) throws {
+    guard rowLength > 0, rows > 0 else { return }
+    let segments = (rowLength + OpenCLBackend.rowSegment - 1) / OpenCLBackend.rowSegment
+    try launch(name, items: rows * segments, args)
+  }
+
   /// Enqueues a 2-D launch of `rowLength` × `rows` work-items (each axis rounded up to
   /// whole groups; kernels bound-check both): dimension 0 runs along a row's contiguous
   /// values, dimension 1 over rows. A kernel derives what it needs from the row index (a
