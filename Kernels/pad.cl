@@ -3,54 +3,71 @@
 // Output (oy, ox) reads input (r(oy - top, H), r(ox - left, W)), r(i, s) = -i for i < 0,
 // 2(s - 1) - i for i >= s, else i.
 //
-// Both are row launches (launchRows): forward over output rows, one work-item per output;
-// backward gathers, one work-item per input pixel: along
+// Both run in row runs (rows.h): forward over output rows, backward gathering per input
+// pixel: along
 // each axis at most three outputs read a given input (the direct one and one mirror image
 // per side), so each input adds up to 3x3 gradients; deterministic, no atomics.
+#include "rows.h"
 
 inline int reflect_index(const int i, const int size) {
   return i < 0 ? -i : (i >= size ? 2 * (size - 1) - i : i);
 }
 
+// Forward, in row runs (rows.h) over the NC*OH output rows: each output row reads one input
+// row; its middle is a straight copy, only the OW - W border values reflect.
 __kernel void reflection_pad2d_fwd(__global const float* x, __global float* y, const int h, const int w,
                                    const int top, const int left, const int oh, const int ow, const int rows) {
-  const int ox = get_global_id(0);
-  const int r = get_global_id(1);  // output row: plane r / oh, row r % oh
-  if (ox >= ow || r >= rows) return;
-  const int plane = r / oh;
-  const int oy = r % oh;
-  y[r * ow + ox] = x[(plane * h + reflect_index(oy - top, h)) * w + reflect_index(ox - left, w)];
+  const row_run r = item_run(ow);
+  if (r.row >= rows) return;
+  __global const float* src = x + ((r.row / oh) * h + reflect_index(r.row % oh - top, h)) * w;
+  __global float* dst = y + r.row * ow;
+  const int copy_begin = clamp(left, r.begin, r.end);
+  const int copy_end = clamp(left + w, r.begin, r.end);
+  for (int ox = r.begin; ox < copy_begin; ++ox) dst[ox] = src[reflect_index(ox - left, w)];
+  run_copy(src + (copy_begin - left), dst + copy_begin, 0, copy_end - copy_begin);
+  for (int ox = copy_end; ox < r.end; ++ox) dst[ox] = src[reflect_index(ox - left, w)];
 }
 
-// The output indices along one axis that read input i: i + pad, pad - i (left/top mirror)
-// and pad + 2(size - 1) - i (right/bottom mirror), each kept when it lies in [0, out) and
-// maps back to i, duplicates removed. Returns how many.
-inline int reflect_sources(const int i, const int size, const int pad, const int out, int* src) {
-  const int cand[3] = {i + pad, pad - i, pad + 2 * (size - 1) - i};
-  int count = 0;
-  for (int c = 0; c < 3; ++c) {
-    const int o = cand[c];
-    if (o < 0 || o >= out || reflect_index(o - pad, size) != i) continue;
-    int seen = 0;
-    for (int d = 0; d < count; ++d) seen |= src[d] == o;
-    if (!seen) src[count++] = o;
-  }
-  return count;
+// The output indices along one axis that read input i (of `size`, padded by `pad` before
+// and `pad_end` after): i + pad always; the near mirror pad - i when 1 <= i <= pad; the far
+// mirror pad + 2(size - 1) - i when size - 1 - pad_end <= i <= size - 2. No two coincide.
+typedef struct {
+  int direct, near, far;
+  int has_near, has_far;
+} reflect_sources;
+
+inline reflect_sources sources_of(const int i, const int size, const int pad, const int pad_end) {
+  reflect_sources s;
+  s.direct = i + pad;
+  s.near = pad - i;
+  s.far = pad + 2 * (size - 1) - i;
+  s.has_near = i >= 1 && i <= pad;
+  s.has_far = i >= size - 1 - pad_end && i <= size - 2;
+  return s;
 }
 
+// acc plus the row's values at the columns that read input column c, in source order.
+inline float add_columns(float acc, __global const float* row, const reflect_sources c) {
+  acc += row[c.direct];
+  if (c.has_near) acc += row[c.near];
+  if (c.has_far) acc += row[c.far];
+  return acc;
+}
+
+// Backward, in row runs over the NC*H input rows: each input pixel gathers the up to 3 x 3
+// gradients that read it, rows then columns in source order (deterministic, no atomics).
 __kernel void reflection_pad2d_bwd(__global const float* dy, __global float* dx, const int h, const int w,
                                    const int top, const int left, const int oh, const int ow, const int rows) {
-  const int ix = get_global_id(0);
-  const int r = get_global_id(1);  // input row: plane r / h, row r % h
-  if (ix >= w || r >= rows) return;
-  const int plane = r / h;
-  const int iy = r % h;
-  int src_rows[3], cols[3];
-  const int nr = reflect_sources(iy, h, top, oh, src_rows);
-  const int nc = reflect_sources(ix, w, left, ow, cols);
-  float acc = 0.0f;
-  for (int a = 0; a < nr; ++a) {
-    for (int b = 0; b < nc; ++b) acc += dy[(plane * oh + src_rows[a]) * ow + cols[b]];
+  const row_run r = item_run(w);
+  if (r.row >= rows) return;
+  const reflect_sources sr = sources_of(r.row % h, h, top, oh - h - top);
+  __global const float* grad = dy + (r.row / h) * oh * ow;
+  __global float* out = dx + r.row * w;
+  for (int ix = r.begin; ix < r.end; ++ix) {
+    const reflect_sources sc = sources_of(ix, w, left, ow - w - left);
+    float acc = add_columns(0.0f, grad + sr.direct * ow, sc);
+    if (sr.has_near) acc = add_columns(acc, grad + sr.near * ow, sc);
+    if (sr.has_far) acc = add_columns(acc, grad + sr.far * ow, sc);
+    out[ix] = acc;
   }
-  dx[r * w + ix] = acc;
 }

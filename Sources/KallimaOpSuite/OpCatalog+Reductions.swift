@@ -47,6 +47,9 @@ extension OpCatalog {
     cases += concatSlice(n: 2, c1: 1, c2: 2, hw: 47)
     cases.append(copyChannels(n: 2, hw: 50))
     cases.append(transpose01([3, 2, 4099]))
+    for phase in ["fwd", "bwd"] {
+      cases.append(reflectionPad2d(phase, x: [1, 2, 3, 2100], padding: Padding2d(top: 2, bottom: 1, left: 3, right: 5)))
+    }
     // Softmax cross-entropy over more rows than one split holds.
     cases.append(softmax("softmax_cross_entropy_fwd", n: 2049, c: 3))
     return cases
