@@ -4,9 +4,8 @@
 // 2(s - 1) - i for i >= s, else i.
 //
 // Both run in row runs (rows.h): forward over output rows, backward gathering per input
-// pixel: along
-// each axis at most three outputs read a given input (the direct one and one mirror image
-// per side), so each input adds up to 3x3 gradients; deterministic, no atomics.
+// pixel: along each axis at most three outputs read a given input (the direct one and one
+// mirror image per side), so each input adds up to 3x3 gradients; deterministic, no atomics.
 #include "rows.h"
 
 inline int reflect_index(const int i, const int size) {
