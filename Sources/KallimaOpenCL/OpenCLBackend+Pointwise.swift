@@ -154,13 +154,20 @@ extension OpenCLBackend {
   public func bce_logits_bwd(logits: Tensor, targets: Tensor, dloss: Tensor, dlogits: Tensor) throws {
     try lossBackward("bce_logits_bwd", logits, targets, dloss, dlogits)
   }
+  /// Work-group size for the softmax kernels (one work-item per row, each row a long loop):
+  /// small enough that the rows make four groups per compute unit (64 rows on 2 units:
+  /// groups of 8), so a short batch does not run on one unit.
+  func rowKernelGroup(rows n: Int) -> Int {
+    max(1, min(groupSize, n / (4 * max(1, device.computeUnits))))
+  }
+
   public func softmax_cross_entropy_fwd(logits: Tensor, targets: Tensor, loss: Tensor) throws {
     let op = "softmax_cross_entropy_fwd"
     let (n, c) = try ShapeCheck.softmax_cross_entropy(op, logits: logits, targets: targets, scalar: loss)
     try locked {
       let rowLoss = try workspace(OpenCLBackend.rowLossSlot, count: n)
       try launch(
-        "softmax_cross_entropy_rows", items: n,
+        "softmax_cross_entropy_rows", items: n, group: rowKernelGroup(rows: n),
         [.buffer(mem(logits, op)), .buffer(mem(targets, op)), .buffer(rowLoss), .int(n), .int(c)])
       try sumRows(rowLoss, into: mem(loss, op), rows: 1, count: n, inner: n, outerStride: 0, alpha: 1 / Float(n))
     }
@@ -171,7 +178,7 @@ extension OpenCLBackend {
     let (n, c) = try ShapeCheck.softmax_cross_entropy(op, logits: logits, targets: targets, scalar: dloss)
     try ShapeCheck.allSame(op, [("logits", logits), ("dlogits", dlogits)])
     try launch(
-      op, items: n,
+      op, items: n, group: rowKernelGroup(rows: n),
       [.buffer(mem(logits, op)), .buffer(mem(targets, op)), .buffer(mem(dloss, op)), .buffer(mem(dlogits, op)),
        .int(n), .int(c)])
   }
@@ -180,7 +187,7 @@ extension OpenCLBackend {
     let op = "softmax_fwd"
     let (n, c) = try ShapeCheck.softmaxRows(op, x)
     try ShapeCheck.allSame(op, [("x", x), ("y", y)])
-    try launch(op, items: n, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(n), .int(c)])
+    try launch(op, items: n, group: rowKernelGroup(rows: n), [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(n), .int(c)])
   }
 
   public func mse_fwd(x: Tensor, target: Tensor, loss: Tensor) throws {
