@@ -53,8 +53,43 @@ inline float add_columns(float acc, __global const float* row, const reflect_sou
   return acc;
 }
 
-// Backward, in row runs over the NC*H input rows: each input pixel gathers the up to 3 x 3
-// gradients that read it, rows then columns in source order (deterministic, no atomics).
+// dst[k] = the input-row gradient at columns [begin, end) of the rows in `sr`, where the
+// columns have no mirror (only the direct output column reads them): a straight sum of up
+// to three rows, eight columns at a time. `grad` is the plane's dy shifted by `left`.
+inline void add_rows_interior(__global const float* grad, const reflect_sources sr, const int ow,
+                              __global float* dst, const int begin, const int end) {
+  __global const float* r0 = grad + sr.direct * ow;
+  __global const float* r1 = grad + sr.near * ow;
+  __global const float* r2 = grad + sr.far * ow;
+  int k = begin;
+  for (; k + 8 <= end; k += 8) {
+    float8 v = vload8(0, r0 + k);
+    if (sr.has_near) v += vload8(0, r1 + k);
+    if (sr.has_far) v += vload8(0, r2 + k);
+    vstore8(v, 0, dst + k);
+  }
+  for (; k < end; ++k) {
+    float v = r0[k];
+    if (sr.has_near) v += r1[k];
+    if (sr.has_far) v += r2[k];
+    dst[k] = v;
+  }
+}
+
+// The gradient of input pixel (row sr, column ix): the up to 3 x 3 outputs that read it,
+// rows then columns in source order.
+inline float gather_pixel(__global const float* grad, const reflect_sources sr, const int ow, const int ix,
+                          const int w, const int left, const int right) {
+  const reflect_sources sc = sources_of(ix, w, left, right);
+  float acc = add_columns(0.0f, grad + sr.direct * ow, sc);
+  if (sr.has_near) acc = add_columns(acc, grad + sr.near * ow, sc);
+  if (sr.has_far) acc = add_columns(acc, grad + sr.far * ow, sc);
+  return acc;
+}
+
+// Backward, in row runs over the NC*H input rows: each input pixel gathers its gradients
+// (deterministic, no atomics). Columns left + 1 ..< W - 1 - right have no mirror and take
+// the vector path; the border columns gather one by one.
 __kernel void reflection_pad2d_bwd(__global const float* dy, __global float* dx, const int h, const int w,
                                    const int top, const int left, const int oh, const int ow, const int rows) {
   const row_run r = item_run(w);
@@ -62,11 +97,10 @@ __kernel void reflection_pad2d_bwd(__global const float* dy, __global float* dx,
   const reflect_sources sr = sources_of(r.row % h, h, top, oh - h - top);
   __global const float* grad = dy + (r.row / h) * oh * ow;
   __global float* out = dx + r.row * w;
-  for (int ix = r.begin; ix < r.end; ++ix) {
-    const reflect_sources sc = sources_of(ix, w, left, ow - w - left);
-    float acc = add_columns(0.0f, grad + sr.direct * ow, sc);
-    if (sr.has_near) acc = add_columns(acc, grad + sr.near * ow, sc);
-    if (sr.has_far) acc = add_columns(acc, grad + sr.far * ow, sc);
-    out[ix] = acc;
-  }
+  const int right = ow - w - left;
+  const int plain_begin = clamp(left + 1, r.begin, r.end);
+  const int plain_end = max(plain_begin, clamp(w - 1 - right, r.begin, r.end));
+  for (int ix = r.begin; ix < plain_begin; ++ix) out[ix] = gather_pixel(grad, sr, ow, ix, w, left, right);
+  add_rows_interior(grad + left, sr, ow, out, plain_begin, plain_end);
+  for (int ix = plain_end; ix < r.end; ++ix) out[ix] = gather_pixel(grad, sr, ow, ix, w, left, right);
 }
