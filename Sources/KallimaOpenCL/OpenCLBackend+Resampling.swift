@@ -1,19 +1,20 @@
 import KallimaCore
 
-/// Nearest upsampling (Kernels/resize.cl, 2-D row launches) and reflection padding
-/// (Kernels/pad.cl, row runs): gathers, geometry as run-time arguments.
+/// Nearest upsampling (Kernels/resize.cl) and reflection padding (Kernels/pad.cl): gathers in
+/// row runs (`launchRowRuns`), geometry as run-time arguments.
 extension OpenCLBackend {
   public func upsample_nearest2d_fwd(x: Tensor, y: Tensor, scale: Int) throws {
     let op = "upsample_nearest2d_fwd"
     let (planes, h, w) = try ShapeCheck.upsampleNearest2d(op, x: x.shape, y: y.shape, scale: scale)
-    try launchRows(
-      op, rowLength: w, rows: planes * h, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(w), .int(scale), .int(planes * h)])
+    try launchRowRuns(
+      op, rowLength: w * scale, rows: planes * h * scale,
+      [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(w), .int(scale), .int(planes * h * scale)])
   }
 
   public func upsample_nearest2d_bwd(dy: Tensor, dx: Tensor, scale: Int) throws {
     let op = "upsample_nearest2d_bwd"
     let (planes, h, w) = try ShapeCheck.upsampleNearest2d(op, x: dx.shape, y: dy.shape, scale: scale)
-    try launchRows(
+    try launchRowRuns(
       op, rowLength: w, rows: planes * h, [.buffer(mem(dy, op)), .buffer(mem(dx, op)), .int(w), .int(scale), .int(planes * h)])
   }
 
