@@ -49,6 +49,10 @@ extension OpCatalog {
     cases.append(transpose01([3, 2, 4099]))
     for phase in ["fwd", "bwd"] {
       cases.append(reflectionPad2d(phase, x: [1, 2, 3, 2100], padding: Padding2d(top: 2, bottom: 1, left: 3, right: 5)))
+      // Output rows of 2 runs (k = 2's vector path and k = 3), input rows of 2 runs.
+      cases.append(upsampleNearest(phase, x: [1, 2, 2, 1030], scale: 2))
+      cases.append(upsampleNearest(phase, x: [1, 1, 2, 700], scale: 3))
+      cases.append(upsampleNearest(phase, x: [1, 1, 2, 2053], scale: 2))
     }
     // Softmax cross-entropy over more rows than one split holds.
     cases.append(softmax("softmax_cross_entropy_fwd", n: 2049, c: 3))
