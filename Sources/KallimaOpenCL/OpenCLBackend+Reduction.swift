@@ -20,8 +20,8 @@ extension OpenCLBackend {
     let chunk: Int
     var groups: Int { rows * splits }
 
-    /// The fewest values a split holds when the row is longer: 8 per work-item, so that
-    /// each item's share fills whole float8 loads and group overheads stay small.
+    /// A row is cut only into splits of about this many values or more (8 per work-item),
+    /// so that each item's share fills whole float8 loads and group overheads stay small.
     static let minimumChunk = 8 * OpenCLBackend.reduceGroupSize
 
     init(rows: Int, splits: Int, chunk: Int) {
@@ -30,8 +30,9 @@ extension OpenCLBackend {
       self.chunk = chunk
     }
 
-    /// Enough splits that rows × splits reaches `targetGroups` (when the rows are long
-    /// enough to give each split `minimumChunk` values); chunks are multiples of 8.
+    /// Enough splits that rows × splits reaches `targetGroups`, but no more than
+    /// ⌈count / minimumChunk⌉; the splits are balanced (chunks are multiples of 8, the last
+    /// may be shorter), so with more than one each holds over minimumChunk / 2 values.
     init(rows: Int, count: Int, targetGroups: Int) {
       let wanted = max(1, (targetGroups + rows - 1) / rows)
       let most = max(1, (count + Self.minimumChunk - 1) / Self.minimumChunk)

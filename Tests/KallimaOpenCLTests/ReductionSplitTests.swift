@@ -26,7 +26,7 @@ struct ReductionSplitTests {
   }
 
   @Test(
-    "splits cover each row once, in chunks of whole float8s, with at most rows × ⌈target / rows⌉ groups",
+    "splits cover each row once in balanced chunks of whole float8s, at most ⌈count / minimumChunk⌉ of them and rows × ⌈target / rows⌉ groups",
     arguments: [1, 7, 255, 256, 257, 2047, 2048, 2049, 16385, 100_003, 1 << 21])
   func splitsCoverRows(count: Int) {
     for (rows, target) in [(1, 8), (1, 528), (3, 8), (128, 8), (8192, 8)] {
@@ -34,7 +34,8 @@ struct ReductionSplitTests {
       #expect(s.chunk % 8 == 0)
       #expect(s.splits * s.chunk >= count, "rows \(rows) target \(target): \(s) leaves values out")
       #expect((s.splits - 1) * s.chunk < count, "rows \(rows) target \(target): \(s) has an empty split")
-      #expect(s.splits == 1 || s.chunk >= OpenCLBackend.ReductionSplit.minimumChunk)
+      #expect(s.splits == 1 || 2 * s.chunk > OpenCLBackend.ReductionSplit.minimumChunk)
+      #expect(s.splits <= (count + OpenCLBackend.ReductionSplit.minimumChunk - 1) / OpenCLBackend.ReductionSplit.minimumChunk || s.splits == 1)
       #expect(s.groups < rows + target, "rows \(rows) target \(target): \(s) makes more groups than rows × ⌈target / rows⌉")
     }
   }
