@@ -2,6 +2,8 @@
 // channel-block copies (concat/slice). One work-item per output element; `n` bounds the
 // launch, which the host rounds up to whole work-groups.
 
+#include "rows.h"
+
 // Activation kinds. Each kind gets its own entry point (activation_fwd_relu, ...), so the
 // kind is a compile-time constant and the switch folds away: one kernel with a run-time
 // switch over six kinds stopped PoCL vectorising it (relu ran 5x slower).
@@ -89,28 +91,51 @@ __kernel void mul_channel(__global const float* x, __global const float* s, __gl
   if (i < n) y[i] = x[i] * s[(i / inner) % channels];
 }
 
-// Copies channels [x_start, x_start + count) of x [outer, xc, inner] into channels
-// [y_start, y_start + count) of y [outer, yc, inner]. n = outer * count * inner.
-__kernel void copy_channels(__global const float* x, const int x_start, const int xc,
-                            __global float* y, const int y_start, const int yc,
-                            const int count, const int inner, const int n) {
-  const int t = get_global_id(0);
-  if (t >= n) return;
-  const int i = t % inner;
-  const int c = (t / inner) % count;
-  const int o = t / (inner * count);
-  y[(o * yc + y_start + c) * inner + i] = x[(o * xc + x_start + c) * inner + i];
+// The same two over planes [outer * channels, inner] in row runs (rows.h): the channel is
+// p % channels once per run, not two divisions per element. (The 1-D forms stay for the
+// convolutions' bias.)
+__kernel void add_channel_planes(__global const float* x, __global const float* bias, __global float* y,
+                                 const int channels, const int inner, const int planes) {
+  const row_run r = item_run(inner);
+  if (r.row >= planes) return;
+  const float v = bias[r.row % channels];
+  const int base = r.row * inner;
+  int k = r.begin;
+  for (; k + 8 <= r.end; k += 8) vstore8(vload8(0, x + base + k) + v, 0, y + base + k);
+  for (; k < r.end; ++k) y[base + k] = x[base + k] + v;
 }
 
-// y [b, a, inner] = x [a, b, inner] with the first two axes swapped; n = a * b * inner.
+__kernel void mul_channel_planes(__global const float* x, __global const float* s, __global float* y,
+                                 const int channels, const int inner, const int planes) {
+  const row_run r = item_run(inner);
+  if (r.row >= planes) return;
+  const float v = s[r.row % channels];
+  const int base = r.row * inner;
+  int k = r.begin;
+  for (; k + 8 <= r.end; k += 8) vstore8(vload8(0, x + base + k) * v, 0, y + base + k);
+  for (; k < r.end; ++k) y[base + k] = x[base + k] * v;
+}
+
+// Copies channels [x_start, x_start + count) of x [outer, xc, inner] into channels
+// [y_start, y_start + count) of y [outer, yc, inner], in row runs over the outer * count
+// copied planes: plane p is channel p % count of sample p / count.
+__kernel void copy_channels(__global const float* x, const int x_start, const int xc,
+                            __global float* y, const int y_start, const int yc,
+                            const int count, const int inner, const int planes) {
+  const row_run r = item_run(inner);
+  if (r.row >= planes) return;
+  const int o = r.row / count;
+  const int c = r.row % count;
+  run_copy(x + (o * xc + x_start + c) * inner, y + (o * yc + y_start + c) * inner, r.begin, r.end);
+}
+
+// y [b, a, inner] = x [a, b, inner] with the first two axes swapped, in row runs over the
+// a * b rows of x: row p = i * b + j moves to row j * a + i of y.
 __kernel void transpose01(__global const float* x, __global float* y, const int a, const int b, const int inner,
-                          const int n) {
-  const int t = get_global_id(0);
-  if (t >= n) return;
-  const int k = t % inner;
-  const int j = (t / inner) % b;
-  const int i = t / (inner * b);
-  y[(j * a + i) * inner + k] = x[t];
+                          const int rows) {
+  const row_run r = item_run(inner);
+  if (r.row >= rows) return;
+  run_copy(x + r.row * inner, y + ((r.row % b) * a + r.row / b) * inner, r.begin, r.end);
 }
 
 // y[i] = sum over s of x[s * n + i]: adds `slices` partial results (split-K weight gradients).

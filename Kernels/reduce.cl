@@ -1,26 +1,28 @@
-// Reductions to a scalar and per channel. One work-group per output, REDUCE_WG items each.
+// Sums to a scalar and per channel, in the two passes of reduce.h: `sum_partials` then
+// `sum_partials_finish` (which other programs' partial kernels share).
 #include "reduce.h"
 
-// y[0] = alpha * sum(x[0..n)). Launched as a single work-group.
-__kernel void reduce_sum(__global const float* x, __global float* y, const int n,
-                         const float alpha) {
+// partials[gid] = Σ of split gid % splits of row gid / splits (layout: see reduce.h).
+// One work-group of REDUCE_WG items per (row, split).
+__kernel void sum_partials(__global const float* x, __global float* partials, const int count,
+                           const int chunk, const int splits, const int inner,
+                           const int outer_stride) {
   __local float scratch[REDUCE_WG];
+  const int gid = get_group_id(0);
+  span_t sp = item_span(gid / splits, gid % splits, count, chunk, inner, outer_stride);
   float acc = 0.0f;
-  for (int i = get_local_id(0); i < n; i += REDUCE_WG) acc += x[i];
+  int at;
+  for (int n; (n = span_next(&sp, inner, outer_stride, &at)) > 0;) acc += run_sum(x + at, n);
   const float total = group_sum(acc, scratch);
-  if (get_local_id(0) == 0) y[0] = alpha * total;
+  if (get_local_id(0) == 0) partials[gid] = total;
 }
 
-// y[c] = sum over (o, i) of x[o, c, i]; one work-group per channel.
-__kernel void channel_sum(__global const float* x, __global float* y, const int outer,
-                          const int channels, const int inner) {
-  __local float scratch[REDUCE_WG];
-  const int c = get_group_id(0);
-  const int m = outer * inner;
+// y[r] = alpha * Σ_s partials[r * splits + s], s ascending; one work-item per row.
+__kernel void sum_partials_finish(__global const float* partials, __global float* y,
+                                  const int rows, const int splits, const float alpha) {
+  const int r = get_global_id(0);
+  if (r >= rows) return;
   float acc = 0.0f;
-  for (int e = get_local_id(0); e < m; e += REDUCE_WG) {
-    acc += x[((e / inner) * channels + c) * inner + e % inner];
-  }
-  const float total = group_sum(acc, scratch);
-  if (get_local_id(0) == 0) y[c] = total;
+  for (int s = 0; s < splits; ++s) acc += partials[r * splits + s];
+  y[r] = alpha * acc;
 }

@@ -72,20 +72,28 @@ public struct OpBenchmark {
       filter: filter, policy: policy, reference: reference, cases: results)
   }
 
+  /// One row: rates from the mean time, and the ratio to the case's roof (`Roof`) when
+  /// reference figures were measured.
   static func result(_ c: OpCase, _ t: Timing, reference: ReferenceFigures?) -> OpBenchmarkResult {
     let gflops = c.flops > 0 ? c.flops / t.mean / 1e9 : nil
     let gbps = c.bytes / t.mean / 1e9
+    let roof = Roof(of: c)
     var ratio: Double?
     var basis: String?
-    if let gflops, let gemm = reference?.ratioGEMM {
-      ratio = gflops / gemm.gflops
-      basis = "sgemm n=\(gemm.n)"
-    } else if gflops == nil, let copy = reference?.copy {
-      ratio = gbps / copy.gbps
-      basis = "copy"
+    switch roof {
+    case .compute:
+      if let gflops, let gemm = reference?.ratioGEMM {
+        ratio = gflops / gemm.gflops
+        basis = "sgemm n=\(gemm.n)"
+      }
+    case .memory:
+      if let copy = reference?.copy {
+        ratio = gbps / copy.gbps
+        basis = "copy"
+      }
     }
     return OpBenchmarkResult(
       op: c.op, detail: c.detail, flops: c.flops, bytes: c.bytes, timing: t, gflops: gflops, gbps: gbps,
-      ratio: ratio, ratioBasis: basis)
+      ratio: ratio, ratioBasis: basis, roof: roof, target: roof.target, belowTarget: ratio.map { $0 < roof.target })
   }
 }

@@ -29,8 +29,9 @@ extension OpBenchmarkReport {
       }
       if let g = r.ratioGEMM {
         lines.append(
-          "ratio = GFLOP/s / SGEMM n=\(g.n) for ops with a FLOP count, else GB/s / reference copy GB/s "
-            + "(GB = 1e9 bytes; bytes = the least traffic one run needs)")
+          "ratio = GFLOP/s / SGEMM n=\(g.n) for GEMM-shaped ops (conv, matmul, linear), else GB/s / reference copy "
+            + "GB/s (GB = 1e9 bytes; bytes = the least traffic one run needs); '<' marks a ratio below its target "
+            + "(\(format(Roof.compute.target, 1)) of SGEMM, \(format(Roof.memory.target, 1)) of copy)")
       }
     }
     if let s = startup {
@@ -45,18 +46,32 @@ extension OpBenchmarkReport {
     lines.append("")
 
     var table = TextTable(
-      header: ["op", "detail", "runs", "first ms", "mean ms", "min ms", "GFLOP/s", "GB/s", "ratio"],
-      leftAligned: [0, 1])
+      header: ["op", "detail", "runs", "first ms", "mean ms", "min ms", "GFLOP/s", "GB/s", "ratio", "roof", ""],
+      leftAligned: [0, 1, 9, 10])
     for c in cases {
       table.append([
         c.op, c.detail, "\(c.timing.repetitions)", format(c.timing.firstRun * 1e3, 2),
         format(c.timing.mean * 1e3, 3), format(c.timing.min * 1e3, 3),
         c.gflops.map { format($0, 2) } ?? "-", format(c.gbps, 2),
-        c.ratio.map { format($0, 3) } ?? "-",
+        c.ratio.map { format($0, 3) } ?? "-", c.roof.basisName, c.belowTarget == true ? "<" : "",
       ])
     }
     lines += table.render()
+    lines.append(targetSummary())
     return lines.joined(separator: "\n") + "\n"
+  }
+}
+
+extension OpBenchmarkReport {
+  /// The table's last line: how many ops are below their roof's target, and which.
+  func targetSummary() -> String {
+    guard reference != nil else { return "no reference figures (--no-reference): no ratios, no targets" }
+    let below = belowTarget
+    let judged = cases.filter { $0.belowTarget != nil }.count
+    guard !below.isEmpty else { return "below target: none of \(judged) ops" }
+    return "below target: \(below.count) of \(judged) ops: "
+      + below.map { "\($0.op) \($0.detail) (\(format($0.ratio ?? 0, 2)) < \(format($0.target, 1)))" }
+      .joined(separator: "; ")
   }
 }
 

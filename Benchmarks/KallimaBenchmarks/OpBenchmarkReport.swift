@@ -13,10 +13,17 @@ public struct OpBenchmarkResult: Codable, Equatable {
   public var gflops: Double?
   /// bytes / mean time, in 1e9 B/s.
   public var gbps: Double
-  /// gflops ÷ reference SGEMM GFLOP/s when flops > 0, else gbps ÷ reference copy GB/s.
+  /// gflops ÷ reference SGEMM GFLOP/s for GEMM-shaped ops, else gbps ÷ reference copy GB/s
+  /// (`roof`); nil without reference figures.
   public var ratio: Double?
   /// What `ratio` divides by: "sgemm n=1024" or "copy".
   public var ratioBasis: String?
+  /// Which roof the op is judged against.
+  public var roof: Roof
+  /// The ratio the op should reach (`Roof.target`).
+  public var target: Double
+  /// ratio < target; nil without reference figures.
+  public var belowTarget: Bool?
 }
 
 /// Start-up costs of the process that produced a report, in seconds.
@@ -50,6 +57,9 @@ public struct OpBenchmarkReport: Codable, Equatable {
   public var startup: StartupTimes?
   /// `OpenCLBackend.programCacheSummary` after the run (nil on the CPU backend).
   public var programCache: String?
+
+  /// The cases whose ratio is below their roof's target, in table order.
+  public var belowTarget: [OpBenchmarkResult] { cases.filter { $0.belowTarget == true } }
 
   /// Pretty-printed JSON with stable key order.
   public func jsonData() throws -> Data {

@@ -13,6 +13,9 @@ public enum TensorInit {
   case oneHot(classes: Int)
   /// Every element an integer drawn uniformly from 0 ..< levels (levels 2: multi-hot tags).
   case levels(Int)
+  /// low + (high − low)·i/count in element order: a trend, so that parts of a tensor have
+  /// different means (splits of a reduction then disagree, as they do in real activations).
+  case ramp(Float, Float)
   /// Written in full by the op: starts as `OpCase.sentinel` (NaN), so an element the op
   /// skips, or adds into instead of overwriting, stays NaN and fails `mismatches`.
   case output
@@ -90,6 +93,8 @@ public struct OpCase {
         values[spec.role] = rows
       case .levels(let k):
         values[spec.role] = (0..<n).map { Float(OpCase.draw(stream, index: $0, below: k)) }
+      case .ramp(let lo, let hi):
+        values[spec.role] = (0..<n).map { lo + (hi - lo) * Float($0) / Float(max(n, 1)) }
       case .output: values[spec.role] = [Float](repeating: OpCase.sentinel, count: n)
       }
     }

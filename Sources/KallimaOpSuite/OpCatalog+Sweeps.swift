@@ -70,6 +70,7 @@ extension OpCatalog {
     cases += [copyChannels(n: 1, hw: 1), copyChannels(n: 3, hw: 5)]
     cases += poolingParityCases()
     cases += softmaxParityCases()
+    cases += reductionParityCases()
     cases += ganOpsParityCases()
     cases += conditionParityCases()
     cases += translationParityCases()

@@ -79,17 +79,20 @@ public enum OpCatalog {
   // MARK: Normalisation
 
   /// `momentum` (train-mode forward): 0 must leave the running statistics untouched.
-  public static func batchnorm(_ phase: String, shape: Shape, momentum: Float = 0.1) -> OpCase {
+  /// `ramp`: x rises through the tensor (train-mode forward and backward) instead of being
+  /// uniform noise, so the statistics' splits have different means.
+  public static func batchnorm(_ phase: String, shape: Shape, momentum: Float = 0.1, ramp: Bool = false) -> OpCase {
     let c = shape[1]
     let m = shape.count / c
     let ch: Shape = [c]
-    let detail = "x\(shape)" + (momentum == 0.1 ? "" : " momentum \(momentum)")
+    let x: TensorInit = ramp ? .ramp(-2, 3) : .uniform(-2, 3)
+    let detail = "x\(shape)" + (momentum == 0.1 ? "" : " momentum \(momentum)") + (ramp ? " ramp" : "")
     switch phase {
     case "fwd_train":
       return OpCase(
         "batchnorm_fwd_train", detail,
         tensors: [
-          .init("x", shape, .uniform(-2, 3)), .init("gamma", ch), .init("beta", ch), .init("y", shape, .output),
+          .init("x", shape, x), .init("gamma", ch), .init("beta", ch), .init("y", shape, .output),
           .init("mean", ch, .output), .init("invstd", ch, .output), .init("rm", ch), .init("rv", ch, .uniform(0.5, 2)),
         ],
         reductionLength: m, flops: 8.0 * Double(shape.count)
@@ -114,7 +117,7 @@ public enum OpCatalog {
       return OpCase(
         "batchnorm_bwd", detail,
         tensors: [
-          .init("dy", shape), .init("x", shape, .uniform(-2, 3)), .init("gamma", ch), .init("mean", ch, .uniform(0, 1)),
+          .init("dy", shape), .init("x", shape, x), .init("gamma", ch), .init("mean", ch, .uniform(0, 1)),
           .init("invstd", ch, .uniform(0.5, 1.5)), .init("dx", shape, .output), .init("dgamma", ch, .output),
           .init("dbeta", ch, .output),
         ],

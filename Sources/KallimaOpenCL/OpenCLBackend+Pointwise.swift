@@ -79,11 +79,11 @@ extension OpenCLBackend {
   }
 
   func channelBroadcast(_ op: String, _ x: Tensor, _ v: Tensor, _ role: String, _ y: Tensor) throws {
-    let (_, channels, inner) = try ShapeCheck.channelVector(op, x: x.shape, vector: v.shape, role: role)
+    let (outer, channels, inner) = try ShapeCheck.channelVector(op, x: x.shape, vector: v.shape, role: role)
     try ShapeCheck.allSame(op, [("x", x), ("y", y)])
-    try launch(
-      op, items: x.count,
-      [.buffer(mem(x, op)), .buffer(mem(v, op)), .buffer(mem(y, op)), .int(channels), .int(inner), .int(x.count)])
+    try launchRowRuns(
+      op + "_planes", rowLength: inner, rows: outer * channels,
+      [.buffer(mem(x, op)), .buffer(mem(v, op)), .buffer(mem(y, op)), .int(channels), .int(inner), .int(outer * channels)])
   }
 
   public func add_channel(_ x: Tensor, bias: Tensor, y: Tensor) throws {
@@ -98,19 +98,19 @@ extension OpenCLBackend {
     let op = "copy_channels"
     let (outer, xc, yc, inner) = try ShapeCheck.copyChannels(
       op, x: x.shape, xStart: xStart, y: y.shape, yStart: yStart, count: count)
-    let n = outer * count * inner
-    try launch(
-      op, items: n,
+    try launchRowRuns(
+      op, rowLength: inner, rows: outer * count,
       [
         .buffer(mem(x, op)), .int(xStart), .int(xc), .buffer(mem(y, op)), .int(yStart), .int(yc),
-        .int(count), .int(inner), .int(n),
+        .int(count), .int(inner), .int(outer * count),
       ])
   }
 
   public func transpose01(_ x: Tensor, y: Tensor) throws {
     let op = "transpose01"
     let (a, b, inner) = try ShapeCheck.transpose01(op, x: x.shape, y: y.shape)
-    try launch(op, items: x.count, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(a), .int(b), .int(inner), .int(x.count)])
+    try launchRowRuns(
+      op, rowLength: inner, rows: a * b, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(a), .int(b), .int(inner), .int(a * b)])
   }
 
   // MARK: Reductions
@@ -118,22 +118,26 @@ extension OpenCLBackend {
   public func reduce_sum(_ x: Tensor, y: Tensor, alpha: Float) throws {
     let op = "reduce_sum"
     try ShapeCheck.expect(op, y.count == 1, "y must hold one element, got \(y.shape)")
-    try launchGroups(op, groups: 1, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(x.count), .float(alpha)])
+    try locked {
+      try sumRows(mem(x, op), into: mem(y, op), rows: 1, count: x.count, inner: x.count, outerStride: 0, alpha: alpha)
+    }
   }
 
   public func channel_sum(_ x: Tensor, y: Tensor) throws {
     let op = "channel_sum"
     let (outer, channels, inner) = try ShapeCheck.channelVector(op, x: x.shape, vector: y.shape, role: "y")
-    try launchGroups(
-      op, groups: channels,
-      [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(outer), .int(channels), .int(inner)])
+    try locked {
+      try sumRows(
+        mem(x, op), into: mem(y, op), rows: channels, count: outer * inner, inner: inner, outerStride: channels * inner)
+    }
   }
 
   // MARK: Losses
 
+  /// A mean loss through its pass-1 kernel `op`_partials (Kernels/loss.cl).
   func lossForward(_ op: String, _ x: Tensor, _ t: Tensor, _ loss: Tensor) throws {
     try ShapeCheck.loss(op, x: x, target: t, scalar: loss)
-    try launchGroups(op, groups: 1, [.buffer(mem(x, op)), .buffer(mem(t, op)), .buffer(mem(loss, op)), .int(x.count)])
+    try meanLoss(op + "_partials", x: mem(x, op), t: mem(t, op), loss: mem(loss, op), n: x.count)
   }
 
   func lossBackward(_ op: String, _ x: Tensor, _ t: Tensor, _ dloss: Tensor, _ dx: Tensor) throws {
@@ -150,11 +154,23 @@ extension OpenCLBackend {
   public func bce_logits_bwd(logits: Tensor, targets: Tensor, dloss: Tensor, dlogits: Tensor) throws {
     try lossBackward("bce_logits_bwd", logits, targets, dloss, dlogits)
   }
+  /// Work-group size for the softmax kernels (one work-item per row, each row a long loop):
+  /// small enough that the rows make four groups per compute unit (64 rows on 2 units:
+  /// groups of 8), so a short batch does not run on one unit.
+  func rowKernelGroup(rows n: Int) -> Int {
+    max(1, min(groupSize, n / (4 * max(1, device.computeUnits))))
+  }
+
   public func softmax_cross_entropy_fwd(logits: Tensor, targets: Tensor, loss: Tensor) throws {
     let op = "softmax_cross_entropy_fwd"
     let (n, c) = try ShapeCheck.softmax_cross_entropy(op, logits: logits, targets: targets, scalar: loss)
-    try launchGroups(
-      op, groups: 1, [.buffer(mem(logits, op)), .buffer(mem(targets, op)), .buffer(mem(loss, op)), .int(n), .int(c)])
+    try locked {
+      let rowLoss = try workspace(OpenCLBackend.rowLossSlot, count: n)
+      try launch(
+        "softmax_cross_entropy_rows", items: n, group: rowKernelGroup(rows: n),
+        [.buffer(mem(logits, op)), .buffer(mem(targets, op)), .buffer(rowLoss), .int(n), .int(c)])
+      try sumRows(rowLoss, into: mem(loss, op), rows: 1, count: n, inner: n, outerStride: 0, alpha: 1 / Float(n))
+    }
   }
 
   public func softmax_cross_entropy_bwd(logits: Tensor, targets: Tensor, dloss: Tensor, dlogits: Tensor) throws {
@@ -162,7 +178,7 @@ extension OpenCLBackend {
     let (n, c) = try ShapeCheck.softmax_cross_entropy(op, logits: logits, targets: targets, scalar: dloss)
     try ShapeCheck.allSame(op, [("logits", logits), ("dlogits", dlogits)])
     try launch(
-      op, items: n,
+      op, items: n, group: rowKernelGroup(rows: n),
       [.buffer(mem(logits, op)), .buffer(mem(targets, op)), .buffer(mem(dloss, op)), .buffer(mem(dlogits, op)),
        .int(n), .int(c)])
   }
@@ -171,7 +187,7 @@ extension OpenCLBackend {
     let op = "softmax_fwd"
     let (n, c) = try ShapeCheck.softmaxRows(op, x)
     try ShapeCheck.allSame(op, [("x", x), ("y", y)])
-    try launch(op, items: n, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(n), .int(c)])
+    try launch(op, items: n, group: rowKernelGroup(rows: n), [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(n), .int(c)])
   }
 
   public func mse_fwd(x: Tensor, target: Tensor, loss: Tensor) throws {
