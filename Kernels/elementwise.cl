@@ -78,22 +78,9 @@ __kernel void scale(__global const float* x, const float alpha, __global float* 
   if (i < n) y[i] = alpha * x[i];
 }
 
-// y[n, c, i] = x[n, c, i] + bias[c]; x viewed as [outer, channels, inner].
-__kernel void add_channel(__global const float* x, __global const float* bias, __global float* y,
-                          const int channels, const int inner, const int n) {
-  const int i = get_global_id(0);
-  if (i < n) y[i] = x[i] + bias[(i / inner) % channels];
-}
-
-__kernel void mul_channel(__global const float* x, __global const float* s, __global float* y,
-                          const int channels, const int inner, const int n) {
-  const int i = get_global_id(0);
-  if (i < n) y[i] = x[i] * s[(i / inner) % channels];
-}
-
-// The same two over planes [outer * channels, inner] in row runs (rows.h): the channel is
-// p % channels once per run, not two divisions per element. (The 1-D forms stay for the
-// convolutions' bias.)
+// y[n, c, i] = x[n, c, i] + bias[c] (or · scale[c]), x viewed as planes [outer * channels,
+// inner], in row runs (rows.h): the channel is p % channels once per run, not two divisions
+// per element.
 __kernel void add_channel_planes(__global const float* x, __global const float* bias, __global float* y,
                                  const int channels, const int inner, const int planes) {
   const row_run r = item_run(inner);

@@ -52,9 +52,9 @@ extension OpenCLBackend {
           m: g.k, n: g.patchCount, k: g.patchSize, a: weight, lda: g.patchSize, b: cols, ldb: ld, c: grid,
           ldc: g.patchCount)
         if let bias {
-          try launch(
-            "add_channel", items: g.k * p,
-            [.buffer(grid), .buffer(bias), .buffer(grid), .int(g.k), .int(p), .int(g.k * p)])
+          try launchRowRuns(
+            "add_channel_planes", rowLength: p, rows: g.k,
+            [.buffer(grid), .buffer(bias), .buffer(grid), .int(g.k), .int(p), .int(g.k)])
         }
         return
       }
