@@ -9,9 +9,11 @@ import Foundation
 /// names between a new pair of `#"""` `"""#`.
 enum ShippedTuning {
   static let json: [String] = [
-    // PoCL 3.1 on a 2-core AVX-512 Xeon under KVM (the development machine), the GEMM shapes
-    // of a DCGAN-64 training step at batch 64 (`kallima tune --budget 900 --repetitions 5`,
-    // 2026-11-29; 1.37x the untuned choice and 4.9x CLBlast over one pass of the shapes).
+    // PoCL 3.1 on a 2-core AVX-512 Xeon under KVM (the development machine): the 17 GEMM
+    // shapes a DCGAN-64 training step at batch 64 records, tuned with main's k-slicing of
+    // long reductions (31ebfd1) by `kallima tune --shapes ... --budget 900 --repetitions 5`
+    // on 2026-11-29. One pass over the shapes: 341 ms with the winners, 484 ms with the
+    // untuned tile (1.42x), 1811 ms with CLBlast (5.31x).
     #"""
     {
       "clblast" : {
@@ -42,306 +44,306 @@ enum ShippedTuning {
         "driverVersion" : "3.1+debian",
         "platform" : "Portable Computing Language"
       },
-      "fallback" : "kernel 8x3x16u4",
+      "fallback" : "kernel 6x4x16u4",
       "format" : "kallima-tuning-1",
       "gemm" : [
         {
-          "algorithm" : "kernel 6x4x16u4",
+          "algorithm" : "kernel 6x2x16u4",
           "candidatesTimed" : 19,
-          "clblastGflops" : 27.234566743094184,
-          "clblastSeconds" : 0.157702795,
-          "gflops" : 136.29268186183504,
-          "runnerUp" : "kernel 6x2x16u4",
-          "runnerUpSeconds" : 0.035123433,
-          "seconds" : 0.031512824,
+          "clblastGflops" : 21.982367130907768,
+          "clblastSeconds" : 0.19538238400000002,
+          "gflops" : 133.96021878318717,
+          "runnerUp" : "kernel 6x4x16u1",
+          "runnerUpSeconds" : 0.035809594,
+          "seconds" : 0.032061513,
           "shape" : {
             "k" : 512,
             "m" : 4096,
             "n" : 1024
           },
-          "untunedGflops" : 84.5629119679995,
-          "untunedSeconds" : 0.050790201
+          "untunedGflops" : 80.88261925489158,
+          "untunedSeconds" : 0.053101239
         },
         {
-          "algorithm" : "kernel 14x2x16u4",
+          "algorithm" : "kernel 6x2x16u1",
           "candidatesTimed" : 19,
-          "clblastGflops" : 22.12230969612044,
-          "clblastSeconds" : 0.194146423,
-          "gflops" : 135.30761391664683,
-          "runnerUp" : "kernel 4x2x16u4",
-          "runnerUpSeconds" : 0.043099358000000004,
-          "seconds" : 0.031742244,
+          "clblastGflops" : 54.65967818376278,
+          "clblastSeconds" : 0.07857652000000001,
+          "gflops" : 115.17410074890283,
+          "runnerUp" : "kernel 6x4x16u1",
+          "runnerUpSeconds" : 0.041862417000000006,
+          "seconds" : 0.037291086,
           "shape" : {
             "k" : 256,
             "m" : 2048,
             "n" : 4096
           },
-          "untunedGflops" : 90.64690122844264,
-          "untunedSeconds" : 0.047381292000000005
+          "untunedGflops" : 80.05207946505196,
+          "untunedSeconds" : 0.053652164
         },
         {
           "algorithm" : "kernel 6x2x16u1",
           "candidatesTimed" : 19,
-          "clblastGflops" : 17.532892788050688,
-          "clblastSeconds" : 0.24496626700000002,
-          "gflops" : 108.11022927396594,
-          "runnerUp" : "kernel 6x2x16u4",
-          "runnerUpSeconds" : 0.041227359000000005,
-          "seconds" : 0.039727668,
+          "clblastGflops" : 38.46936147297341,
+          "clblastSeconds" : 0.11164644100000001,
+          "gflops" : 169.84070702674117,
+          "runnerUp" : "kernel 6x4x16u1",
+          "runnerUpSeconds" : 0.025578459,
+          "seconds" : 0.025288209000000002,
           "shape" : {
             "k" : 128,
             "m" : 1024,
             "n" : 16384
           },
-          "untunedGflops" : 79.79333343266548,
-          "untunedSeconds" : 0.053826142
+          "untunedGflops" : 141.55385845633532,
+          "untunedSeconds" : 0.030341577
         },
         {
-          "algorithm" : "kernel 6x2x16u4",
+          "algorithm" : "kernel 6x4x16u4",
           "candidatesTimed" : 19,
-          "clblastGflops" : 27.238576459932222,
-          "clblastSeconds" : 0.15767958,
-          "gflops" : 132.6971226441254,
-          "runnerUp" : "kernel 8x2x16u4",
-          "runnerUpSeconds" : 0.038709557000000006,
-          "seconds" : 0.032366695,
+          "clblastGflops" : 22.864504357307666,
+          "clblastSeconds" : 0.187844321,
+          "gflops" : 134.9213258491375,
+          "runnerUp" : "kernel 6x2x16u1",
+          "runnerUpSeconds" : 0.037357730000000006,
+          "seconds" : 0.031833124000000004,
           "shape" : {
             "k" : 1024,
             "m" : 512,
             "n" : 4096
           },
-          "untunedGflops" : 110.953666971699,
-          "untunedSeconds" : 0.038709557000000006
+          "untunedGflops" : 77.71454064783696,
+          "untunedSeconds" : 0.055265942000000005
         },
         {
-          "algorithm" : "kernel 14x2x16u4",
+          "algorithm" : "kernel 6x4x16u4",
           "candidatesTimed" : 19,
-          "clblastGflops" : 22.282262446822614,
-          "clblastSeconds" : 0.192752747,
-          "gflops" : 85.42619075171206,
-          "runnerUp" : "kernel 8x2x16u4",
-          "runnerUpSeconds" : 0.055589694,
-          "seconds" : 0.050276938,
+          "clblastGflops" : 24.210976154137708,
+          "clblastSeconds" : 0.177397527,
+          "gflops" : 108.1746613723225,
+          "runnerUp" : "kernel 6x2x16u4",
+          "runnerUpSeconds" : 0.041427370000000005,
+          "seconds" : 0.039704005,
           "shape" : {
             "k" : 4096,
             "m" : 512,
             "n" : 1024
           },
-          "untunedGflops" : 77.261934487353,
-          "untunedSeconds" : 0.055589694
+          "untunedGflops" : 92.77586321307705,
+          "untunedSeconds" : 0.046294016
         },
         {
-          "algorithm" : "kernel 12x2x16u1",
+          "algorithm" : "kernel 6x4x16u4",
           "candidatesTimed" : 19,
-          "clblastGflops" : 15.392811929295727,
-          "clblastSeconds" : 0.279024217,
-          "gflops" : 65.52087749034243,
-          "runnerUp" : "kernel 8x2x16u4",
-          "runnerUpSeconds" : 0.06969552600000001,
-          "seconds" : 0.065551126,
+          "clblastGflops" : 18.874090602476986,
+          "clblastSeconds" : 0.2275589,
+          "gflops" : 124.35602692237279,
+          "runnerUp" : "kernel 6x4x16u1",
+          "runnerUpSeconds" : 0.036422677,
+          "seconds" : 0.034537669,
           "shape" : {
             "k" : 2048,
             "m" : 256,
             "n" : 4096
           },
-          "untunedGflops" : 61.62472030127155,
-          "untunedSeconds" : 0.06969552600000001
+          "untunedGflops" : 87.01644740887458,
+          "untunedSeconds" : 0.049358109000000004
         },
         {
-          "algorithm" : "kernel 8x2x16u1",
+          "algorithm" : "kernel 6x4x16u1",
           "candidatesTimed" : 19,
-          "clblastGflops" : 17.01293809926649,
-          "clblastSeconds" : 0.25245300200000004,
-          "gflops" : 56.695663597500435,
-          "runnerUp" : "kernel 12x2x16u1",
-          "runnerUpSeconds" : 0.07777668700000001,
-          "seconds" : 0.07575477600000001,
+          "clblastGflops" : 21.39489168587979,
+          "clblastSeconds" : 0.200747326,
+          "gflops" : 80.2956265564991,
+          "runnerUp" : "kernel 8x2x16u4",
+          "runnerUpSeconds" : 0.05986049,
+          "seconds" : 0.053489430000000004,
           "shape" : {
             "k" : 4096,
             "m" : 256,
             "n" : 2048
           },
-          "untunedGflops" : 45.87844115897708,
-          "untunedSeconds" : 0.093616243
+          "untunedGflops" : 71.74961808698859,
+          "untunedSeconds" : 0.05986049
         },
         {
-          "algorithm" : "kernel 6x4x16u4",
+          "algorithm" : "kernel 6x2x16u1",
           "candidatesTimed" : 19,
-          "clblastGflops" : 33.52046320060409,
-          "clblastSeconds" : 0.128129712,
-          "gflops" : 165.86519617715464,
-          "runnerUp" : "kernel 6x4x16u1",
-          "runnerUpSeconds" : 0.031709743,
-          "seconds" : 0.025894325000000003,
+          "clblastGflops" : 21.617114273355224,
+          "clblastSeconds" : 0.19868365600000001,
+          "gflops" : 117.66417965525638,
+          "runnerUp" : "kernel 4x4x16u4",
+          "runnerUpSeconds" : 0.040905355000000004,
+          "seconds" : 0.036501910000000005,
           "shape" : {
             "k" : 1024,
             "m" : 128,
             "n" : 16384
           },
-          "untunedGflops" : 107.58492782549416,
-          "untunedSeconds" : 0.039921645000000006
+          "untunedGflops" : 73.860309057618,
+          "untunedSeconds" : 0.05814986900000001
         },
         {
           "algorithm" : "kernel 6x4x16u4",
           "candidatesTimed" : 19,
-          "clblastGflops" : 15.214279943543573,
-          "clblastSeconds" : 0.282298427,
-          "gflops" : 41.904296122617176,
-          "runnerUp" : "kernel 12x2x16u1",
-          "runnerUpSeconds" : 0.11116540100000001,
-          "seconds" : 0.102494677,
+          "clblastGflops" : 22.687650196557364,
+          "clblastSeconds" : 0.18930860000000002,
+          "gflops" : 110.43119960461472,
+          "runnerUp" : "kernel 4x4x16u4",
+          "runnerUpSeconds" : 0.043370289,
+          "seconds" : 0.038892698,
           "shape" : {
             "k" : 16384,
             "m" : 128,
             "n" : 1024
           },
-          "untunedGflops" : 25.844752835570073,
-          "untunedSeconds" : 0.166183338
+          "untunedGflops" : 79.59669494956145,
+          "untunedSeconds" : 0.053959116
         },
         {
-          "algorithm" : "kernel 4x4x16u4",
+          "algorithm" : "kernel 6x2x16u1",
           "candidatesTimed" : 19,
-          "clblastGflops" : 4.768657332346898,
-          "clblastSeconds" : 0.084437433,
-          "gflops" : 117.94642846158239,
-          "runnerUp" : "kernel 6x2x16u4",
-          "runnerUpSeconds" : 0.0054599720000000004,
-          "seconds" : 0.0034138650000000003,
+          "clblastGflops" : 7.292118697331656,
+          "clblastSeconds" : 0.055217585000000007,
+          "gflops" : 94.66639300266539,
+          "runnerUp" : "kernel 14x2x16u4",
+          "runnerUpSeconds" : 0.005668417,
+          "seconds" : 0.0042533910000000005,
           "shape" : {
             "k" : 48,
             "m" : 64,
             "n" : 65536
           },
-          "untunedGflops" : 46.88089749808298,
-          "untunedSeconds" : 0.008588854
+          "untunedGflops" : 59.35164373199123,
+          "untunedSeconds" : 0.006784196
         },
         {
-          "algorithm" : "kernel 8x3x16u1",
+          "algorithm" : "kernel 4x3x16u4",
           "candidatesTimed" : 19,
-          "clblastGflops" : 1.5638829743952842,
-          "clblastSeconds" : 0.25747015,
-          "gflops" : 69.63914427459726,
+          "clblastGflops" : 3.912931837664825,
+          "clblastSeconds" : 0.102903194,
+          "gflops" : 147.18023468966655,
           "runnerUp" : "kernel 6x3x16u4",
-          "runnerUpSeconds" : 0.006939603000000001,
-          "seconds" : 0.005781995000000001,
+          "runnerUpSeconds" : 0.004613324,
+          "seconds" : 0.0027357830000000003,
           "shape" : {
             "k" : 65536,
             "m" : 64,
             "n" : 48
           },
-          "untunedGflops" : 35.4602864664749,
-          "untunedSeconds" : 0.011355046
+          "untunedGflops" : 51.064752739612146,
+          "untunedSeconds" : 0.007885149000000001
         },
         {
-          "algorithm" : "kernel 4x4x16u4",
+          "algorithm" : "kernel 6x2x16u1",
           "candidatesTimed" : 19,
-          "clblastGflops" : 5.30538587341535,
-          "clblastSeconds" : 0.07589517400000001,
-          "gflops" : 66.39823686989989,
-          "runnerUp" : "kernel 4x2x16u4",
-          "runnerUpSeconds" : 0.00648444,
-          "seconds" : 0.006064215,
+          "clblastGflops" : 6.4252493691927866,
+          "clblastSeconds" : 0.06266732400000001,
+          "gflops" : 149.20590919651778,
+          "runnerUp" : "kernel 6x4x16u4",
+          "runnerUpSeconds" : 0.005450158,
+          "seconds" : 0.0026986410000000003,
           "shape" : {
             "k" : 64,
             "m" : 48,
             "n" : 65536
           },
-          "untunedGflops" : 55.211798132508086,
-          "untunedSeconds" : 0.007292883000000001
+          "untunedGflops" : 59.473866711647744,
+          "untunedSeconds" : 0.006770254000000001
         },
         {
-          "algorithm" : "kernel 4x4x16u4",
+          "algorithm" : "kernel 6x2x16u1",
           "candidatesTimed" : 19,
-          "clblastGflops" : 8.35790773331399,
-          "clblastSeconds" : 0.012545915000000001,
-          "gflops" : 142.44556623612326,
-          "runnerUp" : "kernel 14x2x16u1",
-          "runnerUpSeconds" : 0.0008342520000000001,
-          "seconds" : 0.000736124,
+          "clblastGflops" : 11.219061414051367,
+          "clblastSeconds" : 0.009346379,
+          "gflops" : 183.9145617853766,
+          "runnerUp" : "kernel 6x4x16u4",
+          "runnerUpSeconds" : 0.00058934,
+          "seconds" : 0.0005701430000000001,
           "shape" : {
             "k" : 100,
             "m" : 8192,
             "n" : 64
           },
-          "untunedGflops" : 74.65294414570401,
-          "untunedSeconds" : 0.0014046010000000001
+          "untunedGflops" : 114.16725460991054,
+          "untunedSeconds" : 0.000918456
         },
         {
-          "algorithm" : "kernel 6x2x16u1",
+          "algorithm" : "kernel 4x2x16u4",
           "candidatesTimed" : 19,
-          "clblastGflops" : 15.609526048155432,
-          "clblastSeconds" : 0.006717539000000001,
-          "gflops" : 123.29660767828796,
-          "runnerUp" : "kernel 4x4x16u4",
-          "runnerUpSeconds" : 0.0009941750000000001,
-          "seconds" : 0.0008504500000000001,
+          "clblastGflops" : 19.28006097095697,
+          "clblastSeconds" : 0.005438655000000001,
+          "gflops" : 154.79421316799528,
+          "runnerUp" : "kernel 6x4x16u1",
+          "runnerUpSeconds" : 0.000735645,
+          "seconds" : 0.0006774000000000001,
           "shape" : {
             "k" : 64,
             "m" : 100,
             "n" : 8192
           },
-          "untunedGflops" : 70.496153414328,
-          "untunedSeconds" : 0.001487423
+          "untunedGflops" : 69.254489987722,
+          "untunedSeconds" : 0.0015140910000000002
         },
         {
           "algorithm" : "kernel 4x4x16u4",
           "candidatesTimed" : 19,
-          "clblastGflops" : 0.7283279954268346,
-          "clblastSeconds" : 0.001439703,
-          "gflops" : 10.724706459927175,
-          "runnerUp" : "kernel 6x2x16u1",
-          "runnerUpSeconds" : 0.00011991000000000001,
-          "seconds" : 9.777200000000001e-05,
+          "clblastGflops" : 0.720554907320747,
+          "clblastSeconds" : 0.0014552340000000001,
+          "gflops" : 8.311016351343854,
+          "runnerUp" : "kernel 8x2x16u1",
+          "runnerUpSeconds" : 0.000128595,
+          "seconds" : 0.000126167,
           "shape" : {
             "k" : 1,
             "m" : 8192,
             "n" : 64
           },
-          "untunedGflops" : 6.497558557442062,
-          "untunedSeconds" : 0.00016138
+          "untunedGflops" : 7.108218769489411,
+          "untunedSeconds" : 0.00014751600000000002
         },
         {
-          "algorithm" : "kernel 4x4x16u1",
+          "algorithm" : "kernel 6x2x16u1",
           "candidatesTimed" : 19,
-          "clblastGflops" : 0.2382152755690854,
-          "clblastSeconds" : 0.0044018,
-          "gflops" : 15.952048438379505,
-          "runnerUp" : "kernel 4x2x16u4",
-          "runnerUpSeconds" : 7.0691e-05,
-          "seconds" : 6.5733e-05,
+          "clblastGflops" : 0.31783486636747593,
+          "clblastSeconds" : 0.0032991220000000003,
+          "gflops" : 12.196289619075312,
+          "runnerUp" : "kernel 4x4x16u4",
+          "runnerUpSeconds" : 9.2558e-05,
+          "seconds" : 8.5975e-05,
           "shape" : {
             "k" : 64,
             "m" : 1,
             "n" : 8192
           },
-          "untunedGflops" : 6.477009364267536,
-          "untunedSeconds" : 0.00016189200000000001
+          "untunedGflops" : 6.918416763985932,
+          "untunedSeconds" : 0.000151563
         },
         {
           "algorithm" : "kernel 4x4x16u4",
           "candidatesTimed" : 19,
-          "clblastGflops" : 0.3407111362388347,
-          "clblastSeconds" : 0.00307761,
-          "gflops" : 16.206989288860726,
-          "runnerUp" : "kernel 6x2x16u1",
-          "runnerUpSeconds" : 8.6709e-05,
-          "seconds" : 6.4699e-05,
+          "clblastGflops" : 0.3406199385791607,
+          "clblastSeconds" : 0.003078434,
+          "gflops" : 11.963353831760772,
+          "runnerUp" : "kernel 6x4x16u4",
+          "runnerUpSeconds" : 9.9454e-05,
+          "seconds" : 8.7649e-05,
           "shape" : {
             "k" : 8192,
             "m" : 1,
             "n" : 64
           },
-          "untunedGflops" : 8.119558315652537,
-          "untunedSeconds" : 0.000129142
+          "untunedGflops" : 7.566193077272759,
+          "untunedSeconds" : 0.00013858700000000002
         }
       ],
       "measured" : {
         "budgetSeconds" : 900,
-        "command" : "kallima tune --budget 900 --repetitions 5",
+        "command" : "kallima tune --shapes 4096x1024x512,2048x4096x256,1024x16384x128,512x4096x1024,512x1024x4096,256x4096x2048,256x2048x4096,128x16384x1024,128x1024x16384,64x65536x48,64x48x65536,48x65536x64,8192x64x100,100x8192x64,8192x64x1,1x8192x64,1x64x8192 --budget 900 --repetitions 5",
         "complete" : true,
-        "date" : "2026-11-29T05:35:39Z",
+        "date" : "2026-11-29T05:54:04Z",
         "repetitions" : 5,
-        "secondsSpent" : 169.8355748653412
+        "secondsSpent" : 117.04306972026825
       }
     }
     """#,

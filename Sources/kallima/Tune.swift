@@ -95,30 +95,17 @@ struct Tune: ParsableCommand {
       return
     }
     let progress = ProgressLine()
-    printError("tuning \(backend.device.description): \(shapeList.count) shapes × \(tuner.algorithms.count) candidates, budget \(Int(budget)) s")
+    printError(
+      "tuning \(backend.device.description): \(shapeList.count) shapes × \(tuner.algorithms.count) candidates, "
+        + "budget \(Int(budget)) s")
     if searchCount > 0, let largest = shapeList.max(by: { $0.flops < $1.flops }) {
-      var search = XgemmSearch(backend: backend, shape: largest, budget: budget / 3, count: searchCount)
-      search.progress = { index, count, trial in
-        progress.update(
-          done: index, total: count,
-          "CLBlast Xgemm set \(index)/\(count) on \(largest): "
-            + (trial.seconds.map { String(format: "%.1f GFLOP/s", largest.flops / $0 / 1e9) } ?? trial.failure ?? "-"))
-      }
-      try search.run()
-      progress.finish()
+      try searchCLBlast(backend, shape: largest, count: searchCount, progress: progress)
     }
-    var search = tuner
-    search.repetitions = repetitions
-    search.budget = max(1, budget - Date().timeIntervalSince(started))
-    let searchBudget = search.budget
-    search.progress = { step in
-      let result = step.seconds.map { String(format: "%.1f GFLOP/s", step.shape.flops / $0 / 1e9) } ?? "failed: \(step.failure ?? "")"
-      progress.update(
-        done: step.done, total: step.total,
-        "\(step.algorithm) on \(step.shape): \(result) (\(Int(step.elapsed)) s of \(Int(searchBudget)))")
+    let result = try searchGemm(tuner, shapes: shapeList, budget: budget - Date().timeIntervalSince(started), progress: progress)
+    guard !result.choices.isEmpty else {
+      throw KallimaError.invalidArgument(
+        op: "tune", message: "no candidate was timed within --budget \(budget) s; nothing saved (give more seconds)")
     }
-    let result = try search.run(shapes: shapeList)
-    progress.finish()
     let table = TuningTable(
       device: .init(backend.device), clblast: backend.clblastOverrides, gemm: result.choices, fallback: result.fallback,
       measured: .init(
@@ -132,6 +119,39 @@ struct Tune: ParsableCommand {
     } else {
       printSummary(table, path: path)
     }
+  }
+
+  /// Samples CLBlast Xgemm parameter sets on `shape` (a third of the budget at most) and
+  /// leaves the fastest applied, so the per-shape search times CLBlast with it.
+  func searchCLBlast(_ backend: OpenCLBackend, shape: GemmShape, count: Int, progress: ProgressLine) throws {
+    var search = XgemmSearch(backend: backend, shape: shape, budget: budget / 3, count: count)
+    search.progress = { index, count, trial in
+      progress.update(
+        done: index, total: count,
+        "CLBlast Xgemm set \(index)/\(count) on \(shape): "
+          + (trial.seconds.map { String(format: "%.1f GFLOP/s", shape.flops / $0 / 1e9) } ?? trial.failure ?? "-"))
+    }
+    try search.run()
+    progress.finish()
+  }
+
+  /// The per-shape search in the seconds left of the budget.
+  func searchGemm(_ tuner: GemmTuner, shapes: [GemmShape], budget: Double, progress: ProgressLine) throws
+    -> GemmTuner.Result
+  {
+    var search = tuner
+    search.repetitions = repetitions
+    search.budget = max(1, budget)
+    search.progress = { step in
+      let result =
+        step.seconds.map { String(format: "%.1f GFLOP/s", step.shape.flops / $0 / 1e9) }
+        ?? "failed: \(step.failure ?? "")"
+      progress.update(
+        done: step.done, total: step.total,
+        "\(step.algorithm) on \(step.shape): \(result) (\(Int(step.elapsed)) s of \(Int(budget)))")
+    }
+    defer { progress.finish() }
+    return try search.run(shapes: shapes)
   }
 
   /// The GEMM shapes one training step of the model launches (recorded on `backend`).
