@@ -22,7 +22,7 @@
 #define GEMM_VW 16  // vector width: 16, 8 or 4
 #endif
 #ifndef GEMM_KU
-#define GEMM_KU 4  // unroll of the reduction loop
+#define GEMM_KU 4  // unroll of the reduction loop (steps per block)
 #endif
 
 #if GEMM_VW == 16
@@ -45,6 +45,18 @@
 
 #define A_AT(row, k) a[(row) * lda + (k)]
 
+// One step of the reduction: B's row kk (GEMM_NV vectors) times GEMM_MR scalars of A's
+// column kk, into the accumulators.
+#define GEMM_STEP(kk)                                                        \
+  do {                                                                       \
+    VFLOAT bv[GEMM_NV];                                                      \
+    _Pragma("unroll") for (int v = 0; v < GEMM_NV; ++v) bv[v] = VLOAD(v, b + (kk) * ldb); \
+    _Pragma("unroll") for (int i = 0; i < GEMM_MR; ++i) {                    \
+      const VFLOAT s = (VFLOAT)(A_AT(rows[i], (kk)));                        \
+      _Pragma("unroll") for (int v = 0; v < GEMM_NV; ++v) acc[i][v] = fma(s, bv[v], acc[i][v]); \
+    }                                                                        \
+  } while (0)
+
 __kernel void gemm(const int M, const int N, const int K, const float alpha,
                    __global const float* restrict A, const int lda, const int strideA,
                    __global const float* restrict B, const int ldb, const int strideB, const float beta,
@@ -65,18 +77,15 @@ __kernel void gemm(const int M, const int N, const int K, const float alpha,
     for (int i = 0; i < GEMM_MR; ++i)
 #pragma unroll
       for (int v = 0; v < GEMM_NV; ++v) acc[i][v] = (VFLOAT)(0.0f);
-#pragma unroll GEMM_KU
-    for (int k = 0; k < K; ++k) {
-      VFLOAT bv[GEMM_NV];
+    // The reduction in blocks of GEMM_KU steps (a loop of constant trip count, which the
+    // compiler unrolls; `#pragma unroll N` on the loop over K was refused by PoCL's LLVM),
+    // then the K % GEMM_KU steps left.
+    int k = 0;
+    for (; k + GEMM_KU <= K; k += GEMM_KU) {
 #pragma unroll
-      for (int v = 0; v < GEMM_NV; ++v) bv[v] = VLOAD(v, b + k * ldb);
-#pragma unroll
-      for (int i = 0; i < GEMM_MR; ++i) {
-        const VFLOAT s = (VFLOAT)(A_AT(rows[i], k));
-#pragma unroll
-        for (int v = 0; v < GEMM_NV; ++v) acc[i][v] = fma(s, bv[v], acc[i][v]);
-      }
+      for (int u = 0; u < GEMM_KU; ++u) GEMM_STEP(k + u);
     }
+    for (; k < K; ++k) GEMM_STEP(k);
 #pragma unroll
     for (int i = 0; i < GEMM_MR; ++i) {
       if (m0 + i >= M) break;

@@ -33,6 +33,9 @@ struct Tune: ParsableCommand {
   @Option(help: "Generator and discriminator width (ngf = ndf).")
   var width = 64
 
+  @Option(help: "Image channels of the model (3: RGB; 1: the Fashion-MNIST recipe).")
+  var channels = 3
+
   @Option(help: "Explicit GEMM shapes MxNxK, comma-separated (instead of --model's).")
   var shapes: String?
 
@@ -54,11 +57,19 @@ struct Tune: ParsableCommand {
   @Flag(help: "Print the shapes and the candidate counts only.")
   var dryRun = false
 
+  @Flag(
+    help: """
+      Drop the shapes of the table in effect that this run does not time (by default the new \
+      table keeps them, so tuning a second model adds its shapes).
+      """)
+  var replace = false
+
   @Flag(help: "Print the table as JSON instead of the summary.")
   var json = false
 
   func validate() throws {
     guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (batch norm)") }
+    guard channels >= 1 else { throw ValidationError("--channels must be at least 1") }
     guard budget > 0 else { throw ValidationError("--budget must be positive (seconds)") }
     guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
     guard (clblastSearch ?? 0) >= 0 else { throw ValidationError("--clblast-search must be 0 or more") }
@@ -106,8 +117,10 @@ struct Tune: ParsableCommand {
       throw KallimaError.invalidArgument(
         op: "tune", message: "no candidate was timed within --budget \(budget) s; nothing saved (give more seconds)")
     }
+    let kept = replace ? [] : keptChoices(backend, timed: Set(result.choices.map(\.shape)))
     let table = TuningTable(
-      device: .init(backend.device), clblast: backend.clblastOverrides, gemm: result.choices, fallback: result.fallback,
+      device: .init(backend.device), clblast: backend.clblastOverrides, gemm: result.choices + kept,
+      fallback: result.fallback,
       measured: .init(
         date: ISO8601DateFormatter().string(from: started), budgetSeconds: budget,
         secondsSpent: Date().timeIntervalSince(started), complete: result.complete, repetitions: repetitions,
@@ -154,9 +167,21 @@ struct Tune: ParsableCommand {
     return try search.run(shapes: shapes)
   }
 
+  /// The entries of the table in effect on the device (the user's, else the shipped one) for
+  /// shapes this run did not time; they stay in the new table unless --replace.
+  func keptChoices(_ backend: OpenCLBackend, timed: Set<GemmShape>) -> [TuningTable.ShapeChoice] {
+    guard let current = DeviceTuning.resolve(for: backend.device).table else { return [] }
+    let kept = current.gemm.filter { !timed.contains($0.shape) }
+    if !kept.isEmpty {
+      printError(
+        "keeping \(kept.count) shapes of the table in effect that this run did not time (--replace drops them)")
+    }
+    return kept
+  }
+
   /// The GEMM shapes one training step of the model launches (recorded on `backend`).
   func modelShapes(_ backend: OpenCLBackend) throws -> [GemmShape] {
-    let config = DCGANConfig(nz: 100, ngf: width, ndf: width, channels: 3, imageSize: size)
+    let config = DCGANConfig(nz: 100, ngf: width, ndf: width, channels: channels, imageSize: size)
     let trainer = try GANTrainer(backend: backend, config: config, batch: batch, seed: 1, noise: .device(seed: 2))
     try backend.random_uniform(trainer.real, stream: RandomStream(seed: 3), low: -1, high: 1)
     let recorded = try backend.recordingGemmShapes {

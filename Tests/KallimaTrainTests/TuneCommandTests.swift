@@ -55,7 +55,7 @@ import Testing
 
     // Budget of a few seconds: the search stops when it is spent and keeps the best so far.
     let tune = try launch(
-      try kallimaBinary(), ["tune", "--shapes", "16x48x8", "--budget", "2", "--repetitions", "1", "--json"],
+      try kallimaBinary(), ["tune", "--shapes", "16x48x8", "--budget", "2", "--repetitions", "1", "--json", "--replace"],
       environment: environment)
     #expect(tune.status == 0, "kallima tune: \(tune.err)")
     #expect(!tune.err.contains("\u{1B}"), "no terminal control codes when stderr is a pipe")
@@ -77,6 +77,18 @@ import Testing
     let after = try devices(environment)
     let tuned = try #require(after.devices.first { $0.selector == selector })
     #expect(tuned.tuning?.hasPrefix("tuned 20") == true, "\(tuned.tuning ?? "nil")")
+
+    // A second model's tune adds its shapes to the table in effect; --replace keeps only its own.
+    let second = try launch(
+      try kallimaBinary(), ["tune", "--shapes", "8x32x4", "--budget", "2", "--repetitions", "1", "--json"],
+      environment: environment)
+    #expect(second.status == 0 && second.err.contains("keeping 1 shapes"), "\(second.err)")
+    #expect(try JSONDecoder().decode(Table.self, from: Data(second.out.utf8)).gemm.count == 2)
+    let replaced = try launch(
+      try kallimaBinary(), ["tune", "--shapes", "8x32x4", "--budget", "2", "--repetitions", "1", "--json", "--replace"],
+      environment: environment)
+    #expect(replaced.status == 0, "\(replaced.err)")
+    #expect(try JSONDecoder().decode(Table.self, from: Data(replaced.out.utf8)).gemm.count == 1)
 
     // KALLIMA_TUNING=off: the table is not consulted.
     var off = environment
@@ -111,5 +123,10 @@ import Testing
     #expect(run.out.contains("8x512x48"), "\(run.out)")
     let count = run.out.split(separator: "\n").last { $0.contains(" shapes × ") }?.split(separator: " ").first
     #expect(count.flatMap { Int($0) }.map { $0 >= 10 } == true, "\(run.out)")
+    // --channels 1 (the Fashion-MNIST recipe): D's first convolution has 1·4·4 = 16 patch values.
+    let gray = try launch(
+      try kallimaBinary(), ["tune", "--batch", "2", "--size", "32", "--width", "8", "--channels", "1", "--dry-run"],
+      environment: ["KALLIMA_DEVICE": selector, "KALLIMA_TUNING": "off"])
+    #expect(gray.status == 0 && gray.out.contains("8x512x16"), "\(gray.out)")
   }
 }
