@@ -40,9 +40,19 @@ public struct GemmTile: Hashable, Sendable, CustomStringConvertible {
     [("GEMM_MR", rows), ("GEMM_NV", vectors), ("GEMM_VW", width), ("GEMM_KU", unroll)]
   }
 
-  /// Measured on PoCL 3.1 on a 2-core AVX-512 Xeon: 164 GFLOP/s at m = 1008, n = k = 1024
-  /// (CLBlast with the hand-set Xgemm parameters: 44) when B's rows are not 4 KiB apart.
-  public static let cpuDefault = GemmTile(rows: 8, vectors: 2, width: 16, unroll: 4)
+  /// The untuned tile on a CPU whose preferred float vector width is `width`: with 16
+  /// (AVX-512, 32 vector registers) 4 rows × 4 vectors, `kallima tune`'s fallback on the
+  /// development machine (the most frequent winner; 150-280 GFLOP/s on DCGAN-64's shapes
+  /// against CLBlast's 4-70); narrower (AVX2, 16 registers) 6 × 2, which keeps its 12
+  /// accumulators in registers (not measured: no AVX2 machine was at hand).
+  public static func cpuDefault(width: Int) -> GemmTile {
+    width >= 16
+      ? GemmTile(rows: 4, vectors: 4, width: 16, unroll: 4)
+      : GemmTile(rows: 6, vectors: 2, width: max(4, width), unroll: 4)
+  }
+
+  /// The untuned tile on the AVX-512 development machine.
+  public static let cpuDefault = cpuDefault(width: 16)
 
   /// The tiles `kallima tune` tries on a device whose preferred vector width is `width`
   /// (register budgets of AVX2's 16 and AVX-512's 32 vector registers and a few between).
@@ -133,9 +143,9 @@ public struct GemmSelection: Sendable {
     return .kernel(tile)
   }
 
-  /// Untuned: Kallima's kernel on CPU devices (where it measured 3-4x CLBlast), CLBlast
+  /// Untuned: Kallima's kernel on CPU devices (where it measured 2-40x CLBlast), CLBlast
   /// elsewhere (GPUs, where CLBlast's work-group tiling and its tuning database suit).
   public static func untuned(for device: OpenCLDeviceInfo) -> GemmSelection {
-    GemmSelection(fallback: device.type == "CPU" ? .kernel(.cpuDefault) : .clblast)
+    GemmSelection(fallback: device.type == "CPU" ? .kernel(.cpuDefault(width: device.preferredFloatWidth)) : .clblast)
   }
 }

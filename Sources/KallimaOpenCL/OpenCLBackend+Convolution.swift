@@ -152,9 +152,10 @@ extension OpenCLBackend {
     let (m, n, k) = try ShapeCheck.matmul(
       op, a: a.shape, transposeA: transposeA, b: b.shape, transposeB: transposeB, c: c.shape)
     if !transposeA && !transposeB {
-      try gemm(
-        m: m, n: n, k: k, alpha: alpha, a: mem(a, op), lda: k, b: mem(b, op), ldb: n, beta: beta, c: mem(c, op),
-        ldc: n)
+      try locked {
+        let (b, ldb) = try paddedRows(mem(b, op), of: GemmShape(m: m, n: n, k: k))
+        try gemm(m: m, n: n, k: k, alpha: alpha, a: mem(a, op), lda: k, b: b, ldb: ldb, beta: beta, c: mem(c, op), ldc: n)
+      }
       return
     }
     try sgemm(

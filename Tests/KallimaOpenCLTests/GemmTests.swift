@@ -80,6 +80,14 @@ struct GemmTests {
     try Self.check(algorithm, m: 3, n: 7, k: 3001)  // prime-ish k: no exact split, one slice
   }
 
+  /// A B whose rows are a multiple of 1 KiB apart goes through a padded copy (`paddedRows`).
+  @Test("B rows 1 KiB apart", arguments: [GemmAlgorithm.kernel(.cpuDefault), .clblast])
+  func paddedB(algorithm: GemmAlgorithm) throws {
+    try Self.check(algorithm, m: 7, n: 256, k: 33)
+    try Self.check(algorithm, m: 3, n: 512, k: 2048)  // padded and split
+    try Self.check(algorithm, m: 5, n: 1024, k: 9, alpha: 0.5, beta: 0.25)
+  }
+
   @Test("split policy")
   func splitPolicy() throws {
     let device = try Self.backend.get().device
