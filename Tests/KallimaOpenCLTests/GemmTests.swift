@@ -129,24 +129,8 @@ struct GemmTests {
     cl.gemmSelection = GemmSelection(fallback: .clblast)
     cl.col2imGathers = true
     defer { cl.col2imGathers = cl.device.type != "CPU" }
-    let cpu = CPUBackend()
     let cases = OpCatalog.parityCases().filter { $0.op.hasPrefix("conv") }
     #expect(cases.count >= 30)
-    for c in cases {
-      let initial = c.initialValues()
-      let onCPU = try c.materialize(on: cpu, values: initial)
-      let onCL = try c.materialize(on: cl, values: initial)
-      try c.run(cpu, onCPU)
-      try c.run(cl, onCL)
-      var reference: [String: [Float]] = [:]
-      var candidate: [String: [Float]] = [:]
-      for spec in c.tensors {
-        reference[spec.role] = try cpu.read(onCPU[spec.role]!)
-        candidate[spec.role] = try cl.read(onCL[spec.role]!)
-      }
-      for problem in c.mismatches(reference: reference, candidate: candidate) {
-        Issue.record(Comment(rawValue: "\(c.name) (CLBlast): \(problem)"))
-      }
-    }
+    for c in cases { try expectParity(c, on: cl, label: "CLBlast, gathering col2im") }
   }
 }

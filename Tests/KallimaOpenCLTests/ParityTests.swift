@@ -15,22 +15,6 @@ struct ParityTests {
 
   @Test("op parity", arguments: 0..<cases.count)
   func parity(index: Int) throws {
-    let c = Self.cases[index]
-    let cl = try sharedOpenCL.get()
-    let cpu = CPUBackend()
-    let initial = c.initialValues()
-    let onCPU = try c.materialize(on: cpu, values: initial)
-    let onCL = try c.materialize(on: cl, values: initial)
-    try c.run(cpu, onCPU)
-    try c.run(cl, onCL)
-    var reference: [String: [Float]] = [:]
-    var candidate: [String: [Float]] = [:]
-    for spec in c.tensors {
-      reference[spec.role] = try cpu.read(onCPU[spec.role]!)
-      candidate[spec.role] = try cl.read(onCL[spec.role]!)
-    }
-    for problem in c.mismatches(reference: reference, candidate: candidate) {
-      Issue.record(Comment(rawValue: "\(c.name): \(problem)"))
-    }
+    try expectParity(Self.cases[index], on: try sharedOpenCL.get())
   }
 }
