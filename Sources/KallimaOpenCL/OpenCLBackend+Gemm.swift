@@ -29,8 +29,10 @@ extension OpenCLBackend {
 
   /// Workspace slot of split-K partial products.
   static let partialsSlot = 4
-  /// Workspace slot of a B operand copied with padded rows (`paddedRows`).
+  /// Workspace slot of a B operand copied with padded rows (`paddedRows`) or transposed.
   static let paddedOperandSlot = 6
+  /// Workspace slot of a transposed A operand (`matmul` with transposeA).
+  static let transposedASlot = 7
 
   /// Row-major C = alpha·A·B + beta·C (C's leading dimension `ldc`), with the algorithm
   /// the selection names for the shape, split along k when that pays (see `splitK`).

@@ -5,7 +5,7 @@ import KallimaCore
 /// into a partial result, and a second pass combines each row's partials in split order. No
 /// atomics: a given shape on a given device always adds in the same order.
 extension OpenCLBackend {
-  /// Workspace slots of the reductions (the convolutions and GEMMs use 0, 1 and 4-6, the norms 2 and 3).
+  /// Workspace slots of the reductions (the convolutions and GEMMs use 0, 1 and 4-7, the norms 2 and 3).
   static let reductionPartialsSlot = 10
   /// Second partials array (M2 of the norm statistics, Σdy·x̂ of their backward).
   static let reductionPartialsSlotB = 11

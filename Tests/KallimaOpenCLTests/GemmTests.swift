@@ -23,29 +23,30 @@ struct GemmTests {
   /// C = alpha·A·B + beta·C0 through `matmul` with the selection's fallback `algorithm`,
   /// compared with the float64 product.
   static func check(
-    _ algorithm: GemmAlgorithm, m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0,
-    sourceLocation: SourceLocation = #_sourceLocation
+    _ algorithm: GemmAlgorithm, m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0, transposeA: Bool = false,
+    transposeB: Bool = false, sourceLocation: SourceLocation = #_sourceLocation
   ) throws {
     let cl = try backend.get()
     cl.gemmSelection = GemmSelection(fallback: algorithm)
-    let a = values(m * k, seed: 1)
-    let b = values(k * n, seed: 2)
+    let a = values(m * k, seed: 1)  // stored [m, k], or [k, m] when transposed
+    let b = values(k * n, seed: 2)  // stored [k, n], or [n, k] when transposed
     let c0 = values(m * n, seed: 3)
+    func aAt(_ i: Int, _ p: Int) -> Double { Double(transposeA ? a[p * m + i] : a[i * k + p]) }
+    func bAt(_ p: Int, _ j: Int) -> Double { Double(transposeB ? b[j * k + p] : b[p * n + j]) }
     var expected = [Float](repeating: 0, count: m * n)
     for i in 0..<m {
       for j in 0..<n {
         var acc = 0.0
-        for p in 0..<k { acc += Double(a[i * k + p]) * Double(b[p * n + j]) }
+        for p in 0..<k { acc += aAt(i, p) * bAt(p, j) }
         expected[i * n + j] = Float(Double(alpha) * acc + Double(beta) * Double(c0[i * n + j]))
       }
     }
-    let ta = try cl.makeTensor([m, k], values: a)
-    let tb = try cl.makeTensor([k, n], values: b)
+    let ta = try cl.makeTensor(transposeA ? [k, m] : [m, k], values: a)
+    let tb = try cl.makeTensor(transposeB ? [n, k] : [k, n], values: b)
     let tc = try cl.makeTensor([m, n], values: c0)
-    try cl.matmul(ta, transposeA: false, tb, transposeB: false, c: tc, alpha: alpha, beta: beta)
-    expectBitIdentical(
-      try cl.read(tc), expected, "\(algorithm) \(m)x\(n)x\(k) alpha \(alpha) beta \(beta)",
-      sourceLocation: sourceLocation)
+    try cl.matmul(ta, transposeA: transposeA, tb, transposeB: transposeB, c: tc, alpha: alpha, beta: beta)
+    let what = "\(algorithm) \(m)x\(n)x\(k)\(transposeA ? " Aᵀ" : "")\(transposeB ? " Bᵀ" : "") alpha \(alpha) beta \(beta)"
+    expectBitIdentical(try cl.read(tc), expected, what, sourceLocation: sourceLocation)
   }
 
   /// Shapes around a tile's edges: one element, one past a tile, a partial last strip,
@@ -86,6 +87,16 @@ struct GemmTests {
     try Self.check(algorithm, m: 7, n: 256, k: 33)
     try Self.check(algorithm, m: 3, n: 512, k: 2048)  // padded and split
     try Self.check(algorithm, m: 5, n: 1024, k: 9, alpha: 0.5, beta: 0.25)
+  }
+
+  /// Transposed operands (a linear layer's x·Wᵀ) are transposed into workspaces for the kernel.
+  @Test("transposed operands", arguments: [GemmAlgorithm.kernel(.cpuDefault), .clblast])
+  func transposed(algorithm: GemmAlgorithm) throws {
+    for (ta, tb) in [(true, false), (false, true), (true, true)] {
+      try Self.check(algorithm, m: 9, n: 37, k: 20, alpha: 0.75, beta: 0.5, transposeA: ta, transposeB: tb)
+      try Self.check(algorithm, m: 64, n: 100, k: 2048, transposeA: ta, transposeB: tb)  // split
+      try Self.check(algorithm, m: 3, n: 256, k: 17, transposeA: ta, transposeB: tb)  // B rows 1 KiB apart
+    }
   }
 
   @Test("split policy")
