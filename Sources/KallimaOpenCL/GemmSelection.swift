@@ -48,7 +48,7 @@ public struct GemmTile: Hashable, Sendable, CustomStringConvertible {
   public static func cpuDefault(width: Int) -> GemmTile {
     width >= 16
       ? GemmTile(rows: 4, vectors: 4, width: 16, unroll: 4)
-      : GemmTile(rows: 6, vectors: 2, width: max(4, width), unroll: 4)
+      : GemmTile(rows: 6, vectors: 2, width: width >= 8 ? 8 : 4, unroll: 4)
   }
 
   /// The untuned tile on the AVX-512 development machine.

@@ -109,6 +109,13 @@ struct GemmTests {
     #expect(OpenCLBackend.splitK(GemmShape(m: 1024, n: 1024, k: 4096), .clblast, device: device) == 1)
   }
 
+  @Test("the untuned CPU tile is a valid gemm.cl tile for every reported vector width")
+  func untunedTiles() {
+    for width in 0...32 { #expect(GemmTile.cpuDefault(width: width).isValid, "width \(width)") }
+    #expect(GemmTile.cpuDefault(width: 16) == GemmTile(rows: 4, vectors: 4, width: 16, unroll: 4))
+    #expect(GemmTile.cpuDefault(width: 8).width == 8 && GemmTile.cpuDefault(width: 1).width == 4)
+  }
+
   @Test("an untuned kernel fallback narrows its strip to divide n")
   func fallbackNarrowing() {
     let selection = GemmSelection(fallback: .kernel(GemmTile(rows: 8, vectors: 2, width: 16, unroll: 4)))
