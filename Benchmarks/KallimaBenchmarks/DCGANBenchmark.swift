@@ -70,22 +70,21 @@ public struct DCGANBenchmark {
     let (perStep, traffic, warmup) = try Timing.trainingSteps(on: backend, warmup: warmupSteps, steps: steps) { try trainer.step() }
     let setup = beforeWarmup + warmup
 
-    // One profiled step for the per-node table (OpenCL events when the backend records
-    // them, else a barrier after every node).
+    // One profiled step (the D plan n_critic times, then the G plan) for the per-node and
+    // per-kernel tables: OpenCL events when the backend records them, else a barrier after
+    // every node (and no kernel table).
     var nodes: [NodeTime] = []
-    for (label, plan) in [("D", trainer.dPlan), ("G", trainer.gPlan)] {
-      nodes += try plan.profile().map { NodeTime(plan: label, node: $0.name, seconds: $0.seconds) }
-    }
     var kernels: [String: KernelTime] = [:]
-    for _ in 0..<trainer.nCritic {
-      for k in try trainer.dPlan.profileKernels() {
+    let runs = Array(repeating: ("D", trainer.dPlan), count: trainer.nCritic) + [("G", trainer.gPlan)]
+    for (index, (label, plan)) in runs.enumerated() {
+      let profile = try plan.profileWithKernels()
+      if index == 0 || label == "G" {
+        nodes += profile.nodes.map { NodeTime(plan: label, node: $0.name, seconds: $0.seconds) }
+      }
+      for k in profile.kernels {
         kernels[k.name, default: KernelTime(name: k.name, seconds: 0, launches: 0)].seconds += k.seconds
         kernels[k.name]!.launches += k.launches
       }
-    }
-    for k in try trainer.gPlan.profileKernels() {
-      kernels[k.name, default: KernelTime(name: k.name, seconds: 0, launches: 0)].seconds += k.seconds
-      kernels[k.name]!.launches += k.launches
     }
     let byTime = kernels.values.sorted { $0.seconds > $1.seconds }
     let flops = trainer.dPlan.flops * Double(trainer.nCritic) + trainer.gPlan.flops

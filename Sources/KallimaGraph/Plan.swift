@@ -82,6 +82,15 @@ public final class Plan {
   /// when the backend records them (an OpenCL backend made with `profiling: true`), else
   /// wall time with a barrier after each node.
   public func profile() throws -> [(node: Int, name: String, seconds: Double)] {
+    try profileWithKernels().nodes
+  }
+
+  /// `profile()`'s node times, and from the same run the device time per launch name
+  /// (kernel, or GEMM with its shape), slowest first: where a node's time goes. The
+  /// kernel list is empty when the backend cannot time kernels.
+  public func profileWithKernels() throws -> (
+    nodes: [(node: Int, name: String, seconds: Double)], kernels: [(name: String, seconds: Double, launches: Int)]
+  ) {
     if let timing = backend as? KernelTiming, timing.canTimeKernels {
       timing.startKernelTimings()
       var ranges: [(Int, Range<Int>)] = []
@@ -92,10 +101,17 @@ public final class Plan {
       }
       let kernels = try timing.stopKernelTimings()
       runs += 1
-      return ranges.map { node, range in
+      let nodes = ranges.map { node, range in
         let n = graph.nodes[node]
         return (node, "\(n.name) (\(n.op))", kernels[range].reduce(0) { $0 + $1.seconds })
       }.sorted { $0.2 > $1.2 }
+      var totals: [String: (seconds: Double, launches: Int)] = [:]
+      for k in kernels where !k.name.hasSuffix(" start") {
+        totals[k.name, default: (0, 0)].seconds += k.seconds
+        totals[k.name, default: (0, 0)].launches += 1
+      }
+      let byName = totals.map { (name: $0.key, seconds: $0.value.seconds, launches: $0.value.launches) }
+      return (nodes, byName.sorted { $0.seconds > $1.seconds })
     }
     try backend.synchronize()
     var times: [(Int, String, Double)] = []
@@ -108,24 +124,7 @@ public final class Plan {
       times.append((s.node, "\(node.name) (\(node.op))", t))
     }
     runs += 1
-    return times.sorted { $0.2 > $1.2 }
-  }
-
-  /// One run with kernel timing on, totalled per launch name (kernel, or GEMM with its
-  /// shape), slowest first: where a node's time goes. Empty when the backend cannot time
-  /// kernels.
-  public func profileKernels() throws -> [(name: String, seconds: Double, launches: Int)] {
-    guard let timing = backend as? KernelTiming, timing.canTimeKernels else { return [] }
-    timing.startKernelTimings()
-    for s in steps { try s.run() }
-    let kernels = try timing.stopKernelTimings()
-    runs += 1
-    var totals: [String: (Double, Int)] = [:]
-    for k in kernels where !k.name.hasSuffix(" start") {
-      totals[k.name, default: (0, 0)].0 += k.seconds
-      totals[k.name, default: (0, 0)].1 += 1
-    }
-    return totals.map { ($0.key, $0.value.0, $0.value.1) }.sorted { $0.seconds > $1.seconds }
+    return (times.sorted { $0.2 > $1.2 }, [])
   }
 
   /// The launches of node `index` only (validation mode steps through a plan this way).

@@ -350,10 +350,11 @@ public final class OpenCLBackend: Backend {
   }
 
   /// Enqueues an N-D launch (1 to 3 dimensions); each global size must be a multiple of
-  /// the local one. `label` names the launch in kernel timings (default: the kernel's name).
+  /// the local one. `label` names the launch in kernel timings (default: the kernel's name;
+  /// evaluated only while timing).
   func launch(
-    _ name: String, global: [Int], local: [Int], defines: [(String, Int)] = [], label: String? = nil,
-    _ args: [KernelArg]
+    _ name: String, global: [Int], local: [Int], defines: [(String, Int)] = [],
+    label: @autoclosure () -> String? = nil, _ args: [KernelArg]
   ) throws {
     guard global.allSatisfy({ $0 > 0 }) else { return }
     lock.lock()
@@ -393,7 +394,7 @@ public final class OpenCLBackend: Backend {
     try CLStatus.check(
       clEnqueueNDRangeKernel(
         queue.handle, k.handle, cl_uint(global.count), nil, &globalSizes, &localSizes, 0, nil,
-        eventSlot(label ?? name)),
+        eventSlot(label() ?? name)),
       "clEnqueueNDRangeKernel(\(name), \(global) items)")
     try enqueued()
   }
@@ -405,11 +406,12 @@ public final class OpenCLBackend: Backend {
 
   /// Where the next enqueue stores its event: nil unless kernel timing is on. Call with the
   /// lock held; the pointer stays valid until the next call.
-  func eventSlot(_ name: String) -> UnsafeMutablePointer<cl_event?>? {
+  /// `name` is evaluated only then, so launches build no label strings outside profiling.
+  func eventSlot(_ name: @autoclosure () -> String) -> UnsafeMutablePointer<cl_event?>? {
     guard recording != nil else { return nil }
     let slot = UnsafeMutablePointer<cl_event?>.allocate(capacity: 1)
     slot.initialize(to: nil)
-    recording!.append((name, slot))
+    recording!.append((name(), slot))
     return slot
   }
 
@@ -433,12 +435,12 @@ public final class OpenCLBackend: Backend {
     lock.lock()
     defer { lock.unlock() }
     var q: cl_command_queue? = queue.handle
-    let name = "sgemm \(batch)x(\(m)x\(n)x\(k))"
-    if let before = eventSlot(name + " start") {
+    func name() -> String { "sgemm \(batch)x(\(m)x\(n)x\(k))" }
+    if let before = eventSlot(name() + " start") {
       try CLStatus.check(clEnqueueMarkerWithWaitList(queue.handle, 0, nil, before), "clEnqueueMarkerWithWaitList")
     }
     defer {
-      if let after = eventSlot(name) { clEnqueueMarkerWithWaitList(queue.handle, 0, nil, after) }
+      if let after = eventSlot(name()) { clEnqueueMarkerWithWaitList(queue.handle, 0, nil, after) }
     }
     let status = CLBlastSgemmStridedBatched(
       CLBlastLayoutRowMajor, transposeA ? CLBlastTransposeYes : CLBlastTransposeNo,
@@ -459,12 +461,12 @@ public final class OpenCLBackend: Backend {
     var q: cl_command_queue? = queue.handle
     // CLBlast's event covers only its last kernel; when timing, markers around the call
     // bracket all of it (the time from the first marker's start to the second's end).
-    let name = "sgemm \(m)x\(n)x\(k)"
-    if let before = eventSlot(name + " start") {
+    func name() -> String { "sgemm \(m)x\(n)x\(k)" }
+    if let before = eventSlot(name() + " start") {
       try CLStatus.check(clEnqueueMarkerWithWaitList(queue.handle, 0, nil, before), "clEnqueueMarkerWithWaitList")
     }
     defer {
-      if let after = eventSlot(name) { clEnqueueMarkerWithWaitList(queue.handle, 0, nil, after) }
+      if let after = eventSlot(name()) { clEnqueueMarkerWithWaitList(queue.handle, 0, nil, after) }
     }
     let status = CLBlastSgemm(
       CLBlastLayoutRowMajor, transposeA ? CLBlastTransposeYes : CLBlastTransposeNo,
