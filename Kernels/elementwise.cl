@@ -78,30 +78,23 @@ __kernel void scale(__global const float* x, const float alpha, __global float* 
   if (i < n) y[i] = alpha * x[i];
 }
 
-// y[n, c, i] = x[n, c, i] + bias[c] (or · scale[c]), x viewed as planes [outer * channels,
-// inner], in row runs (rows.h): the channel is p % channels once per run, not two divisions
-// per element.
-__kernel void add_channel_planes(__global const float* x, __global const float* bias, __global float* y,
-                                 const int channels, const int inner, const int planes) {
-  const row_run r = item_run(inner);
-  if (r.row >= planes) return;
-  const float v = bias[r.row % channels];
-  const int base = r.row * inner;
-  int k = r.begin;
-  for (; k + 8 <= r.end; k += 8) vstore8(vload8(0, x + base + k) + v, 0, y + base + k);
-  for (; k < r.end; ++k) y[base + k] = x[base + k] + v;
-}
-
-__kernel void mul_channel_planes(__global const float* x, __global const float* s, __global float* y,
-                                 const int channels, const int inner, const int planes) {
-  const row_run r = item_run(inner);
-  if (r.row >= planes) return;
-  const float v = s[r.row % channels];
-  const int base = r.row * inner;
-  int k = r.begin;
-  for (; k + 8 <= r.end; k += 8) vstore8(vload8(0, x + base + k) * v, 0, y + base + k);
-  for (; k < r.end; ++k) y[base + k] = x[base + k] * v;
-}
+// y[n, c, i] = x[n, c, i] + bias[c] (add_channel_planes) or · scale[c] (mul_channel_planes),
+// x viewed as planes [outer * channels, inner], in row runs (rows.h): the channel is
+// p % channels once per run, not two divisions per element.
+// KERNELS: add_channel_planes mul_channel_planes
+#define CHANNEL_PLANES(NAME, OP)                                                             \
+  __kernel void NAME(__global const float* x, __global const float* v, __global float* y,    \
+                     const int channels, const int inner, const int planes) {               \
+    const row_run r = item_run(inner);                                                       \
+    if (r.row >= planes) return;                                                             \
+    const float c = v[r.row % channels];                                                     \
+    const int base = r.row * inner;                                                          \
+    int k = r.begin;                                                                         \
+    for (; k + 8 <= r.end; k += 8) vstore8(vload8(0, x + base + k) OP c, 0, y + base + k);   \
+    for (; k < r.end; ++k) y[base + k] = x[base + k] OP c;                                   \
+  }
+CHANNEL_PLANES(add_channel_planes, +)
+CHANNEL_PLANES(mul_channel_planes, *)
 
 // Copies channels [x_start, x_start + count) of x [outer, xc, inner] into channels
 // [y_start, y_start + count) of y [outer, yc, inner], in row runs over the outer * count

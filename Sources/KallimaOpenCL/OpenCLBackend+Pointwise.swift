@@ -109,6 +109,11 @@ extension OpenCLBackend {
   public func transpose01(_ x: Tensor, y: Tensor) throws {
     let op = "transpose01"
     let (a, b, inner) = try ShapeCheck.transpose01(op, x: x.shape, y: y.shape)
+    if inner == 1 {
+      // A plain matrix transpose: row runs of one value would be one work-item per
+      // element; the blocked transpose the GEMMs use reads and writes along rows.
+      return try transpose(mem(x, op), rows: a, columns: b, ldSource: b, into: mem(y, op), ldDestination: a)
+    }
     try launchRowRuns(
       op, rowLength: inner, rows: a * b, [.buffer(mem(x, op)), .buffer(mem(y, op)), .int(a), .int(b), .int(inner), .int(a * b)])
   }

@@ -13,23 +13,10 @@ struct BenchDCGAN: ParsableCommand {
   @Option(help: "cpu, opencl or opencl:PLATFORM:DEVICE (default: $KALLIMA_DEVICE, else opencl).")
   var device: String?
 
-  @Option(help: "Batch size.")
-  var batch = 64
-
-  @Option(help: "Image side (32 or 64; 4·2^k in general).")
-  var size = 64
+  @OptionGroup var model: DCGANModelOptions
 
   @Option(help: "Timed steps.")
   var steps = 10
-
-  @Option(help: "Generator and discriminator width (ngf = ndf).")
-  var width = 64
-
-  @Option(help: "Latent size.")
-  var nz = 100
-
-  @Option(help: "Image channels (3: RGB; 1: the Fashion-MNIST recipe's gray).")
-  var channels = 3
 
   @Flag(help: "Skip the SGEMM reference (no ratio).")
   var noReference = false
@@ -38,9 +25,7 @@ struct BenchDCGAN: ParsableCommand {
   var json = false
 
   func validate() throws {
-    guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (batch norm)") }
     guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
-    guard channels >= 1 else { throw ValidationError("--channels must be at least 1") }
   }
 
   func run() throws {
@@ -50,7 +35,7 @@ struct BenchDCGAN: ParsableCommand {
       noReference
       ? nil : try ReferenceFigures.measure(on: backend, policy: TimingPolicy(), sgemmSizes: [1024]).ratioGEMM
     let bench = DCGANBenchmark(
-      config: DCGANConfig(nz: nz, ngf: width, ndf: width, channels: channels, imageSize: size), batch: batch, steps: steps)
+      config: model.config, batch: model.batch, steps: steps)
     let report = try bench.run(on: backend, sgemm: sgemm)
     if json {
       let encoder = JSONEncoder()

@@ -24,17 +24,7 @@ struct Tune: ParsableCommand {
   @Option(help: "The model whose GEMM shapes are tuned: dcgan.")
   var model = "dcgan"
 
-  @Option(help: "Batch size of the model's training step.")
-  var batch = 64
-
-  @Option(help: "Image side of the model (4·2^k).")
-  var size = 64
-
-  @Option(help: "Generator and discriminator width (ngf = ndf).")
-  var width = 64
-
-  @Option(help: "Image channels of the model (3: RGB; 1: the Fashion-MNIST recipe).")
-  var channels = 3
+  @OptionGroup var dcgan: DCGANModelOptions
 
   @Option(help: "Explicit GEMM shapes MxNxK, comma-separated (instead of --model's).")
   var shapes: String?
@@ -68,8 +58,6 @@ struct Tune: ParsableCommand {
   var json = false
 
   func validate() throws {
-    guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (batch norm)") }
-    guard channels >= 1 else { throw ValidationError("--channels must be at least 1") }
     guard budget > 0 else { throw ValidationError("--budget must be positive (seconds)") }
     guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
     guard (clblastSearch ?? 0) >= 0 else { throw ValidationError("--clblast-search must be 0 or more") }
@@ -181,8 +169,8 @@ struct Tune: ParsableCommand {
 
   /// The GEMM shapes one training step of the model launches (recorded on `backend`).
   func modelShapes(_ backend: OpenCLBackend) throws -> [GemmShape] {
-    let config = DCGANConfig(nz: 100, ngf: width, ndf: width, channels: channels, imageSize: size)
-    let trainer = try GANTrainer(backend: backend, config: config, batch: batch, seed: 1, noise: .device(seed: 2))
+    let trainer = try GANTrainer(
+      backend: backend, config: dcgan.config, batch: dcgan.batch, seed: 1, noise: .device(seed: 2))
     try backend.random_uniform(trainer.real, stream: RandomStream(seed: 3), low: -1, high: 1)
     let recorded = try backend.recordingGemmShapes {
       try trainer.step()
