@@ -2,8 +2,9 @@
 // work-group tiling: PoCL on CPUs, where a work-item is a loop iteration and a vector type
 // is a SIMD register. Row-major, C = alpha·op(A)·B + beta·C, batched over dimension 2.
 //
-// Each work-item computes GEMM_MR rows × (GEMM_NV·GEMM_VW) columns of C over the whole
-// reduction: per k it loads GEMM_NV vectors of B's row k, broadcasts GEMM_MR scalars of
+// Each work-item computes GEMM_MR rows × (GEMM_NV·GEMM_VW) columns of C over one k-slice
+// (offsetA/offsetB; the host runs long reductions as slices of at most 1024, each adding
+// into C with beta 1, so that B's strip below stays in cache): per k it loads GEMM_NV vectors of B's row k, broadcasts GEMM_MR scalars of
 // A and issues GEMM_MR·GEMM_NV vector FMAs into accumulators that stay in registers
 // (8 × 2 float16 = 16 of AVX-512's 32 registers). No local memory and no packing: B's
 // strip of a work-item column is reused from cache by the work-items below it, which
@@ -58,14 +59,15 @@
   } while (0)
 
 __kernel void gemm(const int M, const int N, const int K, const float alpha,
-                   __global const float* restrict A, const int lda, const int strideA,
-                   __global const float* restrict B, const int ldb, const int strideB, const float beta,
+                   __global const float* restrict A, const int offsetA, const int lda, const int strideA,
+                   __global const float* restrict B, const int offsetB, const int ldb, const int strideB,
+                   const float beta,
                    __global float* restrict C, const int ldc, const int strideC) {
   const int m0 = get_global_id(0) * GEMM_MR;
   const int n0 = get_global_id(1) * GEMM_NR;
   if (m0 >= M || n0 >= N) return;
-  __global const float* a = A + get_global_id(2) * strideA;
-  __global const float* b = B + get_global_id(2) * strideB + n0;
+  __global const float* a = A + offsetA + get_global_id(2) * strideA;
+  __global const float* b = B + offsetB + get_global_id(2) * strideB + n0;
   __global float* c = C + get_global_id(2) * strideC + n0;
   int rows[GEMM_MR];
 #pragma unroll

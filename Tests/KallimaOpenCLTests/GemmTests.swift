@@ -12,8 +12,9 @@ import Testing
 @Suite("GEMM kernel and selection", .serialized)
 struct GemmTests {
   /// A backend of its own: the tests change its GEMM selection, which other suites running
-  /// in parallel on the shared backend must not see.
-  static let backend = Result { try OpenCLBackend(selector: "opencl") }
+  /// in parallel on the shared backend must not see. Profiling, so that a test can list
+  /// the launches a GEMM became.
+  static let backend = Result { try OpenCLBackend(selector: "opencl", profiling: true) }
 
   /// Values in {-1, -0.75, ..., 1}, deterministic per seed.
   static func values(_ count: Int, seed: Int) -> [Float] {
@@ -69,16 +70,16 @@ struct GemmTests {
   @Test("alpha and beta", arguments: [GemmAlgorithm.kernel(.cpuDefault), .clblast])
   func alphaBeta(algorithm: GemmAlgorithm) throws {
     try Self.check(algorithm, m: 9, n: 33, k: 20, alpha: 0.75, beta: 0.5)
-    try Self.check(algorithm, m: 16, n: 64, k: 3000, alpha: 0.5, beta: 0.25)  // long k, alpha: not split
+    try Self.check(algorithm, m: 16, n: 64, k: 3000, alpha: 0.5, beta: 0.25)  // kernel: 3 slices, beta 1 after the first
   }
 
-  /// Long reductions are split into k-slices summed in order (`OpenCLBackend.splitK`):
-  /// 4096 = 4 × 1024 for the kernel, and CLBlast's small-product split.
+  /// Long reductions are split into k-slices summed in order: the kernel's slices of 1024
+  /// (`kernelSlices`), and CLBlast's small-product split (`clblastSplit`).
   @Test("split reductions", arguments: [GemmAlgorithm.kernel(.cpuDefault), .clblast])
   func splitReductions(algorithm: GemmAlgorithm) throws {
     try Self.check(algorithm, m: 5, n: 48, k: 4096)
-    try Self.check(algorithm, m: 17, n: 40, k: 2048 + 512)  // 2560 = 5·512: split in 4 slices of 640 (kernel)
-    try Self.check(algorithm, m: 3, n: 7, k: 3001)  // prime-ish k: no exact split, one slice
+    try Self.check(algorithm, m: 17, n: 40, k: 2048 + 512)  // kernel: 1024 + 1024 + 512
+    try Self.check(algorithm, m: 3, n: 7, k: 3001)  // kernel: a last slice of 953; CLBlast: no exact split
   }
 
   /// A B whose rows are a multiple of 1 KiB apart goes through a padded copy (`paddedRows`).
@@ -102,11 +103,33 @@ struct GemmTests {
   @Test("split policy")
   func splitPolicy() throws {
     let device = try Self.backend.get().device
-    let kernel = GemmAlgorithm.kernel(.cpuDefault)
-    #expect(OpenCLBackend.splitK(GemmShape(m: 128, n: 1024, k: 16384), kernel, device: device) == 16)
-    #expect(OpenCLBackend.splitK(GemmShape(m: 128, n: 16384, k: 1024), kernel, device: device) == 1)
-    #expect(OpenCLBackend.splitK(GemmShape(m: 64, n: 48, k: 3001), kernel, device: device) == 1)
-    #expect(OpenCLBackend.splitK(GemmShape(m: 1024, n: 1024, k: 4096), .clblast, device: device) == 1)
+    #expect(OpenCLBackend.kernelSlices(k: 16384).count == 16)
+    #expect(OpenCLBackend.kernelSlices(k: 1024) == [0..<1024])
+    #expect(OpenCLBackend.kernelSlices(k: 3001) == [0..<1024, 1024..<2048, 2048..<3001])
+    #expect(OpenCLBackend.kernelSlices(k: 0) == [0..<0])
+    #expect(OpenCLBackend.clblastSplit(GemmShape(m: 1024, n: 1024, k: 4096), device: device) == 1)
+  }
+
+  /// Convolutions whose GEMMs reduce over several k-slices, writing C with padded rows
+  /// (the channel-major workspace, ldc ≠ n): 128 channels × 4×4 = 2048 for the forward and
+  /// the transpose's data gradient, 2 × 32×32 = 2048 positions for the weight gradient.
+  /// The slices used to be taken only when ldc = n, so a DCGAN-64 step's 256x4096x2048
+  /// forward ran whole, at about half its tuned speed.
+  @Test("convolutions with k-sliced GEMMs into padded rows match the CPU reference")
+  func slicedConvolutions() throws {
+    let cl = try Self.backend.get()
+    cl.gemmSelection = GemmSelection(fallback: .kernel(.cpuDefault))
+    let cases = [
+      OpCatalog.conv2d("fwd", n: 2, c: 128, h: 6, w: 6, k: 24, kernel: 4, stride: 2, padding: 1),
+      OpCatalog.conv2d("bwd_weight", n: 2, c: 3, h: 64, w: 64, k: 8, kernel: 4, stride: 2, padding: 1),
+      OpCatalog.convTranspose2d("bwd_data", n: 2, c: 24, h: 3, w: 3, k: 128, kernel: 4, stride: 2, padding: 1),
+    ]
+    cl.startKernelTimings()
+    for c in cases { try expectParity(c, on: cl, label: "k-sliced") }
+    let launches = try cl.stopKernelTimings().map(\.name).filter { $0.hasPrefix("gemm") }
+    // The forward's and the transpose's data gradient's 24x18x2048 (n = 2 × 3×3
+    // positions; C's rows padded to 32), each as two slices of 1024.
+    #expect(launches.filter { $0.hasPrefix("gemm 1x(24x18x1024)") }.count == 4, "\(launches)")
   }
 
   @Test("the untuned CPU tile is a valid gemm.cl tile for every reported vector width")
