@@ -67,28 +67,46 @@
 #define PERM_LD (NB * PERM_P)  // row stride of a channel-major [PERM_C, NB*PERM_P] matrix
 #endif
 
+// The grid positions t (of `count`) whose input coordinate t*s - p + j lies in [0, size)
+// run from firstInside to lastInside; none when first > last. Floor divisions: p - j and
+// size - 1 + p - j may be negative (a kernel wider than the image plus its padding).
+int firstInside(int s, int p, int j, int count) {
+  const int a = p - j;
+  return min(count, a <= 0 ? 0 : (a + s - 1) / s);
+}
+int lastInside(int size, int s, int p, int j, int count) {
+  const int b = size - 1 + p - j;
+  return b < 0 ? -1 : min(count - 1, b / s);
+}
+
 // cols[(c*KH + i)*KW + j][n*OH*OW + oy*OW + ox] = image[n, c, iy, ix] (0 outside); row stride COLS_LD.
-// One work-item per (row, n, oy): it writes the OW consecutive columns of that row.
+// One work-item per (row, n): it writes the OH*OW consecutive columns of that image's patch
+// grid, each grid row as its padding on the left, a strided copy of the image row, and its
+// padding on the right (no bounds test per element). 1.6-1.9x the form with one work-item
+// per grid row on PoCL at DCGAN's layers.
 __kernel void im2col(__global const float* image, __global float* cols) {
   const int t = get_global_id(0);
-  if (t >= IMG_C * KH * KW * NB * OH) return;
-  const int q = t % (NB * OH);  // n*OH + oy
-  const int r = t / (NB * OH);  // (c*KH + i)*KW + j
-  const int oy = q % OH;
-  const int n = q / OH;
+  if (t >= PATCH * NB) return;
+  const int n = t % NB;
+  const int r = t / NB;  // (c*KH + i)*KW + j
   const int j = r % KW;
   const int i = (r / KW) % KH;
   const int c = r / (KW * KH);
-  const int iy = oy * SH - PH + i;
-  __global float* out = cols + r * COLS_LD + q * OW;
-  if (iy < 0 || iy >= IMG_H) {
-    for (int ox = 0; ox < OW; ++ox) out[ox] = 0.0f;
-    return;
-  }
-  __global const float* row = image + ((n * IMG_C + c) * IMG_H + iy) * IMG_W;
-  for (int ox = 0; ox < OW; ++ox) {
-    const int ix = ox * SW - PW + j;
-    out[ox] = (ix >= 0 && ix < IMG_W) ? row[ix] : 0.0f;
+  __global float* out = cols + r * COLS_LD + n * OH * OW;
+  __global const float* plane = image + (n * IMG_C + c) * IMG_H * IMG_W;
+  const int lo = firstInside(SW, PW, j, OW);
+  const int hi = lastInside(IMG_W, SW, PW, j, OW);
+  for (int oy = 0; oy < OH; ++oy) {
+    const int iy = oy * SH - PH + i;
+    __global float* o = out + oy * OW;
+    if (iy < 0 || iy >= IMG_H) {
+      for (int ox = 0; ox < OW; ++ox) o[ox] = 0.0f;
+      continue;
+    }
+    __global const float* row = plane + iy * IMG_W - PW + j;
+    for (int ox = 0; ox < lo; ++ox) o[ox] = 0.0f;
+    for (int ox = lo; ox <= hi; ++ox) o[ox] = row[ox * SW];
+    for (int ox = max(lo, hi + 1); ox < OW; ++ox) o[ox] = 0.0f;
   }
 }
 
@@ -160,9 +178,8 @@ __kernel void col2im(__global const float* cols, __global float* image, __global
     if (ty < 0 || ty % SH != 0 || ty / SH >= OH) continue;
     __global const float* src = cols + (c * KH + i) * KW * COLS_LD + (n * OH + ty / SH) * OW;
     for (int j = 0; j < KW; ++j) {
-      // ix = tx*SW - PW + j lies in [0, IMG_W) for tx in [lo, hi].
-      const int lo = max(0, (PW - j + SW - 1) / SW);
-      const int hi = min(OW - 1, (IMG_W - 1 + PW - j) / SW);
+      const int lo = firstInside(SW, PW, j, OW);
+      const int hi = lastInside(IMG_W, SW, PW, j, OW);
       for (int tx = lo; tx <= hi; ++tx) row[tx * SW - PW + j] += src[j * COLS_LD + tx];
     }
   }

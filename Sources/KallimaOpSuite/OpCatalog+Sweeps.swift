@@ -14,6 +14,9 @@ extension OpCatalog {
       (2, 3, 33, 2, 4, 2, 1), (1, 4, 31, 3, 4, 2, 1), (2, 1, 5, 1, 3, 2, 0),
       // Long reductions with a small weight: the split-K weight-gradient path.
       (2, 3, 64, 4, 4, 2, 1), (4, 1, 128, 2, 4, 2, 1),
+      // A kernel wider than the image: taps whose range of grid positions is empty or
+      // starts past the image's far edge (floor, not truncating, division).
+      (2, 3, 2, 4, 6, 2, 2),
     ]
     for c in convs {
       for phase in ["fwd", "bwd_data", "bwd_weight"] {
@@ -22,7 +25,7 @@ extension OpCatalog {
     }
     let transposes: [(n: Int, c: Int, h: Int, k: Int, kernel: Int, s: Int, p: Int, op: Int)] = [
       (2, 5, 1, 3, 4, 1, 0, 0), (1, 3, 4, 2, 4, 2, 1, 0), (2, 4, 7, 3, 4, 2, 1, 1), (3, 2, 5, 5, 3, 1, 1, 0),
-      (1, 1, 16, 3, 4, 2, 1, 0),
+      (1, 1, 16, 3, 4, 2, 1, 0), (2, 3, 1, 2, 6, 2, 2, 0),
     ]
     for t in transposes {
       for phase in ["fwd", "bwd_data", "bwd_weight"] {

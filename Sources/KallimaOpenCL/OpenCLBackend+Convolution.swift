@@ -21,7 +21,7 @@ extension OpenCLBackend {
   func im2col(_ g: ConvGeometry, image: CLBuffer, ld: Int) throws -> CLBuffer {
     let cols = try workspace(OpenCLBackend.columnsSlot, count: g.patchSize * ld)
     try launch(
-      "im2col", items: g.patchSize * g.n * g.oh, defines: geometryDefines(g) + [("COLS_LD", ld)],
+      "im2col", items: g.patchSize * g.n, defines: geometryDefines(g) + [("COLS_LD", ld)],
       [.buffer(image), .buffer(cols)])
     return cols
   }
