@@ -14,8 +14,9 @@
 #ifndef KALLIMA_REDUCE_H
 #define KALLIMA_REDUCE_H
 
-// Work-items per reduction group. A power of two; the host launches exactly this many
-// per group (OpenCLBackend.reduceGroupSize must agree).
+// Work-items per reduction group. A power of two; the host compiles every program with
+// -DREDUCE_WG (OpenCLBackend.reductionGroupSize: 16 on CPUs, 256 elsewhere) and launches
+// exactly this many per group. The default only lets the file compile on its own.
 #ifndef REDUCE_WG
 #define REDUCE_WG 256
 #endif

@@ -20,9 +20,10 @@ extension OpenCLBackend {
     let chunk: Int
     var groups: Int { rows * splits }
 
-    /// A row is cut only into splits of about this many values or more (8 per work-item),
-    /// so that each item's share fills whole float8 loads and group overheads stay small.
-    static let minimumChunk = 8 * OpenCLBackend.reduceGroupSize
+    /// A row is cut only into splits of about this many values or more (8 per work-item of
+    /// a group of `groupSize`), so that each item's share fills whole float8 loads and group
+    /// overheads stay small.
+    static func minimumChunk(groupSize: Int) -> Int { 8 * groupSize }
 
     init(rows: Int, splits: Int, chunk: Int) {
       self.rows = rows
@@ -33,9 +34,10 @@ extension OpenCLBackend {
     /// Enough splits that rows × splits reaches `targetGroups`, but no more than
     /// ⌈count / minimumChunk⌉; the splits are balanced (chunks are multiples of 8, the last
     /// may be shorter), so with more than one each holds over minimumChunk / 2 values.
-    init(rows: Int, count: Int, targetGroups: Int) {
+    init(rows: Int, count: Int, targetGroups: Int, groupSize: Int) {
       let wanted = max(1, (targetGroups + rows - 1) / rows)
-      let most = max(1, (count + Self.minimumChunk - 1) / Self.minimumChunk)
+      let minimumChunk = Self.minimumChunk(groupSize: groupSize)
+      let most = max(1, (count + minimumChunk - 1) / minimumChunk)
       let chunk = max(8, ((count + min(wanted, most) - 1) / min(wanted, most) + 7) / 8 * 8)
       self.rows = rows
       self.chunk = chunk
@@ -48,15 +50,15 @@ extension OpenCLBackend {
   var reductionTargetGroups: Int { 4 * max(1, device.computeUnits) }
 
   func reductionSplit(rows: Int, count: Int) -> ReductionSplit {
-    ReductionSplit(rows: rows, count: count, targetGroups: reductionTargetGroups)
+    ReductionSplit(rows: rows, count: count, targetGroups: reductionTargetGroups, groupSize: reduceGroupSize)
   }
 
   /// Whether a norm reduction gives each work-item a whole group (the `_rows` kernels)
   /// rather than a work-group per split: when groups are shorter than a split and many
   /// enough to fill a work-group (instance norm: N·C groups of H·W values). A work-group
   /// of 256 items on 256 values spends more on its barriers than on the sum.
-  static func normUsesRows(_ layout: NormLayout) -> Bool {
-    layout.count < ReductionSplit.minimumChunk && layout.rows >= reduceGroupSize
+  func normUsesRows(_ layout: NormLayout) -> Bool {
+    layout.count < ReductionSplit.minimumChunk(groupSize: reduceGroupSize) && layout.rows >= reduceGroupSize
   }
 
   /// y[r] = alpha · Σ of row r, for `rows` rows of `count` values laid out as in reduce.h
@@ -113,7 +115,7 @@ extension OpenCLBackend {
 
   /// The split of a norm reduction: one split per group on the `_rows` path.
   func normSplit(_ layout: NormLayout) -> ReductionSplit {
-    OpenCLBackend.normUsesRows(layout)
+    normUsesRows(layout)
       ? ReductionSplit(rows: layout.rows, splits: 1, chunk: layout.count)
       : reductionSplit(rows: layout.rows, count: layout.count)
   }
@@ -127,7 +129,7 @@ extension OpenCLBackend {
     let split = normSplit(layout)
     let partMean = try workspace(OpenCLBackend.reductionPartialsSlot, count: split.groups)
     let partM2 = try workspace(OpenCLBackend.reductionPartialsSlotB, count: split.groups)
-    if OpenCLBackend.normUsesRows(layout) {
+    if normUsesRows(layout) {
       try launch(
         "norm_stats_rows", items: layout.rows,
         [
@@ -160,7 +162,7 @@ extension OpenCLBackend {
     let split = normSplit(layout)
     let partDy = try workspace(OpenCLBackend.reductionPartialsSlot, count: split.groups)
     let partDyXhat = try workspace(OpenCLBackend.reductionPartialsSlotB, count: split.groups)
-    if OpenCLBackend.normUsesRows(layout) {
+    if normUsesRows(layout) {
       try launch(
         "norm_bwd_rows", items: layout.rows,
         [

@@ -31,8 +31,11 @@ public final class OpenCLBackend: Backend {
   let programs: ProgramCache
   /// Work-group size for 1-D elementwise launches.
   let groupSize: Int
-  /// Work-group size of the reduction kernels (must match REDUCE_WG in Kernels/*.cl).
-  static let reduceGroupSize = 256
+  /// Work-group size of the reduction kernels, compiled into every program as REDUCE_WG
+  /// (`reductionGroupSize(type:maxWorkGroupSize:)`).
+  let reduceGroupSize: Int
+  /// Options every program is built with: the OpenCL C version and REDUCE_WG.
+  let buildOptions: String
   let lock = NSRecursiveLock()
   var counters = HostTraffic()
   /// Events of recorded kernels while kernel timing is on.
@@ -102,7 +105,17 @@ public final class OpenCLBackend: Backend {
     }
     return table
   }()
-  static let buildOptions = "-cl-std=CL1.2"
+  /// The reductions' work-group size on `device`: 16 on CPUs, where PoCL runs a work-group
+  /// as a loop and every barrier of the group's tree splits it (a DCGAN-32 step's batch-norm
+  /// statistics and their gradient: 12.6 ms with groups of 256, 2.5-3.0 with 16; 4 and 64
+  /// measured within noise of 16); elsewhere 256, or the largest power of two the device
+  /// allows (reduce.h's tree needs a power of two).
+  static func reductionGroupSize(type: String, maxWorkGroupSize: Int) -> Int {
+    let limit = type == "CPU" ? 16 : 256
+    var size = 1
+    while size * 2 <= min(limit, max(1, maxWorkGroupSize)) { size *= 2 }
+    return size
+  }
 
   /// The text of Kernels/`file` with each `#include "x.h"` replaced by Kernels/x.h, so every
   /// program is one self-contained source (and its cache key covers the headers).
@@ -138,8 +151,20 @@ public final class OpenCLBackend: Backend {
     try self.init(device: chosen, profiling: profiling)
   }
 
-  public init(device: OpenCLDeviceInfo, profiling: Bool = false) throws {
+  /// `reductionGroupSize` overrides the device's choice (a power of two; tests run the
+  /// reductions both ways on one device).
+  public init(device: OpenCLDeviceInfo, profiling: Bool = false, reductionGroupSize: Int? = nil) throws {
     self.device = device
+    reduceGroupSize =
+      reductionGroupSize
+      ?? OpenCLBackend.reductionGroupSize(type: device.type, maxWorkGroupSize: device.maxWorkGroupSize)
+    guard reduceGroupSize > 0, reduceGroupSize & (reduceGroupSize - 1) == 0,
+      reduceGroupSize <= max(1, device.maxWorkGroupSize)
+    else {
+      throw KallimaError.invalidArgument(
+        op: "OpenCLBackend", message: "reduction group size \(reduceGroupSize) is not a power of two the device allows")
+    }
+    buildOptions = "-cl-std=CL1.2 -DREDUCE_WG=\(reduceGroupSize)"
     self.name = "\(device.selector) \(device.name)"
     self.canTimeKernels = profiling
     var status: cl_int = 0
@@ -157,10 +182,6 @@ public final class OpenCLBackend: Backend {
     groupSize = min(256, device.maxWorkGroupSize)
     gemmChoices = .untuned(for: device)
     col2imGathers = device.type != "CPU"
-    guard device.maxWorkGroupSize >= OpenCLBackend.reduceGroupSize else {
-      throw KallimaError.noDevice(
-        "\(device.description) allows work-groups of \(device.maxWorkGroupSize) items; Kallima's reductions need \(OpenCLBackend.reduceGroupSize)")
-    }
     loadTuning()
   }
 
@@ -324,7 +345,7 @@ public final class OpenCLBackend: Backend {
   /// The kernel `name`, from its program built with `defines` as `-D` options (compile-time
   /// constants such as a layer's geometry; one program per distinct set, cached).
   func kernel(_ name: String, defines: [(String, Int)] = []) throws -> CLKernel {
-    let options = ([OpenCLBackend.buildOptions] + defines.map { "-D\($0.0)=\($0.1)" }).joined(separator: " ")
+    let options = ([buildOptions] + defines.map { "-D\($0.0)=\($0.1)" }).joined(separator: " ")
     let key = name + " " + options
     if let k = kernels[key] { return k }
     guard let file = OpenCLBackend.kernelFiles[name], let source = OpenCLBackend.expandedSource(file) else {
@@ -401,7 +422,7 @@ public final class OpenCLBackend: Backend {
 
   /// Launches one work-group of `reduceGroupSize` items per output (reduction kernels).
   func launchGroups(_ name: String, groups: Int, _ args: [KernelArg]) throws {
-    try launch(name, items: groups * OpenCLBackend.reduceGroupSize, group: OpenCLBackend.reduceGroupSize, args)
+    try launch(name, items: groups * reduceGroupSize, group: reduceGroupSize, args)
   }
 
   /// Where the next enqueue stores its event: nil unless kernel timing is on. Call with the

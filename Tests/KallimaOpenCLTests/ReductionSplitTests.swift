@@ -1,5 +1,6 @@
 import Foundation
 import KallimaCore
+import KallimaOpSuite
 import Testing
 
 @testable import KallimaOpenCL
@@ -19,10 +20,24 @@ struct ReductionSplitTests {
     return nil
   }
 
-  @Test("the host's group size and row segment are the kernels' REDUCE_WG and ROW_SEGMENT")
-  func constantsAgree() {
-    #expect(Self.headerDefine("REDUCE_WG", in: "reduce.h") == OpenCLBackend.reduceGroupSize)
+  @Test("the host's row segment is the kernels' ROW_SEGMENT; every program gets the backend's REDUCE_WG")
+  func constantsAgree() throws {
     #expect(Self.headerDefine("ROW_SEGMENT", in: "rows.h") == OpenCLBackend.rowSegment)
+    let cl = try sharedOpenCL.get()
+    #expect(cl.buildOptions.contains("-DREDUCE_WG=\(cl.reduceGroupSize) ") || cl.buildOptions.hasSuffix("-DREDUCE_WG=\(cl.reduceGroupSize)"))
+    // reduce.h's default is #ifndef-guarded, so the option wins.
+    #expect(EmbeddedKernels.files["reduce.h"]?.contains("#ifndef REDUCE_WG") == true)
+  }
+
+  @Test("the reductions' group size: 16 on CPUs, else 256 or the largest power of two the device allows")
+  func groupSizes() throws {
+    let cl = try sharedOpenCL.get()
+    #expect(cl.reduceGroupSize == OpenCLBackend.reductionGroupSize(type: cl.device.type, maxWorkGroupSize: cl.device.maxWorkGroupSize))
+    for (limit, size) in [(1024, 256), (256, 256), (200, 128), (64, 64), (1, 1)] {
+      #expect(OpenCLBackend.reductionGroupSize(type: "GPU", maxWorkGroupSize: limit) == size, "max work-group \(limit)")
+    }
+    #expect(OpenCLBackend.reductionGroupSize(type: "CPU", maxWorkGroupSize: 4096) == 16)
+    #expect(throws: KallimaError.self) { try OpenCLBackend(device: cl.device, reductionGroupSize: 24) }
   }
 
   @Test(
@@ -30,21 +45,37 @@ struct ReductionSplitTests {
     arguments: [1, 7, 255, 256, 257, 2047, 2048, 2049, 16385, 100_003, 1 << 21])
   func splitsCoverRows(count: Int) {
     for (rows, target) in [(1, 8), (1, 528), (3, 8), (128, 8), (8192, 8)] {
-      let s = OpenCLBackend.ReductionSplit(rows: rows, count: count, targetGroups: target)
-      #expect(s.chunk % 8 == 0)
-      #expect(s.splits * s.chunk >= count, "rows \(rows) target \(target): \(s) leaves values out")
-      #expect((s.splits - 1) * s.chunk < count, "rows \(rows) target \(target): \(s) has an empty split")
-      #expect(s.splits == 1 || 2 * s.chunk > OpenCLBackend.ReductionSplit.minimumChunk)
-      #expect(s.splits <= (count + OpenCLBackend.ReductionSplit.minimumChunk - 1) / OpenCLBackend.ReductionSplit.minimumChunk || s.splits == 1)
-      #expect(s.groups < rows + target, "rows \(rows) target \(target): \(s) makes more groups than rows × ⌈target / rows⌉")
+      for groupSize in [16, 256] {
+        let s = OpenCLBackend.ReductionSplit(rows: rows, count: count, targetGroups: target, groupSize: groupSize)
+        let minimumChunk = OpenCLBackend.ReductionSplit.minimumChunk(groupSize: groupSize)
+        let what = "rows \(rows) target \(target) group \(groupSize): \(s)"
+        #expect(s.chunk % 8 == 0)
+        #expect(s.splits * s.chunk >= count, "\(what) leaves values out")
+        #expect((s.splits - 1) * s.chunk < count, "\(what) has an empty split")
+        #expect(s.splits == 1 || 2 * s.chunk > minimumChunk, "\(what)")
+        #expect(s.splits <= (count + minimumChunk - 1) / minimumChunk || s.splits == 1, "\(what)")
+        #expect(s.groups < rows + target, "\(what) makes more groups than rows × ⌈target / rows⌉")
+      }
     }
   }
 
-  @Test("the parity lengths reach the multi-split path on this device")
+  @Test("the parity lengths reach the multi-split path with either group size")
   func parityReachesSplits() throws {
     let cl = try sharedOpenCL.get()
-    #expect(cl.reductionSplit(rows: 1, count: 2049).splits == 2)
+    #expect(cl.reductionSplit(rows: 1, count: 2049).splits > 1)
     #expect(cl.reductionSplit(rows: 1, count: 100_003).splits > 2)
+    let wide = try Self.wideGroups.get()
+    #expect(wide.reductionSplit(rows: 1, count: 2049).splits == 2)
+    #expect(wide.reductionSplit(rows: 1, count: 100_003).splits > 2)
+  }
+
+  /// The same device with the reductions' GPU configuration (groups of 256, reduce.h's
+  /// tree 8 levels deep), so that a CPU-only CI proves both.
+  static let wideGroups = Result { try OpenCLBackend(device: try sharedOpenCL.get().device, reductionGroupSize: 256) }
+
+  @Test("the reduction parity cases pass with groups of 256 too", arguments: 0..<OpCatalog.reductionParityCases().count)
+  func wideGroupParity(index: Int) throws {
+    try expectParity(OpCatalog.reductionParityCases()[index], on: try Self.wideGroups.get(), label: "groups of 256")
   }
 
   @Test("a sum repeated on the same tensor is bit-identical (fixed order, no atomics)")

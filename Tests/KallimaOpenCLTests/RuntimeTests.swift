@@ -154,13 +154,13 @@ struct RuntimeTests {
     let cache = ProgramCache(context: cl.context, device: cl.device, directory: nil)
     let source = try #require(OpenCLBackend.expandedSource("data.cl")) + "\nkallima_broken_token here;\n"
     let error = try #require(throws: KallimaError.self) {
-      _ = try cache.program(file: "data.cl", source: source, options: OpenCLBackend.buildOptions)
+      _ = try cache.program(file: "data.cl", source: source, options: cl.buildOptions)
     }
     guard case .kernelBuild(let file, let device, let options, let log) = error else {
       Issue.record("expected a build failure, got \(error)")
       return
     }
-    #expect(file == "data.cl" && device == cl.device.description && options == OpenCLBackend.buildOptions)
+    #expect(file == "data.cl" && device == cl.device.description && options == cl.buildOptions)
     #expect(log.contains("kallima_broken_token"), "the log should name the bad token: \(log)")
     #expect(error.description.contains("build log:\n") && error.description.contains("program data.cl failed to build"))
   }
