@@ -3,12 +3,13 @@
 // is a SIMD register. Row-major, C = alpha·op(A)·B + beta·C, batched over dimension 2.
 //
 // Each work-item computes GEMM_MR rows × (GEMM_NV·GEMM_VW) columns of C over one k-slice
-// (offsetA/offsetB; the host runs long reductions as slices of at most 1024, each adding
-// into C with beta 1, so that B's strip below stays in cache): per k it loads GEMM_NV vectors of B's row k, broadcasts GEMM_MR scalars of
-// A and issues GEMM_MR·GEMM_NV vector FMAs into accumulators that stay in registers
-// (8 × 2 float16 = 16 of AVX-512's 32 registers). No local memory and no packing: B's
-// strip of a work-item column is reused from cache by the work-items below it, which
-// dimension 0 (rows) runs first. `kallima tune` picks the tile per device and shape.
+// (offsetA/offsetB: the host runs long reductions as slices of at most 1024, each adding
+// into C with beta 1, so that B's strip below stays in cache): per k it loads GEMM_NV
+// vectors of B's row k, broadcasts GEMM_MR scalars of A and issues GEMM_MR·GEMM_NV
+// vector FMAs into accumulators that stay in registers (8 × 2 float16 = 16 of AVX-512's
+// 32 registers). No local memory and no packing: B's strip of a work-item column is
+// reused from cache by the work-items below it, which dimension 0 (rows) runs first.
+// `kallima tune` picks the tile per device and shape.
 //
 // No transposes: A is [M, K], B is [K, N] (the convolutions lay their column matrices out
 // so, and transpose the small weight matrix when they need Wᵀ). Rows past M repeat row

@@ -56,7 +56,7 @@ extension OpenCLBackend {
   /// Whether a norm reduction gives each work-item a whole group (the `_rows` kernels)
   /// rather than a work-group per split: when groups are shorter than a split and many
   /// enough to fill a work-group (instance norm: N·C groups of H·W values). A work-group
-  /// of 256 items on 256 values spends more on its barriers than on the sum.
+  /// on as few values as it has items spends more on its barriers than on the sum.
   func normUsesRows(_ layout: NormLayout) -> Bool {
     layout.count < ReductionSplit.minimumChunk(groupSize: reduceGroupSize) && layout.rows >= reduceGroupSize
   }
