@@ -56,6 +56,8 @@ let package = Package(
     .target(
       name: "KallimaOpSuite", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL"]),
     .target(
+      name: "KallimaSelfTest", dependencies: ["KallimaCore", "KallimaCPU", "KallimaGAN", "KallimaOpSuite"]),
+    .target(
       name: "KallimaBenchmarks",
       dependencies: ["KallimaOpSuite", "KallimaOpenCL", "KallimaCPU", "KallimaGraph", "KallimaGAN"],
       path: "Benchmarks/KallimaBenchmarks"),
@@ -63,7 +65,7 @@ let package = Package(
       name: "kallima",
       dependencies: [
         "KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaBenchmarks", "KallimaGAN", "KallimaTrain", "KallimaData", "KallimaEval",
-        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "KallimaSelfTest", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     // One libFuzzer target per file parser (Scripts/fuzz.sh builds it with -sanitize=fuzzer,address
     // and -DKALLIMA_FUZZ); a plain build is a replay tool: kallima-fuzz TARGET FILE...
@@ -82,11 +84,11 @@ let package = Package(
       dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGAN", "KallimaTrain", "KallimaData"]),
     .testTarget(
       name: "KallimaGANTests",
-      dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGraph", "KallimaGAN"],
+      dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGraph", "KallimaGAN", "KallimaSelfTest"],
       resources: [.copy("Fixtures")]),
     .testTarget(
       name: "KallimaOpenCLTests",
-      dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaOpSuite"],
+      dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaOpSuite", "KallimaSelfTest"],
       resources: [.copy("Fixtures")]),
   ],
   swiftLanguageModes: [.v5]

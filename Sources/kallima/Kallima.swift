@@ -13,7 +13,7 @@ struct Kallima: ParsableCommand {
       opencl:PLATFORM:DEVICE as listed by `kallima devices`; the default comes from \
       KALLIMA_DEVICE, else opencl.
       """,
-    subcommands: [Train.self, Translate.self, SweepCommand.self, Sample.self, Interpolate.self, Nearest.self, FID.self, Runs.self, Devices.self, Tune.self, Bench.self, MakeCaptioned.self, MakeTranslationData.self, CaptionAccuracyCommand.self])
+    subcommands: [Train.self, Translate.self, SweepCommand.self, Sample.self, Interpolate.self, Nearest.self, FID.self, Runs.self, Devices.self, SelfTestCommand.self, Tune.self, Bench.self, MakeCaptioned.self, MakeTranslationData.self, CaptionAccuracyCommand.self])
 
   static func main() {
     do {

@@ -16,19 +16,8 @@ let sharedOpenCL: Result<OpenCLBackend, Error> = Result {
 /// Runs `c` on the CPU reference and on `cl` from the same initial values and records every
 /// mismatch of every tensor (`OpCase.mismatches`), prefixed by the case's name and `label`.
 func expectParity(_ c: OpCase, on cl: OpenCLBackend, label: String? = nil) throws {
-  let cpu = CPUBackend()
-  let initial = c.initialValues()
-  let onCPU = try c.materialize(on: cpu, values: initial)
-  let onCL = try c.materialize(on: cl, values: initial)
-  try c.run(cpu, onCPU)
-  try c.run(cl, onCL)
-  var reference: [String: [Float]] = [:]
-  var candidate: [String: [Float]] = [:]
-  for spec in c.tensors {
-    reference[spec.role] = try cpu.read(onCPU[spec.role]!)
-    candidate[spec.role] = try cl.read(onCL[spec.role]!)
-  }
-  for problem in c.mismatches(reference: reference, candidate: candidate) {
+  let result = try c.compare(on: cl, reference: CPUBackend())
+  for problem in result.problems {
     Issue.record(Comment(rawValue: "\(c.name)\(label.map { " (\($0))" } ?? ""): \(problem)"))
   }
 }
