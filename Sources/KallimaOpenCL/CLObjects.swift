@@ -28,9 +28,20 @@ final class CLProgram {
 final class CLKernel {
   let handle: cl_kernel
   let name: String
-  init(_ handle: cl_kernel, name: String) {
+  /// CL_KERNEL_WORK_GROUP_SIZE: the largest work-group this kernel runs in on its device
+  /// (a GPU may allow fewer than the device's maximum for a kernel that needs many registers).
+  let maxGroupSize: Int
+  init(_ handle: cl_kernel, name: String, device: cl_device_id) throws {
+    var size = 0
+    let status = clGetKernelWorkGroupInfo(
+      handle, device, cl_kernel_work_group_info(CL_KERNEL_WORK_GROUP_SIZE), MemoryLayout<Int>.size, &size, nil)
+    guard status == CL_SUCCESS else {
+      clReleaseKernel(handle)
+      throw CLStatus.error(status, "clGetKernelWorkGroupInfo(\(name), CL_KERNEL_WORK_GROUP_SIZE)")
+    }
     self.handle = handle
     self.name = name
+    maxGroupSize = max(1, size)
   }
   deinit { clReleaseKernel(handle) }
 }

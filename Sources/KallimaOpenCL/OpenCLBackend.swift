@@ -153,13 +153,26 @@ public final class OpenCLBackend: Backend {
 
   /// `reductionGroupSize` overrides the device's choice (a power of two; tests run the
   /// reductions both ways on one device).
-  public init(device: OpenCLDeviceInfo, profiling: Bool = false, reductionGroupSize: Int? = nil) throws {
+  /// `workGroupLimit` caps every work-group below the device's own limits (tests: the
+  /// kernels may assume no particular group size).
+  public init(
+    device: OpenCLDeviceInfo, profiling: Bool = false, reductionGroupSize: Int? = nil, workGroupLimit: Int? = nil
+  ) throws {
+    let problems = device.capabilityProblems
+    guard problems.isEmpty else {
+      throw KallimaError.noDevice(
+        "\(device.description) cannot run Kallima: " + problems.joined(separator: "; ")
+          + ". Choose another device (`kallima devices`) or --device cpu")
+    }
     self.device = device
+    // The largest group any launch may use: the device's limits (total and first
+    // dimension), and local memory for the reductions' scratch (one float per item).
+    let groupLimit = min(
+      device.maxWorkGroupSize, device.maxWorkItemSizes.first ?? 1, workGroupLimit ?? .max)
     reduceGroupSize =
       reductionGroupSize
-      ?? OpenCLBackend.reductionGroupSize(type: device.type, maxWorkGroupSize: device.maxWorkGroupSize)
-    guard reduceGroupSize > 0, reduceGroupSize & (reduceGroupSize - 1) == 0,
-      reduceGroupSize <= max(1, device.maxWorkGroupSize)
+      ?? OpenCLBackend.reductionGroupSize(type: device.type, maxWorkGroupSize: min(groupLimit, device.localMemory / 4))
+    guard reduceGroupSize > 0, reduceGroupSize & (reduceGroupSize - 1) == 0, reduceGroupSize <= max(1, groupLimit)
     else {
       throw KallimaError.invalidArgument(
         op: "OpenCLBackend", message: "reduction group size \(reduceGroupSize) is not a power of two the device allows")
@@ -179,7 +192,7 @@ public final class OpenCLBackend: Backend {
     queue = CLQueue(q!)
     programs = ProgramCache(context: context, device: device)
     ledger = DeviceMemoryLedger(limit: try OpenCLBackend.memoryLimit(device: device))
-    groupSize = min(256, device.maxWorkGroupSize)
+    groupSize = min(256, max(1, groupLimit))
     gemmChoices = .untuned(for: device)
     col2imGathers = device.type != "CPU"
     loadTuning()
@@ -355,7 +368,7 @@ public final class OpenCLBackend: Backend {
     var status: cl_int = 0
     let handle = clCreateKernel(program.handle, name, &status)
     try CLStatus.check(status, "clCreateKernel(\(name))")
-    let k = CLKernel(handle!, name: name)
+    let k = try CLKernel(handle!, name: name, device: device.deviceID)
     kernels[key] = k
     return k
   }
@@ -366,7 +379,9 @@ public final class OpenCLBackend: Backend {
     _ name: String, items: Int, group: Int? = nil, defines: [(String, Int)] = [], _ args: [KernelArg]
   ) throws {
     guard items > 0 else { return }
-    let local = group ?? groupSize
+    // `group` (default `groupSize`) is a preference, kept within what this kernel allows on
+    // the device; the reductions' exact REDUCE_WG goes through `launchGroups`.
+    let local = min(group ?? groupSize, try locked { try kernel(name, defines: defines).maxGroupSize })
     try launch(name, global: [(items + local - 1) / local * local], local: [local], defines: defines, args)
   }
 
@@ -381,6 +396,13 @@ public final class OpenCLBackend: Backend {
     lock.lock()
     defer { lock.unlock() }
     let k = try kernel(name, defines: defines)
+    let groupItems = local.reduce(1, *)
+    guard groupItems <= k.maxGroupSize else {
+      throw KallimaError.noDevice(
+        "\(device.description) runs kernel \(name) in work-groups of at most \(k.maxGroupSize) items "
+          + "(CL_KERNEL_WORK_GROUP_SIZE) and this launch needs \(groupItems); report it with `kallima devices --json` "
+          + "and `kallima selftest --json`")
+    }
     for (i, arg) in args.enumerated() {
       let status: cl_int
       switch arg {
@@ -422,7 +444,8 @@ public final class OpenCLBackend: Backend {
 
   /// Launches one work-group of `reduceGroupSize` items per output (reduction kernels).
   func launchGroups(_ name: String, groups: Int, _ args: [KernelArg]) throws {
-    try launch(name, items: groups * reduceGroupSize, group: reduceGroupSize, args)
+    guard groups > 0 else { return }
+    try launch(name, global: [groups * reduceGroupSize], local: [reduceGroupSize], args)
   }
 
   /// Where the next enqueue stores its event: nil unless kernel timing is on. Call with the

@@ -19,11 +19,41 @@ public struct OpenCLDeviceInfo: CustomStringConvertible {
   public let maxAllocation: Int
   public let localMemory: Int
   public let maxWorkGroupSize: Int
+  /// CL_DEVICE_MAX_WORK_ITEM_SIZES: the largest work-group extent per dimension.
+  public let maxWorkItemSizes: [Int]
   /// CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT: the SIMD width PoCL compiles for on a CPU
   /// (16 with AVX-512, 8 with AVX2), usually 1 on GPUs.
   public let preferredFloatWidth: Int
   let platformID: cl_platform_id
   let deviceID: cl_device_id
+
+  /// The OpenCL C version as (major, minor), from "OpenCL C 1.2 ..."; nil when unreadable.
+  public var openCLC: (major: Int, minor: Int)? {
+    let words = openCLCVersion.split(separator: " ")
+    guard words.count >= 3, words[0] == "OpenCL", words[1] == "C" else { return nil }
+    let parts = words[2].split(separator: ".").compactMap { Int($0) }
+    return parts.count >= 2 ? (parts[0], parts[1]) : nil
+  }
+
+  /// What Kallima's kernels and launches assume that this device does not offer; empty when
+  /// it can run them. (Work-group sizes are chosen within the device's limits, not assumed.)
+  public var capabilityProblems: [String] {
+    var problems: [String] = []
+    if let version = openCLC {
+      if (version.major, version.minor) < (1, 2) {
+        problems.append("its OpenCL C is \(version.major).\(version.minor); the kernels are OpenCL C 1.2")
+      }
+    } else {
+      problems.append("it reports no OpenCL C version Kallima can read ('\(openCLCVersion)')")
+    }
+    if maxWorkItemSizes.count < 3 {
+      problems.append("it has \(maxWorkItemSizes.count) work-item dimensions; batched GEMMs launch 3")
+    }
+    if localMemory < 64 {
+      problems.append("it has \(localMemory) bytes of local memory; the reductions need at least 64")
+    }
+    return problems
+  }
 
   /// The `--device` spelling that selects this device.
   public var selector: String { "opencl:\(platformIndex):\(deviceIndex)" }
@@ -99,6 +129,7 @@ public enum OpenCL {
             maxAllocation: Int(try deviceValue(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE) as cl_ulong),
             localMemory: Int(try deviceValue(device, CL_DEVICE_LOCAL_MEM_SIZE) as cl_ulong),
             maxWorkGroupSize: Int(try deviceValue(device, CL_DEVICE_MAX_WORK_GROUP_SIZE) as Int),
+            maxWorkItemSizes: try workItemSizes(device),
             preferredFloatWidth: Int(try deviceValue(device, CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT) as cl_uint),
             platformID: platform, deviceID: device))
       }
@@ -122,6 +153,15 @@ public enum OpenCL {
     var bytes = [CChar](repeating: 0, count: size + 1)
     try CLStatus.check(clGetDeviceInfo(device, cl_device_info(param), size, &bytes, nil), "clGetDeviceInfo")
     return String(cString: bytes).trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  static func workItemSizes(_ device: cl_device_id) throws -> [Int] {
+    let dimensions = Int(try deviceValue(device, CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS) as cl_uint)
+    var sizes = [Int](repeating: 0, count: max(dimensions, 1))
+    try CLStatus.check(
+      clGetDeviceInfo(device, cl_device_info(CL_DEVICE_MAX_WORK_ITEM_SIZES), MemoryLayout<Int>.size * sizes.count, &sizes, nil),
+      "clGetDeviceInfo(CL_DEVICE_MAX_WORK_ITEM_SIZES)")
+    return Array(sizes.prefix(dimensions))
   }
 
   static func deviceValue<T: FixedWidthInteger>(_ device: cl_device_id, _ param: Int32) throws -> T {
