@@ -10,7 +10,8 @@ public enum KallimaError: Error, CustomStringConvertible, LocalizedError {
   case openCL(call: String, code: Int32, name: String)
   /// An OpenCL program failed to build; carries the full compiler log.
   case kernelBuild(file: String, device: String, options: String, log: String)
-  /// No OpenCL platform or device could be used.
+  /// No OpenCL platform or device could be used: none was found, or the one chosen cannot
+  /// run the job (what it lacks, and what to change).
   case noDevice(String)
   /// A device allocation failed.
   case outOfMemory(device: String, bytes: Int)
@@ -18,6 +19,8 @@ public enum KallimaError: Error, CustomStringConvertible, LocalizedError {
   case wrongBackend(op: String, expected: String, got: String)
   /// A file could not be read or written.
   case io(path: String, message: String)
+  /// Training produced a non-finite loss or weight; the last good checkpoint is kept.
+  case diverged(String)
 
   public var description: String {
     switch self {
@@ -38,7 +41,26 @@ public enum KallimaError: Error, CustomStringConvertible, LocalizedError {
     case .wrongBackend(let op, let expected, let got):
       return "\(op): tensor lives on backend \(got), expected \(expected); copy it first"
     case .io(let path, let message): return "\(path): \(message)"
+    case .diverged(let message): return message
     }
   }
   public var errorDescription: String? { description }
+
+  /// Whether `error` is a training divergence.
+  public static func isDivergence(_ error: Error) -> Bool {
+    if case .diverged = error as? KallimaError { return true }
+    return false
+  }
+
+  /// The process exit status `kallima` ends with on this error: 1 bad input (arguments,
+  /// files, shapes), 2 device failure (no usable device, an OpenCL error, a kernel that does
+  /// not build, out of device memory), 3 training diverged. (0 is success, 64 a command line
+  /// the parser rejects, 128 + n a stop by signal n with a checkpoint written.)
+  public var exitStatus: Int32 {
+    switch self {
+    case .shapeMismatch, .invalidArgument, .wrongBackend, .io: return 1
+    case .openCL, .kernelBuild, .noDevice, .outOfMemory: return 2
+    case .diverged: return 3
+    }
+  }
 }

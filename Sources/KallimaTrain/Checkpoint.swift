@@ -128,9 +128,8 @@ public struct Checkpoint {
         let file = name(network, e.name)
         let values = try store.backend.read(e.tensor)
         if let bad = values.firstIndex(where: { !$0.isFinite }) {
-          throw KallimaError.invalidArgument(
-            op: "checkpoint",
-            message: "\(file)[\(bad)] is \(values[bad]): training diverged; not overwriting the last good checkpoint")
+          throw KallimaError.diverged(
+            "checkpoint: \(file)[\(bad)] is \(values[bad]): training diverged; not overwriting the last good checkpoint")
         }
         tensors.append(SafetensorsTensor(name: file, shape: e.tensor.shape.dims, values: values))
       }

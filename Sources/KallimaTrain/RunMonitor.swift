@@ -38,8 +38,8 @@ final class RunMonitor {
       }
     } catch {
       // A non-finite loss stops the loop; non-finite weights stop the checkpoint writer; both
-      // say "diverged".
-      let diverged = (lastLog.map { !$0.loss_d.isFinite || !$0.loss_g.isFinite } ?? false) || "\(error)".contains("diverged")
+      // throw KallimaError.diverged.
+      let diverged = (lastLog.map { !$0.loss_d.isFinite || !$0.loss_g.isFinite } ?? false) || KallimaError.isDivergence(error)
       update(diverged ? .diverged : .failed, message: "\(error)", events)
       throw error
     }

@@ -9,9 +9,8 @@ extension TrainingRun {
       return try body()
     } catch let error as KallimaError {
       guard case .outOfMemory = error else { throw error }
-      throw KallimaError.invalidArgument(
-        op: "train",
-        message: "out of device memory allocating \(what): \(error.description). To fit: a smaller --batch (now "
+      throw KallimaError.noDevice(
+        "train: out of device memory allocating \(what): \(error.description). To fit: a smaller --batch (now "
           + "\(options.batch)), a smaller model (--width, now \(options.ngf); --size, now \(options.size)), or another "
           + "--device (kallima devices lists them)")
     }

@@ -300,9 +300,8 @@ public final class TrainingRun {
         try appendMetrics(m)
         events(.log(m))
         guard stats.lossD.isFinite && stats.lossG.isFinite else {
-          throw KallimaError.invalidArgument(
-            op: "train",
-            message: "training diverged at step \(s) (loss_D \(stats.lossD), loss_G \(stats.lossG)); "
+          throw KallimaError.diverged(
+            "train: training diverged at step \(s) (loss_D \(stats.lossD), loss_G \(stats.lossG)); "
               + "the last good checkpoint is kept in \(checkpointDirectory.path); try a lower --lr")
         }
       }

@@ -98,7 +98,7 @@ public final class TranslationRun {
     do {
       try train(shouldStop: shouldStop, events: events)
     } catch {
-      try? status("\(error)".contains("diverged") ? .diverged : .failed, message: "\(error)")
+      try? status(KallimaError.isDivergence(error) ? .diverged : .failed, message: "\(error)")
       throw error
     }
     if iteration >= targetIterations {
@@ -129,9 +129,8 @@ public final class TranslationRun {
         try appendLine(line, step: i)
         events(.log(iteration: i, statistics: stats, imagesPerSecond: rate))
         if let bad = stats.first(where: { !$0.value.isFinite }) {
-          throw KallimaError.invalidArgument(
-            op: "train",
-            message: "training diverged at iteration \(i) (\(bad.key) \(bad.value)); the last good checkpoint is kept in "
+          throw KallimaError.diverged(
+            "train: training diverged at iteration \(i) (\(bad.key) \(bad.value)); the last good checkpoint is kept in "
               + "\(checkpointDirectory.path); try a lower --lr")
         }
       }

@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import KallimaCore
 
-/// The `kallima` command line. User errors (`KallimaError`) print their message and exit 1.
+/// The `kallima` command line. Errors (`KallimaError`) print their message and exit with
+/// `KallimaError.exitStatus`: 1 bad input, 2 device failure, 3 training diverged.
 @main
 struct Kallima: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -21,7 +22,7 @@ struct Kallima: ParsableCommand {
       try command.run()
     } catch let error as KallimaError {
       FileHandle.standardError.write(Data("kallima: \(error.description)\n".utf8))
-      Foundation.exit(1)
+      Foundation.exit(error.exitStatus)
     } catch {
       exit(withError: error)
     }
