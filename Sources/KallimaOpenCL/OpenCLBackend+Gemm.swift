@@ -35,7 +35,8 @@ extension OpenCLBackend {
   static let transposedASlot = 7
 
   /// Row-major C = alpha·A·B + beta·C (C's leading dimension `ldc`), with the algorithm
-  /// the selection names for the shape, split along k when that pays (see `splitK`).
+  /// the selection names for the shape: gemm.cl in k-slices (`kernelSlices`), CLBlast split
+  /// into a batched call when the product is small (`clblastSplit`).
   func gemm(
     m: Int, n: Int, k: Int, alpha: Float = 1, a: CLBuffer, lda: Int, b: CLBuffer, ldb: Int, beta: Float = 0,
     c: CLBuffer, ldc: Int
@@ -131,9 +132,9 @@ extension OpenCLBackend {
   }
 
   /// The B operand [k, n] of `shape`, or a copy of it in a workspace with rows
-  /// `leadingDimension(n)` apart when its own rows are a multiple of 1 KiB apart (a user's B of 1024 columns: 80
-  /// vs 250 GFLOP/s through gemm.cl on PoCL; the copy is O(k·n) next to the O(m·n·k)
-  /// product). CLBlast copies its operands itself, so its B is passed as it is.
+  /// `leadingDimension(n)` apart when its own rows are a multiple of 1 KiB apart (a user's
+  /// B of 1024 columns: 80 vs 250 GFLOP/s through gemm.cl on PoCL; the copy is O(k·n) next
+  /// to the O(m·n·k) product). CLBlast copies its operands itself, so its B is passed as it is.
   func paddedRows(_ matrix: CLBuffer, of shape: GemmShape) throws -> (CLBuffer, Int) {
     let (rows, columns) = (shape.k, shape.n)
     let ld = OpenCLBackend.leadingDimension(columns)

@@ -379,10 +379,13 @@ public final class OpenCLBackend: Backend {
     _ name: String, items: Int, group: Int? = nil, defines: [(String, Int)] = [], _ args: [KernelArg]
   ) throws {
     guard items > 0 else { return }
-    // `group` (default `groupSize`) is a preference, kept within what this kernel allows on
-    // the device; the reductions' exact REDUCE_WG goes through `launchGroups`.
-    let local = min(group ?? groupSize, try locked { try kernel(name, defines: defines).maxGroupSize })
-    try launch(name, global: [(items + local - 1) / local * local], local: [local], defines: defines, args)
+    try locked {
+      // `group` (default `groupSize`) is a preference, kept within what this kernel allows
+      // on the device; the reductions' exact REDUCE_WG goes through `launchGroups`.
+      let k = try kernel(name, defines: defines)
+      let local = min(group ?? groupSize, k.maxGroupSize)
+      try enqueue(k, global: [(items + local - 1) / local * local], local: [local], label: nil, args)
+    }
   }
 
   /// Enqueues an N-D launch (1 to 3 dimensions); each global size must be a multiple of
@@ -393,9 +396,14 @@ public final class OpenCLBackend: Backend {
     label: @autoclosure () -> String? = nil, _ args: [KernelArg]
   ) throws {
     guard global.allSatisfy({ $0 > 0 }) else { return }
-    lock.lock()
-    defer { lock.unlock() }
-    let k = try kernel(name, defines: defines)
+    try locked { try enqueue(try kernel(name, defines: defines), global: global, local: local, label: label(), args) }
+  }
+
+  /// Sets `args` on `k` and enqueues it. Call holding the lock.
+  private func enqueue(
+    _ k: CLKernel, global: [Int], local: [Int], label: @autoclosure () -> String?, _ args: [KernelArg]
+  ) throws {
+    let name = k.name
     let groupItems = local.reduce(1, *)
     guard groupItems <= k.maxGroupSize else {
       throw KallimaError.noDevice(

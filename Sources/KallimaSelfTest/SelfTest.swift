@@ -23,7 +23,7 @@ public enum SelfTest {
   }
 
   /// One op's cases in the report.
-  public struct OpRow: Sendable, Codable {
+  public struct OpRow: Sendable {
     public let op: String
     public let cases: Int
     /// The worst case's |candidate − reference| / allowed (`CaseComparison.worstRatio`).
@@ -136,65 +136,54 @@ extension SelfTest.Report {
   }
 }
 
-/// The JSON form of a report (`kallima selftest --json`): infinite ratios and errors are
-/// written as null, since JSON has no infinity.
-public struct SelfTestJSON: Codable {
-  public struct Op: Codable {
-    public let op: String
-    public let cases: Int
-    public let worstRatio: Double?
-    public let passed: Bool
-    public let failures: [String]
+// The JSON form of a report (`kallima selftest --json`): infinite ratios and errors are
+// written as null (JSON has no infinity), and derived verdicts are included.
 
-    public func encode(to encoder: Encoder) throws {
-      var c = encoder.container(keyedBy: CodingKeys.self)
-      try c.encode(op, forKey: .op)
-      try c.encode(cases, forKey: .cases)
-      try c.encode(worstRatio, forKey: .worstRatio)  // null, not omitted, when infinite
-      try c.encode(passed, forKey: .passed)
-      try c.encode(failures, forKey: .failures)
-    }
-  }
-  public struct Training: Codable {
-    public let steps: Int
-    public let passed: Bool
-    public let worst: [String: Entry]
-    public let failures: [Entry]
-  }
-  public struct Entry: Codable {
-    public let name: String
-    public let error: Double?
-    public let bound: Double
+/// A ratio or error for JSON: nil (null) when infinite or NaN.
+func jsonNumber(_ x: Double) -> Double? { x.isFinite ? x : nil }
 
-    public func encode(to encoder: Encoder) throws {
-      var c = encoder.container(keyedBy: CodingKeys.self)
-      try c.encode(name, forKey: .name)
-      try c.encode(error, forKey: .error)  // null, not omitted, when infinite
-      try c.encode(bound, forKey: .bound)
-    }
+extension SelfTest.OpRow: Encodable {
+  enum CodingKeys: String, CodingKey { case op, cases, worstRatio, passed, failures }
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(op, forKey: .op)
+    try c.encode(cases, forKey: .cases)
+    try c.encode(jsonNumber(worstRatio), forKey: .worstRatio)
+    try c.encode(passed, forKey: .passed)
+    try c.encode(failures, forKey: .failures)
   }
-  public let device: String
-  public let quick: Bool
-  public let passed: Bool
-  public let seconds: Double
-  public let ops: [Op]
-  public let training: Training?
+}
 
-  public init(_ report: SelfTest.Report) {
-    func finite(_ x: Double) -> Double? { x.isFinite ? x : nil }
-    func entry(_ e: TrainingParity.Entry) -> Entry { Entry(name: e.name, error: finite(e.error), bound: e.bound) }
-    device = report.device
-    quick = report.quick
-    passed = report.passed
-    seconds = report.seconds
-    ops = report.ops.map {
-      Op(op: $0.op, cases: $0.cases, worstRatio: finite($0.worstRatio), passed: $0.passed, failures: $0.failures)
-    }
-    training = report.training.map { t in
-      Training(
-        steps: t.steps, passed: t.passed,
-        worst: Dictionary(uniqueKeysWithValues: t.worstByKind.map { ($0.kind, entry($0.entry)) }),
-        failures: t.failures.map(entry))
-    }
+extension TrainingParity.Entry: Encodable {
+  enum CodingKeys: String, CodingKey { case name, error, bound }
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(name, forKey: .name)
+    try c.encode(jsonNumber(error), forKey: .error)
+    try c.encode(bound, forKey: .bound)
+  }
+}
+
+extension TrainingParity: Encodable {
+  enum CodingKeys: String, CodingKey { case steps, passed, worst, failures }
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(steps, forKey: .steps)
+    try c.encode(passed, forKey: .passed)
+    try c.encode(Dictionary(uniqueKeysWithValues: worstByKind.map { ($0.kind, $0.entry) }), forKey: .worst)
+    try c.encode(failures, forKey: .failures)
+  }
+}
+
+extension SelfTest.Report: Encodable {
+  enum CodingKeys: String, CodingKey { case device, quick, passed, seconds, ops, training }
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(device, forKey: .device)
+    try c.encode(quick, forKey: .quick)
+    try c.encode(passed, forKey: .passed)
+    try c.encode(seconds, forKey: .seconds)
+    try c.encode(ops, forKey: .ops)
+    try c.encode(training, forKey: .training)
   }
 }

@@ -21,7 +21,7 @@ public struct TrainingParity: Sendable {
   public static let tensorBound = 2e-5
 
   /// One compared quantity: a statistic at a step, or a stored tensor.
-  public struct Entry: Sendable, Codable {
+  public struct Entry: Sendable {
     public let name: String
     public let error: Double
     public let bound: Double

@@ -10,7 +10,6 @@ import KallimaGAN
 /// Writing these files never stops training: a failure is reported once as a warning.
 final class RunMonitor {
   let run: TrainingRun
-  var lastLog: TrainingRun.Metrics?
   var warned = false
   let context: RunReport.Context
   /// Log intervals seen, and the log's length when the page was last written.
@@ -39,8 +38,7 @@ final class RunMonitor {
     } catch {
       // A non-finite loss stops the loop; non-finite weights stop the checkpoint writer; both
       // throw KallimaError.diverged.
-      let diverged = (lastLog.map { !$0.loss_d.isFinite || !$0.loss_g.isFinite } ?? false) || KallimaError.isDivergence(error)
-      update(diverged ? .diverged : .failed, message: "\(error)", events)
+      update(KallimaError.isDivergence(error) ? .diverged : .failed, message: "\(error)", events)
       throw error
     }
     let step = run.step, target = run.options.steps
@@ -53,8 +51,7 @@ final class RunMonitor {
 
   func observe(_ event: TrainingRun.Event, _ events: (TrainingRun.Event) -> Void) {
     switch event {
-    case .log(let m):
-      lastLog = m
+    case .log:
       logs += 1
       update(.running, page: Self.rewritesPage(interval: logs, length: pageLength), events)
     case .sample:

@@ -45,10 +45,9 @@ struct SelfTestCommand: ParsableCommand {
         op: "selftest", message: "no parity case matches --filter '\(filter)' (case names are 'op shapes', e.g. conv2d_fwd)")
     }
     let backend = try DeviceSelection.makeBackend(selector, suggestTuning: false)
-    let name = (backend as? OpenCLBackend).map { "\($0.device.selector) \($0.device.name)" } ?? backend.name
     let progress = ProgressLine()
     let report = try SelfTest.run(
-      on: backend, deviceName: name, quick: quick, filter: filter, trainingSteps: noTraining ? 0 : (quick ? 3 : 5)
+      on: backend, deviceName: backend.name, quick: quick, filter: filter, trainingSteps: noTraining ? 0 : (quick ? 3 : 5)
     ) { done, total, result in
       if !result.passed {
         progress.finish()
@@ -62,7 +61,7 @@ struct SelfTestCommand: ParsableCommand {
     if json {
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      print(String(decoding: try encoder.encode(SelfTestJSON(report)), as: UTF8.self))
+      print(String(decoding: try encoder.encode(report), as: UTF8.self))
     } else {
       print(report.table)
     }
