@@ -3,11 +3,12 @@
 # libjpeg (JPEG decoding), zlib (gzip-compressed idx files), Fashion-MNIST (the embedded default data),
 # the OpenCL ICD loader and headers, CLBlast, libpng, OpenBLAS (BLAS + LAPACK in Double for the
 # host Fréchet distance), PoCL (an OpenCL device on the CPU, so a machine without a GPU can
-# run everything), and chromium (the test suite loads a run folder's index.html in headless
-# chromium). Debian 12 / Ubuntu; needs root or sudo.
+# run everything), chromium (the test suite loads a run folder's index.html in headless
+# chromium), and xz-utils and binutils (Scripts/package.sh compresses and strips the release
+# archive). Debian 12 / Ubuntu; needs root or sudo.
 set -euo pipefail
 
-packages=(ocl-icd-opencl-dev opencl-headers libclblast-dev libpng-dev libjpeg-dev zlib1g-dev libopenblas-dev pocl-opencl-icd dataset-fashion-mnist chromium)
+packages=(ocl-icd-opencl-dev opencl-headers libclblast-dev libpng-dev libjpeg-dev zlib1g-dev libopenblas-dev pocl-opencl-icd dataset-fashion-mnist chromium xz-utils binutils)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KallimaCore
+import KallimaTrain
 
 /// The `kallima` command line. Errors (`KallimaError`) print their message and exit with
 /// `KallimaError.exitStatus`: 1 bad input, 2 device failure, 3 training diverged.
@@ -14,11 +15,25 @@ struct Kallima: ParsableCommand {
       opencl:PLATFORM:DEVICE as listed by `kallima devices`; the default comes from \
       KALLIMA_DEVICE, else opencl.
       """,
+    version: Kallima.version,
     subcommands: [Train.self, Translate.self, SweepCommand.self, Sample.self, Interpolate.self, Nearest.self, FID.self, Runs.self, Devices.self, SelfTestCommand.self, Tune.self, Bench.self, MakeCaptioned.self, MakeTranslationData.self, CaptionAccuracyCommand.self])
 
+  /// The release's version: `kallima --version`, and the name of `Scripts/package.sh`'s archive.
+  static let version = "0.1.0"
+
   static func main() {
+    let arguments = Array(CommandLine.arguments.dropFirst())
     do {
-      var command = try parseAsRoot()
+      let expanded = try withConfig(arguments)
+      var command: ParsableCommand
+      do { command = try parseAsRoot(expanded) } catch {
+        if expanded != arguments, let path = configPath(arguments) {
+          printError(
+            "kallima: the command line was `kallima \(expanded.joined(separator: " "))` with the options of \(path) "
+              + "(keys are long options without dashes; a flag takes true or false)")
+        }
+        throw error
+      }
       try command.run()
     } catch let error as KallimaError {
       FileHandle.standardError.write(Data("kallima: \(error.description)\n".utf8))
@@ -26,6 +41,37 @@ struct Kallima: ParsableCommand {
     } catch {
       exit(withError: error)
     }
+  }
+}
+
+extension Kallima {
+  /// `kallima train [METHOD] … --config FILE …`: the arguments with the file's options
+  /// (`RunConfig`) put before the command line's, so that the command line overrides them,
+  /// and the method taken from the file when the command line names none.
+  static func withConfig(_ arguments: [String]) throws -> [String] {
+    guard arguments.first == "train", let path = configPath(arguments) else { return arguments }
+    let data: Data
+    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+      throw KallimaError.io(path: path, message: "cannot read the config (\(error.localizedDescription))")
+    }
+    let (method, options) = try RunConfig.arguments(fromJSON: data, path: path)
+    var rest = Array(arguments.dropFirst())
+    let named = rest.first.flatMap { RunConfig.methods.contains($0) ? rest.removeFirst() : nil }
+    if let method, let named, method != named {
+      throw KallimaError.invalidArgument(
+        op: "kallima train", message: "the command line says \(named) and \(path) says \"method\": \"\(method)\"; keep one")
+    }
+    return ["train", named ?? method ?? "gan"] + options + rest
+  }
+
+  /// The value of `--config` (either `--config FILE` or `--config=FILE`), before any `--`.
+  static func configPath(_ arguments: [String]) -> String? {
+    for (i, argument) in arguments.enumerated() {
+      if argument == "--" { return nil }
+      if argument == "--config" { return i + 1 < arguments.count ? arguments[i + 1] : nil }
+      if argument.hasPrefix("--config=") { return String(argument.dropFirst("--config=".count)) }
+    }
+    return nil
   }
 }
 

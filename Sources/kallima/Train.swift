@@ -93,6 +93,13 @@ struct TrainGAN: ParsableCommand {
       Device memory the dataset may take, in MB (default: half the device's memory, at most its \
       largest allocation); a larger set is streamed from the host batch by batch.
       """) var dataMemory: Int?
+  @Option(
+    help: """
+      A JSON file of options: keys are the long options without dashes, plus "method" (e.g. {"method": "gan", \
+      "loss": "hinge", "steps": 5000, "flip": true}); the command line overrides it; copied into the run folder.
+      """) var config: String?
+  @Flag(help: "Events as JSON lines on standard output (log, sample, checkpoint, evaluation, finished/stopped/error).")
+  var json = false
 
   func validate() throws {
     guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (batch norm needs it)") }
@@ -138,17 +145,27 @@ struct TrainGAN: ParsableCommand {
     options.allowDataChange = allowDataChange
     options.dataMemory = dataMemory.map { $0 << 20 }
 
-    let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
-    printError("kallima train on \(backend.name)")
-    let stopper = StopSignal()
-    let progress = Progress(total: options.steps)
-    let run = try TrainingRun(options: options, backend: backend, resume: resume) { progress.show($0) }
-    progress.total = run.options.steps
-    try run.run(shouldStop: stopper.isSet) { progress.show($0) }
-    progress.finish()
-    if let signal = stopper.received {
-      printError("stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") at step \(run.step); checkpoint written; continue with --resume \(run.options.out)")
-      throw ExitCode(128 + signal)
+    let events = JSONEvents(enabled: json)
+    var started: TrainingRun?
+    try events.reportingEnd(step: { started?.step }) {
+      let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
+      printError("kallima train on \(backend.name)")
+      let stopper = StopSignal()
+      let progress = Progress(total: options.steps)
+      let show = { (event: TrainingRun.Event) in
+        progress.show(event)
+        events.training(event)
+      }
+      let run = try TrainingRun(options: options, backend: backend, resume: resume, events: show)
+      started = run
+      if let config { try RunConfig.record(config, in: URL(fileURLWithPath: run.options.out), step: run.step) }
+      progress.total = run.options.steps
+      try run.run(shouldStop: stopper.isSet, events: show)
+      progress.finish()
+      if let signal = stopper.received {
+        printError("stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") at step \(run.step); checkpoint written; continue with --resume \(run.options.out)")
+        throw ExitCode(128 + signal)
+      }
     }
   }
 }

@@ -44,6 +44,13 @@ struct TranslationFlags: ParsableArguments {
   var evalMode = false
   @Option(name: .customLong("classifier-steps"), help: "Steps of the evaluation's domain/attribute classifier (0: none).")
   var classifierSteps = 400
+  @Option(
+    help: """
+      A JSON file of options: keys are the long options without dashes, plus "method" (e.g. {"method": "cyclegan", \
+      "data": "horse2zebra", "steps": 20000}); the command line overrides it; copied into the run folder.
+      """) var config: String?
+  @Flag(help: "Events as JSON lines on standard output (log, sample, checkpoint, evaluation, finished/stopped/error).")
+  var json = false
 
   func options(_ method: TranslationOptions.Method) -> TranslationOptions {
     var o = TranslationOptions(method: method)
@@ -59,12 +66,21 @@ struct TranslationFlags: ParsableArguments {
 
   /// Trains (or resumes) the run described by `options`, printing progress to standard error.
   func train(_ options: TranslationOptions) throws {
+    let events = JSONEvents(enabled: json)
+    var started: TranslationRun?
+    try events.reportingEnd(step: { started?.iteration }) {
+      try train(options, events: events) { started = $0 }
+    }
+  }
+
+  private func train(_ options: TranslationOptions, events: JSONEvents, started: (TranslationRun) -> Void) throws {
     let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
     printError("kallima train \(options.method.rawValue) on \(backend.name)")
     let stopper = StopSignal()
     let terminal = isatty(STDERR_FILENO) == 1
     var target = 0
     let show: (TranslationRun.Event) -> Void = { event in
+      events.translation(event)
       switch event {
       case .loaded(let notes, let seconds):
         for n in notes { printError("data: \(n)") }
@@ -83,6 +99,8 @@ struct TranslationFlags: ParsableArguments {
       }
     }
     let run = try TranslationRun(options: options, backend: backend, resume: resume, events: show)
+    started(run)
+    if let config { try RunConfig.record(config, in: run.folder, step: run.iteration) }
     target = run.targetIterations
     try run.run(shouldStop: stopper.isSet, events: show)
     if terminal { printError("") }

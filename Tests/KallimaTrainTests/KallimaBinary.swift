@@ -33,12 +33,18 @@ final class KallimaProcess {
   private let lock = NSLock()
   private var collected = Data()
 
-  /// Starts `kallima arguments` with `environment` added to this process's.
-  init(_ arguments: [String], environment: [String: String] = [:]) throws {
+  /// Starts `kallima arguments` with `environment` added to this process's, its standard
+  /// output going to the file `output` (created) or nowhere.
+  init(_ arguments: [String], environment: [String: String] = [:], output: String? = nil) throws {
     process.executableURL = URL(fileURLWithPath: try kallimaBinary())
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    process.standardOutput = FileHandle.nullDevice
+    if let output {
+      FileManager.default.createFile(atPath: output, contents: nil)
+      process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+    } else {
+      process.standardOutput = FileHandle.nullDevice
+    }
     process.standardError = pipe
     pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
       let data = handle.availableData
