@@ -63,7 +63,6 @@ extension ImageDataset {
     _ folder: String, size: Int, channels: Int?, limit: Int?, kind: ConditionKind, embeddings: String?,
     cache: DatasetCache?
   ) throws -> (ImageDataset, ConditionSet) {
-    let op = "ImageDataset.loadConditioned"
     let relatives = try relativeImagePaths(in: folder)
     if relatives.isEmpty {  // `load` says what a folder must hold
       _ = try load(path: folder, size: size, channels: channels, limit: limit, cache: cache)

@@ -90,9 +90,10 @@ public enum RunConfig {
     }
   }
 
-  /// Copies the config file `path` into `folder` as config.json, atomically. A folder that
-  /// already has a different config.json (a resume with another file) keeps it and gets this
-  /// one as config-step-NNNNNN.json, `step` being where the resumed run starts.
+  /// Copies the config file `path` into `folder` (created if need be) as config.json,
+  /// atomically. A folder that already has a different config.json (a resume with another
+  /// file) keeps it and gets this one as config-step-NNNNNN.json, `step` being where the
+  /// resumed run starts.
   /// Returns the path written, or nil when the folder already had this exact file.
   @discardableResult
   public static func record(_ path: String, in folder: URL, step: Int) throws -> String? {
@@ -100,6 +101,7 @@ public enum RunConfig {
     do { contents = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
       throw KallimaError.io(path: path, message: "cannot read the config (\(error.localizedDescription))")
     }
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     var target = folder.appendingPathComponent("config.json")
     if let existing = try? Data(contentsOf: target) {
       if existing == contents { return nil }

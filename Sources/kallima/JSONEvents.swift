@@ -47,12 +47,14 @@ struct JSONEvents {
 
   /// Runs `body`, then writes `finished`; a stop by signal writes `stopped`, any error `error`
   /// with the exit status the command will end with. The error is rethrown.
-  func reportingEnd(step: () -> Int?, _ body: () throws -> Void) throws {
+  /// `counter` names the position: "step" for a GAN, "iteration" for a translator.
+  func reportingEnd(_ counter: String, at position: () -> Int?, _ body: () throws -> Void) throws {
     do {
       try body()
-      emit("finished", step().map { ["step": .int($0)] } ?? [:])
+      emit("finished", position().map { [counter: .int($0)] } ?? [:])
     } catch let code as ExitCode where code.rawValue > 128 {
-      emit("stopped", ["step": .int(step() ?? 0), "signal": .int(Int(code.rawValue) - 128), "exit_status": .int(Int(code.rawValue))])
+      emit(
+        "stopped", [counter: .int(position() ?? 0), "signal": .int(Int(code.rawValue) - 128), "exit_status": .int(Int(code.rawValue))])
       throw code
     } catch {
       let status = (error as? KallimaError)?.exitStatus ?? 1

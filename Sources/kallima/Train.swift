@@ -147,7 +147,7 @@ struct TrainGAN: ParsableCommand {
 
     let events = JSONEvents(enabled: json)
     var started: TrainingRun?
-    try events.reportingEnd(step: { started?.step }) {
+    try events.reportingEnd("step", at: { started?.step }) {
       let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
       printError("kallima train on \(backend.name)")
       let stopper = StopSignal()

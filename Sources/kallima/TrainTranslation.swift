@@ -68,7 +68,7 @@ struct TranslationFlags: ParsableArguments {
   func train(_ options: TranslationOptions) throws {
     let events = JSONEvents(enabled: json)
     var started: TranslationRun?
-    try events.reportingEnd(step: { started?.iteration }) {
+    try events.reportingEnd("iteration", at: { started?.iteration }) {
       try train(options, events: events) { started = $0 }
     }
   }

@@ -60,6 +60,9 @@ import Testing
     #expect(try String(contentsOfFile: folder.path("config.json"), encoding: .utf8) == "{\"steps\": 10}")
     #expect(try String(contentsOfFile: folder.path("config-step-000010.json"), encoding: .utf8) == "{\"steps\": 20}")
     #expect(throws: KallimaError.self) { try RunConfig.record(folder.path("missing.json"), in: folder.url, step: 0) }
+    // A translation run creates its folder after the config is recorded.
+    let later = folder.url.appendingPathComponent("not/yet")
+    #expect(try RunConfig.record(first, in: later, step: 0) == later.appendingPathComponent("config.json").path)
   }
 
   /// The JSON objects of `--json` output, one per line; records an issue for a line that is not one.
