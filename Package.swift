@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // Kallima: GAN training on any OpenCL device, from Swift.
 // Layering (each target depends only on the ones above it):
 //   CKallima (C shim) -> KallimaCore (shapes, tensors, the op set as a Backend protocol)
@@ -11,6 +11,8 @@
 //   -> KallimaTrain (the training run: checkpoints, samples, metrics, resume)
 //   -> KallimaOpSuite (one description per op: parity tests and benchmarks share it)
 //   -> kallima (command line)
+// KallimaMPI (data-parallel jobs) sits beside KallimaCore; with the MPI trait
+// (`swift build --traits MPI`) it runs over MPI through CMPI, without it a job is one process.
 import PackageDescription
 
 let package = Package(
@@ -21,6 +23,11 @@ let package = Package(
     .library(name: "KallimaCore", targets: ["KallimaCore"]),
     .library(name: "KallimaCPU", targets: ["KallimaCPU"]),
     .library(name: "KallimaOpenCL", targets: ["KallimaOpenCL"]),
+  ],
+  traits: [
+    .trait(
+      name: "MPI",
+      description: "Data-parallel training over MPI under mpirun (needs libopenmpi-dev or libmpich-dev: pkg-config mpi-c).")
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,6 +43,12 @@ let package = Package(
     // BLAS + LAPACK in Double (OpenBLAS) for the host Fréchet distance.
     .systemLibrary(name: "CLapack", path: "Sources/CLapack"),
     .target(name: "KallimaCore"),
+    // MPI's C API through a few wrappers (its handles are macros Swift cannot import).
+    .systemLibrary(name: "CMPI", pkgConfig: "mpi-c", providers: [.apt(["libopenmpi-dev"])]),
+    .target(
+      name: "KallimaMPI",
+      dependencies: ["KallimaCore", .target(name: "CMPI", condition: .when(traits: ["MPI"]))],
+      swiftSettings: [.define("MPI", .when(traits: ["MPI"]))]),
     .target(name: "KallimaCPU", dependencies: ["KallimaCore"]),
     .target(name: "KallimaGraph", dependencies: ["KallimaCore"]),
     .target(name: "KallimaNN", dependencies: ["KallimaCore", "KallimaGraph"]),
@@ -65,7 +78,7 @@ let package = Package(
       name: "kallima",
       dependencies: [
         "KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaBenchmarks", "KallimaGAN", "KallimaTrain", "KallimaData", "KallimaEval",
-        "KallimaSelfTest", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "KallimaSelfTest", "KallimaMPI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     // One libFuzzer target per file parser (Scripts/fuzz.sh builds it with -sanitize=fuzzer,address
     // and -DKALLIMA_FUZZ); a plain build is a replay tool: kallima-fuzz TARGET FILE...

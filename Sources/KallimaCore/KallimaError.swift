@@ -21,6 +21,8 @@ public enum KallimaError: Error, CustomStringConvertible, LocalizedError {
   case io(path: String, message: String)
   /// Training produced a non-finite loss or weight; the last good checkpoint is kept.
   case diverged(String)
+  /// A collective operation between the ranks of a data-parallel job failed (MPI).
+  case communication(String)
 
   public var description: String {
     switch self {
@@ -42,6 +44,7 @@ public enum KallimaError: Error, CustomStringConvertible, LocalizedError {
       return "\(op): tensor lives on backend \(got), expected \(expected); copy it first"
     case .io(let path, let message): return "\(path): \(message)"
     case .diverged(let message): return message
+    case .communication(let message): return message
     }
   }
   public var errorDescription: String? { description }
@@ -54,12 +57,12 @@ public enum KallimaError: Error, CustomStringConvertible, LocalizedError {
 
   /// The process exit status `kallima` ends with on this error: 1 bad input (arguments,
   /// files, shapes), 2 device failure (no usable device, an OpenCL error, a kernel that does
-  /// not build, out of device memory), 3 training diverged. (0 is success, 64 a command line
+  /// not build, out of device memory, a failed MPI operation), 3 training diverged. (0 is success, 64 a command line
   /// the parser rejects, 128 + n a stop by signal n with a checkpoint written.)
   public var exitStatus: Int32 {
     switch self {
     case .shapeMismatch, .invalidArgument, .wrongBackend, .io: return 1
-    case .openCL, .kernelBuild, .noDevice, .outOfMemory: return 2
+    case .openCL, .kernelBuild, .noDevice, .outOfMemory, .communication: return 2
     case .diverged: return 3
     }
   }

@@ -101,6 +101,9 @@ public final class GANTrainer {
   /// With a streamed source: the stream, the byte window it uploads into, and the order.
   private let feed: (stream: BatchStream, window: Tensor, order: DataOrder, flip: Bool)?
   public private(set) var steps = 0
+  /// The ranks of a data-parallel job (`SingleProcess` unless given): each runs this trainer
+  /// on its own `batch` images of a job batch of `batch · collective.size`.
+  public let collective: Collective
 
   /// The parameters to sample from: the EMA when there is one, else G's own.
   public var samplingParameters: ParameterStore { emaParameters ?? generatorParameters }
@@ -120,14 +123,35 @@ public final class GANTrainer {
   /// Each D run gathers the rows of its real batch by the same order as the images; each G
   /// run draws rows from its own shuffle of the dataset's rows (so G is trained on the
   /// conditions' real distribution).
+  ///
+  /// `collective`: a data-parallel job's ranks. Every rank builds the same trainer with its
+  /// own collective; `batch` is the rank's part of the job's batch. The ranks start from rank
+  /// 0's weights, each draws its own slice of the job batch's data and noise (the values a
+  /// single trainer of the whole batch would draw, split), the gradients are averaged before
+  /// every optimiser step and the batch-norm running statistics after every plan, so all
+  /// ranks hold the same weights and state throughout (`ranksThatDiffer` checks).
   public init(
     backend: Backend, recipe: GANRecipe, batch: Int, seed: UInt64 = 0, noise: NoiseSource = .device(seed: 0),
-    data: RealSource = .tensor, conditions: Tensor? = nil
+    data: RealSource = .tensor, conditions: Tensor? = nil, collective: Collective = SingleProcess()
   ) throws {
     guard batch >= 2 else {
       throw KallimaError.invalidArgument(op: "GANTrainer", message: "batch must be at least 2 (batch norm needs it), got \(batch)")
     }
     try recipe.validate()
+    let ranks = collective.size
+    if ranks > 1 {
+      if case .streamed = data {
+        throw KallimaError.invalidArgument(
+          op: "GANTrainer",
+          message: "a dataset streamed from the host is not supported with several ranks yet; "
+            + "give each rank the device memory to hold the dataset (--data-memory)")
+      }
+      if recipe.objective.discriminatorIsAutoencoder {
+        throw KallimaError.invalidArgument(
+          op: "GANTrainer", message: "BEGAN's k_t follows each rank's own losses; data-parallel BEGAN is not supported yet")
+      }
+    }
+    self.collective = collective
     self.backend = backend
     self.recipe = recipe
     self.batch = batch
@@ -167,16 +191,21 @@ public final class GANTrainer {
       let (graph, binder) = try Self.buildDiscriminatorStep(
         recipe, batch: batch, generator: generator, discriminator: discriminator, state: state, real: real, data: data,
         conditions: conditionSource, random: random, accumulator: accumulator, statistics: statistics,
-        regularizerWeight: regularizerWeight)
+        regularizerWeight: regularizerWeight, ranks: ranks)
       return try Plan(graph: graph, backend: backend, bindings: binder.bindings)
     }
     dPlan = try discriminatorPlan(regularizerWeight: lazy > 1 ? 0 : 1)
     regularizedDPlan = lazy > 1 ? try discriminatorPlan(regularizerWeight: Float(lazy)) : nil
     let (gGraph, gBinder) = try Self.buildGeneratorStep(
       recipe, batch: batch, generator: generatorParameters, discriminator: discriminatorParameters,
-      ema: emaParameters, conditions: conditionSource, random: random, accumulator: accumulator)
+      ema: emaParameters, conditions: conditionSource, random: random, accumulator: accumulator, ranks: ranks)
     gPlan = try Plan(graph: gGraph, backend: backend, bindings: gBinder.bindings)
+    for plan in [dPlan, regularizedDPlan, gPlan].compactMap({ $0 }) {
+      plan.collective = collective
+      plan.shard = Plan.Shard(rank: collective.rank, count: ranks)
+    }
     feeds = random.feeds
+    try synchronizeParameters()
     if let ema = emaParameters {
       // The average starts from G's initial weights.
       for e in generatorParameters.entries where ema[e.name] != nil {
@@ -227,9 +256,11 @@ public final class GANTrainer {
     stepsSinceRead = 0
   }
 
-  /// Averages since the last call (one blocking read), then resets the accumulators.
+  /// Averages since the last call (one blocking read; in a data-parallel job, over all
+  /// ranks), then resets the accumulators.
   public func readStatistics() throws -> GANStatistics {
-    let sums = try backend.read(accumulator)
+    var sums = try backend.read(accumulator)
+    try collective.allreduceMean(&sums)
     try backend.fill(accumulator, value: 0)
     let d = Float(max(stepsSinceRead * nCritic, 1))
     let g = Float(max(stepsSinceRead, 1))
@@ -320,7 +351,7 @@ public final class GANTrainer {
   static func buildDiscriminatorStep(
     _ recipe: GANRecipe, batch: Int, generator: ParameterStore, discriminator: ParameterStore, state: ParameterStore,
     real: Tensor, data: RealSource, conditions: ConditionSource, random: RandomInputs, accumulator: Tensor,
-    statistics: [String], regularizerWeight: Float
+    statistics: [String], regularizerWeight: Float, ranks: Int
   ) throws -> (Graph, GraphBinder) {
     let g = Graph()
     let b = GraphBinder(graph: g)
@@ -400,12 +431,14 @@ public final class GANTrainer {
       terms.extras["r1_grad_norm"] = try scale(norm, "lazy R1 norm")
     }
     let gradsPenalties = try terms.penalties.map { try gradients(g, b, discriminator, of: $0) }
-    let grads = try sum(g, [gradsReal, gradsFake] + gradsMismatched + gradsPenalties)
+    let grads = try DataParallel.averaged(
+      g, try sum(g, [gradsReal, gradsFake] + gradsMismatched + gradsPenalties), ranks: ranks, what: "D gradients")
     var loss = try g.value(.add, [realTerm, fakeTerm], name: "loss_D")
     for p in conditional.losses + terms.penalties { loss = try g.value(.add, [loss, p], name: "loss_D") }
     try recipe.optimizerD.addUpdates(b, discriminator, grads: grads)
     for effect in terms.afterUpdate { try effect(discriminator, b) }
     try b.finish()
+    try DataParallel.averageRunningStatistics(g, ranks: ranks)
     var entries: [Int: Value] = [0: loss, 2: terms.dReal, 3: terms.dFake]
     for (i, name) in statistics.enumerated() { if let v = terms.extras[name] { entries[i] = v } }
     try accumulate(g, b, accumulator, entries)
@@ -414,7 +447,7 @@ public final class GANTrainer {
 
   static func buildGeneratorStep(
     _ recipe: GANRecipe, batch: Int, generator: ParameterStore, discriminator: ParameterStore, ema: ParameterStore?,
-    conditions: ConditionSource, random: RandomInputs, accumulator: Tensor
+    conditions: ConditionSource, random: RandomInputs, accumulator: Tensor, ranks: Int
   ) throws -> (Graph, GraphBinder) {
     let g = Graph()
     let b = GraphBinder(graph: g)
@@ -442,7 +475,8 @@ public final class GANTrainer {
       let term = try g.value(.scale(weight), [try generatorLoss(zInt, between, tag: "interpolated")], name: "GAN-INT term")
       loss = try g.value(.add, [loss, term], name: "loss_G")
     }
-    try recipe.optimizerG.addUpdates(b, generator, grads: try gradients(g, b, generator, of: loss))
+    let grads = try DataParallel.averaged(g, try gradients(g, b, generator, of: loss), ranks: ranks, what: "G gradients")
+    try recipe.optimizerG.addUpdates(b, generator, grads: grads)
     if let ema, let config = recipe.ema {
       let params = b.parameters(of: generator)
       for e in networkEntries {
@@ -456,6 +490,7 @@ public final class GANTrainer {
       }
     }
     try b.finish()
+    try DataParallel.averageRunningStatistics(g, ranks: ranks)
     try accumulate(g, b, accumulator, [1: loss])
     return (g, b)
   }

@@ -68,6 +68,7 @@ extension Graph {
       // Linear in dy; the mask is piecewise constant in x (zero derivative almost everywhere).
       return [nil, try op(.clampBwd(min: lo, max: hi), [x[0], gy])]
     case .transpose01: return [try op(.transpose01, [gy])]
+    case .allreduceMean: return [try op(.allreduceMean, [gy])]
     case .mulScalar:
       // d/dx = gy·s; d/ds = Σ gy·x.
       let ds = try op(.reduceSum(alpha: 1), [try op(.mul, [gy, x[0]])])

@@ -136,6 +136,10 @@ public enum GraphOp: CustomStringConvertible {
   case emaUpdate(beta: Double, startStep: Int)
   /// [A, B, …] -> [B, A, …]: the first two axes swapped (a copy); its own adjoint.
   case transpose01
+  /// x -> y: the mean of x over the ranks of a data-parallel job (the plan's `collective`),
+  /// staged through the host; a copy in a single process. Its gradient is the same mean of
+  /// dy (every rank's loss depends on every rank's x).
+  case allreduceMean
   /// acc, v -> (no output): acc += v on the device (statistics read every log interval).
   case accumulate
   /// dy, x, gamma, runningMean, runningVar -> dx, dgamma, dbeta: eval-mode batch norm's

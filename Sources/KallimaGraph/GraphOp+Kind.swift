@@ -23,6 +23,7 @@ extension GraphOp {
     case rmspropUpdate = "rmsprop_update"
     case emaUpdate = "ema_update"
     case transpose01
+    case allreduceMean = "allreduce_mean"
     case conv2d
     case conv2dBwdData = "conv2d_bwd_data"
     case conv2dBwdWeight = "conv2d_bwd_weight"
@@ -99,6 +100,7 @@ extension GraphOp {
     case .rmspropUpdate: return .rmspropUpdate
     case .emaUpdate: return .emaUpdate
     case .transpose01: return .transpose01
+    case .allreduceMean: return .allreduceMean
     case .conv2d: return .conv2d
     case .conv2dBwdData: return .conv2dBwdData
     case .conv2dBwdWeight: return .conv2dBwdWeight

@@ -27,6 +27,42 @@ public final class Plan {
   /// regulariser) set it to their shared count, so together they draw one stream.
   public var streamPosition: UInt64?
   var position: UInt64 { streamPosition ?? runs }
+  /// The ranks `allreduceMean` nodes average over (a single process unless set).
+  public var collective: Collective = SingleProcess()
+  /// This rank's part of a data-parallel job, when the plan is one of `count` replicas, each
+  /// training on its own `1/count` of a batch `count` times the plan's: data gathering and
+  /// random nodes take rank `rank`'s slice of what a single plan of the whole batch would
+  /// draw (the same values, split), so the job's batch is the single plan's.
+  public var shard = Shard(rank: 0, count: 1)
+
+  public struct Shard: Equatable, Sendable {
+    public var rank: Int
+    public var count: Int
+    public init(rank: Int, count: Int) {
+      precondition(count >= 1 && (0..<count).contains(rank), "rank \(rank) of \(count)")
+      (self.rank, self.count) = (rank, count)
+    }
+
+    /// The first counter of a random node's draw of `elements` values at stream position
+    /// `position`. A single plan of the whole batch draws block b of its fill from counter
+    /// position·blocks + b; rank r's slice starts at element r·elements, block r·elements/4,
+    /// exactly when `elements` is a multiple of 4 (a Philox block holds 4 values). Otherwise
+    /// the ranks draw disjoint streams of their own (independent, not the single plan's).
+    func counter(position: UInt64, elements: Int) -> UInt64 {
+      let blocks = UInt64((elements + 3) / 4)
+      guard count > 1 else { return position &* blocks }
+      if elements % 4 == 0 {
+        return position &* UInt64(elements / 4 * count) &+ UInt64(rank * elements / 4)
+      }
+      return (position &* UInt64(count) &+ UInt64(rank)) &* blocks
+    }
+
+    /// The position in the data order of this rank's first image at stream position
+    /// `position`, `batch` images per rank.
+    func imagePosition(_ position: UInt64, batch: Int) -> UInt64 {
+      (position &* UInt64(count) &+ UInt64(rank)) &* UInt64(batch)
+    }
+  }
 
   /// - Parameters:
   ///   - bindings: a tensor for every input and parameter node.
@@ -146,27 +182,35 @@ public final class Plan {
       return nil
     case .randomNormal(let seed, let mean, let std):
       let y = outs[0]!
-      let blocks = UInt64((y.count + 3) / 4)
       return { [unowned self] in
-        try be.random_normal(y, stream: RandomStream(seed: seed, counter: self.position &* blocks), mean: mean, std: std)
+        let counter = self.shard.counter(position: self.position, elements: y.count)
+        try be.random_normal(y, stream: RandomStream(seed: seed, counter: counter), mean: mean, std: std)
       }
     case .randomUniform(let seed, let low, let high):
       let y = outs[0]!
-      let blocks = UInt64((y.count + 3) / 4)
       return { [unowned self] in
-        try be.random_uniform(y, stream: RandomStream(seed: seed, counter: self.position &* blocks), low: low, high: high)
+        let counter = self.shard.counter(position: self.position, elements: y.count)
+        try be.random_uniform(y, stream: RandomStream(seed: seed, counter: counter), low: low, high: high)
       }
     case .dropoutMask(let seed, let p):
       let y = outs[0]!
-      let blocks = UInt64((y.count + 3) / 4)
       return { [unowned self] in
-        try be.dropout_mask(y, stream: RandomStream(seed: seed, counter: self.position &* blocks), p: p)
+        let counter = self.shard.counter(position: self.position, elements: y.count)
+        try be.dropout_mask(y, stream: RandomStream(seed: seed, counter: counter), p: p)
       }
     case .assign: return { try be.scale(x[1], alpha: 1, y: x[0]) }
     case .clamp(let lo, let hi): return { try be.clamp_fwd(x[0], y: outs[0]!, min: lo, max: hi) }
     case .clampBwd(let lo, let hi): return { try be.clamp_bwd(x: x[0], dy: x[1], dx: outs[0]!, min: lo, max: hi) }
     case .mulScalar: return { try be.mul_scalar(x[0], x[1], y: outs[0]!) }
     case .transpose01: return { try be.transpose01(x[0], y: outs[0]!) }
+    case .allreduceMean:
+      return { [unowned self] in
+        if self.collective.size == 1 {
+          try be.scale(x[0], alpha: 1, y: outs[0]!)
+        } else {
+          try self.collective.allreduceMean(x[0], backend: be, into: outs[0]!)
+        }
+      }
     case .divScalar: return { try be.div_scalar(x[0], x[1], y: outs[0]!) }
     case .reflectionPad2d(let p): return { try be.reflection_pad2d_fwd(x: x[0], y: outs[0]!, padding: p) }
     case .reflectionPad2dBwd(let p): return { try be.reflection_pad2d_bwd(dy: x[0], dx: outs[0]!, padding: p) }
@@ -200,7 +244,7 @@ public final class Plan {
     case .gatherImages(let order, let batch, let flip):
       // A byte source (a dataset kept as 8-bit images) converts as it gathers.
       return { [unowned self] in
-        let position = self.position &* UInt64(batch)
+        let position = self.shard.imagePosition(self.position, batch: batch)
         if x[0].buffer is ByteBuffer {
           try be.gather_images_u8(
             source: x[0], y: outs[0]!, order: order, position: position, flip: flip, streamed: false)
@@ -211,12 +255,14 @@ public final class Plan {
     case .mismatchRows: return { try be.mismatch_rows(x: x[0], y: outs[0]!) }
     case .randomCrop(let seed, _, _):
       return { [unowned self] in
-        try be.random_crop(x: x[0], y: outs[0]!, seed: seed, position: self.position &* UInt64(x[0].shape[0]))
+        let position = self.shard.imagePosition(self.position, batch: x[0].shape[0])
+        try be.random_crop(x: x[0], y: outs[0]!, seed: seed, position: position)
       }
     case .imagePool(let seed):
       return { [unowned self] in
-        try be.image_pool(
-          pool: x[0], x: x[1], y: outs[0]!, seed: seed, position: self.position &* UInt64(x[1].shape[0]))
+        // Each rank keeps a pool of its own fakes and draws from its own part of the stream.
+        let position = self.shard.imagePosition(self.position, batch: x[1].shape[0])
+        try be.image_pool(pool: x[0], x: x[1], y: outs[0]!, seed: seed, position: position)
       }
     case .maxPool2d(let p): return { try be.max_pool2d_fwd(x: x[0], y: outs[0]!, params: p) }
     case .maxPool2dBwd(let p): return { try be.max_pool2d_bwd(x: x[0], dy: x[1], dx: outs[0]!, params: p) }

@@ -221,6 +221,9 @@ enum ShapeInference {
       try arity(op, s, 1...1)
       guard s[0].rank >= 2 else { throw fail(op, "x must have at least two axes, got \(s[0])") }
       return [Shape([s[0][1], s[0][0]] + Array(s[0].dims.dropFirst(2)))]
+    case .allreduceMean:
+      try arity(op, s, 1...1)
+      return [s[0]]
     case .mulScalar, .divScalar:
       try arity(op, s, 2...2)
       guard s[1].count == 1 else { throw fail(op, "s must hold one element, got \(s[1])") }

@@ -114,13 +114,13 @@ public final class Sweep {
         if !FileManager.default.fileExists(atPath: classifierPath), FileManager.default.fileExists(atPath: cached) {
           try FileManager.default.copyItem(atPath: cached, toPath: classifierPath)
         }
-        try run.run { event in
+        try run.run(events: { event in
           switch event {
           case .evaluation(let e): evaluation = e
           case .log(let m): last = m
           default: break
           }
-        }
+        })
         var result = Result(
           recipe: spec, seed: seed, steps: run.step, seconds: Date().timeIntervalSince(start), lossD: last?.loss_d ?? .nan,
           lossG: last?.loss_g ?? .nan, modes: evaluation?.modes, classes: evaluation?.classes, kl: evaluation?.kl,

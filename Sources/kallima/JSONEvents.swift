@@ -57,7 +57,7 @@ struct JSONEvents {
         "stopped", [counter: .int(position() ?? 0), "signal": .int(Int(code.rawValue) - 128), "exit_status": .int(Int(code.rawValue))])
       throw code
     } catch {
-      let status = (error as? KallimaError)?.exitStatus ?? 1
+      let status = (error as? KallimaError)?.exitStatus ?? Kallima.exitCode(for: error).rawValue
       emit("error", ["message": .text("\((error as? KallimaError)?.description ?? "\(error)")"), "exit_status": .int(Int(status))])
       throw error
     }

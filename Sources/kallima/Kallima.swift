@@ -56,7 +56,8 @@ extension Kallima {
     }
     let (method, options) = try RunConfig.arguments(fromJSON: data, path: path)
     var rest = Array(arguments.dropFirst())
-    let named = rest.first.flatMap { RunConfig.methods.contains($0) ? rest.removeFirst() : nil }
+    var named: String?
+    if let first = rest.first, RunConfig.methods.contains(first) { named = rest.removeFirst() }
     if let method, let named, method != named {
       throw KallimaError.invalidArgument(
         op: "kallima train", message: "the command line says \(named) and \(path) says \"method\": \"\(method)\"; keep one")

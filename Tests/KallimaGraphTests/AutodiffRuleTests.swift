@@ -220,6 +220,7 @@ extension AutodiffRuleTests {
     add(.mulScalar, [I("x", [2, 5]), I("s", [1])])
     add(.divScalar, [I("x", [2, 5]), I("s", [1], .uniform(0.5, 2))])
     add(.transpose01, [I("x", [3, 2, 2])])
+    add(.allreduceMean, [I("x", [3, 5])])  // one rank: the identity
     add(.detach, [I("x", [5])], noGradient: [0: "stop-gradient by definition (torch's .detach())"])
     add(.reshape([3, 4]), [I("x", [2, 6])])
 

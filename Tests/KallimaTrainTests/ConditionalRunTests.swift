@@ -42,7 +42,7 @@ struct ConditionalRunTests {
     (options.evalEvery, options.evalSamples, options.classifierSteps) = (4, 20, 10)
     let full = try TrainingRun(options: options, backend: cl)
     var evaluations: [TrainingRun.Evaluation] = []
-    try full.run { if case .evaluation(let e) = $0 { evaluations.append(e) } }
+    try full.run(events: { if case .evaluation(let e) = $0 { evaluations.append(e) } })
     #expect(evaluations.count == 2 && evaluations.allSatisfy { $0.conditional_accuracy != nil && $0.per_class?.count == 4 })
     #expect(evaluations.allSatisfy { $0.metric == "conditional_accuracy" && $0.conditional_error == 1 - $0.conditional_accuracy! })
     // 4 classes x 2 columns of 8x8 images, each row with a 12-pixel caption strip under it.
@@ -141,7 +141,7 @@ struct ConditionalRunTests {
   @Test("resume notices conditions edited under the same images (metadata.jsonl labels swapped)")
   func editedConditions() throws {
     let folder = try TemporaryFolder()
-    var options = try Self.captionedOptions(folder, count: 40, steps: 2, condition: "class")
+    let options = try Self.captionedOptions(folder, count: 40, steps: 2, condition: "class")
     try TrainingRun(options: options, backend: CPUBackend()).run()
     // Give the first image the label of the first image whose label differs: same files,
     // same vocabulary, different conditions.

@@ -158,7 +158,7 @@ struct TrainingRunTests {
     var notes: [String] = []
     let run = try TrainingRun(options: options, backend: CPUBackend()) { if case .note(let n) = $0 { notes.append(n) } }
     var evaluations: [TrainingRun.Evaluation] = []
-    try run.run { if case .evaluation(let e) = $0 { evaluations.append(e) } }
+    try run.run(events: { if case .evaluation(let e) = $0 { evaluations.append(e) } })
     #expect(evaluations.map(\.step) == [4, 8] && evaluations.allSatisfy { $0.classes == 4 && $0.samples == 20 })
     #expect(evaluations.first?.best == true)
     let lines = try String(contentsOfFile: folder.path("run/metrics.jsonl"), encoding: .utf8).split(separator: "\n")

@@ -1,0 +1,91 @@
+import Foundation
+
+/// The processes of a data-parallel job and the collective operations between them: every
+/// rank holds the whole model, trains on its own part of each batch, and the ranks sum their
+/// gradients before every optimiser step. `SingleProcess` is the job of one (every operation
+/// leaves its values as they are); `MPICollective` (module KallimaMPI, built with
+/// `swift build --traits MPI`) runs over MPI under `mpirun`.
+///
+/// The operations are blocking and work on host memory: no MPI implementation reads OpenCL
+/// buffers, so device values are staged through the host (`allreduceMean(_:backend:into:)`).
+/// Every rank must make the same calls in the same order, as with MPI itself.
+public protocol Collective: AnyObject {
+  /// This process's rank, 0 ..< size.
+  var rank: Int { get }
+  /// The number of processes in the job.
+  var size: Int { get }
+  /// The rank among the job's processes on this machine, and how many there are: which of
+  /// the machine's devices this rank takes.
+  var localRank: Int { get }
+  var localSize: Int { get }
+  /// What runs the job, for messages ("single process", "Open MPI v4.1.4, 2 ranks").
+  var description: String { get }
+
+  /// Replaces `values` on every rank by their sum over all ranks.
+  func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws
+  /// Replaces `values` on every rank by their sum, minimum or maximum over all ranks.
+  func allreduce(_ values: UnsafeMutableBufferPointer<Double>, _ operation: CollectiveReduction) throws
+  /// Replaces `bytes` on every rank by rank `root`'s.
+  func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws
+  /// Returns when every rank has called it.
+  func barrier() throws
+  /// Ends every process of the job with `status`; a rank that fails must not leave the others
+  /// waiting in a collective operation.
+  func abort(status: Int32) -> Never
+}
+
+public enum CollectiveReduction: Int32, Sendable {
+  case sum = 0
+  case minimum = 1
+  case maximum = 2
+}
+
+/// A job of one process: rank 0 of 1.
+public final class SingleProcess: Collective {
+  public init() {}
+  public var rank: Int { 0 }
+  public var size: Int { 1 }
+  public var localRank: Int { 0 }
+  public var localSize: Int { 1 }
+  public var description: String { "single process" }
+  public func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws {}
+  public func allreduce(_ values: UnsafeMutableBufferPointer<Double>, _ operation: CollectiveReduction) throws {}
+  public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {}
+  public func barrier() throws {}
+  public func abort(status: Int32) -> Never { exit(status) }
+}
+
+extension Collective {
+  /// Replaces `values` by their mean over all ranks (the sum, then a division by `size` in
+  /// float on every rank alike, so every rank holds the same bits).
+  public func allreduceMean(_ values: inout [Float]) throws {
+    guard size > 1 else { return }
+    try values.withUnsafeMutableBufferPointer { try allreduceSum($0) }
+    let n = Float(size)
+    for i in values.indices { values[i] /= n }
+  }
+
+  /// `x` (on `backend`) averaged over all ranks, written into `y`: read to the host,
+  /// reduced, written back. One blocking read per call: give it a bucket of many values.
+  public func allreduceMean(_ x: Tensor, backend: Backend, into y: Tensor) throws {
+    var values = try backend.read(x)
+    try allreduceMean(&values)
+    try backend.write(values, to: y)
+  }
+
+  /// Rank `root`'s `values` on every rank.
+  public func broadcast(_ values: inout [Float], root: Int = 0) throws {
+    guard size > 1 else { return }
+    try values.withUnsafeMutableBytes { try broadcast($0, root: root) }
+  }
+
+  /// The smallest and largest of `values` over all ranks, element by element: equal on every
+  /// rank exactly when every rank holds the same values (the drift check).
+  public func spread(_ values: [Double]) throws -> (minimum: [Double], maximum: [Double]) {
+    var (low, high) = (values, values)
+    guard size > 1 else { return (low, high) }
+    try low.withUnsafeMutableBufferPointer { try allreduce($0, .minimum) }
+    try high.withUnsafeMutableBufferPointer { try allreduce($0, .maximum) }
+    return (low, high)
+  }
+}

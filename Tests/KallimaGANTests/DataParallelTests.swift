@@ -1,0 +1,189 @@
+import Foundation
+import KallimaCPU
+import KallimaCore
+import KallimaGAN
+import KallimaGraph
+import KallimaOpenCL
+import Testing
+
+/// Data-parallel training with ranks as threads of the test process (`ThreadGroup`): the same
+/// trainer code runs under MPI, where only the transport differs (checked by the mpirun tests).
+@Suite("Data parallelism")
+struct DataParallelTests {
+  @Test("ThreadGroup: sums in rank order, minimum, maximum, broadcast and barrier, 4 ranks on any core count")
+  func threadGroup() throws {
+    let group = ThreadGroup(size: 4)
+    let results = Results(count: 4)
+    try group.run { rank in
+      let c = group.member(rank)
+      for round in 0..<50 {
+        var floats: [Float] = [Float(rank + 1), Float(round)]
+        try floats.withUnsafeMutableBufferPointer { try c.allreduceSum($0) }
+        var low: [Double] = [Double(rank * round)]
+        try low.withUnsafeMutableBufferPointer { try c.allreduce($0, .minimum) }
+        var high: [Double] = [Double(rank * round)]
+        try high.withUnsafeMutableBufferPointer { try c.allreduce($0, .maximum) }
+        var shared: [Float] = rank == round % 4 ? [Float(round), -1] : [0, 0]
+        try c.broadcast(&shared, root: round % 4)
+        try c.barrier()
+        results.add(rank, [floats[0], floats[1], Float(low[0]), Float(high[0]), shared[0], shared[1]])
+      }
+    }
+    for rank in 0..<4 {
+      let rows = results.rows(rank)
+      #expect(rows.count == 50)
+      for (round, row) in rows.enumerated() {
+        #expect(row == [10, Float(4 * round), 0, Float(3 * round), Float(round), -1], "rank \(rank) round \(round): \(row)")
+      }
+    }
+  }
+
+  @Test("a sharded plan draws the single plan's random values and images, split by rank")
+  func shardsSplitTheWholeBatch() throws {
+    let cpu = CPUBackend()
+    let images = try cpu.makeTensor([10, 1, 2, 2], values: (0..<40).map { Float($0) / 40 })
+    /// z [batch, 6] and a gathered batch at stream position 3, from a plan of `shard`.
+    func draw(batch: Int, shard: Plan.Shard) throws -> (z: [Float], u: [Float], x: [Float]) {
+      let g = Graph()
+      let z = g.randomNormal([batch, 6], seed: 5, name: "z")
+      let u = g.randomUniform([batch, 1], seed: 6, name: "u")  // 1 value per image: not a multiple of 4
+      let source = g.input(images.shape, name: "images")
+      let x = try g.value(.gatherImages(DataOrder(seed: 2, count: 10), batch: batch, flip: true), [source], name: "x")
+      let plan = try Plan(graph: g, backend: cpu, bindings: [source: images], keep: [z, u, x])
+      plan.shard = shard
+      plan.streamPosition = 3
+      try plan.run()
+      return (try cpu.read(plan.tensor(z)), try cpu.read(plan.tensor(u)), try cpu.read(plan.tensor(x)))
+    }
+    let whole = try draw(batch: 4, shard: Plan.Shard(rank: 0, count: 1))
+    let parts = try (0..<2).map { try draw(batch: 2, shard: Plan.Shard(rank: $0, count: 2)) }
+    #expect(parts[0].z + parts[1].z == whole.z)
+    #expect(parts[0].x + parts[1].x == whole.x)
+    // Fills of a size that is not a multiple of 4 cannot be split; each rank draws a stream
+    // of its own: different values, never another rank's.
+    #expect(parts[0].u != parts[1].u && parts[0].u + parts[1].u != whole.u)
+  }
+
+  /// `body(rank, collective)` on `ranks` threads; returns each rank's result.
+  func job<T>(ranks: Int, _ body: @escaping @Sendable (Int, Collective) throws -> T) throws -> [T] {
+    let group = ThreadGroup(size: ranks)
+    let results = Box<T>(count: ranks)
+    try group.run { rank in results.set(rank, try body(rank, group.member(rank))) }
+    return results.values
+  }
+
+  /// The names of the tensors whose bits differ.
+  func differing(_ a: [String: [Float]], _ b: [String: [Float]]) -> [String] {
+    Set(a.keys).union(b.keys).filter { a[$0]?.map(\.bitPattern) != b[$0]?.map(\.bitPattern) }.sorted()
+  }
+
+  /// Every tensor of G, D and the EMA, by store and name.
+  static func state(_ t: GANTrainer) throws -> [String: [Float]] {
+    var out: [String: [Float]] = [:]
+    for (tag, store) in [("G", t.generatorParameters), ("D", t.discriminatorParameters), ("EMA", t.emaParameters!)] {
+      for e in store.entries { out["\(tag) \(e.name)"] = try t.backend.read(e.tensor) }
+    }
+    return out
+  }
+
+  /// The README's recipe (group norm, spectral norm, EMA: nothing couples a batch's samples)
+  /// for 6 steps on the CPU reference, from a dataset of 32 images with flips.
+  static func trainUserRecipe(batch: Int, collective: Collective) throws -> (state: [String: [Float]], lossD: Float) {
+    let cpu = CPUBackend()
+    let images = try cpu.makeTensor([32, 1, 8, 8], values: realBatch([32, 1, 8, 8]))
+    let trainer = try GANTrainer(
+      backend: cpu, recipe: userRecipe(.hinge), batch: batch, seed: 3, noise: .device(seed: 9),
+      data: .dataset(images, seed: 4, flip: true), collective: collective)
+    for _ in 0..<6 { try trainer.step() }
+    let lossD = try trainer.readStatistics().lossD
+    #expect(try trainer.ranksThatDiffer().isEmpty)
+    return (try state(trainer), lossD)
+  }
+
+  /// Tolerance: the job sums its gradients in another order (each rank's mean over 4, then
+  /// the mean of 2, against one mean over 8); the CPU reference rounds each op's Double
+  /// result to float32, so a difference starts at one float ulp and Adam (6 steps) carries it.
+  /// Measured: worst 1.1e-7 of a tensor's largest value; bound 1e-5 (88x). A job that did not
+  /// average its gradients is off by 1.9 (measured by disabling the average).
+  @Test("2 ranks x batch 4 train the README's recipe as 1 rank x batch 8 does (CPU, 6 steps)")
+  func twoRanksMatchOneWithTheWholeBatch() throws {
+    let single = try Self.trainUserRecipe(batch: 8, collective: SingleProcess())
+    let ranks = try job(ranks: 2) { _, collective in try Self.trainUserRecipe(batch: 4, collective: collective) }
+    #expect(differing(ranks[0].state, ranks[1].state).isEmpty, "the ranks differ: \(differing(ranks[0].state, ranks[1].state))")
+    var worst = (0.0, "")
+    for (name, expected) in single.state {
+      let actual = try #require(ranks[0].state[name])
+      let scale = Double(expected.map(abs).max() ?? 0)
+      let diff = zip(actual, expected).map { Double(abs($0 - $1)) }.max() ?? 0
+      if scale > 0, diff / scale > worst.0 { worst = (diff / scale, name) }
+    }
+    #expect(worst.0 <= 1e-5, "worst \(worst.0) in \(worst.1)")
+    #expect(abs(ranks[0].lossD - single.lossD) <= 1e-5 * max(1, abs(single.lossD)), "\(ranks[0].lossD) vs \(single.lossD)")
+    print("data parallel (CPU, README recipe): worst relative difference \(worst.0) in \(worst.1)")
+  }
+
+  @Test("DCGAN on OpenCL, 2 ranks with per-rank batch norm: the ranks stay identical, and differ from one rank of the whole batch")
+  func batchNormPerRank() throws {
+    @Sendable func train(batch: Int, collective: Collective) throws -> [String: [Float]] {
+      let recipe = try GANRecipe.dcgan(DCGANConfig(nz: 8, ngf: 4, ndf: 4, channels: 1, imageSize: 16))
+      let backend = try OpenCLBackend()
+      let images = try backend.makeTensor([16, 1, 16, 16], values: realBatch([16, 1, 16, 16]))
+      let trainer = try GANTrainer(
+        backend: backend, recipe: recipe, batch: batch, seed: 1, data: .dataset(images, seed: 2, flip: false),
+        collective: collective)
+      for _ in 0..<4 { try trainer.step() }
+      #expect(try trainer.ranksThatDiffer().isEmpty)
+      var out: [String: [Float]] = [:]
+      for (tag, store) in [("G", trainer.generatorParameters), ("D", trainer.discriminatorParameters)] {
+        for e in store.entries { out["\(tag) \(e.name)"] = try backend.read(e.tensor) }
+      }
+      return out
+    }
+    let ranks = try job(ranks: 2) { _, c in try train(batch: 4, collective: c) }
+    #expect(differing(ranks[0], ranks[1]).isEmpty, "the ranks differ: \(differing(ranks[0], ranks[1]))")
+    let single = try train(batch: 8, collective: SingleProcess())
+    // Each rank normalises by its own 4 images' statistics: a different model. The worst
+    // difference (relative to the tensor's largest value) is far above the 1e-7 that
+    // summation order gives the batch-norm-free recipe above.
+    let worst = single.keys.map { name in
+      let scale = Double(single[name]!.map(abs).max() ?? 0)
+      let diff = zip(single[name]!, ranks[0][name]!).map { Double(abs($0 - $1)) }.max() ?? 0
+      return scale > 0 ? diff / scale : 0
+    }.max() ?? 0
+    #expect(worst > 1e-2, "per-rank batch norm changed nothing: \(worst)")
+    print("data parallel (OpenCL, DCGAN, per-rank batch norm): worst relative difference from one rank \(worst)")
+  }
+}
+
+/// Per-rank results collected from the rank threads.
+private final class Results: @unchecked Sendable {
+  private let lock = NSLock()
+  private var rows: [[[Float]]]
+  init(count: Int) { rows = Array(repeating: [], count: count) }
+  func add(_ rank: Int, _ row: [Float]) {
+    lock.lock()
+    rows[rank].append(row)
+    lock.unlock()
+  }
+  func rows(_ rank: Int) -> [[Float]] {
+    lock.lock()
+    defer { lock.unlock() }
+    return rows[rank]
+  }
+}
+
+private final class Box<T>: @unchecked Sendable {
+  private let lock = NSLock()
+  private var slots: [T?]
+  init(count: Int) { slots = Array(repeating: nil, count: count) }
+  func set(_ rank: Int, _ value: T) {
+    lock.lock()
+    slots[rank] = value
+    lock.unlock()
+  }
+  var values: [T] {
+    lock.lock()
+    defer { lock.unlock() }
+    return slots.map { $0! }
+  }
+}
