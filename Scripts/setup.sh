@@ -4,11 +4,12 @@
 # the OpenCL ICD loader and headers, CLBlast, libpng, OpenBLAS (BLAS + LAPACK in Double for the
 # host Fréchet distance), PoCL (an OpenCL device on the CPU, so a machine without a GPU can
 # run everything), chromium (the test suite loads a run folder's index.html in headless
-# chromium), and xz-utils and binutils (Scripts/package.sh compresses and strips the release
-# archive). Debian 12 / Ubuntu; needs root or sudo.
+# chromium), xz-utils and binutils (Scripts/package.sh compresses and strips the release
+# archive), and Open MPI (the MPI build, `swift build --traits MPI`, and its mpirun tests; the
+# default build does not need it). Debian 12 / Ubuntu; needs root or sudo.
 set -euo pipefail
 
-packages=(ocl-icd-opencl-dev opencl-headers libclblast-dev libpng-dev libjpeg-dev zlib1g-dev libopenblas-dev pocl-opencl-icd dataset-fashion-mnist chromium xz-utils binutils)
+packages=(ocl-icd-opencl-dev opencl-headers libclblast-dev libpng-dev libjpeg-dev zlib1g-dev libopenblas-dev pocl-opencl-icd dataset-fashion-mnist chromium xz-utils binutils libopenmpi-dev openmpi-bin)
 
 missing=()
 for p in "${packages[@]}"; do

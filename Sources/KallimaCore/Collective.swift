@@ -18,7 +18,7 @@ public protocol Collective: AnyObject {
   /// the machine's devices this rank takes.
   var localRank: Int { get }
   var localSize: Int { get }
-  /// What runs the job, for messages ("single process", "Open MPI v4.1.4, 2 ranks").
+  /// What runs the job, for messages: "single process", "thread group", "Open MPI v4.1.4".
   var description: String { get }
 
   /// Replaces `values` on every rank by their sum over all ranks.
@@ -77,6 +77,14 @@ extension Collective {
   public func broadcast(_ values: inout [Float], root: Int = 0) throws {
     guard size > 1 else { return }
     try values.withUnsafeMutableBytes { try broadcast($0, root: root) }
+  }
+
+  /// Whether `flag` is true on any rank (every rank gets the same answer).
+  public func any(_ flag: Bool) throws -> Bool {
+    guard size > 1 else { return flag }
+    var value = [flag ? 1.0 : 0.0]
+    try value.withUnsafeMutableBufferPointer { try allreduce($0, .maximum) }
+    return value[0] > 0
   }
 
   /// The smallest and largest of `values` over all ranks, element by element: equal on every

@@ -132,7 +132,7 @@ public final class ThreadGroup {
     var size: Int { group.size }
     var localRank: Int { rank }
     var localSize: Int { group.size }
-    var description: String { "thread group, rank \(rank) of \(group.size)" }
+    var description: String { "thread group" }
     func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws { try group.allreduceSum(rank: rank, values) }
     func allreduce(_ values: UnsafeMutableBufferPointer<Double>, _ operation: CollectiveReduction) throws {
       try group.allreduce(rank: rank, values, operation)

@@ -34,7 +34,7 @@ public enum Job {
     return try MPICollective()
     #else
     throw KallimaError.invalidArgument(
-      op: "kallima",
+      op: "mpirun",
       message: "started by an MPI launcher as one of \(size) processes, but this kallima was built without MPI: "
         + "build it with `swift build -c release --traits MPI` (needs libopenmpi-dev or libmpich-dev), or run one process")
     #endif
@@ -60,11 +60,13 @@ public final class MPICollective: Collective {
     (self.rank, self.size, self.localRank, self.localSize) = (Int(rank), Int(size), Int(localRank), Int(localSize))
     var text = [CChar](repeating: 0, count: 512)
     kmpi_library_version(&text, Int32(text.count))
-    library = String(cString: text).split(whereSeparator: \.isNewline).first.map(String.init) ?? "MPI"
+    // "Open MPI v4.1.4, package: Debian OpenMPI, …" or "MPICH Version: 4.0.2 …": the first clause.
+    let version = String(cString: text).split(whereSeparator: { $0.isNewline || $0 == "," }).first
+    library = version.map { $0.trimmingCharacters(in: .whitespaces) } ?? "MPI"
     atexit { if kmpi_initialized() != 0 && kmpi_finalized() == 0 { _ = kmpi_finalize() } }
   }
 
-  public var description: String { "\(library), rank \(rank) of \(size)" }
+  public var description: String { library }
 
   public func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws {
     guard let base = values.baseAddress, !values.isEmpty else { return }

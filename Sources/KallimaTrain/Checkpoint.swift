@@ -40,6 +40,8 @@ public struct Checkpoint {
     public var targetSteps: Int? = nil
     /// Data changes that resumes accepted with --allow-data-change, one line each, oldest first.
     public var dataChanges: [String]? = nil
+    /// The ranks of the data-parallel job that wrote it (absent: one process).
+    public var ranks: Int? = nil
   }
 
   /// Everything besides the seeds that decides which images a run sees in which order: the

@@ -90,6 +90,11 @@ public final class TrainingRun {
   let sampler: Sampler
   let fixedZ: [Float]
   let folder: URL
+  /// The ranks of a data-parallel job (`mpirun -n N kallima train`): each trains on
+  /// `options.batch / N` of every batch; rank 0 alone writes the run folder.
+  public let collective: Collective
+  /// Whether this process writes the run folder (rank 0).
+  var writes: Bool { collective.rank == 0 }
   var training: Checkpoint.Training
   let evaluator: ModeEvaluator?
   /// A class-conditional run's evaluation: a sampler for the one-hot classes and the classifier.
@@ -104,9 +109,12 @@ public final class TrainingRun {
   public var latestCheckpoint: String { checkpointDirectory.appendingPathComponent("latest.safetensors").path }
 
   /// Loads the data, builds the plans, and resumes from `resume` (a run folder) if given.
-  public init(options: TrainingOptions, backend: Backend, resume: String? = nil, events: (Event) -> Void = { _ in })
-    throws
-  {
+  /// In a data-parallel job every rank makes its own run with its collective (and reads the
+  /// data and, on resume, the checkpoint itself: the paths must reach every rank's machine).
+  public init(
+    options: TrainingOptions, backend: Backend, resume: String? = nil, collective: Collective = SingleProcess(),
+    events: (Event) -> Void = { _ in }
+  ) throws {
     var options = options
     var checkpoint: Checkpoint?
     var checkpointPath: String?
@@ -129,6 +137,13 @@ public final class TrainingRun {
     }
     self.backend = backend
     self.folder = URL(fileURLWithPath: options.out)
+    self.collective = collective
+    guard options.batch % collective.size == 0, options.batch / collective.size >= 2 else {
+      throw KallimaError.invalidArgument(
+        op: "train",
+        message: "--batch \(options.batch) is the job's batch, split evenly over \(collective.size) ranks of at least 2 "
+          + "images each (batch norm needs 2): use a multiple of \(collective.size) of at least \(2 * collective.size)")
+    }
 
     // A wrong recipe (an unknown loss, clipping with spectral norm, a head the condition
     // cannot use, …) fails before the data is loaded; the channel count and the vocabulary's
@@ -184,10 +199,11 @@ public final class TrainingRun {
         try backend.makeTensor([set.count, set.vocabulary.width, 1, 1], values: set.vectors)
       }
     }
-    trainer = try TrainingRun.allocating("the networks and training plans (D and G steps at batch \(options.batch))", options: options) {
+    let perRank = options.batch / collective.size
+    trainer = try TrainingRun.allocating("the networks and training plans (D and G steps at batch \(perRank))", options: options) {
       try GANTrainer(
-        backend: backend, recipe: recipe, batch: options.batch, seed: options.seed,
-        noise: .device(seed: options.seed &+ 0x2), data: data, conditions: conditionRows)
+        backend: backend, recipe: recipe, batch: perRank, seed: options.seed,
+        noise: .device(seed: options.seed &+ 0x2), data: data, conditions: conditionRows, collective: collective)
     }
     events(.recipe("\(options.recipe.arch), \(recipe.summary)"))
     let sampling = trainer.samplingParameters
@@ -198,10 +214,12 @@ public final class TrainingRun {
         count: options.sampleCount, conditionWidth: width)
     }
     grid = try conditions.map { try ConditionGrid(conditions: $0, images: options.sampleCount, nz: recipe.latentShape.count, seed: options.seed &+ 0x5A) }
-    for sub in ["samples", "checkpoints"] {
+    let writes = collective.rank == 0
+    for sub in ["samples", "checkpoints"] where writes {
       try FileManager.default.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
     }
-    if let every = options.evalEvery {
+    // Rank 0 alone evaluates (its classifier and samples are its own; no other rank waits).
+    if let every = options.evalEvery, writes {
       guard let images else {
         throw KallimaError.invalidArgument(
           op: "train",
@@ -258,13 +276,21 @@ public final class TrainingRun {
     training = Checkpoint.Training(
       step: 0, dRuns: 0, gRuns: 0, batch: options.batch, nCritic: recipe.nCritic, seed: options.seed, dataSeed: dataSeed,
       flip: options.flip,
-      data: URL(fileURLWithPath: options.dataPath).standardizedFileURL.path, dataStream: stream, targetSteps: options.steps)
+      data: URL(fileURLWithPath: options.dataPath).standardizedFileURL.path, dataStream: stream, targetSteps: options.steps,
+      ranks: collective.size)
     if let checkpoint, let checkpointPath {
       try checkpoint.restore(into: trainer, path: checkpointPath)
       let recorded = training
       training = checkpoint.training
       (training.data, training.dataStream, training.targetSteps) = (recorded.data, stream, options.steps)
       if let dataChange { training.dataChanges = (training.dataChanges ?? []) + [dataChange] }
+      if (checkpoint.training.ranks ?? 1) != collective.size {
+        events(.note(
+          "the checkpoint was written by \(checkpoint.training.ranks ?? 1) rank(s) and this job has \(collective.size): "
+            + "the batch stays \(options.batch) (\(perRank) per rank) and so do the data order and the noise; "
+            + "batch-norm statistics are taken over each rank's part"))
+        training.ranks = collective.size
+      }
       bestScore = checkpoint.training.bestKL ?? .infinity
       events(.resumed(step: checkpoint.training.step, from: checkpointPath))
     }
@@ -276,8 +302,12 @@ public final class TrainingRun {
   /// a final checkpoint either way. A non-finite loss stops the run with an error and leaves
   /// the last good checkpoint in place.
   public func run(shouldStop: () -> Bool = { false }, events: (Event) -> Void = { _ in }) throws {
+    // Every rank stops at the same step: the ranks agree on it each step (a signal reaches
+    // them at different moments).
+    let stop = collective.size == 1 ? shouldStop : { [collective] in (try? collective.any(shouldStop())) ?? true }
+    guard writes else { return try train(shouldStop: stop, events: events) }
     // status.json, index.html and interpolation.png follow the run's events (RunMonitor).
-    try RunMonitor(self).track(events) { events in try train(shouldStop: shouldStop, events: events) }
+    try RunMonitor(self).track(events) { events in try train(shouldStop: stop, events: events) }
   }
 
   func train(shouldStop: () -> Bool, events: (Event) -> Void) throws {
@@ -297,21 +327,34 @@ public final class TrainingRun {
           grad_norm: stats.extras["grad_norm"], r1_grad_norm: stats.extras["r1_grad_norm"], k: stats.extras["k"],
           M: stats.extras["M"], d_x_wrong: stats.extras["D(x,c̃)"], loss_cls: stats.extras["loss_cls"],
           images_per_s: rate, wall_s: now.timeIntervalSince(start))
-        try appendMetrics(m)
+        if writes { try appendMetrics(m) }
         events(.log(m))
+        try checkRanksAgree(step: s)
         guard stats.lossD.isFinite && stats.lossG.isFinite else {
           throw KallimaError.diverged(
             "train: training diverged at step \(s) (loss_D \(stats.lossD), loss_G \(stats.lossG)); "
               + "the last good checkpoint is kept in \(checkpointDirectory.path); try a lower --lr")
         }
       }
+      guard writes else { continue }
       if let every = options.evalEvery, s % every == 0 || s == options.steps { try evaluate(events: events) }
       if s % options.sampleEvery == 0 { events(.sample(path: try writeSamples())) }
       if s % options.checkpointEvery == 0 { events(.checkpoint(path: try writeCheckpoint())) }
     }
+    guard writes else { return }
     // The final state, unless the loop's last step just wrote it.
     if step % options.sampleEvery != 0 || step == 0 { events(.sample(path: try writeSamples())) }
     if step % options.checkpointEvery != 0 || step == 0 { events(.checkpoint(path: try writeCheckpoint())) }
+  }
+
+  /// In a data-parallel job, that every rank still holds the same weights (at each log
+  /// interval): ranks that drifted apart would each train a model of their own.
+  func checkRanksAgree(step: Int) throws {
+    let differing = try trainer.ranksThatDiffer()
+    guard !differing.isEmpty else { return }
+    throw KallimaError.communication(
+      "the ranks' weights differ at step \(step) (\(differing.prefix(3).joined(separator: ", "))\(differing.count > 3 ? ", …" : "")): "
+        + "a device computes differently from the others; run `kallima selftest` on each rank's device")
   }
 
   /// Mode coverage of the current generator: logged to metrics.jsonl; a new lowest KL

@@ -12,6 +12,19 @@ enum DeviceSelection {
     return "opencl"
   }
 
+  /// The device of local rank `localRank` of `localSize` (ranks on one machine, under
+  /// mpirun): from a comma-separated list (`opencl:0:0,opencl:0:1`), the rank's entry
+  /// (round robin); for plain "opencl" with several local ranks, the rank's OpenCL device in
+  /// `kallima devices` order (round robin); anything else as given.
+  static func selector(_ option: String?, localRank: Int, localSize: Int) throws -> String {
+    let chosen = selector(option)
+    let list = chosen.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    if list.count > 1 { return list[localRank % list.count] }
+    guard chosen == "opencl", localSize > 1 else { return list.first ?? chosen }
+    let devices = try OpenCL.devices()
+    return devices.isEmpty ? chosen : devices[localRank % devices.count].selector
+  }
+
   /// "cpu" is the reference backend; "opencl" and "opencl:P:D" open an OpenCL device.
   /// `suggestTuning`: for training and benchmarking, say once when the device is untuned.
   static func makeBackend(_ selector: String, profiling: Bool = false, suggestTuning: Bool = true) throws -> Backend {

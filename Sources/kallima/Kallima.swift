@@ -18,6 +18,20 @@ struct Kallima: ParsableCommand {
     version: Kallima.version,
     subcommands: [Train.self, Translate.self, SweepCommand.self, Sample.self, Interpolate.self, Nearest.self, FID.self, Runs.self, Devices.self, SelfTestCommand.self, Tune.self, Bench.self, MakeCaptioned.self, MakeTranslationData.self, CaptionAccuracyCommand.self])
 
+  /// The data-parallel job of `kallima train` under mpirun, once it has started.
+  nonisolated(unsafe) static var job: Collective?
+
+  static var rankTag: String { job.map { $0.size > 1 ? " (rank \($0.rank) of \($0.size))" : "" } ?? "" }
+
+  /// Prints `message` and exits with `status`, ending every rank of a job (MPI_Abort) on a
+  /// failure: the other ranks would otherwise wait in their next collective forever. A stop
+  /// by signal (128 + n) ends each rank on its own, after its checkpoint.
+  static func end(status: Int32, message: String?) -> Never {
+    if let message { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+    if let job, job.size > 1, status != 0, status <= 128 { job.abort(status: status) }
+    Foundation.exit(status)
+  }
+
   /// The release's version: `kallima --version`, and the name of `Scripts/package.sh`'s archive.
   static let version = "0.1.0"
 
@@ -36,9 +50,13 @@ struct Kallima: ParsableCommand {
       }
       try command.run()
     } catch let error as KallimaError {
-      FileHandle.standardError.write(Data("kallima: \(error.description)\n".utf8))
-      Foundation.exit(error.exitStatus)
+      end(status: error.exitStatus, message: "kallima\(rankTag): \(error.description)")
     } catch {
+      // A rank of a job that fails must end the whole job, or the others wait for it forever.
+      if let job, job.size > 1 {
+        let code = exitCode(for: error)
+        end(status: code.rawValue, message: code.isSuccess || code.rawValue > 128 ? nil : "kallima\(rankTag): \(fullMessage(for: error))")
+      }
       exit(withError: error)
     }
   }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KallimaCore
 import KallimaData
+import KallimaMPI
 import KallimaTrain
 
 /// `kallima train`: a GAN (the default subcommand, `gan`), or an image-to-image method.
@@ -145,25 +146,34 @@ struct TrainGAN: ParsableCommand {
     options.allowDataChange = allowDataChange
     options.dataMemory = dataMemory.map { $0 << 20 }
 
-    let events = JSONEvents(enabled: json)
+    let job = try Job.start()
+    Kallima.job = job
+    // Rank 0 speaks for the job; the other ranks print only their errors.
+    let events = JSONEvents(enabled: json && job.rank == 0)
     var started: TrainingRun?
     try events.reportingEnd("step", at: { started?.step }) {
-      let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
-      printError("kallima train on \(backend.name)")
+      let backend = try DeviceSelection.makeBackend(
+        try DeviceSelection.selector(device, localRank: job.localRank, localSize: job.localSize), suggestTuning: job.rank == 0)
+      printError("kallima train\(job.size > 1 ? ", rank \(job.rank) of \(job.size) (\(job.description))," : "") on \(backend.name)")
       let stopper = StopSignal()
       let progress = Progress(total: options.steps)
       let show = { (event: TrainingRun.Event) in
+        guard job.rank == 0 else { return }
         progress.show(event)
         events.training(event)
       }
-      let run = try TrainingRun(options: options, backend: backend, resume: resume, events: show)
+      let run = try TrainingRun(options: options, backend: backend, resume: resume, collective: job, events: show)
       started = run
-      if let config { try RunConfig.record(config, in: URL(fileURLWithPath: run.options.out), step: run.step) }
+      if let config, job.rank == 0 { try RunConfig.record(config, in: URL(fileURLWithPath: run.options.out), step: run.step) }
       progress.total = run.options.steps
       try run.run(shouldStop: stopper.isSet, events: show)
       progress.finish()
-      if let signal = stopper.received {
-        printError("stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") at step \(run.step); checkpoint written; continue with --resume \(run.options.out)")
+      if run.step < run.options.steps {
+        // Stopped by a signal: this rank's, or another rank's (the ranks stop together).
+        let signal = stopper.received ?? SIGTERM
+        if job.rank == 0 {
+          printError("stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") at step \(run.step); checkpoint written; continue with --resume \(run.options.out)")
+        }
         throw ExitCode(128 + signal)
       }
     }

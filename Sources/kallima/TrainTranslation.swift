@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KallimaCore
 import KallimaData
+import KallimaMPI
 import KallimaTrain
 
 /// The options every image-to-image method shares (`kallima train pix2pix|cyclegan|stargan`);
@@ -74,6 +75,11 @@ struct TranslationFlags: ParsableArguments {
   }
 
   private func train(_ options: TranslationOptions, events: JSONEvents, started: (TranslationRun) -> Void) throws {
+    if let size = Job.launcherSize(), size > 1 {
+      throw KallimaError.invalidArgument(
+        op: "mpirun",
+        message: "\(options.method.rawValue) does not train data-parallel yet (kallima train gan does); run one process")
+    }
     let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
     printError("kallima train \(options.method.rawValue) on \(backend.name)")
     let stopper = StopSignal()

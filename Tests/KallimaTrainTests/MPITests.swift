@@ -1,0 +1,131 @@
+import Foundation
+import KallimaCore
+import KallimaOpenCL
+import KallimaTrain
+import Testing
+
+/// `mpirun -n 2 kallima train`: the kallima built with the MPI trait (`swift build --traits MPI
+/// --scratch-path .build/mpi --product kallima`, part of the README's test command) under the
+/// system's mpirun (Open MPI or MPICH).
+enum MPIJob {
+  /// `$KALLIMA_MPI_BINARY`, else .build/mpi/debug/kallima beside the test bundle's .build.
+  static func binary() throws -> String {
+    if let path = ProcessInfo.processInfo.environment["KALLIMA_MPI_BINARY"], !path.isEmpty { return path }
+    var folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    while folder.path != "/" && folder.lastPathComponent != ".build" { folder.deleteLastPathComponent() }
+    let candidate = folder.appendingPathComponent("mpi/debug/kallima").path
+    guard folder.lastPathComponent == ".build", FileManager.default.isExecutableFile(atPath: candidate) else {
+      throw KallimaError.io(
+        path: candidate,
+        message: "no kallima built with MPI; build it with `swift build --traits MPI --scratch-path .build/mpi --product kallima` "
+          + "(Scripts/setup.sh installs Open MPI), or set KALLIMA_MPI_BINARY")
+    }
+    return candidate
+  }
+
+  /// mpirun's path and the arguments that start `ranks` processes on this one machine.
+  static func launcher(ranks: Int) throws -> (path: String, arguments: [String]) {
+    let path = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    guard let path else {
+      throw KallimaError.io(path: "mpirun", message: "not found; Scripts/setup.sh installs openmpi-bin")
+    }
+    let version = try launch(path, ["--version"], timeout: 30)
+    // Open MPI refuses more ranks than cores unless told; MPICH's Hydra has no such flag.
+    let openMPI = (version.out + version.err).contains("Open MPI") || (version.out + version.err).contains("OpenRTE")
+    return (path, (openMPI ? ["--oversubscribe"] : []) + ["-n", "\(ranks)"])
+  }
+
+  /// Open MPI refuses to run as root (CI containers) without these.
+  static let environment = ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"]
+}
+
+@Suite("MPI: mpirun -n 2 kallima train", .serialized)
+struct MPITests {
+  /// The tiny run of `SignalRun`, `steps` long.
+  static func arguments(out: String, steps: Int, checkpointEvery: Int, device: String = SignalRun.device) throws -> [String] {
+    ["train", "--data", try SignalRun.data.get(), "--size", "8", "--batch", "4", "--nz", "8", "--width", "4", "--seed", "11",
+     "--flip", "--log-every", "2", "--sample-every", "1000", "--checkpoint-every", "\(checkpointEvery)", "--device", device,
+     "--out", out, "--steps", "\(steps)"]
+  }
+
+  /// The transport: two processes over MPI compute exactly what two threads of one process
+  /// compute (`ThreadGroup`, whose equivalence to one rank of the whole batch
+  /// `DataParallelTests` proves). Two ranks sum each gradient as a + b either way, and the
+  /// halving is exact, so every tensor of the checkpoint must be bit-identical.
+  @Test("two ranks over MPI write the checkpoint two in-process ranks write, bit for bit")
+  func mpiMatchesThreads() throws {
+    let folder = try TemporaryFolder()
+    let (mpirun, ranks) = try MPIJob.launcher(ranks: 2)
+    let run = try launch(
+      mpirun, ranks + [try MPIJob.binary()] + Self.arguments(out: folder.path("mpi"), steps: 6, checkpointEvery: 6),
+      environment: MPIJob.environment, timeout: 300)
+    #expect(run.status == 0, "\(run.out)\n\(run.err)")
+    #expect(run.err.contains("rank 1 of 2"), "\(run.err)")
+    #expect(run.err.components(separatedBy: "step 6/6").count == 2, "rank 0 alone reports progress:\n\(run.err)")
+
+    var options = TrainingOptions()
+    (options.data, options.size, options.batch, options.nz, options.ngf, options.ndf) = (try SignalRun.data.get(), 8, 4, 8, 4, 4)
+    (options.seed, options.flip, options.logEvery, options.sampleEvery, options.checkpointEvery) = (11, true, 2, 1000, 6)
+    (options.steps, options.out) = (6, folder.path("threads"))
+    let threadOptions = options
+    let group = ThreadGroup(size: 2)
+    let device = SignalRun.device
+    try group.run { rank in
+      let run = try TrainingRun(options: threadOptions, backend: try OpenCLBackend(selector: device), collective: group.member(rank))
+      try run.run()
+    }
+    expectSameTensors(
+      try checkpointBits(folder.path("mpi/checkpoints/latest.safetensors")),
+      try checkpointBits(folder.path("threads/checkpoints/latest.safetensors")), "MPI vs threads")
+    #expect(try Checkpoint.read(folder.path("mpi/checkpoints/latest.safetensors")).training.ranks == 2)
+  }
+
+  @Test("a rank killed mid-run ends the job (no hang) and the last checkpoint loads")
+  func killedRank() throws {
+    let folder = try TemporaryFolder()
+    let (mpirun, ranks) = try MPIJob.launcher(ranks: 2)
+    let job = Process()
+    job.executableURL = URL(fileURLWithPath: mpirun)
+    job.arguments = ranks + [try MPIJob.binary()] + (try Self.arguments(out: folder.path("run"), steps: 100_000, checkpointEvery: 4))
+    job.environment = ProcessInfo.processInfo.environment.merging(MPIJob.environment) { $1 }
+    let errors = folder.path("stderr.txt")
+    _ = FileManager.default.createFile(atPath: errors, contents: nil)
+    job.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+    job.standardOutput = FileHandle.nullDevice
+    try job.run()
+    let latest = folder.path("run/checkpoints/latest.safetensors")
+    var deadline = Date().addingTimeInterval(240)
+    while !FileManager.default.fileExists(atPath: latest) && job.isRunning && Date() < deadline { usleep(50_000) }
+    #expect(FileManager.default.fileExists(atPath: latest), "no checkpoint before the kill")
+    // The ranks: the kallima processes whose command line names this run's folder (mpirun's
+    // children under Open MPI, grandchildren under MPICH's Hydra). Kill one outright.
+    let children = try launch("/usr/bin/pgrep", ["-f", folder.path("run")], timeout: 30).out
+      .split(separator: "\n").compactMap { Int32($0) }
+      .filter { pid in (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("kallima") == true }
+    #expect(children.count == 2, "the job's ranks: \(children)")
+    if let victim = children.last { kill(victim, SIGKILL) }
+    deadline = Date().addingTimeInterval(120)
+    while job.isRunning && Date() < deadline { usleep(50_000) }
+    let hung = job.isRunning
+    if hung { job.terminate() }
+    #expect(!hung, "the job still ran 120 s after a rank was killed")
+    job.waitUntilExit()
+    #expect(job.terminationStatus != 0)
+    #expect(try Checkpoint.read(latest).training.step > 0)
+  }
+
+  @Test("a rank that cannot open its device ends the whole job with its message")
+  func deviceFailureOnOneRank() throws {
+    let folder = try TemporaryFolder()
+    let (mpirun, ranks) = try MPIJob.launcher(ranks: 2)
+    // Rank 0 takes the usable device and waits for rank 1 in its first collective; rank 1's
+    // device does not exist.
+    let run = try launch(
+      mpirun,
+      ranks + [try MPIJob.binary()]
+        + Self.arguments(out: folder.path("run"), steps: 50, checkpointEvery: 50, device: "\(SignalRun.device),opencl:9:9"),
+      environment: MPIJob.environment, timeout: 180)
+    #expect(run.status != 0)
+    #expect(run.err.contains("(rank 1 of 2)") && run.err.contains("opencl:9:9"), "\(run.err)")
+  }
+}
