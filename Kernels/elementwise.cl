@@ -13,6 +13,7 @@
 #define ACT_SIGMOID 3
 #define ACT_SQRT 4
 #define ACT_SQUARE 5
+#define ACT_RSQRT 6
 
 inline float activation_value(const int kind, const float v, const float slope) {
   switch (kind) {
@@ -21,11 +22,12 @@ inline float activation_value(const int kind, const float v, const float slope) 
     case ACT_TANH: return tanh(v);
     case ACT_SIGMOID: return 1.0f / (1.0f + exp(-v));
     case ACT_SQRT: return sqrt(v);
+    case ACT_RSQRT: return 1.0f / sqrt(v);
     default: return v * v;
   }
 }
 
-// dx from dy: relu/leaky/square read x; tanh/sigmoid/sqrt read the forward output y.
+// dx from dy: relu/leaky/square read x; tanh/sigmoid/sqrt/rsqrt read the forward output y.
 inline float activation_grad(const int kind, const float x, const float y, const float g,
                              const float slope) {
   switch (kind) {
@@ -34,6 +36,7 @@ inline float activation_grad(const int kind, const float x, const float y, const
     case ACT_TANH: return g * (1.0f - y * y);
     case ACT_SIGMOID: return g * y * (1.0f - y);
     case ACT_SQRT: return g * 0.5f / y;
+    case ACT_RSQRT: return -0.5f * y * y * y * g;
     default: return 2.0f * x * g;
   }
 }
@@ -56,12 +59,14 @@ inline float activation_grad(const int kind, const float x, const float y, const
 // KERNELS: activation_bwd_leaky_relu activation_fwd_tanh activation_bwd_tanh
 // KERNELS: activation_fwd_sigmoid activation_bwd_sigmoid activation_fwd_sqrt
 // KERNELS: activation_bwd_sqrt activation_fwd_square activation_bwd_square
+// KERNELS: activation_fwd_rsqrt activation_bwd_rsqrt
 ACTIVATION_KERNELS(relu, ACT_RELU)
 ACTIVATION_KERNELS(leaky_relu, ACT_LEAKY_RELU)
 ACTIVATION_KERNELS(tanh, ACT_TANH)
 ACTIVATION_KERNELS(sigmoid, ACT_SIGMOID)
 ACTIVATION_KERNELS(sqrt, ACT_SQRT)
 ACTIVATION_KERNELS(square, ACT_SQUARE)
+ACTIVATION_KERNELS(rsqrt, ACT_RSQRT)
 
 __kernel void add(__global const float* a, __global const float* b, __global float* y, const int n) {
   const int i = get_global_id(0);

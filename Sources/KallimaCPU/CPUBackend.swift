@@ -84,6 +84,7 @@ public final class CPUBackend: Backend {
       case .sigmoid: return 1 / (1 + Foundation.exp(-v))
       case .sqrt: return v.squareRoot()
       case .square: return v * v
+      case .rsqrt: return 1 / v.squareRoot()
       }
     }
   }
@@ -98,6 +99,7 @@ public final class CPUBackend: Backend {
       case .sigmoid: return g * yv * (1 - yv)
       case .sqrt: return g * 0.5 / yv
       case .square: return 2 * xv * g
+      case .rsqrt: return -0.5 * yv * yv * yv * g
       }
     }
   }

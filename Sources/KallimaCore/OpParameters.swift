@@ -88,6 +88,8 @@ public enum Activation: Hashable, Sendable, CustomStringConvertible {
   case sqrt
   /// x²; its backward reads x.
   case square
+  /// 1/√x (x > 0): batch norm's inverse standard deviation; its backward reads y.
+  case rsqrt
 
   /// Whether the backward pass can be computed from the forward output y alone (pass y
   /// as both x and y): true for tanh, sigmoid and sqrt, and for relu and leaky ReLU with a
@@ -95,7 +97,7 @@ public enum Activation: Hashable, Sendable, CustomStringConvertible {
   /// in place, as soon as y exists.
   public var backwardReadsOutput: Bool {
     switch self {
-    case .tanh, .sigmoid, .sqrt, .relu: return true
+    case .tanh, .sigmoid, .sqrt, .rsqrt, .relu: return true
     case .leakyRelu(let slope): return slope > 0
     case .square: return false
     }
@@ -109,6 +111,7 @@ public enum Activation: Hashable, Sendable, CustomStringConvertible {
     case .sigmoid: return "sigmoid"
     case .sqrt: return "sqrt"
     case .square: return "square"
+    case .rsqrt: return "rsqrt"
     }
   }
 }

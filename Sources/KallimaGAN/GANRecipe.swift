@@ -24,6 +24,11 @@ public struct GANRecipe {
   public var ema: EMAConfig?
   /// Spectral normalisation of every D weight (torch.nn.utils.spectral_norm semantics).
   public var spectralNorm: Bool
+  /// In a data-parallel job, batch norm's statistics over the job's whole batch
+  /// (`torch.nn.SyncBatchNorm`), so the ranks train the model one process of the whole
+  /// batch would; false: each rank normalises by its own part (cheaper: no traffic in the
+  /// forward pass). No effect in a single process.
+  public var synchronizedBatchNorm = false
   /// The sizes (nz, widths, channels, image side) the networks were made from, when they
   /// come from an `Architecture` (checkpoints record them).
   public var sizes: DCGANConfig?
@@ -83,6 +88,7 @@ public struct GANRecipe {
       }
     }
     if spectralNorm { parts.append("spectral norm") }
+    if synchronizedBatchNorm { parts.append("synchronized batch norm") }
     if let ema { parts.append("EMA β \(ema.beta) from iteration \(ema.start)") }
     if case .linearDecay(let keep, let decay) = schedule { parts.append("lr decay after \(keep) over \(decay)") }
     return parts.joined(separator: ", ")

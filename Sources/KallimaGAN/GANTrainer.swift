@@ -331,15 +331,25 @@ public final class GANTrainer {
 
   /// D bound in train mode, seeing `condition` (rows [N, width]) when the recipe is conditional.
   static func discriminatorScope(
-    _ recipe: GANRecipe, _ b: GraphBinder, _ store: ParameterStore, tag: String, condition: Value? = nil
+    _ recipe: GANRecipe, _ b: GraphBinder, _ store: ParameterStore, tag: String, condition: Value? = nil, ranks: Int
   ) -> Scope {
     Scope(
-      binder: b, store: store, tag: "D(\(tag))", options: BindOptions(mode: .train, spectralNorm: recipe.spectralNorm),
+      binder: b, store: store, tag: "D(\(tag))",
+      options: BindOptions(mode: .train, spectralNorm: recipe.spectralNorm, synchronizedRanks: synchronizedRanks(recipe, ranks)),
       conditions: condition.map { [conditionKey: $0] } ?? [:])
   }
 
-  static func generatorScope(_ b: GraphBinder, _ store: ParameterStore, condition: Value?) -> Scope {
-    Scope(binder: b, store: store, tag: "G", conditions: condition.map { [conditionKey: $0] } ?? [:])
+  static func generatorScope(
+    _ recipe: GANRecipe, _ b: GraphBinder, _ store: ParameterStore, condition: Value?, ranks: Int
+  ) -> Scope {
+    Scope(
+      binder: b, store: store, tag: "G", options: BindOptions(mode: .train, synchronizedRanks: synchronizedRanks(recipe, ranks)),
+      conditions: condition.map { [conditionKey: $0] } ?? [:])
+  }
+
+  /// The ranks batch norm takes its statistics over: the job's, with synchronised batch norm.
+  static func synchronizedRanks(_ recipe: GANRecipe, _ ranks: Int) -> Int? {
+    recipe.synchronizedBatchNorm && ranks > 1 ? ranks : nil
   }
 
   /// The adversarial score: column 0 of a conditional head's [N, k] scores, or D's output.
@@ -369,7 +379,8 @@ public final class GANTrainer {
     // The real batch's condition rows (conditional recipes), gathered in the images' order.
     let c = try conditions.rows(b, batch: batch, step: .discriminator)
     let pair = { (image: Value, condition: Value?, tag: String) throws -> Value in
-      try recipe.discriminator(image, in: discriminatorScope(recipe, b, discriminator, tag: tag, condition: condition))
+      try recipe.discriminator(
+        image, in: discriminatorScope(recipe, b, discriminator, tag: tag, condition: condition, ranks: ranks))
     }
     // D as the objective sees it: the adversarial score (column 0 of a conditional head's
     // scores) of an image paired with the real batch's conditions.
@@ -400,7 +411,7 @@ public final class GANTrainer {
     let gradsReal = try gradients(g, b, discriminator, of: realTerm)
     let zShape = Shape([batch] + recipe.latentShape.dims)
     let z = try random.value(b, zShape, feed: "zD", salt: 0xD, name: "z (D step)", uniform: false)
-    let fake = try recipe.generator(z, in: generatorScope(b, generator, condition: c))
+    let fake = try recipe.generator(z, in: generatorScope(recipe, b, generator, condition: c, ranks: ranks))
     let fakeScores = try pair(fake, c, "fake")
     let dFake = try adversarial(g, recipe, fakeScores)
     var fakeTerm = try objective.fakeTerm(context, fake: fake, dFake: dFake)
@@ -456,9 +467,9 @@ public final class GANTrainer {
     let c = try conditions.rows(b, batch: batch, step: .generator)
     /// G's loss on G(z, condition) (every term the head trains G on).
     func generatorLoss(_ z: Value, _ condition: Value?, tag: String) throws -> Value {
-      let fake = try recipe.generator(z, in: generatorScope(b, generator, condition: condition))
+      let fake = try recipe.generator(z, in: generatorScope(recipe, b, generator, condition: condition, ranks: ranks))
       let scores = try recipe.discriminator(
-        fake, in: discriminatorScope(recipe, b, discriminator, tag: tag, condition: condition))
+        fake, in: discriminatorScope(recipe, b, discriminator, tag: tag, condition: condition, ranks: ranks))
       let loss = try recipe.objective.generatorLoss(g, fake: fake, dFake: try adversarial(g, recipe, scores))
       guard let conditioning = recipe.conditioning, let condition else { return loss }
       return try conditioning.generatorTerms(g, recipe.objective, scores: scores, condition: condition, adversarial: loss)

@@ -161,6 +161,9 @@ extension Graph {
         let ones = constant(1, shape(yv))
         let h = try op(.activationBwd(.sqrt), [xv, yv, ones])
         return [nil, try op(.scale(-2), [try op(.mul, [try op(.mul, [h, h]), t])]), dDy]
+      case .rsqrt:
+        // d/dy (−½·y³·dy) = −1.5·y²·dy.
+        return [nil, try op(.scale(-1.5), [try op(.mul, [try op(.mul, [yv, yv]), t])]), dDy]
       }
     case .add: return [gy, gy]
     case .mul: return [try op(.mul, [gy, x[1]]), try op(.mul, [gy, x[0]])]

@@ -43,11 +43,16 @@ public struct BindOptions: Sendable {
   /// run in train mode outside training (pix2pix translates with batch statistics and
   /// dropout, as the reference's test.py without --eval) so the trained state is untouched.
   public var updatesStatistics: Bool
+  /// In train mode, batch norm's statistics over the whole batch of a data-parallel job of
+  /// this many ranks (`Graph.synchronizedBatchNorm`); nil: each rank's own batch (the fused
+  /// `batchnormTrain` op).
+  public var synchronizedRanks: Int?
 
-  public init(mode: Mode = .train, spectralNorm: Bool = false, updatesStatistics: Bool = true) {
+  public init(mode: Mode = .train, spectralNorm: Bool = false, updatesStatistics: Bool = true, synchronizedRanks: Int? = nil) {
     self.mode = mode
     self.spectralNorm = spectralNorm
     self.updatesStatistics = updatesStatistics
+    self.synchronizedRanks = synchronizedRanks
   }
 
   public var training: Bool { mode == .train }

@@ -3,7 +3,8 @@ import KallimaGraph
 
 /// nn.BatchNorm2d (Ioffe & Szegedy 2015): per-channel statistics over N, H, W. In train
 /// mode the batch statistics normalise and the running statistics update (momentum 0.1,
-/// unbiased variance, as PyTorch); in eval mode the running statistics normalise.
+/// unbiased variance, as PyTorch); in eval mode the running statistics normalise. With
+/// `BindOptions.synchronizedRanks` the batch statistics are the data-parallel job's.
 /// Parameters `weight`, `bias`; buffers `running_mean`, `running_var`.
 public struct BatchNorm2d: Layer {
   public var features: Int
@@ -33,6 +34,11 @@ public struct BatchNorm2d: Layer {
     let variance = try scope.parameter("running_var", [c], .constant(1), trainable: false)
     // Momentum 0 leaves the running statistics as they are (running·1 + batch·0).
     let m = scope.options.updatesStatistics ? momentum : 0
+    if scope.training, let ranks = scope.options.synchronizedRanks {
+      return try scope.graph.synchronizedBatchNorm(
+        x, gamma: gamma, beta: beta, runningMean: mean, runningVar: variance, momentum: m, eps: eps, ranks: ranks,
+        name: scope.nodeName("batchnorm"))
+    }
     let op: GraphOp = scope.training ? .batchnormTrain(momentum: m, eps: eps) : .batchnormEval(eps: eps)
     return try scope.graph.add(op, [x, gamma, beta, mean, variance], name: scope.nodeName("batchnorm"))[0]
   }

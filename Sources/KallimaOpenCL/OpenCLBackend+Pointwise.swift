@@ -12,6 +12,7 @@ extension OpenCLBackend {
     case .sigmoid: return ("sigmoid", 0)
     case .sqrt: return ("sqrt", 0)
     case .square: return ("square", 0)
+    case .rsqrt: return ("rsqrt", 0)
     }
   }
 

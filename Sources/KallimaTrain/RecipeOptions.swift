@@ -49,6 +49,8 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
   public var classWeight: Float?
   /// Class-conditional batch norm in the ResNet G (nil: on for --arch resnet with classes).
   public var conditionalBatchNorm: Bool?
+  /// Batch-norm statistics over a data-parallel job's whole batch (`GANRecipe.synchronizedBatchNorm`).
+  public var synchronizedBatchNorm = false
 
   public init() {}
 
@@ -80,6 +82,7 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
     ganInt = try c.decodeIfPresent(Float.self, forKey: .ganInt)
     classWeight = try c.decodeIfPresent(Float.self, forKey: .classWeight)
     conditionalBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .conditionalBatchNorm)
+    synchronizedBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .synchronizedBatchNorm) ?? synchronizedBatchNorm
   }
 
   /// The condition kind, checked (nil when unconditional).
@@ -171,6 +174,7 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
     recipe.optimizerG = try make(lrG ?? defaultLR)
     recipe.regularizers = r1.map { [.r1(gamma: $0, every: r1Every)] } ?? []
     recipe.spectralNorm = spectralNorm
+    recipe.synchronizedBatchNorm = synchronizedBatchNorm
     recipe.ema = ema.map { EMAConfig(beta: $0, start: emaStart) }
     if let start = lrDecayStart {
       guard start < steps else {

@@ -97,7 +97,7 @@ extension Kallima {
 /// `kallima bench ...`
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Microbenchmarks and training throughput.", subcommands: [BenchOps.self, BenchDCGAN.self, BenchPix2Pix.self, BenchCycleGAN.self, BenchData.self])
+    abstract: "Microbenchmarks and training throughput.", subcommands: [BenchOps.self, BenchDCGAN.self, BenchPix2Pix.self, BenchCycleGAN.self, BenchData.self, BenchAllreduce.self])
 }
 
 /// Writes one line to standard error.

@@ -47,6 +47,10 @@ struct TrainGAN: ParsableCommand {
   @Option(help: "R1 penalty γ on real data (off by default; 10 in Mescheder et al.).") var r1: Float?
   @Option(name: .customLong("r1-every"), help: "Lazy R1: the penalty on every N-th D update, weighted by N (StyleGAN2: 16).") var r1Every = 1
   @Flag(name: .customLong("spectral-norm"), help: "Spectral normalisation of every D weight.") var spectralNorm = false
+  @Flag(
+    name: .customLong("sync-bn"),
+    help: "Under mpirun: batch-norm statistics over the job's whole batch (SyncBatchNorm), not each rank's part.")
+  var syncBN = false
   @Option(help: "EMA of G's weights with this β (e.g. 0.999); samples and checkpoints' generator_ema use it.") var ema: Double?
   @Option(name: .customLong("ema-start"), help: "Iterations before the EMA starts averaging (it copies G until then).") var emaStart = 0
   @Option(name: .customLong("lr-decay-start"), help: "Iterations at full learning rate, then linear decay to the end (pix2pix).") var lrDecayStart: Int?
@@ -126,6 +130,7 @@ struct TrainGAN: ParsableCommand {
     (recipe.optimizer, recipe.beta1, recipe.beta2, recipe.momentum) = (optimizer, beta1, beta2, momentum)
     (recipe.nCritic, recipe.penaltyWeight, recipe.r1, recipe.spectralNorm) = (nCritic, gpWeight, r1, spectralNorm)
     recipe.r1Every = r1Every
+    recipe.synchronizedBatchNorm = syncBN
     (recipe.ema, recipe.emaStart, recipe.lrDecayStart, recipe.dNorm) = (ema, emaStart, lrDecayStart, dNorm)
     (recipe.condition, recipe.dHead, recipe.conditionDim) = (condition, dHead, conditionDim)
     (recipe.ganInt, recipe.classWeight) = (ganInt, classWeight)

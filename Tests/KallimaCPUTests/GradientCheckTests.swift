@@ -185,10 +185,10 @@ extension GradientCheckTests {
     }
 
     // Pointwise.
-    for kind: Activation in [.relu, .leakyRelu(slope: 0.2), .tanh, .sigmoid, .sqrt, .square] {
+    for kind: Activation in [.relu, .leakyRelu(slope: 0.2), .tanh, .sigmoid, .sqrt, .square, .rsqrt] {
       cases.append(
         GradCase(
-          name: "activation \(kind)", inputs: [.init("x", [37], kind == .sqrt ? .uniform(0.1, 3) : .normal(2))], wrt: ["x"],
+          name: "activation \(kind)", inputs: [.init("x", [37], kind == .sqrt || kind == .rsqrt ? .uniform(0.1, 3) : .normal(2))], wrt: ["x"],
           forward: { be, t in
             let y = try be.outputTensor([37])
             try be.activation_fwd(kind, x: t["x"]!, y: y)

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import KallimaCore
+import KallimaGAN
+import KallimaMPI
+
+/// `mpirun -n N kallima bench allreduce`: what averaging gradients costs per step, by bucket
+/// size: the device→host read, MPI_Allreduce and the host→device write that an
+/// `allreduceMean` node does, each timed on its own, with DCGAN's gradient sizes marked.
+struct BenchAllreduce: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "allreduce",
+    abstract: "Time the gradient average of data-parallel training (staging and MPI_Allreduce) by size; run under mpirun.")
+
+  @Option(help: "cpu, opencl or opencl:PLATFORM:DEVICE, or a comma-separated list taken by local rank.") var device: String?
+  @Option(help: "Bucket sizes in MiB, comma-separated (default: 0.0625 to 64, and DCGAN-64's D and G gradients).")
+  var sizes: String?
+  @Option(help: "Timed repetitions per size (the median is reported).") var repeats = 10
+
+  func run() throws {
+    let job = try Job.start()
+    Kallima.job = job
+    guard job.size > 1 else {
+      throw KallimaError.invalidArgument(
+        op: "bench allreduce", message: "run it under an MPI launcher: mpirun -n 2 kallima bench allreduce (a build with --traits MPI)")
+    }
+    let backend = try DeviceSelection.makeBackend(
+      try DeviceSelection.selector(device, localRank: job.localRank, localSize: job.localSize), suggestTuning: false)
+    // DCGAN-64 (ngf = ndf = 64, nz 100, RGB): the D and G buckets of one step.
+    let dcgan = try GANRecipe.dcgan(DCGANConfig(nz: 100, ngf: 64, ndf: 64, channels: 3, imageSize: 64))
+    let marks = try Self.gradientBytes(dcgan, backend: backend)
+    let mib = try sizes.map { text in
+      try text.split(separator: ",").map { part -> Double in
+        guard let v = Double(part.trimmingCharacters(in: .whitespaces)), v > 0 else {
+          throw ValidationError("--sizes takes positive MiB values, comma-separated; got '\(part)'")
+        }
+        return v
+      }
+    } ?? [0.0625, 0.25, 1, 4, 16, 64]
+    var rows: [(label: String, bytes: Int, read: Double, reduce: Double, write: Double)] = []
+    let cases = mib.map { ("\($0) MiB", Int($0 * 1_048_576) / 4 * 4) } + [("DCGAN-64 D", marks.d), ("DCGAN-64 G", marks.g)]
+    for (label, bytes) in cases {
+      let tensor = try backend.makeTensor([1, bytes / 4], values: (0..<(bytes / 4)).map { Float($0 % 97) })
+      var times: [[Double]] = [[], [], []]
+      for _ in 0..<(repeats + 1) {
+        try job.barrier()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var values = try backend.read(tensor)
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        try job.allreduceMean(&values)
+        let t2 = DispatchTime.now().uptimeNanoseconds
+        try backend.write(values, to: tensor)
+        try backend.synchronize()
+        let t3 = DispatchTime.now().uptimeNanoseconds
+        for (i, (a, b)) in [(t0, t1), (t1, t2), (t2, t3)].enumerated() { times[i].append(Double(b - a) / 1e9) }
+      }
+      // The first repetition warms the buffers and MPI's connections.
+      let median = times.map { list in list.dropFirst().sorted()[(list.count - 1) / 2] }
+      rows.append((label, bytes, median[0], median[1], median[2]))
+    }
+    guard job.rank == 0 else { return }
+    print("allreduce of a gradient bucket: \(job.size) ranks (\(job.description)), \(backend.name); median of \(repeats)")
+    print("bus bandwidth = bytes · 2(N−1)/N / allreduce time (what a ring moves per rank)")
+    let n = Double(job.size)
+    print("bucket          bytes        read ms  allreduce ms  write ms  total ms  bus GB/s")
+    for r in rows {
+      let bus = Double(r.bytes) * 2 * (n - 1) / n / max(r.reduce, 1e-12) / 1e9
+      print(
+        String(
+          format: "%-14@ %11d  %9.3f  %12.3f  %8.3f  %8.3f  %8.2f", r.label as NSString, r.bytes, r.read * 1e3, r.reduce * 1e3,
+          r.write * 1e3, (r.read + r.reduce + r.write) * 1e3, bus))
+    }
+  }
+
+  /// The bytes of a recipe's D and G gradient buckets (its trainable parameters).
+  static func gradientBytes(_ recipe: GANRecipe, backend: Backend) throws -> (d: Int, g: Int) {
+    let trainer = try GANTrainer(backend: backend, recipe: recipe, batch: 2)
+    return (trainer.discriminatorParameters.parameterCount * 4, trainer.generatorParameters.parameterCount * 4)
+  }
+}
