@@ -33,23 +33,24 @@ public final class ThreadGroup {
     return Member(group: self, rank: rank)
   }
 
-  /// Runs `body(rank)` on `size` threads at once and waits for all of them; rethrows the
-  /// first error (by rank).
-  public func run(_ body: @escaping @Sendable (Int) throws -> Void) throws {
+  /// Runs `body(rank)` on `size` threads at once, waits for all of them and returns their
+  /// results by rank; rethrows the first error (by rank).
+  @discardableResult
+  public func run<T>(_ body: @escaping @Sendable (Int) throws -> T) throws -> [T] {
     // Threads of their own: a rank blocks in every collective until the others arrive, so
     // the ranks cannot share a pool narrower than the group.
-    let errors = Errors(count: size)
+    let results = Results<T>(count: size)
     let done = DispatchSemaphore(value: 0)
     for rank in 0..<size {
       let thread = Thread {
-        do { try body(rank) } catch { errors.set(rank, error) }
+        results.set(rank, Result { try body(rank) })
         done.signal()
       }
       thread.stackSize = 16 << 20
       thread.start()
     }
     for _ in 0..<size { done.wait() }
-    if let error = errors.first { throw error }
+    return try results.values()
   }
 
   /// Every rank calls this with its contribution; the last to arrive combines them, then all
@@ -146,19 +147,20 @@ public final class ThreadGroup {
     }
   }
 
-  private final class Errors: @unchecked Sendable {
+  /// Each rank's result, set by its thread.
+  private final class Results<T>: @unchecked Sendable {
     private let lock = NSLock()
-    private var errors: [Error?]
-    init(count: Int) { errors = Array(repeating: nil, count: count) }
-    func set(_ rank: Int, _ error: Error) {
+    private var slots: [Result<T, Error>?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ rank: Int, _ result: Result<T, Error>) {
       lock.lock()
-      errors[rank] = error
+      slots[rank] = result
       lock.unlock()
     }
-    var first: Error? {
+    func values() throws -> [T] {
       lock.lock()
       defer { lock.unlock() }
-      return errors.compactMap { $0 }.first
+      return try slots.map { try $0!.get() }
     }
   }
 }
