@@ -10,6 +10,7 @@
 #define KALLIMA_CMPI_H
 
 #include <limits.h>
+#include <stddef.h>
 #include <mpi.h>
 
 /// MPI_Init_thread with MPI_THREAD_FUNNELED (only the main thread calls MPI), errors returned.

@@ -6,7 +6,7 @@ import Testing
 
 /// `mpirun -n 2 kallima train`: the kallima built with the MPI trait (`swift build --traits MPI
 /// --scratch-path .build/mpi --product kallima`, part of the README's test command) under the
-/// system's mpirun (Open MPI or MPICH).
+/// system's mpirun (Open MPI or MPICH; KALLIMA_MPI_BINARY and KALLIMA_MPIRUN choose others).
 enum MPIJob {
   /// `$KALLIMA_MPI_BINARY`, else .build/mpi/debug/kallima beside the test bundle's .build.
   static func binary() throws -> String {
@@ -23,9 +23,11 @@ enum MPIJob {
     return candidate
   }
 
-  /// mpirun's path and the arguments that start `ranks` processes on this one machine.
+  /// mpirun's path (`$KALLIMA_MPIRUN`, else the system's) and the arguments that start
+  /// `ranks` processes on this one machine.
   static func launcher(ranks: Int) throws -> (path: String, arguments: [String]) {
-    let path = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    let chosen = ProcessInfo.processInfo.environment["KALLIMA_MPIRUN"].map { [$0] } ?? ["/usr/bin/mpirun", "/usr/local/bin/mpirun"]
+    let path = chosen.first { FileManager.default.isExecutableFile(atPath: $0) }
     guard let path else {
       throw KallimaError.io(path: "mpirun", message: "not found; Scripts/setup.sh installs openmpi-bin")
     }
