@@ -62,7 +62,7 @@ public final class MPICollective: Collective {
     kmpi_library_version(&text, Int32(text.count))
     // "Open MPI v4.1.4, package: Debian OpenMPI, …" or "MPICH Version: 4.0.2 …": the first clause.
     let version = String(cString: text).split(whereSeparator: { $0.isNewline || $0 == "," }).first
-    library = version.map { $0.trimmingCharacters(in: .whitespaces) } ?? "MPI"
+    library = version.map { $0.split(whereSeparator: \.isWhitespace).joined(separator: " ") } ?? "MPI"
     atexit { if kmpi_initialized() != 0 && kmpi_finalized() == 0 { _ = kmpi_finalize() } }
   }
 

@@ -65,10 +65,10 @@ struct BenchAllreduce: ParsableCommand {
     print("bucket          bytes        read ms  allreduce ms  write ms  total ms  bus GB/s")
     for r in rows {
       let bus = Double(r.bytes) * 2 * (n - 1) / n / max(r.reduce, 1e-12) / 1e9
-      print(
-        String(
-          format: "%-14@ %11d  %9.3f  %12.3f  %8.3f  %8.3f  %8.2f", r.label as NSString, r.bytes, r.read * 1e3, r.reduce * 1e3,
-          r.write * 1e3, (r.read + r.reduce + r.write) * 1e3, bus))
+      let figures = String(
+        format: "%11d  %9.3f  %12.3f  %8.3f  %8.3f  %8.2f", r.bytes, r.read * 1e3, r.reduce * 1e3, r.write * 1e3,
+        (r.read + r.reduce + r.write) * 1e3, bus)
+      print(r.label.padding(toLength: 14, withPad: " ", startingAt: 0) + " " + figures)
     }
   }
 

@@ -40,7 +40,7 @@ final class KallimaProcess {
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     if let output {
-      FileManager.default.createFile(atPath: output, contents: nil)
+      _ = FileManager.default.createFile(atPath: output, contents: nil)
       process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
     } else {
       process.standardOutput = FileHandle.nullDevice
