@@ -10,17 +10,11 @@ import CMPI
 /// A launcher's job of more than one process with a build without MPI is an error, not N
 /// independent copies of the same run.
 public enum Job {
-  /// Whether this build can run over MPI.
-  #if MPI
-  public static let hasMPI = true
-  #else
-  public static let hasMPI = false
-  #endif
-
   /// The number of processes an MPI launcher says the job has, from its environment (Open
-  /// MPI, MPICH/Hydra, PMIx, Slurm); nil when no launcher started this process.
+  /// MPI's mpirun; PMI_SIZE from MPICH's Hydra and Slurm's srun); nil when no launcher
+  /// started this process. (Not SLURM_NTASKS: a batch script's plain process sees it too.)
   public static func launcherSize(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Int? {
-    for key in ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS"] {
+    for key in ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"] {
       if let value = environment[key], let size = Int(value) { return size }
     }
     return nil
@@ -43,7 +37,7 @@ public enum Job {
 
 #if MPI
 /// MPI's world communicator. Made once per process (MPI cannot be initialised twice);
-/// finalised by `finish()` or at exit.
+/// finalised at exit.
 public final class MPICollective: Collective {
   public let rank: Int
   public let size: Int
