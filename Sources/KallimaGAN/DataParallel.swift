@@ -73,7 +73,8 @@ extension GANTrainer {
     guard collective.size > 1 else { return [] }
     var names: [String] = []
     var sums: [Double] = []
-    let stores = [("G", generatorParameters), ("D", discriminatorParameters)] + (emaParameters.map { [("EMA", $0)] } ?? [])
+    let stores = [("G", generatorParameters), ("D", discriminatorParameters), ("objective", objectiveParameters)]
+      + (emaParameters.map { [("EMA", $0)] } ?? [])
     for (network, store) in stores {
       for entry in store.entries {
         let values = try backend.read(entry.tensor)

@@ -146,10 +146,6 @@ public final class GANTrainer {
           message: "a dataset streamed from the host is not supported with several ranks yet; "
             + "give each rank the device memory to hold the dataset (--data-memory)")
       }
-      if recipe.objective.discriminatorIsAutoencoder {
-        throw KallimaError.invalidArgument(
-          op: "GANTrainer", message: "BEGAN's k_t follows each rank's own losses; data-parallel BEGAN is not supported yet")
-      }
     }
     self.collective = collective
     self.backend = backend
@@ -391,7 +387,7 @@ public final class GANTrainer {
       graph: g, binder: b, critic: critic,
       uniform: { shape, name, salt in
         try random.value(b, shape, feed: name, salt: salt, name: "\(name) (D step)", uniform: true)
-      }, state: state, batch: batch)
+      }, state: state, batch: batch, ranks: ranks)
     let objective = recipe.objective
 
     // The real half's forward and backward come first, so its activations are free before

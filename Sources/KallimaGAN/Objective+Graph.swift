@@ -14,6 +14,9 @@ struct DStepContext {
   /// The objective's own device state (BEGAN's k_t) lives here.
   let state: ParameterStore
   let batch: Int
+  /// The ranks of a data-parallel job (1: a single process): state that follows the batch's
+  /// losses (BEGAN's k_t) follows the job's mean.
+  let ranks: Int
 }
 
 /// Graph helpers for scalar losses (one-element values [1]).
@@ -153,9 +156,12 @@ extension Objective {
       let lossReal = real
       let lossFake = try g.value(.l1, [fake, dFake], name: "L(G(z)) for k")
       (terms.dReal, terms.dFake) = (lossReal, lossFake)
-      let balance = try g.plus(
+      let rankBalance = try g.plus(
         try g.value(.scale(gamma), [lossReal], name: "γ·L(x)"), try g.value(.scale(-1), [lossFake], name: "-L(G(z))"),
         name: "γ·L(x) - L(G(z))")
+      // In a data-parallel job, the job's balance (the mean of the ranks' equal-sized
+      // batches'), so every rank moves k_t alike.
+      let balance = c.ranks > 1 ? try g.value(.allreduceMean, [rankBalance], name: "γ·L(x) - L(G(z)) over ranks") : rankBalance
       terms.extras["M"] = try g.plus(
         lossReal, try g.value(.l1, [balance, g.constant(0, [1], name: "0")], name: "|γ·L(x) - L(G(z))|"), name: "M")
       // A view of k: read by the statistics after the update below, it logs the new k_t.

@@ -114,7 +114,7 @@ public struct StarGAN: TranslationMethod {
         .add, [detached, try g.scalePerSample(difference, by: alpha, name: "α(x - x_fake)")], name: "x̂")
       let context = DStepContext(
         graph: g, binder: c.binder, critic: { image, tag in try critic(image, "D(\(tag))").source },
-        uniform: { shape, name, salt in try c.uniform(shape, name: name, salt: salt) }, state: c.stores["D"]!, batch: n)
+        uniform: { shape, name, salt in try c.uniform(shape, name: name, salt: salt) }, state: c.stores["D"]!, batch: n, ranks: 1)
       let (lossGP, _) = try Objective.gradientPenalty(context, at: mixed, lambda: 1)
       let lossD = try c.sum(
         [lossReal, lossFake, try c.scaled(lossCls, lambdaClass, name: "λ_cls·D_cls"), try c.scaled(lossGP, lambdaGP, name: "λ_gp·D_gp")],
