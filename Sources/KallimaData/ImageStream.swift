@@ -16,6 +16,9 @@ public final class ImageStream: BatchStream {
   public let dataset: ImageDataset
   public let order: DataOrder
   public let batch: Int
+  /// Stream positions from one window's first image to the next's: `batch`, or in a
+  /// data-parallel job of R ranks `R · batch` (each rank streams only its own slices).
+  public let stride: Int
   public let depth: Int
   private let ring: Ring
 
@@ -24,18 +27,23 @@ public final class ImageStream: BatchStream {
 
   /// `depth` slots: more than the batches the host runs ahead of the device (the OpenCL
   /// backend lets a few steps' commands queue up), so a refill rarely waits for an upload.
-  public init(dataset: ImageDataset, order: DataOrder, batch: Int, backend: Backend, depth: Int = 8) throws {
-    guard order.count == dataset.count, batch >= 1, depth >= 2 else {
+  public init(
+    dataset: ImageDataset, order: DataOrder, batch: Int, stride: Int? = nil, backend: Backend, depth: Int = 8
+  ) throws {
+    let stride = stride ?? batch
+    guard order.count == dataset.count, batch >= 1, stride >= batch, depth >= 2 else {
       throw KallimaError.invalidArgument(
         op: "ImageStream",
-        message: "needs an order over the \(dataset.count) images (got \(order.count)), batch >= 1 (\(batch)), depth >= 2 (\(depth))")
+        message: "needs an order over the \(dataset.count) images (got \(order.count)), batch >= 1 (\(batch)), "
+          + "a stride of at least the batch (\(stride)), depth >= 2 (\(depth))")
     }
     self.dataset = dataset
     self.order = order
     self.batch = batch
+    self.stride = stride
     self.depth = depth
     let slots = try (0..<depth).map { _ in try backend.makeStagingBuffer(bytes: batch * dataset.imageBytes) }
-    ring = Ring(dataset: dataset, order: order, batch: batch, slots: slots, backend: backend)
+    ring = Ring(dataset: dataset, order: order, batch: batch, stride: stride, slots: slots, backend: backend)
     let ring = ring
     let thread = Thread { ring.fill() }
     thread.name = "kallima data stream"
@@ -59,6 +67,7 @@ public final class ImageStream: BatchStream {
     let dataset: ImageDataset
     let order: DataOrder
     let batch: Int
+    let stride: Int
     let slots: [StagingBuffer]
     let backend: Backend
     private let condition = NSCondition()
@@ -72,8 +81,8 @@ public final class ImageStream: BatchStream {
     private var stopping = false
     fileprivate var stalls = 0
 
-    init(dataset: ImageDataset, order: DataOrder, batch: Int, slots: [StagingBuffer], backend: Backend) {
-      (self.dataset, self.order, self.batch, self.slots, self.backend) = (dataset, order, batch, slots, backend)
+    init(dataset: ImageDataset, order: DataOrder, batch: Int, stride: Int, slots: [StagingBuffer], backend: Backend) {
+      (self.dataset, self.order, self.batch, self.stride, self.slots, self.backend) = (dataset, order, batch, stride, slots, backend)
       assigned = Array(repeating: nil, count: slots.count)
       filled = Array(repeating: false, count: slots.count)
     }
@@ -84,7 +93,7 @@ public final class ImageStream: BatchStream {
       return try body()
     }
 
-    func slot(_ position: UInt64) -> Int { Int((position / UInt64(batch)) % UInt64(slots.count)) }
+    func slot(_ position: UInt64) -> Int { Int((position / UInt64(stride)) % UInt64(slots.count)) }
 
     /// Waits until the slot of `position` holds it; the first request, or one out of
     /// sequence (a resume), re-aims the whole ring from `position`.
@@ -95,7 +104,7 @@ public final class ImageStream: BatchStream {
       if assigned[s] != position {
         queue.removeAll()
         for j in 0..<slots.count {
-          let p = position &+ UInt64(j * batch)
+          let p = position &+ UInt64(j * stride)
           let t = slot(p)
           // A slot that already holds (or is being filled with) its new position keeps it.
           if assigned[t] == p && (filled[t] || filling == t) { continue }
@@ -120,7 +129,7 @@ public final class ImageStream: BatchStream {
       condition.lock()
       defer { condition.unlock() }
       guard let p = assigned[s] else { return }
-      assigned[s] = p &+ UInt64(slots.count * batch)
+      assigned[s] = p &+ UInt64(slots.count * stride)
       filled[s] = false
       queue.append(s)
       condition.broadcast()

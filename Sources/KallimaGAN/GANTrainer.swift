@@ -139,14 +139,6 @@ public final class GANTrainer {
     }
     try recipe.validate()
     let ranks = collective.size
-    if ranks > 1 {
-      if case .streamed = data {
-        throw KallimaError.invalidArgument(
-          op: "GANTrainer",
-          message: "a dataset streamed from the host is not supported with several ranks yet; "
-            + "give each rank the device memory to hold the dataset (--data-memory)")
-      }
-    }
     self.collective = collective
     self.backend = backend
     self.recipe = recipe
@@ -224,7 +216,8 @@ public final class GANTrainer {
     plan.streamPosition = discriminatorUpdates
     plan.optimizerStep = Int(discriminatorUpdates) + 1
     if let feed {
-      let position = discriminatorUpdates &* UInt64(batch)
+      // This rank's slice of the job's batch (a stream made with a stride of the job's batch).
+      let position = dPlan.shard.imagePosition(discriminatorUpdates, batch: batch)
       try feed.stream.enqueueBatch(position: position, into: feed.window)
       try backend.gather_images_u8(
         source: feed.window, y: real, order: feed.order, position: position, flip: feed.flip, streamed: true)

@@ -59,7 +59,7 @@ public final class Plan {
 
     /// The position in the data order of this rank's first image at stream position
     /// `position`, `batch` images per rank.
-    func imagePosition(_ position: UInt64, batch: Int) -> UInt64 {
+    public func imagePosition(_ position: UInt64, batch: Int) -> UInt64 {
       (position &* UInt64(count) &+ UInt64(rank)) &* UInt64(batch)
     }
   }

@@ -187,7 +187,7 @@ public final class TrainingRun {
     let dataSeed = options.seed &+ 0xDA7A
     let loaded = dataset
     let (data, images) = try TrainingRun.allocating("the dataset (\(loaded.count) images, \(loaded.bytes.count) bytes)", options: options) {
-      try Self.realSource(loaded, options: options, backend: backend, seed: dataSeed, events: events)
+      try Self.realSource(loaded, options: options, backend: backend, seed: dataSeed, ranks: collective.size, events: events)
     }
     // The decay's end is fixed when the run starts, so a resumed run keeps the same schedule.
     if options.recipe.lrDecayStart != nil, options.recipe.lrDecayEnd == nil { options.recipe.lrDecayEnd = options.steps }

@@ -93,6 +93,29 @@ struct DataStreamTests {
     }
   }
 
+  @Test("a stream with a stride (rank 1 of 2) fills exactly its own slices, ahead of time")
+  func stride() throws {
+    let folder = try TemporaryFolder()
+    let data = try dataset(folder)
+    let backend = CPUBackend()
+    let order = DataOrder(seed: 5, count: data.count)
+    let stream = try ImageStream(dataset: data, order: order, batch: 2, stride: 4, backend: backend, depth: 3)
+    let window = try backend.makeByteTensor([2, 1, 8, 8])
+    for step in 0..<25 {
+      let position = UInt64(step * 4 + 2)  // rank 1's half of a job batch of 4
+      try stream.enqueueBatch(position: position, into: window)
+      let expected = (0..<2).flatMap { i -> [UInt8] in
+        let k = order.index(position + UInt64(i))
+        return Array(data.bytes[(data.bytes.startIndex + k * 64)..<(data.bytes.startIndex + (k + 1) * 64)])
+      }
+      #expect(try backend.byteValues(window) == expected, "window at \(position)")
+      usleep(2_000)  // the filler's time to run ahead, as a training step gives it
+    }
+    // The ring followed the stride instead of re-aiming at every request: only the first
+    // request (and a filler that fell behind) waited.
+    #expect(stream.stalls <= 3, "\(stream.stalls) of 25 requests waited")
+  }
+
   @Test("training from bytes is bit-identical to training from float32, on OpenCL")
   func bytesTrainLikeFloats() throws {
     let folder = try TemporaryFolder()
@@ -134,6 +157,27 @@ struct DataStreamTests {
     #expect(notes[0].allSatisfy { !$0.contains("streaming") }, "\(notes[0])")
     #expect(notes[1].contains { $0.contains("streaming it from the host") }, "\(notes[1])")
     #expect(checkpoints[0] == checkpoints[1], "the streamed run's latest checkpoint differs from the resident run's")
+  }
+
+  /// Each rank streams only its own slices (a stride of the job's batch) and gets exactly
+  /// the images the resident sharded gather picks.
+  @Test("a data-parallel job (2 ranks as threads) streaming its data writes the checkpoint a resident job writes")
+  func streamedRanksMatchResident() throws {
+    let data = try TemporaryFolder()
+    var checkpoints: [Data] = []
+    for budget in [nil, 100] as [Int?] {
+      let folder = try TemporaryFolder()
+      var options = try tinyOptions(data, steps: 25)
+      options.out = folder.path("run")
+      options.dataMemory = budget
+      let job = options
+      let group = ThreadGroup(size: 2)
+      try group.run { rank in
+        try TrainingRun(options: job, backend: try OpenCLBackend(), collective: group.member(rank)).run()
+      }
+      checkpoints.append(try Data(contentsOf: URL(fileURLWithPath: folder.path("run/checkpoints/latest.safetensors"))))
+    }
+    #expect(checkpoints[0] == checkpoints[1], "the streamed job's latest checkpoint differs from the resident job's")
   }
 
   @Test("a streamed run stopped mid-epoch and resumed ends where an uninterrupted resident run does")
