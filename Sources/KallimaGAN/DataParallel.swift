@@ -70,11 +70,19 @@ extension GANTrainer {
   /// maximum over the ranks. One read of every tensor and two small allreduces: for every
   /// few hundred steps, not every step.
   public func ranksThatDiffer() throws -> [String] {
+    try DataParallel.ranksThatDiffer(
+      [("G", generatorParameters), ("D", discriminatorParameters), ("objective", objectiveParameters)]
+        + (emaParameters.map { [("EMA", $0)] } ?? []),
+      backend: backend, collective: collective)
+  }
+}
+
+extension DataParallel {
+  /// The names ("store tensor") of the tensors of `stores` whose values differ between ranks.
+  static func ranksThatDiffer(_ stores: [(String, ParameterStore)], backend: Backend, collective: Collective) throws -> [String] {
     guard collective.size > 1 else { return [] }
     var names: [String] = []
     var sums: [Double] = []
-    let stores = [("G", generatorParameters), ("D", discriminatorParameters), ("objective", objectiveParameters)]
-      + (emaParameters.map { [("EMA", $0)] } ?? [])
     for (network, store) in stores {
       for entry in store.entries {
         let values = try backend.read(entry.tensor)

@@ -329,7 +329,7 @@ public final class TrainingRun {
           images_per_s: rate, wall_s: now.timeIntervalSince(start))
         if writes { try appendMetrics(m) }
         events(.log(m))
-        try checkRanksAgree(step: s)
+        try requireRanksAgree(try trainer.ranksThatDiffer(), at: "step \(s)")
         guard stats.lossD.isFinite && stats.lossG.isFinite else {
           throw KallimaError.diverged(
             "train: training diverged at step \(s) (loss_D \(stats.lossD), loss_G \(stats.lossG)); "
@@ -345,16 +345,6 @@ public final class TrainingRun {
     // The final state, unless the loop's last step just wrote it.
     if step % options.sampleEvery != 0 || step == 0 { events(.sample(path: try writeSamples())) }
     if step % options.checkpointEvery != 0 || step == 0 { events(.checkpoint(path: try writeCheckpoint())) }
-  }
-
-  /// In a data-parallel job, that every rank still holds the same weights (at each log
-  /// interval): ranks that drifted apart would each train a model of their own.
-  func checkRanksAgree(step: Int) throws {
-    let differing = try trainer.ranksThatDiffer()
-    guard !differing.isEmpty else { return }
-    throw KallimaError.communication(
-      "the ranks' weights differ at step \(step) (\(differing.prefix(3).joined(separator: ", "))\(differing.count > 3 ? ", …" : "")): "
-        + "a device computes differently from the others; run `kallima selftest` on each rank's device")
   }
 
   /// Mode coverage of the current generator: logged to metrics.jsonl; a new lowest KL

@@ -35,11 +35,16 @@ public final class TranslationRun {
   public var iteration: Int { trainer.iterations }
   var evaluator: TranslationEvaluator?
   private var translators: [TranslationDirection: Translator] = [:]
+  /// The ranks of a data-parallel job: each trains on `batch / N` of every batch; rank 0
+  /// alone writes the run folder (as `TrainingRun`).
+  public let collective: Collective
+  var writes: Bool { collective.rank == 0 }
 
   /// Loads the data, builds the plans, and continues from `resume` (a run folder) if given.
-  public init(options: TranslationOptions, backend: Backend, resume: String? = nil, events: (Event) -> Void = { _ in })
-    throws
-  {
+  public init(
+    options: TranslationOptions, backend: Backend, resume: String? = nil, collective: Collective = SingleProcess(),
+    events: (Event) -> Void = { _ in }
+  ) throws {
     var options = options
     var checkpoint: TranslationCheckpoint?
     let latest = resume.map { URL(fileURLWithPath: $0).appendingPathComponent("checkpoints/latest.safetensors").path }
@@ -59,6 +64,13 @@ public final class TranslationRun {
     try options.validate()
     self.backend = backend
     self.folder = URL(fileURLWithPath: options.out)
+    self.collective = collective
+    guard options.resolvedBatch % collective.size == 0 else {
+      throw KallimaError.invalidArgument(
+        op: "train",
+        message: "--batch \(options.resolvedBatch) is the job's batch, split evenly over \(collective.size) ranks: "
+          + "use a multiple of \(collective.size)")
+    }
     let start = Date()
     let data = try TranslationRun.loadData(options, backend: backend)
     events(.loaded(notes: data.notes, seconds: Date().timeIntervalSince(start)))
@@ -74,8 +86,8 @@ public final class TranslationRun {
       channelsA: data.channelsA, channelsB: data.channelsB, labels: data.vocabulary?.width, iterationsPerEpoch: perEpoch)
     events(.recipe(method.summary))
     trainer = try TranslationTrainer(
-      backend: backend, method: method, batch: options.resolvedBatch, data: data.training, seed: options.seed,
-      noise: .device(seed: options.seed &+ 0x5EED))
+      backend: backend, method: method, batch: options.resolvedBatch / collective.size, data: data.training,
+      seed: options.seed, noise: .device(seed: options.seed &+ 0x5EED), collective: collective)
     targetIterations = options.totalIterations(iterationsPerEpoch: perEpoch)
     self.options = options
     self.data = data
@@ -92,11 +104,14 @@ public final class TranslationRun {
   /// checkpoint. A non-finite statistic stops the run with an error, keeping the last good
   /// checkpoint.
   public func run(shouldStop: () -> Bool = { false }, events: (Event) -> Void = { _ in }) throws {
+    // Every rank stops at the same iteration (see TrainingRun.run).
+    let stop = collective.size == 1 ? shouldStop : { [collective] in (try? collective.any(shouldStop())) ?? true }
+    guard writes else { return try train(shouldStop: stop, events: events) }
     try FileManager.default.createDirectory(at: folder.appendingPathComponent("samples"), withIntermediateDirectories: true)
     try FileManager.default.createDirectory(at: checkpointDirectory, withIntermediateDirectories: true)
     try status(.running)
     do {
-      try train(shouldStop: shouldStop, events: events)
+      try train(shouldStop: stop, events: events)
     } catch {
       try? status(KallimaError.isDivergence(error) ? .diverged : .failed, message: "\(error)")
       throw error
@@ -122,22 +137,25 @@ public final class TranslationRun {
       if i % options.logEvery == 0 || i == targetIterations {
         let stats = try trainer.readStatistics()
         let now = Date()
-        let rate = Double((i - last.iteration) * trainer.batch) / max(now.timeIntervalSince(last.time), 1e-9)
+        let rate = Double((i - last.iteration) * options.resolvedBatch) / max(now.timeIntervalSince(last.time), 1e-9)
         last = (i, now)
         var line: [String: Double] = stats.mapValues(Double.init)
         (line["images_per_s"], line["wall_s"]) = (rate, now.timeIntervalSince(start))
-        try appendLine(line, step: i)
+        if writes { try appendLine(line, step: i) }
         events(.log(iteration: i, statistics: stats, imagesPerSecond: rate))
+        try requireRanksAgree(try trainer.ranksThatDiffer(), at: "iteration \(i)")
         if let bad = stats.first(where: { !$0.value.isFinite }) {
           throw KallimaError.diverged(
             "train: training diverged at iteration \(i) (\(bad.key) \(bad.value)); the last good checkpoint is kept in "
               + "\(checkpointDirectory.path); try a lower --lr")
         }
       }
+      guard writes else { continue }
       if let every = options.evalEvery, i % every == 0, i != targetIterations { events(.evaluation(try evaluate(events))) }
       if i % options.sampleEvery == 0 { events(.sample(path: try writeSamples())) }
       if i % options.checkpointEvery == 0 { events(.checkpoint(path: try writeCheckpoint())) }
     }
+    guard writes else { return }
     if iteration % options.sampleEvery != 0 || iteration == 0 { events(.sample(path: try writeSamples())) }
     if iteration >= targetIterations { events(.evaluation(try evaluate(events))) }
     if iteration % options.checkpointEvery != 0 || iteration == 0 { events(.checkpoint(path: try writeCheckpoint())) }

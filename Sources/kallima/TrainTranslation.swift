@@ -67,25 +67,28 @@ struct TranslationFlags: ParsableArguments {
 
   /// Trains (or resumes) the run described by `options`, printing progress to standard error.
   func train(_ options: TranslationOptions) throws {
-    let events = JSONEvents(enabled: json)
+    let job = try Job.start()
+    Kallima.job = job
+    let events = JSONEvents(enabled: json && job.rank == 0)
     var started: TranslationRun?
     try events.reportingEnd("iteration", at: { started?.iteration }) {
-      try train(options, events: events) { started = $0 }
+      try train(options, job: job, events: events) { started = $0 }
     }
   }
 
-  private func train(_ options: TranslationOptions, events: JSONEvents, started: (TranslationRun) -> Void) throws {
-    if let size = Job.launcherSize(), size > 1 {
-      throw KallimaError.invalidArgument(
-        op: "mpirun",
-        message: "\(options.method.rawValue) does not train data-parallel yet (kallima train gan does); run one process")
-    }
-    let backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device))
-    printError("kallima train \(options.method.rawValue) on \(backend.name)")
+  /// Rank 0 of a data-parallel job speaks for it; the other ranks print only their errors.
+  private func train(
+    _ options: TranslationOptions, job: Collective, events: JSONEvents, started: (TranslationRun) -> Void
+  ) throws {
+    let backend = try DeviceSelection.makeBackend(
+      try DeviceSelection.selector(device, localRank: job.localRank, localSize: job.localSize), suggestTuning: job.rank == 0)
+    printError(
+      "kallima train \(options.method.rawValue)\(job.size > 1 ? ", rank \(job.rank) of \(job.size) (\(job.description))," : "") on \(backend.name)")
     let stopper = StopSignal()
     let terminal = isatty(STDERR_FILENO) == 1
     var target = 0
     let show: (TranslationRun.Event) -> Void = { event in
+      guard job.rank == 0 else { return }
       events.translation(event)
       switch event {
       case .loaded(let notes, let seconds):
@@ -104,14 +107,18 @@ struct TranslationFlags: ParsableArguments {
       case .evaluation(let e): printError((terminal ? "\r\u{1B}[K" : "") + "eval iteration \(e.iteration): \(e.description)")
       }
     }
-    let run = try TranslationRun(options: options, backend: backend, resume: resume, events: show)
+    let run = try TranslationRun(options: options, backend: backend, resume: resume, collective: job, events: show)
     started(run)
-    if let config { try RunConfig.record(config, in: run.folder, step: run.iteration) }
+    if let config, job.rank == 0 { try RunConfig.record(config, in: run.folder, step: run.iteration) }
     target = run.targetIterations
     try run.run(shouldStop: stopper.isSet, events: show)
-    if terminal { printError("") }
-    if let signal = stopper.received {
-      printError("stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") at iteration \(run.iteration); checkpoint written; continue with --resume \(run.options.out)")
+    if terminal && job.rank == 0 { printError("") }
+    if run.iteration < run.targetIterations {
+      // Stopped by a signal: this rank's, or another rank's (the ranks stop together).
+      let signal = stopper.received ?? SIGTERM
+      if job.rank == 0 {
+        printError("stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") at iteration \(run.iteration); checkpoint written; continue with --resume \(run.options.out)")
+      }
       throw ExitCode(128 + signal)
     }
   }

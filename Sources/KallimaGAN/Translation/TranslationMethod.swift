@@ -60,6 +60,8 @@ public struct TranslationContext {
   /// Batch size.
   public let count: Int
   let random: GANTrainer.RandomInputs
+  /// The ranks of a data-parallel job (1: a single process).
+  var ranks = 1
 
   /// Network `name` bound in train mode (batch statistics, dropout on), nodes tagged `tag`.
   public func scope(_ name: String, tag: String, conditions: [String: Value] = [:]) throws -> Scope {
@@ -76,7 +78,9 @@ public struct TranslationContext {
 
   /// The optimiser's update of network `name` by `grads`.
   public func update(_ name: String, _ optimizer: Optimizer, _ grads: [String: Value]) throws {
-    try optimizer.addUpdates(binder, stores[name]!, grads: grads)
+    // In a data-parallel job, the gradients' mean over the ranks (one bucket per network).
+    let averaged = try DataParallel.averaged(graph, grads, ranks: ranks, what: "\(name) gradients")
+    try optimizer.addUpdates(binder, stores[name]!, grads: averaged)
   }
 
   /// U[0, 1) of `shape` on the device (or a caller's feed named `name` for fixtures).

@@ -20,6 +20,9 @@ public final class TranslationTrainer {
   public private(set) var inputs: [String: Tensor] = [:]
   /// One plan per phase (`TranslationMethod.phases`).
   public let plans: [Plan]
+  /// The ranks of a data-parallel job (`SingleProcess` unless given): each runs this trainer
+  /// on its own `batch` of a job batch of `batch · collective.size`, as `GANTrainer` does.
+  public let collective: Collective
   /// Completed iterations: the optimiser steps, the data position and the random streams
   /// follow from it.
   public private(set) var iterations = 0
@@ -32,9 +35,12 @@ public final class TranslationTrainer {
   /// - Parameters:
   ///   - seed: initialises the networks (each store from its own stream).
   ///   - noise: the random draws besides the data (StarGAN's α): device streams or feeds.
+  ///   - collective: a data-parallel job's ranks: the gradients are averaged before every
+  ///     optimiser step and the batch-norm running statistics after every plan; each rank
+  ///     gathers its own slice of the job's batch and keeps its own image pools.
   public init(
     backend: Backend, method: any TranslationMethod, batch: Int, data: TranslationData, seed: UInt64 = 0,
-    noise: NoiseSource = .device(seed: 0)
+    noise: NoiseSource = .device(seed: 0), collective: Collective = SingleProcess()
   ) throws {
     guard batch >= 1 else {
       throw KallimaError.invalidArgument(op: method.name, message: "the batch needs at least one image, got \(batch)")
@@ -43,6 +49,7 @@ public final class TranslationTrainer {
     self.backend = backend
     self.method = method
     self.batch = batch
+    self.collective = collective
     var stores: [String: ParameterStore] = [:]
     for (i, name) in (method.networks + method.stateStores).enumerated() {
       stores[name] = ParameterStore(backend: backend, seed: seed &* 16 &+ UInt64(i) &+ 1)
@@ -59,10 +66,12 @@ public final class TranslationTrainer {
       let g = Graph()
       let b = GraphBinder(graph: g)
       let batchValues = try data.batch(b, backend: backend, batch: batch, shapes: method.shapes, inputs: &inputs)
-      let context = TranslationContext(
+      var context = TranslationContext(
         graph: g, binder: b, batch: batchValues, stores: stores, count: batch, random: random)
+      context.ranks = collective.size
       let reported = try method.build(phase: p, context)
       try b.finish()
+      try DataParallel.averageRunningStatistics(g, ranks: collective.size)
       var entries: [Int: Value] = [:]
       for (name, v) in reported {
         guard let i = statisticNames.firstIndex(of: name) else {
@@ -72,12 +81,36 @@ public final class TranslationTrainer {
         phaseOf[i] = p
       }
       try GANTrainer.accumulate(g, b, accumulator, entries)
-      plans.append(try Plan(graph: g, backend: backend, bindings: b.bindings))
+      let plan = try Plan(graph: g, backend: backend, bindings: b.bindings)
+      plan.collective = collective
+      plan.shard = Plan.Shard(rank: collective.rank, count: collective.size)
+      plans.append(plan)
     }
     self.plans = plans
     self.inputs = inputs.merging(random.feeds) { a, _ in a }
     phaseOfStatistic = phaseOf
     runsSinceRead = [Int](repeating: 0, count: method.phases.count)
+    try synchronizeParameters()
+  }
+
+  /// Rank 0's networks and optimiser state on every rank (at the start, and after a
+  /// checkpoint is loaded). The image pools stay each rank's own.
+  public func synchronizeParameters() throws {
+    guard collective.size > 1 else { return }
+    for name in method.networks {
+      for entry in stores[name]!.entries {
+        var values = try backend.read(entry.tensor)
+        try collective.broadcast(&values, root: 0)
+        try backend.write(values, to: entry.tensor)
+      }
+    }
+  }
+
+  /// The names of the tensors (of every network) whose values differ between ranks: see
+  /// `GANTrainer.ranksThatDiffer`.
+  public func ranksThatDiffer() throws -> [String] {
+    try DataParallel.ranksThatDiffer(
+      method.networks.map { ($0, stores[$0]!) }, backend: backend, collective: collective)
   }
 
   /// The network `name`'s parameters.
@@ -108,7 +141,8 @@ public final class TranslationTrainer {
   /// read), then resets the accumulators. A statistic no phase reports (or whose phase has
   /// not run since) is absent.
   public func readStatistics() throws -> [String: Float] {
-    let sums = try backend.read(accumulator)
+    var sums = try backend.read(accumulator)
+    try collective.allreduceMean(&sums)
     try backend.fill(accumulator, value: 0)
     var result: [String: Float] = [:]
     for (i, name) in statisticNames.enumerated() {
