@@ -88,6 +88,8 @@ public struct TranslationOptions: Codable, Equatable, Sendable {
   /// Steps of the domain/attribute classifier the CycleGAN and StarGAN evaluations train
   /// (0: no classifier accuracy).
   public var classifierSteps: Int = 400
+  /// In a data-parallel job, batch norm's statistics over the job's whole batch (`--sync-bn`).
+  public var synchronizedBatchNorm = false
 
   public init(method: Method = .pix2pix) {
     self.method = method
@@ -142,10 +144,11 @@ public struct TranslationOptions: Codable, Equatable, Sendable {
     evalImages = try c.decodeIfPresent(Int.self, forKey: .evalImages) ?? evalImages
     evalMode = try c.decodeIfPresent(Bool.self, forKey: .evalMode) ?? evalMode
     classifierSteps = try c.decodeIfPresent(Int.self, forKey: .classifierSteps) ?? classifierSteps
+    synchronizedBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .synchronizedBatchNorm) ?? synchronizedBatchNorm
   }
 
   enum CodingKeys: String, CodingKey {
-    case method, data, direction, size, loadSize, channels, netG, netD, nLayersD, ngf, ndf, norm, dropout, ganMode, lambdaL1, adversarial, lambdaA, lambdaB, lambdaIdentity, poolSize, attributes, multiLabel, lambdaClass, lambdaReconstruction, lambdaGP, nCritic, batch, lr, beta1, beta2, epochs, epochsDecay, steps, seed, flip, limit, out, logEvery, sampleEvery, checkpointEvery, evalEvery, evalImages, evalMode, classifierSteps
+    case method, data, direction, size, loadSize, channels, netG, netD, nLayersD, ngf, ndf, norm, dropout, ganMode, lambdaL1, adversarial, lambdaA, lambdaB, lambdaIdentity, poolSize, attributes, multiLabel, lambdaClass, lambdaReconstruction, lambdaGP, nCritic, batch, lr, beta1, beta2, epochs, epochsDecay, steps, seed, flip, limit, out, logEvery, sampleEvery, checkpointEvery, evalEvery, evalImages, evalMode, classifierSteps, synchronizedBatchNorm
   }
 
   // MARK: Resolved defaults

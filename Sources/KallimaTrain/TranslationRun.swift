@@ -87,7 +87,8 @@ public final class TranslationRun {
     events(.recipe(method.summary))
     trainer = try TranslationTrainer(
       backend: backend, method: method, batch: options.resolvedBatch / collective.size, data: data.training,
-      seed: options.seed, noise: .device(seed: options.seed &+ 0x5EED), collective: collective)
+      seed: options.seed, noise: .device(seed: options.seed &+ 0x5EED), collective: collective,
+      synchronizedBatchNorm: options.synchronizedBatchNorm)
     targetIterations = options.totalIterations(iterationsPerEpoch: perEpoch)
     self.options = options
     self.data = data

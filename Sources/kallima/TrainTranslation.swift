@@ -45,6 +45,10 @@ struct TranslationFlags: ParsableArguments {
   var evalMode = false
   @Option(name: .customLong("classifier-steps"), help: "Steps of the evaluation's domain/attribute classifier (0: none).")
   var classifierSteps = 400
+  @Flag(
+    name: .customLong("sync-bn"),
+    help: "Under mpirun: batch-norm statistics over the job's whole batch (SyncBatchNorm), not each rank's part.")
+  var syncBN = false
   @Option(
     help: """
       A JSON file of options: keys are the long options without dashes, plus "method" (e.g. {"method": "cyclegan", \
@@ -62,6 +66,7 @@ struct TranslationFlags: ParsableArguments {
     o.out = out ?? "runs/\(method.rawValue)"
     (o.logEvery, o.sampleEvery, o.checkpointEvery, o.evalEvery) = (logEvery, sampleEvery, checkpointEvery, evalEvery)
     (o.evalImages, o.evalMode, o.classifierSteps) = (evalImages, evalMode, classifierSteps)
+    o.synchronizedBatchNorm = syncBN
     return o
   }
 

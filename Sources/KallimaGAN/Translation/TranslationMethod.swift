@@ -60,15 +60,19 @@ public struct TranslationContext {
   /// Batch size.
   public let count: Int
   let random: GANTrainer.RandomInputs
-  /// The ranks of a data-parallel job (1: a single process).
+  /// The ranks of a data-parallel job (1: a single process), and the ranks batch norm takes
+  /// its statistics over (nil: each rank's own batch).
   var ranks = 1
+  var synchronizedRanks: Int?
 
   /// Network `name` bound in train mode (batch statistics, dropout on), nodes tagged `tag`.
   public func scope(_ name: String, tag: String, conditions: [String: Value] = [:]) throws -> Scope {
     guard let store = stores[name] else {
       throw KallimaError.invalidArgument(op: "translation", message: "no network named \(name)")
     }
-    return Scope(binder: binder, store: store, tag: tag, options: BindOptions(mode: .train), conditions: conditions)
+    return Scope(
+      binder: binder, store: store, tag: tag, options: BindOptions(mode: .train, synchronizedRanks: synchronizedRanks),
+      conditions: conditions)
   }
 
   /// Gradients of `loss` for every trainable parameter of network `name` used in the graph.

@@ -38,9 +38,10 @@ public final class TranslationTrainer {
   ///   - collective: a data-parallel job's ranks: the gradients are averaged before every
   ///     optimiser step and the batch-norm running statistics after every plan; each rank
   ///     gathers its own slice of the job's batch and keeps its own image pools.
+  ///   - synchronizedBatchNorm: batch norm's statistics over the job's whole batch.
   public init(
     backend: Backend, method: any TranslationMethod, batch: Int, data: TranslationData, seed: UInt64 = 0,
-    noise: NoiseSource = .device(seed: 0), collective: Collective = SingleProcess()
+    noise: NoiseSource = .device(seed: 0), collective: Collective = SingleProcess(), synchronizedBatchNorm: Bool = false
   ) throws {
     guard batch >= 1 else {
       throw KallimaError.invalidArgument(op: method.name, message: "the batch needs at least one image, got \(batch)")
@@ -69,6 +70,7 @@ public final class TranslationTrainer {
       var context = TranslationContext(
         graph: g, binder: b, batch: batchValues, stores: stores, count: batch, random: random)
       context.ranks = collective.size
+      context.synchronizedRanks = synchronizedBatchNorm && collective.size > 1 ? collective.size : nil
       let reported = try method.build(phase: p, context)
       try b.finish()
       try DataParallel.averageRunningStatistics(g, ranks: collective.size)
