@@ -287,8 +287,8 @@ public final class TrainingRun {
       if (checkpoint.training.ranks ?? 1) != collective.size {
         events(.note(
           "the checkpoint was written by \(checkpoint.training.ranks ?? 1) rank(s) and this job has \(collective.size): "
-            + "the batch stays \(options.batch) (\(perRank) per rank) and so do the data order and the noise; "
-            + "batch-norm statistics are taken over each rank's part"))
+            + "the batch stays \(options.batch) (\(perRank) per rank) and so do the data order and the noise"
+            + (options.recipe.synchronizedBatchNorm ? "" : "; batch-norm statistics are taken over each rank's part")))
         training.ranks = collective.size
       }
       bestScore = checkpoint.training.bestKL ?? .infinity

@@ -147,6 +147,23 @@ struct MPITests {
     print("mpirun -n 2 pix2pix --sync-bn vs one process: worst relative difference \(worst.0) in \(worst.1)")
   }
 
+  @Test("a job resumed under mpirun continues bit-identically to one that ran through")
+  func resume() throws {
+    let folder = try TemporaryFolder()
+    let (mpirun, ranks) = try MPIJob.launcher(ranks: 2)
+    let binary = try MPIJob.binary()
+    func job(_ arguments: [String]) throws {
+      let run = try launch(mpirun, ranks + [binary] + arguments, environment: MPIJob.environment, timeout: 300)
+      #expect(run.status == 0, "\(run.err)")
+    }
+    try job(Self.arguments(out: folder.path("through"), steps: 8, checkpointEvery: 8))
+    try job(Self.arguments(out: folder.path("resumed"), steps: 4, checkpointEvery: 4))
+    try job(["train", "--resume", folder.path("resumed"), "--steps", "8", "--device", SignalRun.device])
+    expectSameTensors(
+      try checkpointBits(folder.path("resumed/checkpoints/latest.safetensors")),
+      try checkpointBits(folder.path("through/checkpoints/latest.safetensors")), "resumed vs through")
+  }
+
   @Test("a rank killed mid-run ends the job (no hang) and the last checkpoint loads")
   func killedRank() throws {
     let folder = try TemporaryFolder()
