@@ -51,6 +51,20 @@ struct MPITests {
      "--out", out, "--steps", "\(steps)"]
   }
 
+  /// The worst difference between two checkpoints' tensors, relative to each tensor's
+  /// largest value, and where (infinite for a tensor `b` lacks).
+  static func worstDifference(_ a: [SafetensorsTensor], _ b: [SafetensorsTensor]) -> (Double, String) {
+    let expected = Dictionary(uniqueKeysWithValues: b.map { ($0.name, $0.values) })
+    var worst = (0.0, "")
+    for t in a {
+      guard let reference = expected[t.name] else { return (.infinity, t.name) }
+      let scale = Double(reference.map(abs).max() ?? 0)
+      let diff = zip(t.values, reference).map { Double(abs($0 - $1)) }.max() ?? 0
+      if scale > 0, diff / scale > worst.0 { worst = (diff / scale, t.name) }
+    }
+    return worst
+  }
+
   /// The transport: two processes over MPI compute exactly what two threads of one process
   /// compute (`ThreadGroup`, whose equivalence to one rank of the whole batch
   /// `DataParallelTests` proves). Two ranks sum each gradient as a + b either way, and the
@@ -99,14 +113,7 @@ struct MPITests {
     try KallimaProcess.run(Self.arguments(out: folder.path("one"), steps: 6, checkpointEvery: 6))
     let a = try Checkpoint.read(folder.path("job/checkpoints/latest.safetensors"))
     let b = try Checkpoint.read(folder.path("one/checkpoints/latest.safetensors"))
-    let expected = Dictionary(uniqueKeysWithValues: b.tensors.map { ($0.name, $0.values) })
-    var worst = (0.0, "")
-    for t in a.tensors {
-      let reference = try #require(expected[t.name])
-      let scale = Double(reference.map(abs).max() ?? 0)
-      let diff = zip(t.values, reference).map { Double(abs($0 - $1)) }.max() ?? 0
-      if scale > 0, diff / scale > worst.0 { worst = (diff / scale, t.name) }
-    }
+    let worst = Self.worstDifference(a.tensors, b.tensors)
     #expect(a.tensors.count == b.tensors.count)
     #expect(worst.0 <= 1e-5, "worst \(worst.0) in \(worst.1)")
     print("mpirun -n 2 --sync-bn vs one process: worst relative difference \(worst.0) in \(worst.1)")
@@ -134,14 +141,7 @@ struct MPITests {
     let a = try TranslationCheckpoint.read(folder.path("job/checkpoints/latest.safetensors"))
     let b = try TranslationCheckpoint.read(folder.path("one/checkpoints/latest.safetensors"))
     #expect(a.options.synchronizedBatchNorm && !b.options.synchronizedBatchNorm)
-    let expected = Dictionary(uniqueKeysWithValues: b.tensors.map { ($0.name, $0.values) })
-    var worst = (0.0, "")
-    for t in a.tensors {
-      let reference = try #require(expected[t.name])
-      let scale = Double(reference.map(abs).max() ?? 0)
-      let diff = zip(t.values, reference).map { Double(abs($0 - $1)) }.max() ?? 0
-      if scale > 0, diff / scale > worst.0 { worst = (diff / scale, t.name) }
-    }
+    let worst = Self.worstDifference(a.tensors, b.tensors)
     #expect(a.tensors.count == b.tensors.count && a.tensors.count > 20)
     #expect(worst.0 <= 1e-4, "worst \(worst.0) in \(worst.1)")
     print("mpirun -n 2 pix2pix --sync-bn vs one process: worst relative difference \(worst.0) in \(worst.1)")
