@@ -5,9 +5,11 @@ import KallimaNN
 /// Data parallelism inside the training plans: each rank runs the same plans on its own part
 /// of the batch (`Plan.shard`), and the graph averages what must agree across ranks before it
 /// is used: the gradients before the optimiser step, and the batch-norm running statistics
-/// after the forward passes that updated them. Both travel as one bucket per plan (one
-/// `allreduceMean` of every value flattened into a row), so a step makes two host round
-/// trips per plan whatever the number of layers. With one rank the graph is left as it is.
+/// after the forward passes that updated them. Each travels as one bucket (one
+/// `allreduceMean` of every value flattened into a row; the translation methods use one
+/// gradient bucket per network), so the round trips do not grow with the number of layers;
+/// synchronised batch norm and BEGAN's k_t add small ones of their own. With one rank the
+/// graph is left as it is.
 enum DataParallel {
   /// `grads` averaged over `ranks` (the gradient of the job's mean loss: each rank's loss is
   /// the mean over its own part of the batch).
