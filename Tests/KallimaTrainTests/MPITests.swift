@@ -183,9 +183,11 @@ struct MPITests {
     #expect(FileManager.default.fileExists(atPath: latest), "no checkpoint before the kill")
     // The ranks: the kallima processes whose command line names this run's folder (mpirun's
     // children under Open MPI, grandchildren under MPICH's Hydra). Kill one outright.
-    let children = try launch("/usr/bin/pgrep", ["-f", folder.path("run")], timeout: 30).out
-      .split(separator: "\n").compactMap { Int32($0) }
-      .filter { pid in (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("kallima") == true }
+    let children = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+      let command = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))).map { String(decoding: $0, as: UTF8.self) }
+      let name = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)
+      return name?.hasPrefix("kallima") == true && command?.contains(folder.path("run")) == true
+    }
     #expect(children.count == 2, "the job's ranks: \(children)")
     if let victim = children.last { kill(victim, SIGKILL) }
     deadline = Date().addingTimeInterval(120)
