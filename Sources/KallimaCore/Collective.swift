@@ -79,6 +79,14 @@ extension Collective {
     try values.withUnsafeMutableBytes { try broadcast($0, root: root) }
   }
 
+  /// Whether any rank's `shouldStop` says so: a training loop asks every step, so every rank
+  /// stops at the same step although a signal reaches them at different moments. A failed
+  /// exchange stops too. One process asks nothing of anyone.
+  public func anyRankStops(_ shouldStop: () -> Bool) -> Bool {
+    guard size > 1 else { return shouldStop() }
+    return (try? any(shouldStop())) ?? true
+  }
+
   /// Whether `flag` is true on any rank (every rank gets the same answer).
   public func any(_ flag: Bool) throws -> Bool {
     guard size > 1 else { return flag }

@@ -54,17 +54,12 @@ enum DataParallel {
 }
 
 extension GANTrainer {
-  /// Rank 0's networks, optimiser and objective state on every rank (at the start, and after
-  /// a checkpoint is loaded on rank 0 alone).
+  /// Rank 0's networks, optimiser and objective state on every rank (at the start: ranks on
+  /// different devices need not initialise to the same bits).
   public func synchronizeParameters() throws {
-    guard collective.size > 1 else { return }
-    for store in [generatorParameters, discriminatorParameters, objectiveParameters] + (emaParameters.map { [$0] } ?? []) {
-      for entry in store.entries {
-        var values = try backend.read(entry.tensor)
-        try collective.broadcast(&values, root: 0)
-        try backend.write(values, to: entry.tensor)
-      }
-    }
+    try DataParallel.broadcastFromRankZero(
+      [generatorParameters, discriminatorParameters, objectiveParameters] + (emaParameters.map { [$0] } ?? []),
+      backend: backend, collective: collective)
   }
 
   /// The names of the tensors whose values differ between ranks (none while the ranks stay
@@ -80,6 +75,16 @@ extension GANTrainer {
 }
 
 extension DataParallel {
+  /// Every tensor of `stores` replaced by rank 0's.
+  static func broadcastFromRankZero(_ stores: [ParameterStore], backend: Backend, collective: Collective) throws {
+    guard collective.size > 1 else { return }
+    for entry in stores.flatMap(\.entries) {
+      var values = try backend.read(entry.tensor)
+      try collective.broadcast(&values, root: 0)
+      try backend.write(values, to: entry.tensor)
+    }
+  }
+
   /// The names ("store tensor") of the tensors of `stores` whose values differ between ranks.
   static func ranksThatDiffer(_ stores: [(String, ParameterStore)], backend: Backend, collective: Collective) throws -> [String] {
     guard collective.size > 1 else { return [] }

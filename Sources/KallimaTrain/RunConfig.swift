@@ -60,7 +60,8 @@ public enum RunConfig {
     return (method, arguments)
   }
 
-  /// One value of a config, numbers kept as the text that parses back to them.
+  /// One value of a config, numbers kept as the text that parses back to them. (Not
+  /// KallimaData's `JSONValue`, whose numbers are Double: a 64-bit --seed would lose digits.)
   private enum Value: Decodable {
     case flag(Bool)
     case text(String)

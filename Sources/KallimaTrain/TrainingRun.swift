@@ -302,12 +302,12 @@ public final class TrainingRun {
   /// a final checkpoint either way. A non-finite loss stops the run with an error and leaves
   /// the last good checkpoint in place.
   public func run(shouldStop: () -> Bool = { false }, events: (Event) -> Void = { _ in }) throws {
-    // Every rank stops at the same step: the ranks agree on it each step (a signal reaches
-    // them at different moments).
-    let stop = collective.size == 1 ? shouldStop : { [collective] in (try? collective.any(shouldStop())) ?? true }
-    guard writes else { return try train(shouldStop: stop, events: events) }
+    // Every rank stops at the same step (Collective.anyRankStops).
+    guard writes else { return try train(shouldStop: { collective.anyRankStops(shouldStop) }, events: events) }
     // status.json, index.html and interpolation.png follow the run's events (RunMonitor).
-    try RunMonitor(self).track(events) { events in try train(shouldStop: stop, events: events) }
+    try RunMonitor(self).track(events) { events in
+      try train(shouldStop: { collective.anyRankStops(shouldStop) }, events: events)
+    }
   }
 
   func train(shouldStop: () -> Bool, events: (Event) -> Void) throws {

@@ -105,14 +105,13 @@ public final class TranslationRun {
   /// checkpoint. A non-finite statistic stops the run with an error, keeping the last good
   /// checkpoint.
   public func run(shouldStop: () -> Bool = { false }, events: (Event) -> Void = { _ in }) throws {
-    // Every rank stops at the same iteration (see TrainingRun.run).
-    let stop = collective.size == 1 ? shouldStop : { [collective] in (try? collective.any(shouldStop())) ?? true }
-    guard writes else { return try train(shouldStop: stop, events: events) }
+    // Every rank stops at the same iteration (Collective.anyRankStops).
+    guard writes else { return try train(shouldStop: { collective.anyRankStops(shouldStop) }, events: events) }
     try FileManager.default.createDirectory(at: folder.appendingPathComponent("samples"), withIntermediateDirectories: true)
     try FileManager.default.createDirectory(at: checkpointDirectory, withIntermediateDirectories: true)
     try status(.running)
     do {
-      try train(shouldStop: stop, events: events)
+      try train(shouldStop: { collective.anyRankStops(shouldStop) }, events: events)
     } catch {
       try? status(KallimaError.isDivergence(error) ? .diverged : .failed, message: "\(error)")
       throw error

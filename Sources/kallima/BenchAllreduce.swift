@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KallimaCore
+import KallimaCPU
 import KallimaGAN
 import KallimaMPI
 
@@ -18,8 +19,7 @@ struct BenchAllreduce: ParsableCommand {
   @Option(help: "Timed repetitions per size (the median is reported).") var repeats = 10
 
   func run() throws {
-    let job = try Job.start()
-    Kallima.job = job
+    let job = try Kallima.startJob()
     guard job.size > 1 else {
       throw KallimaError.invalidArgument(
         op: "bench allreduce", message: "run it under an MPI launcher: mpirun -n 2 kallima bench allreduce (a build with --traits MPI)")
@@ -27,8 +27,7 @@ struct BenchAllreduce: ParsableCommand {
     let backend = try DeviceSelection.makeBackend(
       try DeviceSelection.selector(device, localRank: job.localRank, localSize: job.localSize), suggestTuning: false)
     // DCGAN-64 (ngf = ndf = 64, nz 100, RGB): the D and G buckets of one step.
-    let dcgan = try GANRecipe.dcgan(DCGANConfig(nz: 100, ngf: 64, ndf: 64, channels: 3, imageSize: 64))
-    let marks = try Self.gradientBytes(dcgan, backend: backend)
+    let marks = try Self.gradientBytes(try DCGAN(DCGANConfig(nz: 100, ngf: 64, ndf: 64, channels: 3, imageSize: 64)))
     let mib = try sizes.map { text in
       try text.split(separator: ",").map { part -> Double in
         guard let v = Double(part.trimmingCharacters(in: .whitespaces)), v > 0 else {
@@ -72,9 +71,14 @@ struct BenchAllreduce: ParsableCommand {
     }
   }
 
-  /// The bytes of a recipe's D and G gradient buckets (its trainable parameters).
-  static func gradientBytes(_ recipe: GANRecipe, backend: Backend) throws -> (d: Int, g: Int) {
-    let trainer = try GANTrainer(backend: backend, recipe: recipe, batch: 2)
-    return (trainer.discriminatorParameters.parameterCount * 4, trainer.generatorParameters.parameterCount * 4)
+  /// The bytes of a DCGAN's D and G gradient buckets (their trainable parameters): the
+  /// networks bound into a graph on the CPU reference, no plan built.
+  static func gradientBytes(_ model: DCGAN) throws -> (d: Int, g: Int) {
+    let (g, d) = (ParameterStore(backend: CPUBackend(), seed: 0), ParameterStore(backend: CPUBackend(), seed: 0))
+    let binder = GraphBinder(graph: Graph())
+    let c = model.config
+    _ = try model.generator(binder, g, z: binder.graph.input([1, c.nz, 1, 1], name: "z"))
+    _ = try model.discriminator(binder, d, image: binder.graph.input([1, c.channels, c.imageSize, c.imageSize], name: "x"), tag: "x")
+    return (d.parameterCount * 4, g.parameterCount * 4)
   }
 }

@@ -38,9 +38,7 @@ struct BenchDCGAN: ParsableCommand {
       config: model.config, batch: model.batch, steps: steps)
     let report = try bench.run(on: backend, sgemm: sgemm)
     if json {
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      print(String(decoding: try encoder.encode(report), as: UTF8.self))
+      try printJSON(report)
     } else {
       print(report.text)
     }

@@ -19,9 +19,7 @@ struct BenchTranslation: ParsableArguments {
     let report = try TranslationBenchmark(method: method, size: size, batch: batch, ngf: ngf, ndf: ndf, steps: steps)
       .run(on: backend)
     if json {
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      print(String(decoding: try encoder.encode(report), as: UTF8.self))
+      try printJSON(report)
     } else {
       print(report.text)
     }

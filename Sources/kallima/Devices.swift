@@ -29,9 +29,7 @@ struct Devices: ParsableCommand {
     }
     listing.devices.append(.cpuReference)
     if json {
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      print(String(decoding: try encoder.encode(listing), as: UTF8.self))
+      try printJSON(listing)
       return
     }
     if let message = listing.openCLError { printError(message) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KallimaCore
+import KallimaMPI
 import KallimaTrain
 
 /// The `kallima` command line. Errors (`KallimaError`) print their message and exit with
@@ -20,6 +21,13 @@ struct Kallima: ParsableCommand {
 
   /// The data-parallel job of `kallima train` under mpirun, once it has started.
   nonisolated(unsafe) static var job: Collective?
+
+  /// Starts this process's job (`Job.start`) and keeps it for `end`.
+  static func startJob() throws -> Collective {
+    let started = try Job.start()
+    job = started
+    return started
+  }
 
   static var rankTag: String { job.map { $0.size > 1 ? " (rank \($0.rank) of \($0.size))" : "" } ?? "" }
 
@@ -98,6 +106,13 @@ extension Kallima {
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Microbenchmarks and training throughput.", subcommands: [BenchOps.self, BenchDCGAN.self, BenchPix2Pix.self, BenchCycleGAN.self, BenchData.self, BenchAllreduce.self])
+}
+
+/// Writes `value` to standard output as indented JSON with sorted keys (`--json` reports).
+func printJSON<T: Encodable>(_ value: T) throws {
+  let encoder = JSONEncoder()
+  encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+  print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
 /// Writes one line to standard error.

@@ -59,9 +59,7 @@ struct SelfTestCommand: ParsableCommand {
     }
     progress.finish()
     if json {
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      print(String(decoding: try encoder.encode(report), as: UTF8.self))
+      try printJSON(report)
     } else {
       print(report.table)
     }

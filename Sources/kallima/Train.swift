@@ -151,8 +151,7 @@ struct TrainGAN: ParsableCommand {
     options.allowDataChange = allowDataChange
     options.dataMemory = dataMemory.map { $0 << 20 }
 
-    let job = try Job.start()
-    Kallima.job = job
+    let job = try Kallima.startJob()
     // Rank 0 speaks for the job; the other ranks print only their errors.
     let events = JSONEvents(enabled: json && job.rank == 0)
     var started: TrainingRun?
@@ -174,12 +173,7 @@ struct TrainGAN: ParsableCommand {
       try run.run(shouldStop: stopper.isSet, events: show)
       progress.finish()
       if run.step < run.options.steps {
-        // Stopped by a signal: this rank's, or another rank's (the ranks stop together).
-        let signal = stopper.received ?? SIGTERM
-        if job.rank == 0 {
-          printError("stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") at step \(run.step); checkpoint written; continue with --resume \(run.options.out)")
-        }
-        throw ExitCode(128 + signal)
+        try stopper.exit(at: "step \(run.step)", folder: run.options.out, speaks: job.rank == 0)
       }
     }
   }
@@ -214,6 +208,17 @@ final class StopSignal {
   }
 
   func isSet() -> Bool { received != nil }
+
+  /// Ends a run that stopped short of its target: by this process's signal, or another
+  /// rank's (the ranks stop together), with exit status 128 + the signal. `speaks`: rank 0
+  /// says where it stopped and how to continue.
+  func exit(at position: String, folder: String, speaks: Bool) throws -> Never {
+    let signal = received ?? SIGTERM
+    if speaks {
+      printError("stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") at \(position); checkpoint written; continue with --resume \(folder)")
+    }
+    throw ExitCode(128 + signal)
+  }
 }
 
 /// A progress bar on a terminal, one plain line per log interval otherwise.

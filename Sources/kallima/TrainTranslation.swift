@@ -72,8 +72,7 @@ struct TranslationFlags: ParsableArguments {
 
   /// Trains (or resumes) the run described by `options`, printing progress to standard error.
   func train(_ options: TranslationOptions) throws {
-    let job = try Job.start()
-    Kallima.job = job
+    let job = try Kallima.startJob()
     let events = JSONEvents(enabled: json && job.rank == 0)
     var started: TranslationRun?
     try events.reportingEnd("iteration", at: { started?.iteration }) {
@@ -119,12 +118,7 @@ struct TranslationFlags: ParsableArguments {
     try run.run(shouldStop: stopper.isSet, events: show)
     if terminal && job.rank == 0 { printError("") }
     if run.iteration < run.targetIterations {
-      // Stopped by a signal: this rank's, or another rank's (the ranks stop together).
-      let signal = stopper.received ?? SIGTERM
-      if job.rank == 0 {
-        printError("stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") at iteration \(run.iteration); checkpoint written; continue with --resume \(run.options.out)")
-      }
-      throw ExitCode(128 + signal)
+      try stopper.exit(at: "iteration \(run.iteration)", folder: run.options.out, speaks: job.rank == 0)
     }
   }
 

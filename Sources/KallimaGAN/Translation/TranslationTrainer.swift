@@ -95,17 +95,10 @@ public final class TranslationTrainer {
     try synchronizeParameters()
   }
 
-  /// Rank 0's networks and optimiser state on every rank (at the start, and after a
-  /// checkpoint is loaded). The image pools stay each rank's own.
+  /// Rank 0's networks and optimiser state on every rank (at the start). The image pools
+  /// stay each rank's own.
   public func synchronizeParameters() throws {
-    guard collective.size > 1 else { return }
-    for name in method.networks {
-      for entry in stores[name]!.entries {
-        var values = try backend.read(entry.tensor)
-        try collective.broadcast(&values, root: 0)
-        try backend.write(values, to: entry.tensor)
-      }
-    }
+    try DataParallel.broadcastFromRankZero(method.networks.map { stores[$0]! }, backend: backend, collective: collective)
   }
 
   /// The names of the tensors (of every network) whose values differ between ranks: see
