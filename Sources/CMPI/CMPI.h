@@ -13,12 +13,21 @@
 #include <stddef.h>
 #include <mpi.h>
 
-/// MPI_Init_thread with MPI_THREAD_FUNNELED (only the main thread calls MPI), errors returned.
+/// MPI_Init_thread asking for MPI_THREAD_SERIALIZED (any thread may call, one at a time: a
+/// rank's collective queue runs the gradient allreduces on a thread of its own), errors
+/// returned.
 static inline int kmpi_init(void) {
   int provided = 0;
-  int error = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+  int error = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided);
   if (error != MPI_SUCCESS) return error;
   return MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+}
+
+/// Whether the library granted MPI_THREAD_SERIALIZED or better (1) or less (0).
+static inline int kmpi_serialized(void) {
+  int provided = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&provided);
+  return provided >= MPI_THREAD_SERIALIZED;
 }
 
 static inline int kmpi_initialized(void) {

@@ -9,14 +9,14 @@ public final class CPUByteBuffer: ByteBuffer {
   init(count: Int) { bytes = [UInt8](repeating: 0, count: count) }
 }
 
-/// Plain host memory: the CPU backend's uploads copy at once, so nothing waits on it.
+/// Plain host memory: the CPU backend's transfers copy at once, so nothing waits on it.
 final class CPUStagingBuffer: StagingBuffer {
   let bytes: UnsafeMutableRawBufferPointer
   init(bytes count: Int) {
     bytes = .allocate(byteCount: max(count, 1), alignment: 64)
   }
   deinit { bytes.deallocate() }
-  func waitForUpload() throws -> Bool { false }
+  func waitForTransfer() throws -> Bool { false }
 }
 
 extension CPUBackend {
@@ -40,10 +40,27 @@ extension CPUBackend {
   public func makeStagingBuffer(bytes: Int) throws -> StagingBuffer { CPUStagingBuffer(bytes: bytes) }
 
   public func upload(_ staging: StagingBuffer, to tensor: Tensor) throws {
+    guard tensor.buffer is ByteBuffer else {
+      try ShapeCheck.expect(
+        "upload", staging.bytes.count >= 4 * tensor.count,
+        "staging buffer of \(staging.bytes.count) bytes for \(tensor.count) floats")
+      let floats = staging.bytes.bindMemory(to: Float.self)
+      try write(Array(floats[0..<tensor.count]), to: tensor)
+      return
+    }
     try ShapeCheck.expect(
       "upload", staging.bytes.count >= tensor.count,
       "staging buffer of \(staging.bytes.count) bytes for a tensor of \(tensor.count)")
     try write(bytes: UnsafeRawBufferPointer(rebasing: staging.bytes[0..<tensor.count]), to: tensor, offset: 0)
+  }
+
+  public func download(_ tensor: Tensor, into staging: StagingBuffer) throws {
+    try ShapeCheck.expect(
+      "download", staging.bytes.count >= 4 * tensor.count,
+      "staging buffer of \(staging.bytes.count) bytes for \(tensor.count) floats")
+    let values = try readDouble(tensor)
+    let floats = staging.bytes.bindMemory(to: Float.self)
+    for (i, v) in values.enumerated() { floats[i] = Float(v) }
   }
 
   /// Half the machine's memory (the CPU backend's device memory is the host's).

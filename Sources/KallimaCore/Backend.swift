@@ -231,11 +231,16 @@ public protocol Backend: AnyObject {
   func makeByteBuffer(count: Int) throws -> DeviceBuffer
   /// Copies `bytes` into the byte tensor at byte `offset`; `bytes` may be reused on return.
   func write(bytes: UnsafeRawBufferPointer, to tensor: Tensor, offset: Int) throws
-  /// Host memory to stream uploads from (page-locked where the device has it).
+  /// Host memory to stream transfers through (page-locked where the device has it).
   func makeStagingBuffer(bytes: Int) throws -> StagingBuffer
-  /// Enqueues a copy of the staging buffer's first `tensor.count` bytes into the byte tensor
-  /// and returns at once; the staging buffer must not be written until `waitForUpload`.
+  /// Enqueues a copy of the staging buffer's first bytes into the tensor (`tensor.count`
+  /// bytes into a byte tensor, `tensor.count` floats into a float tensor) and returns at
+  /// once; the staging buffer must not be written until `waitForTransfer`.
   func upload(_ staging: StagingBuffer, to tensor: Tensor) throws
+  /// Enqueues a copy of the float tensor into the staging buffer's first `4·tensor.count`
+  /// bytes, after everything enqueued before it, and returns at once: the values are there
+  /// when `waitForTransfer` returns (from any thread).
+  func download(_ tensor: Tensor, into staging: StagingBuffer) throws
   /// Device memory a dataset may take by default (`kallima train --data-memory` overrides):
   /// half the device's global memory, at most its largest single allocation.
   var defaultDataMemory: Int { get }
@@ -262,9 +267,10 @@ public protocol ByteBuffer: DeviceBuffer {}
 public protocol StagingBuffer: AnyObject {
   /// The memory to fill; valid for the buffer's lifetime.
   var bytes: UnsafeMutableRawBufferPointer { get }
-  /// Blocks until the last upload from this buffer has read it (at once when it has);
-  /// returns whether it had to wait, which the backend counts as a staging wait.
-  @discardableResult func waitForUpload() throws -> Bool
+  /// Blocks until the last upload from this buffer has read it, or the last download into
+  /// it has written it (at once when it has); returns whether it had to wait. A wait for an
+  /// upload is what the backend counts as a staging wait (a stream that fell behind).
+  @discardableResult func waitForTransfer() throws -> Bool
 }
 
 /// Real batches prepared on the host ahead of the device: a dataset too large for device

@@ -7,7 +7,8 @@ import Foundation
 /// `swift build --traits MPI`) runs over MPI under `mpirun`.
 ///
 /// The operations are blocking and work on host memory: no MPI implementation reads OpenCL
-/// buffers, so device values are staged through the host (`allreduceMean(_:backend:into:)`).
+/// buffers, so device values are staged through the host (`allreduceMean(_:backend:into:)`,
+/// or a plan's exchanges, which run them on a `CollectiveQueue` while the device goes on).
 /// Every rank must make the same calls in the same order, as with MPI itself.
 public protocol Collective: AnyObject {
   /// This process's rank, 0 ..< size.
@@ -20,6 +21,9 @@ public protocol Collective: AnyObject {
   var localSize: Int { get }
   /// What runs the job, for messages: "single process", "thread group", "Open MPI v4.1.4".
   var description: String { get }
+  /// Whether a thread other than the one that started the job may make the calls, one at a
+  /// time (MPI_THREAD_SERIALIZED or better): what a `CollectiveQueue` needs.
+  var acceptsCallsFromAnyThread: Bool { get }
 
   /// Replaces `values` on every rank by their sum over all ranks.
   func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws
@@ -48,6 +52,7 @@ public final class SingleProcess: Collective {
   public var localRank: Int { 0 }
   public var localSize: Int { 1 }
   public var description: String { "single process" }
+  public var acceptsCallsFromAnyThread: Bool { true }
   public func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws {}
   public func allreduce(_ values: UnsafeMutableBufferPointer<Double>, _ operation: CollectiveReduction) throws {}
   public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {}

@@ -134,6 +134,7 @@ public final class ThreadGroup {
     var localRank: Int { rank }
     var localSize: Int { group.size }
     var description: String { "thread group" }
+    var acceptsCallsFromAnyThread: Bool { true }
     func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws { try group.allreduceSum(rank: rank, values) }
     func allreduce(_ values: UnsafeMutableBufferPointer<Double>, _ operation: CollectiveReduction) throws {
       try group.allreduce(rank: rank, values, operation)

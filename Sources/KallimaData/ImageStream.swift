@@ -156,7 +156,7 @@ public final class ImageStream: BatchStream {
         filling = s
         condition.unlock()
         do {
-          try slots[s].waitForUpload()
+          try slots[s].waitForTransfer()
           let target = slots[s].bytes
           dataset.bytes.withUnsafeBytes { source in
             DispatchQueue.concurrentPerform(iterations: batch) { i in

@@ -5,12 +5,19 @@ import KallimaNN
 /// Data parallelism inside the training plans: each rank runs the same plans on its own part
 /// of the batch (`Plan.shard`), and the graph averages what must agree across ranks before it
 /// is used: the gradients before the optimiser step, and the batch-norm running statistics
-/// after the forward passes that updated them. Each travels as one bucket (one
-/// `allreduceMean` of every value flattened into a row; the translation methods use one
-/// gradient bucket per network), so the round trips do not grow with the number of layers;
-/// synchronised batch norm and BEGAN's k_t add small ones of their own. With one rank the
-/// graph is left as it is.
+/// after the forward passes that updated them. They travel in buckets (one `allreduceMean`
+/// of values flattened into a row) of up to `bucketBytes`, filled in the order the backward
+/// pass produces the gradients: the plan launches each bucket's exchange as soon as its last
+/// gradient is computed (`Graph.launchOrder`), and the ranks average it while the device
+/// computes the next. Synchronised batch norm and BEGAN's k_t add small exchanges of their
+/// own. With one rank the graph is left as it is.
 enum DataParallel {
+  /// The largest bucket, in bytes (a single value larger than this travels alone). Small
+  /// enough that DCGAN-64's D (11 MB of gradients) and G (14 MB) each split into several
+  /// buckets that overlap with backward work, large enough that a bucket's fixed cost (one
+  /// MPI call, tens of microseconds on InfiniBand) stays a small part of its transfer.
+  static let bucketBytes = 4 << 20
+
   /// `grads` averaged over `ranks` (the gradient of the job's mean loss: each rank's loss is
   /// the mean over its own part of the batch).
   static func averaged(_ g: Graph, _ grads: [String: Value], ranks: Int, what: String) throws -> [String: Value] {
@@ -37,19 +44,40 @@ enum DataParallel {
     }
   }
 
-  /// The values averaged over the ranks through one bucket: flattened into a [1, Σn] row,
-  /// one `allreduceMean`, sliced and reshaped back.
+  /// The values averaged over the ranks, in buckets of up to `bucketBytes` taken in the
+  /// order the graph computes the values: each bucket flattened into a [1, Σn] row, one
+  /// `allreduceMean`, sliced and reshaped back.
   private static func averaged(_ g: Graph, _ values: [Value], what: String) throws -> [Value] {
-    let rows = try values.map { try g.value(.reshape([1, g.shape($0).count]), [$0], name: "\(what) (row)") }
-    let bucket = try g.value(.concat, rows, name: "\(what) (bucket)")
-    let mean = try g.value(.allreduceMean, [bucket], name: "\(what) (mean over ranks)")
-    var start = 0
-    return try values.map { v in
-      let count = g.shape(v).count
-      defer { start += count }
-      let slice = try g.value(.slice(start: start, count: count), [mean], name: "\(what) (slice)")
-      return try g.value(.reshape(g.shape(v)), [slice], name: "\(what) (mean)")
+    var means: [Value: Value] = [:]
+    for (b, bucket) in buckets(values.map { ($0, g.shape($0).count) }).enumerated() {
+      let rows = try bucket.map { try g.value(.reshape([1, g.shape($0).count]), [$0], name: "\(what) (row)") }
+      let row = rows.count == 1 ? rows[0] : try g.value(.concat, rows, name: "\(what) (bucket \(b))")
+      let mean = try g.value(.allreduceMean, [row], name: "\(what) (bucket \(b), mean over ranks)")
+      var start = 0
+      for v in bucket {
+        let count = g.shape(v).count
+        defer { start += count }
+        let slice = rows.count == 1 ? mean : try g.value(.slice(start: start, count: count), [mean], name: "\(what) (slice)")
+        means[v] = try g.value(.reshape(g.shape(v)), [slice], name: "\(what) (mean)")
+      }
     }
+    return values.map { means[$0]! }
+  }
+
+  /// `values` (with their element counts) grouped into buckets of at most `bucketBytes`,
+  /// in the order of the nodes that compute them, each value in one bucket.
+  static func buckets(_ values: [(Value, Int)], bytes: Int = bucketBytes) -> [[Value]] {
+    var buckets: [[Value]] = []
+    var filled = 0
+    for (v, count) in values.sorted(by: { ($0.0.node, $0.0.output) < ($1.0.node, $1.0.output) }) {
+      if buckets.isEmpty || (filled > 0 && filled + 4 * count > bytes) {
+        buckets.append([])
+        filled = 0
+      }
+      buckets[buckets.count - 1].append(v)
+      filled += 4 * count
+    }
+    return buckets
   }
 }
 

@@ -14,19 +14,22 @@ public struct MemoryPlan {
   /// Bytes the same values would take with one buffer each.
   public let unsharedBytes: Int
 
-  public init(graph: Graph, keep: Set<Value>) {
+  /// - Parameter order: the live nodes in the order a plan launches them (by default
+  ///   `graph.launchOrder`); liveness is counted in that order.
+  public init(graph: Graph, keep: Set<Value>, order: [Int]? = nil) {
     let nodes = graph.nodes
-    let live = graph.liveNodes(keep: keep)
+    let order = order ?? graph.launchOrder(live: graph.liveNodes(keep: keep))
     // Views resolve to the value that owns the storage.
     var root: [Value: Value] = [:]
     func owner(_ v: Value) -> Value { root[v] ?? v }
     for (i, node) in nodes.enumerated() where node.op.isView {
       root[Value(node: i, output: 0)] = owner(node.inputs[0])
     }
-    // Last reading node of each owning value; kept values and constants live forever.
+    // Last reading launch (position in `order`) of each owning value; kept values and
+    // constants live forever.
     var lastUse: [Value: Int] = [:]
-    for (i, node) in nodes.enumerated() where live[i] {
-      for v in node.inputs { lastUse[owner(v)] = max(lastUse[owner(v)] ?? i, i) }
+    for (t, i) in order.enumerated() {
+      for v in nodes[i].inputs { lastUse[owner(v)] = max(lastUse[owner(v)] ?? t, t) }
     }
     for v in keep { lastUse[owner(v)] = Int.max }
     for (i, node) in nodes.enumerated() {
@@ -37,7 +40,8 @@ public struct MemoryPlan {
     var free: [Int] = []
     var unshared = 0
     var releaseAt: [Int: [Int]] = [:]
-    for (i, node) in nodes.enumerated() where live[i] {
+    for (t, i) in order.enumerated() {
+      let node = nodes[i]
       if !node.op.isExternal && !node.op.isView {
         for (o, shape) in node.outputShapes.enumerated() {
           let v = Value(node: i, output: o)
@@ -52,12 +56,12 @@ public struct MemoryPlan {
           let s: Int
           if o == 0, node.op.isElementwise, let donor = node.inputs.first(where: { input in
             let r = owner(input)
-            return lastUse[r] == i && slot[r] != nil && sizes[slot[r]!] >= need
-              && graph.shape(input).count == shape.count && !(releaseAt[i]?.isEmpty ?? true)
-              && releaseAt[i]!.contains(slot[r]!)
+            return lastUse[r] == t && slot[r] != nil && sizes[slot[r]!] >= need
+              && graph.shape(input).count == shape.count && !(releaseAt[t]?.isEmpty ?? true)
+              && releaseAt[t]!.contains(slot[r]!)
           }) {
             s = slot[owner(donor)]!
-            releaseAt[i]!.removeAll { $0 == s }
+            releaseAt[t]!.removeAll { $0 == s }
           } else if let best = candidates.min(by: { sizes[$0.element] < sizes[$1.element] }) {
             s = best.element
             free.remove(at: best.offset)
@@ -66,12 +70,12 @@ public struct MemoryPlan {
             sizes.append(need)
           }
           slot[v] = s
-          let end = lastUse[v] ?? i
-          if end != Int.max { releaseAt[max(end, i), default: []].append(s) }
+          let end = lastUse[v] ?? t
+          if end != Int.max { releaseAt[max(end, t), default: []].append(s) }
         }
       }
       if node.op.isView, let s = slot[owner(node.inputs[0])] { slot[Value(node: i, output: 0)] = s }
-      free += releaseAt[i] ?? []
+      free += releaseAt[t] ?? []
     }
     self.slot = slot
     self.slotSizes = sizes

@@ -10,7 +10,13 @@ public final class Plan {
   public let memory: MemoryPlan
   /// The tensor behind every value (external ones as bound).
   public private(set) var tensors: [Value: Tensor] = [:]
-  private var steps: [(node: Int, run: () throws -> Void)] = []
+  /// The launches in order, each with the exchanges to finish before it (those whose
+  /// averages it reads).
+  private var steps: [(node: Int, run: () throws -> Void, finishes: [Exchange])] = []
+  /// The live nodes in launch order (`Graph.launchOrder`).
+  public let order: [Int]
+  /// One per `allreduceMean` node, by node.
+  var exchanges: [Int: Exchange] = [:]
   /// Completed runs; random nodes draw the next block of their stream each run.
   public private(set) var runs: UInt64 = 0
   /// The 1-based step every optimiser update node uses (Adam's bias correction, EMA's
@@ -28,7 +34,20 @@ public final class Plan {
   public var streamPosition: UInt64?
   var position: UInt64 { streamPosition ?? runs }
   /// The ranks `allreduceMean` nodes average over (a single process unless set).
-  public var collective: Collective = SingleProcess()
+  public var collective: Collective = SingleProcess() {
+    didSet { queue = nil }
+  }
+  /// Whether the exchanges of `allreduceMean` nodes run on a thread of their own while the
+  /// plan goes on launching (when the collective accepts calls from any thread), or block
+  /// the launching thread one by one. Either way the values are the same.
+  public var overlapsCommunication = true {
+    didSet { queue = nil }
+  }
+  /// The thread this plan's exchanges run on, made at the first exchange.
+  var queue: CollectiveQueue?
+  /// Seconds the launching thread has spent blocked on exchanges since the plan was made:
+  /// the communication the device work did not hide.
+  public internal(set) var exposedCommunicationSeconds: Double = 0
   /// This rank's part of a data-parallel job, when the plan is one of `count` replicas, each
   /// training on its own `1/count` of a batch `count` times the plan's: data gathering and
   /// random nodes take rank `rank`'s slice of what a single plan of the whole batch would
@@ -70,7 +89,9 @@ public final class Plan {
   public init(graph: Graph, backend: Backend, bindings: [Value: Tensor], keep: [Value] = []) throws {
     self.graph = graph
     self.backend = backend
-    self.memory = MemoryPlan(graph: graph, keep: Set(keep))
+    let live = graph.liveNodes(keep: Set(keep))
+    self.order = graph.launchOrder(live: live)
+    self.memory = MemoryPlan(graph: graph, keep: Set(keep), order: order)
     let buffers = try memory.slotSizes.map { try backend.makeBuffer(count: $0) }
     for (i, node) in graph.nodes.enumerated() {
       for (o, shape) in node.outputShapes.enumerated() {
@@ -97,9 +118,15 @@ public final class Plan {
       }
       if case .constant(let c) = node.op, let t = tensors[Value(node: i, output: 0)] { try backend.fill(t, value: c) }
     }
-    let live = graph.liveNodes(keep: Set(keep))
-    for i in graph.nodes.indices where live[i] {
-      if let step = try makeStep(i) { steps.append((i, step)) }
+    var owner: [Value: Value] = [:]
+    for (i, node) in graph.nodes.enumerated() where node.op.isView {
+      owner[Value(node: i, output: 0)] = owner[node.inputs[0]] ?? node.inputs[0]
+    }
+    for i in order {
+      guard let step = try makeStep(i) else { continue }
+      let reads = Set(graph.nodes[i].inputs.map { owner[$0] ?? $0 })
+      let finishes = reads.compactMap { $0.output == 0 ? exchanges[$0.node] : nil }.sorted { $0.node < $1.node }
+      steps.append((i, step, finishes))
     }
   }
 
@@ -108,10 +135,17 @@ public final class Plan {
   /// GEMM-shaped FLOPs of one run (nodes the plan executes only).
   public var flops: Double { steps.reduce(0) { $0 + graph.flops(ofNode: $1.node) } }
 
-  /// Enqueues one whole pass over the graph.
+  /// Enqueues one whole pass over the graph. Returns with every exchange done (its average
+  /// written back, or its write-back enqueued), so the caller may use the collective again.
   public func run() throws {
-    for s in steps { try s.run() }
+    for s in steps { try launch(s) }
+    try finishExchanges()
     runs += 1
+  }
+
+  private func launch(_ s: (node: Int, run: () throws -> Void, finishes: [Exchange])) throws {
+    for e in s.finishes { try finish(e) }
+    try s.run()
   }
 
   /// Runs once and returns the time per node, longest first: device time from kernel events
@@ -132,9 +166,10 @@ public final class Plan {
       var ranges: [(Int, Range<Int>)] = []
       for s in steps {
         let first = timing.recordedKernelCount
-        try s.run()
+        try launch(s)
         ranges.append((s.node, first..<timing.recordedKernelCount))
       }
+      try finishExchanges()
       let kernels = try timing.stopKernelTimings()
       runs += 1
       let nodes = ranges.map { node, range in
@@ -153,19 +188,21 @@ public final class Plan {
     var times: [(Int, String, Double)] = []
     for s in steps {
       let start = DispatchTime.now().uptimeNanoseconds
-      try s.run()
+      try launch(s)
       try backend.synchronize()
       let t = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
       let node = graph.nodes[s.node]
       times.append((s.node, "\(node.name) (\(node.op))", t))
     }
+    try finishExchanges()
     runs += 1
     return (times.sorted { $0.2 > $1.2 }, [])
   }
 
   /// The launches of node `index` only (validation mode steps through a plan this way).
   func runNode(_ index: Int) throws {
-    for s in steps where s.node == index { try s.run() }
+    for s in steps where s.node == index { try launch(s) }
+    try finishExchanges()
   }
 
   /// Continues a run count saved earlier (resuming training): random streams, data order and
@@ -204,11 +241,13 @@ public final class Plan {
     case .mulScalar: return { try be.mul_scalar(x[0], x[1], y: outs[0]!) }
     case .transpose01: return { try be.transpose01(x[0], y: outs[0]!) }
     case .allreduceMean:
+      let exchange = Exchange(node: i, input: x[0], output: outs[0]!)
+      exchanges[i] = exchange
       return { [unowned self] in
         if self.collective.size == 1 {
           try be.scale(x[0], alpha: 1, y: outs[0]!)
         } else {
-          try self.collective.allreduceMean(x[0], backend: be, into: outs[0]!)
+          try self.start(exchange)
         }
       }
     case .divScalar: return { try be.div_scalar(x[0], x[1], y: outs[0]!) }

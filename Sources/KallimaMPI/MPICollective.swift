@@ -37,13 +37,16 @@ public enum Job {
 
 #if MPI
 /// MPI's world communicator. Made once per process (MPI cannot be initialised twice);
-/// finalised at exit.
+/// finalised at exit. Every call holds a lock, so calls from several threads are serialised
+/// whatever the caller does, as MPI_THREAD_SERIALIZED requires.
 public final class MPICollective: Collective {
   public let rank: Int
   public let size: Int
   public let localRank: Int
   public let localSize: Int
   public let library: String
+  public let acceptsCallsFromAnyThread: Bool
+  private let lock = NSLock()
 
   public init() throws {
     if kmpi_initialized() == 0 { try Self.check(kmpi_init(), "MPI_Init_thread") }
@@ -52,6 +55,7 @@ public final class MPICollective: Collective {
     try Self.check(kmpi_size(&size), "MPI_Comm_size")
     try Self.check(kmpi_local_rank(&localRank, &localSize), "MPI_Comm_split_type")
     (self.rank, self.size, self.localRank, self.localSize) = (Int(rank), Int(size), Int(localRank), Int(localSize))
+    acceptsCallsFromAnyThread = kmpi_serialized() != 0
     var text = [CChar](repeating: 0, count: 512)
     kmpi_library_version(&text, Int32(text.count))
     // "Open MPI v4.1.4, package: Debian OpenMPI, …" or "MPICH Version: 4.0.2 …": the first clause.
@@ -64,20 +68,28 @@ public final class MPICollective: Collective {
 
   public func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws {
     guard let base = values.baseAddress, !values.isEmpty else { return }
-    try Self.check(kmpi_allreduce_sum_float(base, values.count), "MPI_Allreduce (\(values.count) floats)")
+    try serialized { try Self.check(kmpi_allreduce_sum_float(base, values.count), "MPI_Allreduce (\(values.count) floats)") }
   }
 
   public func allreduce(_ values: UnsafeMutableBufferPointer<Double>, _ operation: CollectiveReduction) throws {
     guard let base = values.baseAddress, !values.isEmpty else { return }
-    try Self.check(kmpi_allreduce_double(base, Int32(values.count), operation.rawValue), "MPI_Allreduce (\(values.count) doubles)")
+    try serialized {
+      try Self.check(kmpi_allreduce_double(base, Int32(values.count), operation.rawValue), "MPI_Allreduce (\(values.count) doubles)")
+    }
   }
 
   public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {
     guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
-    try Self.check(kmpi_broadcast(base, bytes.count, Int32(root)), "MPI_Bcast (\(bytes.count) bytes from rank \(root))")
+    try serialized { try Self.check(kmpi_broadcast(base, bytes.count, Int32(root)), "MPI_Bcast (\(bytes.count) bytes from rank \(root))") }
   }
 
-  public func barrier() throws { try Self.check(kmpi_barrier(), "MPI_Barrier") }
+  public func barrier() throws { try serialized { try Self.check(kmpi_barrier(), "MPI_Barrier") } }
+
+  private func serialized(_ call: () throws -> Void) rethrows {
+    lock.lock()
+    defer { lock.unlock() }
+    try call()
+  }
 
   public func abort(status: Int32) -> Never {
     kmpi_abort(status)

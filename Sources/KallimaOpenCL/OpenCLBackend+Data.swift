@@ -10,14 +10,14 @@ public final class CLByteBuffer: ByteBuffer {
   init(_ storage: CLBuffer) { self.storage = storage }
 }
 
-/// A page-locked host buffer (CL_MEM_ALLOC_HOST_PTR, mapped for its lifetime): uploads from
-/// it go by DMA without a driver-side copy, and return at once. `pending` is the last
-/// upload's event; the filler waits on it before writing the memory again.
+/// A page-locked host buffer (CL_MEM_ALLOC_HOST_PTR, mapped for its lifetime): transfers
+/// from and to it go by DMA without a driver-side copy, and return at once. `pending` is the
+/// last transfer's event; the host waits on it before touching the memory again.
 final class CLStagingBuffer: StagingBuffer {
   let memory: CLBuffer
   let bytes: UnsafeMutableRawBufferPointer
   let backend: OpenCLBackend
-  private var pending: cl_event?
+  private var pending: (event: cl_event, isUpload: Bool)?
   private let lock = NSLock()
 
   init(backend: OpenCLBackend, bytes count: Int) throws {
@@ -27,7 +27,7 @@ final class CLStagingBuffer: StagingBuffer {
     let mem = clCreateBuffer(
       backend.context.handle, cl_mem_flags(CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR), size, nil, &status)
     if status == CL_MEM_OBJECT_ALLOCATION_FAILURE || status == CL_OUT_OF_RESOURCES || status == CL_OUT_OF_HOST_MEMORY {
-      throw KallimaError.outOfMemory(device: "\(backend.device.name) (pinned host memory for streaming)", bytes: size)
+      throw KallimaError.outOfMemory(device: "\(backend.device.name) (pinned host memory for staging)", bytes: size)
     }
     try CLStatus.check(status, "clCreateBuffer(CL_MEM_ALLOC_HOST_PTR, \(size) bytes)")
     // Pinned host memory, not device memory: it is not counted against the device's limit.
@@ -40,7 +40,7 @@ final class CLStagingBuffer: StagingBuffer {
   }
 
   deinit {
-    if let pending { clReleaseEvent(pending) }
+    if let pending { clReleaseEvent(pending.event) }
     let status = clEnqueueUnmapMemObject(backend.queue.handle, memory.handle, bytes.baseAddress, 0, nil, nil)
     if status != CL_SUCCESS {
       FileHandle.standardError.write(Data("kallima: clEnqueueUnmapMemObject: \(CLStatus.name(status))\n".utf8))
@@ -49,32 +49,32 @@ final class CLStagingBuffer: StagingBuffer {
     clFinish(backend.queue.handle)
   }
 
-  /// Records the event of an upload just enqueued from this buffer.
-  func uploaded(_ event: cl_event?) {
+  /// Records the event of a transfer just enqueued from or to this buffer.
+  func enqueued(_ event: cl_event?, isUpload: Bool) {
     lock.lock()
     defer { lock.unlock() }
-    if let pending { clReleaseEvent(pending) }
-    pending = event
+    if let pending { clReleaseEvent(pending.event) }
+    pending = event.map { ($0, isUpload) }
   }
 
-  func waitForUpload() throws -> Bool {
+  func waitForTransfer() throws -> Bool {
     lock.lock()
-    let event = pending
+    let last = pending
     pending = nil
     lock.unlock()
-    guard var event else { return false }
-    defer { clReleaseEvent(event) }
+    guard let last else { return false }
+    defer { clReleaseEvent(last.event) }
     var state: cl_int = 0
     try CLStatus.check(
-      clGetEventInfo(event, cl_event_info(CL_EVENT_COMMAND_EXECUTION_STATUS), MemoryLayout<cl_int>.size, &state, nil),
-      "clGetEventInfo(upload)")
+      clGetEventInfo(last.event, cl_event_info(CL_EVENT_COMMAND_EXECUTION_STATUS), MemoryLayout<cl_int>.size, &state, nil),
+      "clGetEventInfo(transfer)")
+    if state < 0 { throw KallimaError.openCL(call: "transfer to or from pinned host memory", code: state, name: CLStatus.name(state)) }
     guard state != CL_COMPLETE else { return false }
-    backend.locked { backend.counters.stagingWaits += 1 }
-    // The upload may still sit unsubmitted in the queue; waiting alone need not submit it.
+    if last.isUpload { backend.locked { backend.counters.stagingWaits += 1 } }
+    // The transfer may still sit unsubmitted in the queue; waiting alone need not submit it.
     try CLStatus.check(clFlush(backend.queue.handle), "clFlush")
-    var handle: cl_event? = event
-    try CLStatus.check(clWaitForEvents(1, &handle), "clWaitForEvents(upload)")
-    event = handle!
+    var handle: cl_event? = last.event
+    try CLStatus.check(clWaitForEvents(1, &handle), "clWaitForEvents(transfer)")
     return true
   }
 }
@@ -110,23 +110,42 @@ extension OpenCLBackend {
 
   public func upload(_ staging: StagingBuffer, to tensor: Tensor) throws {
     let op = "upload"
-    guard let pinned = staging as? CLStagingBuffer, pinned.backend === self else {
-      throw KallimaError.wrongBackend(op: op, expected: name, got: "a staging buffer of another backend")
-    }
-    let b = try bytes(tensor, op)
-    try ShapeCheck.expect(
-      op, staging.bytes.count >= tensor.count,
-      "staging buffer of \(staging.bytes.count) bytes for a tensor of \(tensor.count)")
+    let pinned = try pinnedStaging(staging, op)
+    let (b, count) = tensor.buffer is CLByteBuffer ? (try bytes(tensor, op), tensor.count) : (try mem(tensor, op), 4 * tensor.count)
+    try ShapeCheck.expect(op, staging.bytes.count >= count, "staging buffer of \(staging.bytes.count) bytes for \(count)")
     try locked {
       var event: cl_event?
       try CLStatus.check(
-        clEnqueueWriteBuffer(
-          queue.handle, b.handle, cl_bool(CL_FALSE), 0, tensor.count, staging.bytes.baseAddress, 0, nil, &event),
-        "clEnqueueWriteBuffer(\(tensor.count) bytes, non-blocking)")
-      pinned.uploaded(event)
-      counters.bytesToDevice += tensor.count
+        clEnqueueWriteBuffer(queue.handle, b.handle, cl_bool(CL_FALSE), 0, count, staging.bytes.baseAddress, 0, nil, &event),
+        "clEnqueueWriteBuffer(\(count) bytes, non-blocking)")
+      pinned.enqueued(event, isUpload: true)
+      counters.bytesToDevice += count
       try enqueued()
     }
+  }
+
+  public func download(_ tensor: Tensor, into staging: StagingBuffer) throws {
+    let op = "download"
+    let pinned = try pinnedStaging(staging, op)
+    let b = try mem(tensor, op)
+    let count = 4 * tensor.count
+    try ShapeCheck.expect(op, staging.bytes.count >= count, "staging buffer of \(staging.bytes.count) bytes for \(count)")
+    try locked {
+      var event: cl_event?
+      try CLStatus.check(
+        clEnqueueReadBuffer(queue.handle, b.handle, cl_bool(CL_FALSE), 0, count, staging.bytes.baseAddress, 0, nil, &event),
+        "clEnqueueReadBuffer(\(count) bytes, non-blocking)")
+      pinned.enqueued(event, isUpload: false)
+      counters.bytesFromDevice += count
+      try enqueued()
+    }
+  }
+
+  private func pinnedStaging(_ staging: StagingBuffer, _ op: String) throws -> CLStagingBuffer {
+    guard let pinned = staging as? CLStagingBuffer, pinned.backend === self else {
+      throw KallimaError.wrongBackend(op: op, expected: name, got: "a staging buffer of another backend")
+    }
+    return pinned
   }
 
   public var defaultDataMemory: Int { min(device.globalMemory / 2, device.maxAllocation) }

@@ -74,7 +74,8 @@ struct DataParallelTests {
   /// A 16x16 gray DCGAN (widths 4) trained 4 steps on 16 images with `collective`: every
   /// tensor of G and D, and the objective's state, afterwards.
   static func trainDCGAN(
-    on backend: Backend, batch: Int, synchronized: Bool, objective: Objective = .nonSaturating, collective: Collective
+    on backend: Backend, batch: Int, synchronized: Bool, objective: Objective = .nonSaturating, collective: Collective,
+    overlap: Bool = true
   ) throws -> [String: [Float]] {
     let config = DCGANConfig(nz: 8, ngf: 4, ndf: 4, channels: 1, imageSize: 16)
     var recipe = try GANRecipe.dcgan(config, objective: objective)
@@ -84,6 +85,7 @@ struct DataParallelTests {
     let trainer = try GANTrainer(
       backend: backend, recipe: recipe, batch: batch, seed: 1, data: .dataset(images, seed: 2, flip: true),
       collective: collective)
+    for plan in [trainer.dPlan, trainer.gPlan] { plan.overlapsCommunication = overlap }
     for _ in 0..<4 { try trainer.step() }
     #expect(try trainer.ranksThatDiffer().isEmpty)
     var out: [String: [Float]] = [:]
@@ -149,7 +151,7 @@ struct DataParallelTests {
     print("data parallel (CPU, README recipe): worst relative difference \(worst.0) in \(worst.1)")
   }
 
-  @Test("DCGAN on OpenCL, 2 ranks with per-rank batch norm: the ranks stay identical, and differ from one rank of the whole batch")
+  @Test("DCGAN on OpenCL, 2 ranks with per-rank batch norm: the ranks stay identical, overlapped or blocking, and differ from one rank of the whole batch")
   func batchNormPerRank() throws {
     let ranks = try job(ranks: 2) { _, c in
       try Self.trainDCGAN(on: try OpenCLBackend(), batch: 4, synchronized: false, collective: c)
@@ -161,6 +163,11 @@ struct DataParallelTests {
     let worst = worstDifference(ranks[0], single).0
     #expect(worst > 1e-2, "per-rank batch norm changed nothing: \(worst)")
     print("data parallel (OpenCL, DCGAN, per-rank batch norm): worst relative difference from one rank \(worst)")
+    // The same job with every exchange blocking the launching thread: the same bits.
+    let blocking = try job(ranks: 2) { _, c in
+      try Self.trainDCGAN(on: try OpenCLBackend(), batch: 4, synchronized: false, collective: c, overlap: false)
+    }
+    #expect(differing(ranks[0], blocking[0]).isEmpty, "overlapped and blocking exchanges differ: \(differing(ranks[0], blocking[0]))")
   }
 }
 

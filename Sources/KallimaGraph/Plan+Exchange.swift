@@ -1,0 +1,80 @@
+import Foundation
+import KallimaCore
+
+/// One `allreduceMean` node's exchange with the other ranks, run by run: its input is
+/// downloaded into pinned host memory without waiting (after the launches that compute it),
+/// summed over the ranks, divided by their count, and uploaded into its output before the
+/// first launch that reads it. No MPI implementation reads OpenCL buffers, so this staging
+/// is the only way across; the pinned buffer is made once and kept.
+final class Exchange {
+  let node: Int
+  let input: Tensor
+  let output: Tensor
+  var staging: StagingBuffer?
+  /// The reduction under way on the plan's queue (nil when it ran inline, or none is).
+  var ticket: CollectiveQueue.Ticket?
+  /// Started this run and not yet uploaded.
+  var isPending = false
+
+  init(node: Int, input: Tensor, output: Tensor) {
+    (self.node, self.input, self.output) = (node, input, output)
+  }
+}
+
+extension Plan {
+  /// Enqueues the exchange's download and hands its reduction to the queue (or runs it here,
+  /// blocking, when the plan does not overlap or the collective only takes calls from the
+  /// thread that started it).
+  func start(_ e: Exchange) throws {
+    let staging = try e.staging ?? backend.makeStagingBuffer(bytes: 4 * e.input.count)
+    e.staging = staging
+    try backend.download(e.input, into: staging)
+    let collective = self.collective
+    let count = e.input.count
+    let reduce = {
+      try staging.waitForTransfer()
+      let values = UnsafeMutableBufferPointer<Float>(
+        start: staging.bytes.baseAddress!.assumingMemoryBound(to: Float.self), count: count)
+      try collective.allreduceSum(values)
+      // The division of `allreduceMean(_:)`, in float on every rank alike.
+      let n = Float(collective.size)
+      for i in values.indices { values[i] /= n }
+    }
+    e.isPending = true
+    if overlapsCommunication && collective.acceptsCallsFromAnyThread {
+      if queue == nil { queue = CollectiveQueue(name: "kallima exchanges (rank \(collective.rank))") }
+      e.ticket = queue!.submit(reduce)
+    } else {
+      let start = DispatchTime.now().uptimeNanoseconds
+      defer { exposedCommunicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+      try reduce()
+    }
+  }
+
+  /// Waits for the exchange's reduction and enqueues the upload of the average into its
+  /// output, ahead of the launch about to read it. The staging memory is not touched again
+  /// until the next run's download into it has completed, which the in-order queue puts
+  /// after this upload.
+  func finish(_ e: Exchange) throws {
+    guard e.isPending else { return }
+    e.isPending = false
+    if let ticket = e.ticket, let queue {
+      e.ticket = nil
+      let before = queue.exposedSeconds
+      defer { exposedCommunicationSeconds += queue.exposedSeconds - before }
+      try queue.waitFor(ticket)
+    }
+    try backend.upload(e.staging!, to: e.output)
+  }
+
+  /// Finishes every exchange this run started and waits for the queue to be empty.
+  func finishExchanges() throws {
+    guard !exchanges.isEmpty else { return }
+    for e in exchanges.values.sorted(by: { $0.node < $1.node }) { try finish(e) }
+    if let queue {
+      let before = queue.exposedSeconds
+      defer { exposedCommunicationSeconds += queue.exposedSeconds - before }
+      try queue.drain()
+    }
+  }
+}
