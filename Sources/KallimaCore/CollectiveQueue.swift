@@ -47,9 +47,6 @@ public final class CollectiveQueue: @unchecked Sendable {
   private let state = State()
   /// Tickets submitted and not yet drained (the submitting thread's own list).
   private var pending: [Ticket] = []
-  /// Seconds the submitting thread has spent blocked in `waitFor` and `drain`: the part of
-  /// the communication that the device work did not hide.
-  public private(set) var exposedSeconds: Double = 0
 
   public init(name: String = "kallima collective") {
     let state = self.state
@@ -78,20 +75,13 @@ public final class CollectiveQueue: @unchecked Sendable {
     return ticket
   }
 
-  /// Blocks until `ticket`'s operation has run, counting the time as exposed communication.
-  public func waitFor(_ ticket: Ticket) throws {
-    let start = DispatchTime.now().uptimeNanoseconds
-    defer { exposedSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
-    try ticket.wait()
-  }
-
   /// Blocks until every submitted operation has run; rethrows the first error among them.
   public func drain() throws {
     let tickets = pending
     pending.removeAll()
     var first: Error?
     for t in tickets {
-      do { try waitFor(t) } catch { first = first ?? error }
+      do { try t.wait() } catch { first = first ?? error }
     }
     if let first { throw first }
   }

@@ -15,6 +15,9 @@ final class Exchange {
   var ticket: CollectiveQueue.Ticket?
   /// Started this run and not yet uploaded.
   var isPending = false
+  /// Seconds in the collective's reduction, all runs (written by the thread that reduces;
+  /// read after the run has drained the queue).
+  var seconds: Double = 0
 
   init(node: Int, input: Tensor, output: Tensor) {
     (self.node, self.input, self.output) = (node, input, output)
@@ -33,6 +36,8 @@ extension Plan {
     let count = e.input.count
     let reduce = {
       try staging.waitForTransfer()
+      let start = DispatchTime.now().uptimeNanoseconds
+      defer { e.seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
       let values = UnsafeMutableBufferPointer<Float>(
         start: staging.bytes.baseAddress!.assumingMemoryBound(to: Float.self), count: count)
       try collective.allreduceSum(values)
@@ -45,8 +50,6 @@ extension Plan {
       if queue == nil { queue = CollectiveQueue(name: "kallima exchanges (rank \(collective.rank))") }
       e.ticket = queue!.submit(reduce)
     } else {
-      let start = DispatchTime.now().uptimeNanoseconds
-      defer { exposedCommunicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
       try reduce()
     }
   }
@@ -58,11 +61,9 @@ extension Plan {
   func finish(_ e: Exchange) throws {
     guard e.isPending else { return }
     e.isPending = false
-    if let ticket = e.ticket, let queue {
+    if let ticket = e.ticket {
       e.ticket = nil
-      let before = queue.exposedSeconds
-      defer { exposedCommunicationSeconds += queue.exposedSeconds - before }
-      try queue.waitFor(ticket)
+      try ticket.wait()
     }
     try backend.upload(e.staging!, to: e.output)
   }
@@ -71,10 +72,6 @@ extension Plan {
   func finishExchanges() throws {
     guard !exchanges.isEmpty else { return }
     for e in exchanges.values.sorted(by: { $0.node < $1.node }) { try finish(e) }
-    if let queue {
-      let before = queue.exposedSeconds
-      defer { exposedCommunicationSeconds += queue.exposedSeconds - before }
-      try queue.drain()
-    }
+    try queue?.drain()
   }
 }

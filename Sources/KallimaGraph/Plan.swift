@@ -45,9 +45,10 @@ public final class Plan {
   }
   /// The thread this plan's exchanges run on, made at the first exchange.
   var queue: CollectiveQueue?
-  /// Seconds the launching thread has spent blocked on exchanges since the plan was made:
-  /// the communication the device work did not hide.
-  public internal(set) var exposedCommunicationSeconds: Double = 0
+  /// Seconds spent in the collective's reductions of this plan's exchanges since the plan
+  /// was made (on whichever thread ran them): the communication itself, without the
+  /// staging transfers or the wait for the device to compute what is exchanged.
+  public var communicationSeconds: Double { exchanges.values.reduce(0) { $0 + $1.seconds } }
   /// This rank's part of a data-parallel job, when the plan is one of `count` replicas, each
   /// training on its own `1/count` of a batch `count` times the plan's: data gathering and
   /// random nodes take rank `rank`'s slice of what a single plan of the whole batch would

@@ -29,6 +29,15 @@ struct Kallima: ParsableCommand {
     return started
   }
 
+  /// ", rank r of n (Open MPI v4.1.4)," for a rank of a job; empty for one process. Says so
+  /// when the MPI library will not take calls from a second thread, so the gradient
+  /// exchanges block instead of overlapping with the backward pass.
+  static func rankClause(_ job: Collective) -> String {
+    guard job.size > 1 else { return "" }
+    let overlap = job.acceptsCallsFromAnyThread ? "" : "; no MPI_THREAD_SERIALIZED, so gradient exchanges do not overlap"
+    return ", rank \(job.rank) of \(job.size) (\(job.description)\(overlap)),"
+  }
+
   static var rankTag: String { job.map { $0.size > 1 ? " (rank \($0.rank) of \($0.size))" : "" } ?? "" }
 
   /// Prints `message` and exits with `status`, ending every rank of a job (MPI_Abort) on a

@@ -158,7 +158,7 @@ struct TrainGAN: ParsableCommand {
     try events.reportingEnd("step", at: { started?.step }) {
       let backend = try DeviceSelection.makeBackend(
         try DeviceSelection.selector(device, localRank: job.localRank, localSize: job.localSize), suggestTuning: job.rank == 0)
-      printError("kallima train\(job.size > 1 ? ", rank \(job.rank) of \(job.size) (\(job.description))," : "") on \(backend.name)")
+      printError("kallima train\(Kallima.rankClause(job)) on \(backend.name)")
       let stopper = StopSignal()
       let progress = Progress(total: options.steps)
       let show = { (event: TrainingRun.Event) in

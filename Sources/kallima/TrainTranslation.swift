@@ -87,7 +87,7 @@ struct TranslationFlags: ParsableArguments {
     let backend = try DeviceSelection.makeBackend(
       try DeviceSelection.selector(device, localRank: job.localRank, localSize: job.localSize), suggestTuning: job.rank == 0)
     printError(
-      "kallima train \(options.method.rawValue)\(job.size > 1 ? ", rank \(job.rank) of \(job.size) (\(job.description))," : "") on \(backend.name)")
+      "kallima train \(options.method.rawValue)\(Kallima.rankClause(job)) on \(backend.name)")
     let stopper = StopSignal()
     let terminal = isatty(STDERR_FILENO) == 1
     var target = 0
