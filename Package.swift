@@ -86,7 +86,7 @@ let package = Package(
       name: "kallima-fuzz", dependencies: ["KallimaData", "KallimaEval", "KallimaGAN", "KallimaTrain"], path: "Fuzz/Sources"),
     .testTarget(name: "KallimaCPUTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpSuite"]),
     .testTarget(
-      name: "KallimaGraphTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGraph"]),
+      name: "KallimaGraphTests", dependencies: ["KallimaCore", "KallimaCPU", "KallimaOpenCL", "KallimaGraph", "KallimaNN"]),
     .testTarget(name: "KallimaDataTests", dependencies: ["KallimaCore", "KallimaData"], resources: [.copy("Fixtures")]),
     .testTarget(
       name: "KallimaEvalTests",

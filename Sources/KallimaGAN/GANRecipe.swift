@@ -35,6 +35,14 @@ public struct GANRecipe {
   /// A conditional GAN (SPEC §3): G and D read the condition rows from their scope
   /// (`conditionKey`), and D is trained on the pairs its head asks for. nil: unconditional.
   public var conditioning: Conditioning?
+  /// A layer every real batch passes through before D sees it (and before a penalty
+  /// differentiates D at it), bound in D's store in train mode: Progressive GAN pools the
+  /// full-size images down to the resolution being trained and fades them as G's output
+  /// fades. nil: D sees the data as it is.
+  public var realInput: (any Layer)?
+  /// One real image's shape as the data gives it, when `realInput` changes it; nil: the
+  /// data is `imageShape`.
+  public var dataShape: Shape?
 
   public init(
     generator: any Layer, discriminator: any Layer, latentShape: Shape, imageShape: Shape,
@@ -85,6 +93,7 @@ public struct GANRecipe {
     parts += regularizers.map { r in
       switch r {
       case .r1(let gamma, let every): return every > 1 ? "R1 γ \(gamma) every \(every)" : "R1 γ \(gamma)"
+      case .drift(let epsilon): return "drift ε \(epsilon)"
       }
     }
     if spectralNorm { parts.append("spectral norm") }
@@ -102,7 +111,7 @@ public struct GANRecipe {
       throw fail("WGAN weight clipping and spectral normalisation both constrain D's Lipschitz constant; use --loss wgan-gp or hinge with --spectral-norm, or wgan without it")
     }
     if objective.discriminatorIsAutoencoder, !regularizers.isEmpty {
-      throw fail("R1 needs a D that scores images; BEGAN's D reconstructs them")
+      throw fail("R1 and the drift term need a D that scores images; BEGAN's D reconstructs them")
     }
     if let r = regularizers.first(where: { $0.every < 1 }) {
       throw fail("a lazy regulariser needs every >= 1, got \(r.every)")

@@ -101,6 +101,10 @@ public final class GANTrainer {
   /// With a streamed source: the stream, the byte window it uploads into, and the order.
   private let feed: (stream: BatchStream, window: Tensor, order: DataOrder, flip: Bool)?
   public private(set) var steps = 0
+  /// Iterations added to the position of every random draw and of the data order, not to
+  /// the optimisers' step counts: a Progressive GAN's phase trainers continue one noise
+  /// stream and one pass over the data while each phase's Adam starts afresh. 0 by default.
+  public var streamOffset: UInt64 = 0
   /// The ranks of a data-parallel job (`SingleProcess` unless given): each runs this trainer
   /// on its own `batch` images of a job batch of `batch · collective.size`.
   public let collective: Collective
@@ -130,9 +134,14 @@ public final class GANTrainer {
   /// single trainer of the whole batch would draw, split), the gradients are averaged before
   /// every optimiser step and the batch-norm running statistics after every plan, so all
   /// ranks hold the same weights and state throughout (`ranksThatDiffer` checks).
+  ///
+  /// `stores`: the tensors to train, when they exist already (a Progressive GAN hands each
+  /// phase's trainer the stores of the phase before, so the layers both share keep their
+  /// weights); tensors the recipe needs and the stores lack are made and initialised, and
+  /// the EMA of a new G tensor starts from it. nil: new stores from `seed`.
   public init(
     backend: Backend, recipe: GANRecipe, batch: Int, seed: UInt64 = 0, noise: NoiseSource = .device(seed: 0),
-    data: RealSource = .tensor, conditions: Tensor? = nil, collective: Collective = SingleProcess()
+    data: RealSource = .tensor, conditions: Tensor? = nil, collective: Collective = SingleProcess(), stores: Stores? = nil
   ) throws {
     guard batch >= 2 else {
       throw KallimaError.invalidArgument(op: "GANTrainer", message: "batch must be at least 2 (batch norm needs it), got \(batch)")
@@ -143,20 +152,32 @@ public final class GANTrainer {
     self.backend = backend
     self.recipe = recipe
     self.batch = batch
-    generatorParameters = ParameterStore(backend: backend, seed: seed &* 2 &+ 1)
-    discriminatorParameters = ParameterStore(backend: backend, seed: seed &* 2 &+ 2)
-    objectiveParameters = ParameterStore(backend: backend, seed: seed &* 2 &+ 3)
-    emaParameters = recipe.ema.map { _ in ParameterStore(backend: backend, seed: 0) }
-    let imageShape = Shape([batch] + recipe.imageShape.dims)
+    if let stores {
+      guard (stores.ema != nil) == (recipe.ema != nil) else {
+        throw KallimaError.invalidArgument(op: "GANTrainer", message: "the stores \(stores.ema == nil ? "lack" : "have") an EMA store and the recipe \(recipe.ema == nil ? "has no" : "has an") EMA")
+      }
+      generatorParameters = stores.generator
+      discriminatorParameters = stores.discriminator
+      objectiveParameters = stores.objective
+      emaParameters = stores.ema
+    } else {
+      generatorParameters = ParameterStore(backend: backend, seed: seed &* 2 &+ 1)
+      discriminatorParameters = ParameterStore(backend: backend, seed: seed &* 2 &+ 2)
+      objectiveParameters = ParameterStore(backend: backend, seed: seed &* 2 &+ 3)
+      emaParameters = recipe.ema.map { _ in ParameterStore(backend: backend, seed: 0) }
+    }
+    let averaged = Set(emaParameters?.entries.map(\.name) ?? [])
+    let dataShape = recipe.dataShape ?? recipe.imageShape
+    let imageShape = Shape([batch] + dataShape.dims)
     real = try backend.zeros(imageShape)
     statisticNames = ["loss_D", "loss_G", "D(x)", "D(G(z))"] + recipe.objective.extraStatistics
-      + (recipe.regularizers.isEmpty ? [] : ["r1_grad_norm"]) + (recipe.conditioning?.statistics ?? [])
+      + recipe.regularizers.compactMap(\.statistic) + (recipe.conditioning?.statistics ?? [])
     accumulator = try backend.zeros([1, statisticNames.count])
 
     if case .dataset(let images, _, _) = data {
-      guard Array(images.shape.dims.dropFirst()) == recipe.imageShape.dims else {
+      guard Array(images.shape.dims.dropFirst()) == dataShape.dims else {
         throw KallimaError.shapeMismatch(
-          op: "GANTrainer", message: "dataset images are \(Shape(Array(images.shape.dims.dropFirst()))), the recipe makes \(recipe.imageShape)")
+          op: "GANTrainer", message: "dataset images are \(Shape(Array(images.shape.dims.dropFirst()))), the recipe takes \(dataShape)")
       }
     }
     if case .streamed(let stream, let count, let seed, let flip) = data {
@@ -195,11 +216,27 @@ public final class GANTrainer {
     feeds = random.feeds
     try synchronizeParameters()
     if let ema = emaParameters {
-      // The average starts from G's initial weights.
-      for e in generatorParameters.entries where ema[e.name] != nil {
+      // The average starts from G's initial weights (those it did not average already).
+      for e in generatorParameters.entries where ema[e.name] != nil && !averaged.contains(e.name) {
         try backend.scale(e.tensor, alpha: 1, y: ema[e.name]!)
       }
     }
+  }
+
+  /// The tensors a trainer trains (see `init`'s `stores`).
+  public struct Stores {
+    public var generator: ParameterStore
+    public var discriminator: ParameterStore
+    public var objective: ParameterStore
+    public var ema: ParameterStore?
+    public init(generator: ParameterStore, discriminator: ParameterStore, objective: ParameterStore, ema: ParameterStore?) {
+      (self.generator, self.discriminator, self.objective, self.ema) = (generator, discriminator, objective, ema)
+    }
+  }
+
+  /// This trainer's stores, to hand to the next one.
+  public var stores: Stores {
+    Stores(generator: generatorParameters, discriminator: discriminatorParameters, objective: objectiveParameters, ema: emaParameters)
   }
 
   /// One training iteration: n_critic D updates, then one G update. Enqueues and returns.
@@ -213,11 +250,11 @@ public final class GANTrainer {
     let every = UInt64(recipe.regularizers.first?.every ?? 1)
     let plan = regularizedDPlan.map { discriminatorUpdates % every == 0 ? $0 : dPlan } ?? dPlan
     plan.learningRateScale = recipe.schedule.factor(iteration: steps)
-    plan.streamPosition = discriminatorUpdates
+    plan.streamPosition = discriminatorUpdates &+ streamOffset &* UInt64(nCritic)
     plan.optimizerStep = Int(discriminatorUpdates) + 1
     if let feed {
       // This rank's slice of the job's batch (a stream made with a stride of the job's batch).
-      let position = dPlan.shard.imagePosition(discriminatorUpdates, batch: batch)
+      let position = dPlan.shard.imagePosition(plan.streamPosition!, batch: batch)
       try feed.stream.enqueueBatch(position: position, into: feed.window)
       try backend.gather_images_u8(
         source: feed.window, y: real, order: feed.order, position: position, flip: feed.flip, streamed: true)
@@ -229,6 +266,7 @@ public final class GANTrainer {
   /// The G update that completes the current iteration.
   public func runGeneratorStep() throws {
     gPlan.learningRateScale = recipe.schedule.factor(iteration: steps)
+    gPlan.streamPosition = gPlan.runs &+ streamOffset
     try gPlan.run()
     steps += 1
     stepsSinceRead += 1
@@ -354,7 +392,7 @@ public final class GANTrainer {
   ) throws -> (Graph, GraphBinder) {
     let g = Graph()
     let b = GraphBinder(graph: g)
-    let x: Value
+    var x: Value
     switch data {
     case .tensor, .streamed:
       x = g.input(real.shape, name: "real")
@@ -364,6 +402,9 @@ public final class GANTrainer {
       b.bind(source, images)
       x = try g.value(
         .gatherImages(DataOrder(seed: seed, count: images.shape[0]), batch: batch, flip: flip), [source], name: "real")
+    }
+    if let layer = recipe.realInput {
+      x = try layer(x, in: Scope(binder: b, store: discriminator, tag: "D(real input)", options: BindOptions(mode: .train)))
     }
     // The real batch's condition rows (conditional recipes), gathered in the images' order.
     let c = try conditions.rows(b, batch: batch, step: .discriminator)
@@ -427,8 +468,8 @@ public final class GANTrainer {
       let scale = { (v: Value, what: String) throws -> Value in
         regularizerWeight == 1 ? v : try g.value(.scale(regularizerWeight), [v], name: what)
       }
-      terms.penalties.append(try scale(penalty, "lazy R1 penalty"))
-      terms.extras["r1_grad_norm"] = try scale(norm, "lazy R1 norm")
+      terms.penalties.append(try scale(penalty, "lazy penalty"))
+      if let name = r.statistic, let norm { terms.extras[name] = try scale(norm, "lazy \(name)") }
     }
     let gradsPenalties = try terms.penalties.map { try gradients(g, b, discriminator, of: $0) }
     let grads = try DataParallel.averaged(

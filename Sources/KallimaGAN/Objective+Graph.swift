@@ -221,10 +221,14 @@ extension Objective {
 }
 
 extension Regularizer {
-  /// The penalty term for D's loss (R1 differentiates the D(x) already built).
-  func penalty(_ c: DStepContext, x: Value, dReal: Value) throws -> (Value, Value) {
+  /// The penalty term for D's loss (R1 differentiates the D(x) already built), and the value
+  /// of its `statistic`.
+  func penalty(_ c: DStepContext, x: Value, dReal: Value) throws -> (Value, Value?) {
     let g = c.graph
     switch self {
+    case .drift(let epsilon):
+      let squares = try g.value(.mul, [dReal, dReal], name: "D(x)²")
+      return (try g.mean(squares, alpha: epsilon, name: "drift ε·E[D(x)²]"), nil)
     case .r1(let gamma, _):
       let total = try g.value(.reduceSum(alpha: 1), [dReal], name: "ΣD(x)")
       guard let grad = try g.gradients(of: total, wrt: [x])[0] else {

@@ -97,11 +97,23 @@ public enum Regularizer: Sendable, Equatable {
   /// forward as the loss. Lazy when `every` > 1 (Karras et al. 2020): added to every
   /// `every`-th D update only, weighted by `every`.
   case r1(gamma: Float, every: Int = 1)
+  /// Progressive GAN's drift term (Karras et al. 2018, §A.1): ε·E[D(x)²] on real data,
+  /// which keeps a WGAN critic's scores from drifting far from zero (ε = 0.001 there).
+  case drift(epsilon: Float)
 
   /// D updates between two that carry the penalty.
   public var every: Int {
     switch self {
     case .r1(_, let every): return every
+    case .drift: return 1
+    }
+  }
+
+  /// The statistic the regulariser logs beside the losses, if any.
+  public var statistic: String? {
+    switch self {
+    case .r1: return "r1_grad_norm"
+    case .drift: return nil
     }
   }
 }

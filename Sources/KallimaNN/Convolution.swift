@@ -13,6 +13,11 @@ public struct Conv2d: Layer {
   public var bias: Bool
   public var weightInit: ParameterInit
   public var biasInit: ParameterInit
+  /// A constant the stored weight is multiplied by at every use (1: none). The equalised
+  /// learning rate of Progressive GAN (Karras et al. 2018, §4.1): weights drawn N(0, 1) and
+  /// scaled by He's constant gain/√fan-in at run time, so Adam's step is the same size
+  /// relative to every layer's weights.
+  public var weightScale: Float = 1
 
   public init(
     _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
@@ -29,9 +34,23 @@ public struct Conv2d: Layer {
     self.biasInit = biasInit ?? .pytorchDefault(fanIn: fanIn)
   }
 
+  /// An equalised-learning-rate convolution: weight N(0, 1) scaled by gain/√(in·k²) at run
+  /// time, bias zero (Progressive GAN's conv2d with use_wscale; gain √2 before a leaky ReLU).
+  /// The scale is formed in Double and rounded once, as the reference's NumPy constant.
+  public static func equalized(
+    _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, padding: Int = 0, gain: Double = 2.0.squareRoot()
+  ) -> Conv2d {
+    var conv = Conv2d(
+      inputChannels, outputChannels, kernelSize: kernelSize, padding: padding, weightInit: .normal(mean: 0, std: 1),
+      biasInit: .constant(0))
+    conv.weightScale = Float(gain / Double(inputChannels * kernelSize * kernelSize).squareRoot())
+    return conv
+  }
+
   public func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
-    let w = try scope.weight(
-      "weight", [outputChannels, inputChannels, kernelSize, kernelSize], weightInit, spectralNormDim: 0)
+    let w = try scope.scaled(
+      try scope.weight("weight", [outputChannels, inputChannels, kernelSize, kernelSize], weightInit, spectralNormDim: 0),
+      by: weightScale)
     var inputs = [x, w]
     if bias { inputs.append(try scope.parameter("bias", [outputChannels], biasInit)) }
     return try scope.value(.conv2d(Conv2dParams(stride: stride, padding: padding)), inputs, "conv")
@@ -86,6 +105,8 @@ public struct Linear: Layer {
   public var bias: Bool
   public var weightInit: ParameterInit
   public var biasInit: ParameterInit
+  /// A constant the stored weight is multiplied by at every use (see `Conv2d.weightScale`).
+  public var weightScale: Float = 1
 
   public init(
     _ inputFeatures: Int, _ outputFeatures: Int, bias: Bool = true, weightInit: ParameterInit? = nil,
@@ -104,10 +125,28 @@ public struct Linear: Layer {
       throw KallimaError.shapeMismatch(
         op: scope.nodeName("linear"), message: "input must be [N, \(inputFeatures)], got \(s); flatten images first")
     }
-    let w = try scope.weight("weight", [outputFeatures, inputFeatures], weightInit, spectralNormDim: 0)
+    let w = try scope.scaled(
+      try scope.weight("weight", [outputFeatures, inputFeatures], weightInit, spectralNormDim: 0), by: weightScale)
     var y = try scope.value(.matmul(transposeA: false, transposeB: true, alpha: 1), [x, w], "linear")
     if bias { y = try scope.value(.addChannel, [y, try scope.parameter("bias", [outputFeatures], biasInit)], "linear bias") }
     return y
+  }
+}
+
+extension Linear {
+  /// An equalised-learning-rate linear layer: weight N(0, 1) scaled by gain/√in at run time,
+  /// bias zero (Progressive GAN's dense with use_wscale).
+  public static func equalized(_ inputFeatures: Int, _ outputFeatures: Int, gain: Double = 2.0.squareRoot()) -> Linear {
+    var linear = Linear(inputFeatures, outputFeatures, weightInit: .normal(mean: 0, std: 1), biasInit: .constant(0))
+    linear.weightScale = Float(gain / Double(inputFeatures).squareRoot())
+    return linear
+  }
+}
+
+extension Scope {
+  /// `w`·scale as a node (w itself when the scale is 1).
+  func scaled(_ w: Value, by scale: Float) throws -> Value {
+    scale == 1 ? w : try value(.scale(scale), [w], "weight·\(scale)")
   }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import KallimaCPU
 import KallimaCore
 import KallimaGraph
+import KallimaNN
 import KallimaOpenCL
 import Testing
 
@@ -455,4 +456,27 @@ func centralDifference(
   base[i] = original
   try cpu.writeDouble(base, to: t)
   return (8 * (sides[1] - sides[2]) - (sides[0] - sides[3])) / (12 * h)
+}
+
+extension DoubleBackpropTests {
+  /// Progressive GAN's layers, built from differentiable ops (KallimaNN): pixel norm's
+  /// 1x1 convolutions with constant ones and rsqrt, and minibatch stddev's products with
+  /// rows of ones and sqrt. WGAN-GP differentiates D's input gradient through them.
+  @Test("Progressive GAN's pixel norm and minibatch stddev: conv → LReLU → pixel norm → minibatch stddev → conv → Σ(·)²")
+  func progressiveLayers() throws {
+    for kind in InputGradientPenalty.allCases {
+      let g = Graph()
+      let b = GraphBinder(graph: g)
+      let store = ParameterStore(backend: CPUBackend(), seed: 5)
+      let scope = Scope(binder: b, store: store, tag: "D")
+      let x = g.input([8, 2, 4, 4], name: "x")  // 2 groups of 4
+      var h = try Conv2d.equalized(2, 3, kernelSize: 3, padding: 1)(x, in: scope.child("conv1"))
+      h = try PixelNorm()(try LeakyReLU(0.2)(h, in: scope), in: scope)
+      h = try MinibatchStdDev(groupSize: 4)(h, in: scope)
+      let f = try g.sumOfSquares(try Conv2d.equalized(4, 2, kernelSize: 3, padding: 1)(h, in: scope.child("conv2")))
+      let parameters = b.parameters(of: store).sorted { $0.key < $1.key }.map(\.value)
+      try DoubleBackpropChecker(g).check(
+        critic: f, x: x, wrt: parameters + [x], penalty: kind, tolerance: Self.tolerance, label: "progressive layers")
+    }
+  }
 }

@@ -1,0 +1,205 @@
+import KallimaCore
+import KallimaGraph
+import KallimaNN
+
+/// When a Progressive GAN grows: a stable phase at 4x4, then for every larger side a fade-in
+/// phase and a stable one, each showing D `imagesPerPhase` real images (the reference's
+/// lod_training_kimg = lod_transition_kimg = 600); the last stable phase runs on for as
+/// long as training does. The batch may change with the side (the paper: 16 up to 128²,
+/// then 14, 6, 3).
+public struct ProgressiveSchedule: Codable, Equatable, Sendable {
+  public var imagesPerPhase: Int
+  /// Batch by side; sides not listed take `defaultBatch`.
+  public var batchBySide: [Int: Int]
+  public var defaultBatch: Int
+
+  public init(imagesPerPhase: Int = 600_000, defaultBatch: Int = 16, batchBySide: [Int: Int] = [256: 14, 512: 6, 1024: 3]) {
+    (self.imagesPerPhase, self.defaultBatch, self.batchBySide) = (imagesPerPhase, defaultBatch, batchBySide)
+  }
+
+  public func batch(side: Int) -> Int { batchBySide[side] ?? defaultBatch }
+
+  /// One phase: the side trained, and whether its block is fading in.
+  public struct Phase: Codable, Equatable, Sendable, CustomStringConvertible {
+    public var resolution: Int
+    public var fading: Bool
+    public var description: String { "\(resolution)x\(resolution) \(fading ? "fade-in" : "stable")" }
+  }
+
+  /// Every phase on the way to `resolution`, in order.
+  public func phases(to resolution: Int) -> [Phase] {
+    var phases = [Phase(resolution: 4, fading: false)]
+    var side = 8
+    while side <= resolution {
+      phases += [Phase(resolution: side, fading: true), Phase(resolution: side, fading: false)]
+      side *= 2
+    }
+    return phases
+  }
+
+  /// G updates a phase at `side` takes (the last phase: unbounded).
+  public func steps(side: Int) -> Int { (imagesPerPhase + batch(side: side) - 1) / batch(side: side) }
+
+  func validate(resolution: Int) throws {
+    guard imagesPerPhase > 0 else {
+      throw KallimaError.invalidArgument(op: "progan", message: "images per phase must be positive, got \(imagesPerPhase)")
+    }
+    for side in ProgressiveGAN.Config(resolution: resolution).resolutions where batch(side: side) < 2 {
+      throw KallimaError.invalidArgument(op: "progan", message: "the batch at \(side)x\(side) must be at least 2, got \(batch(side: side))")
+    }
+  }
+}
+
+/// Trains a Progressive GAN through its phases: each phase is a `GANTrainer` of that
+/// phase's networks, built once when the phase starts, on the stores of the phase before (so
+/// shared layers keep their weights). Within a phase nothing crosses to the host: the
+/// fade-in α is advanced on the device after every G update by a plan of its own,
+/// α = min(k·batch/imagesPerPhase, 1) from a step counter k that lives in the objective's
+/// store. Real images come from one full-size dataset, pooled to the phase's side in D's
+/// graph (`ProgressiveGAN.realInput`).
+///
+/// Adam's state: zeroed at every phase change, with its step count (bias correction)
+/// starting again, as the reference does (`reset_opt_for_new_lod`). The EMA of G (0.999)
+/// carries on; the EMA of a new layer starts from its initial weights.
+///
+/// The recipe is the paper's: WGAN-GP (λ 10) with the drift term 0.001·E[D(x)²], Adam
+/// lr 1e-3, β (0, 0.99), ε 1e-8 for both networks, one D update per G update.
+public final class ProgressiveTrainer {
+  public let model: ProgressiveGAN
+  public let schedule: ProgressiveSchedule
+  public let phases: [ProgressiveSchedule.Phase]
+  public let backend: Backend
+  /// The trainer of the current phase.
+  public private(set) var trainer: GANTrainer
+  public private(set) var phaseIndex: Int
+  /// G updates done in the current phase, and in all phases.
+  public private(set) var stepsInPhase = 0
+  public private(set) var steps = 0
+  public var phase: ProgressiveSchedule.Phase { phases[phaseIndex] }
+
+  let data: (images: Tensor, seed: UInt64, flip: Bool)
+  let seed: UInt64
+  let learningRate: Double
+  let collective: Collective
+  private var advance: Plan?
+
+  /// - Parameters:
+  ///   - images: the dataset at the final size [M, channels, resolution, resolution], floats
+  ///     in [−1, 1] or 8-bit images, on `backend`.
+  ///   - seed: initial weights and the noise stream; `dataSeed` the data order.
+  public init(
+    backend: Backend, model: ProgressiveGAN, schedule: ProgressiveSchedule = ProgressiveSchedule(), images: Tensor,
+    seed: UInt64 = 0, dataSeed: UInt64 = 1, flip: Bool = false, learningRate: Double = 1e-3,
+    collective: Collective = SingleProcess()
+  ) throws {
+    try schedule.validate(resolution: model.config.resolution)
+    let c = model.config
+    guard images.shape.rank == 4, Array(images.shape.dims.dropFirst()) == [c.channels, c.resolution, c.resolution] else {
+      throw KallimaError.shapeMismatch(
+        op: "progan", message: "the dataset is \(images.shape); the model takes [M, \(c.channels), \(c.resolution), \(c.resolution)]")
+    }
+    self.model = model
+    self.schedule = schedule
+    self.phases = schedule.phases(to: c.resolution)
+    self.backend = backend
+    self.data = (images, dataSeed, flip)
+    self.seed = seed
+    self.learningRate = learningRate
+    self.collective = collective
+    phaseIndex = 0
+    trainer = try Self.makeTrainer(
+      phase: phases[0], model: model, schedule: schedule, backend: backend, data: data, seed: seed,
+      learningRate: learningRate, collective: collective, stores: nil)
+  }
+
+  /// The recipe of one phase.
+  public static func recipe(_ model: ProgressiveGAN, phase: ProgressiveSchedule.Phase, learningRate: Double = 1e-3) throws -> GANRecipe {
+    let c = model.config
+    let adam = Optimizer.adam(AdamParams(lr: learningRate, beta1: 0, beta2: 0.99, eps: 1e-8))
+    var recipe = GANRecipe(
+      generator: try model.generator(resolution: phase.resolution, fading: phase.fading),
+      discriminator: try model.discriminator(resolution: phase.resolution, fading: phase.fading),
+      latentShape: [c.latent, 1, 1], imageShape: [c.channels, phase.resolution, phase.resolution],
+      objective: .wganGP(lambda: 10), regularizers: [.drift(epsilon: 0.001)], optimizerD: adam, optimizerG: adam,
+      ema: EMAConfig(beta: 0.999, start: 0))
+    recipe.realInput = try model.realInput(resolution: phase.resolution, fading: phase.fading)
+    recipe.dataShape = [c.channels, c.resolution, c.resolution]
+    return recipe
+  }
+
+  static func makeTrainer(
+    phase: ProgressiveSchedule.Phase, model: ProgressiveGAN, schedule: ProgressiveSchedule, backend: Backend,
+    data: (images: Tensor, seed: UInt64, flip: Bool), seed: UInt64, learningRate: Double, collective: Collective,
+    stores: GANTrainer.Stores?
+  ) throws -> GANTrainer {
+    try GANTrainer(
+      backend: backend, recipe: try recipe(model, phase: phase, learningRate: learningRate),
+      batch: schedule.batch(side: phase.resolution) / collective.size, seed: seed, noise: .device(seed: seed),
+      data: .dataset(data.images, seed: data.seed, flip: data.flip), collective: collective, stores: stores)
+  }
+
+  /// G updates left in the current phase (nil in the last, which runs on).
+  public var stepsLeftInPhase: Int? {
+    phaseIndex == phases.count - 1 ? nil : schedule.steps(side: phase.resolution) - stepsInPhase
+  }
+
+  /// One iteration of the current phase (one D update, one G update, α advanced), then the
+  /// next phase if this one is complete. Enqueues and returns, except at a phase change,
+  /// which builds the next phase's plans.
+  public func step() throws {
+    try trainer.step()
+    if phase.fading { try advanceAlpha() }
+    stepsInPhase += 1
+    steps += 1
+    if let left = stepsLeftInPhase, left <= 0 { try startPhase(phaseIndex + 1) }
+  }
+
+  /// Builds phase `index`'s trainer on the current stores: α and its counter to 0 when it
+  /// fades in (1 when it is stable, so sampling from the stores gives the phase's network),
+  /// Adam's moments to 0.
+  func startPhase(_ index: Int) throws {
+    let offset = trainer.streamOffset &+ UInt64(trainer.steps)
+    let stores = trainer.stores
+    phaseIndex = index
+    stepsInPhase = 0
+    advance = nil
+    trainer = try Self.makeTrainer(
+      phase: phases[index], model: model, schedule: schedule, backend: backend, data: data, seed: seed,
+      learningRate: learningRate, collective: collective, stores: stores)
+    trainer.streamOffset = offset
+    for store in [stores.generator, stores.discriminator] {
+      for e in store.entries where e.name.hasSuffix(".exp_avg") || e.name.hasSuffix(".exp_avg_sq") {
+        try backend.fill(e.tensor, value: 0)
+      }
+    }
+    try setAlpha(phase.fading ? 0 : 1)
+  }
+
+  /// Every store's α (G, D, the EMA) and the fade counter set to `alpha`, 0.
+  func setAlpha(_ alpha: Float) throws {
+    let stores = trainer.stores
+    for store in [stores.generator, stores.discriminator] + (stores.ema.map { [$0] } ?? []) {
+      if let t = store["alpha"] { try backend.fill(t, value: alpha) }
+    }
+    if let counter = stores.objective["fade_step"] { try backend.fill(counter, value: 0) }
+  }
+
+  /// k ← k + 1; α ← min(k·batch/imagesPerPhase, 1) in every store that has an α.
+  func advanceAlpha() throws {
+    if advance == nil {
+      let stores = trainer.stores
+      let g = Graph()
+      let b = GraphBinder(graph: g)
+      let k = try b.parameter(stores.objective, "fade_step", [1], .constant(0), trainable: false)
+      let next = try g.value(.add, [k, g.constant(1, [1], name: "1")], name: "k + 1")
+      try g.add(.assign, [k, next], name: "k ← k + 1")
+      let rate = Float(trainer.batch * collective.size) / Float(schedule.imagesPerPhase)
+      let alpha = try g.value(.clamp(min: 0, max: 1), [try g.value(.scale(rate), [next], name: "k·batch/images")], name: "α")
+      for store in [stores.generator, stores.discriminator] + (stores.ema.map { [$0] } ?? []) where store["alpha"] != nil {
+        try g.add(.assign, [try b.parameter(store, "alpha", [1], .constant(0), trainable: false), alpha], name: "α ← min(k·rate, 1)")
+      }
+      advance = try Plan(graph: g, backend: backend, bindings: b.bindings)
+    }
+    try advance!.run()
+  }
+}
