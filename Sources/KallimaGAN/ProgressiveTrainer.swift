@@ -23,6 +23,7 @@ public struct ProgressiveSchedule: Codable, Equatable, Sendable {
   public struct Phase: Codable, Equatable, Sendable, CustomStringConvertible {
     public var resolution: Int
     public var fading: Bool
+    public init(resolution: Int, fading: Bool) { (self.resolution, self.fading) = (resolution, fading) }
     public var description: String { "\(resolution)x\(resolution) \(fading ? "fade-in" : "stable")" }
   }
 

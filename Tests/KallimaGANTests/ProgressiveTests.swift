@@ -127,6 +127,29 @@ struct ProgressiveTests {
     #expect(half != upsampled && half != stableG)
   }
 
+  /// Three iterations of the 8x8 fade-in against PyTorch in float64
+  /// (Fixtures/progressive/fade8.json, Scripts/make_progressive_fixture.py, whose docstring
+  /// states every convention): the phase's G and D, the real images' fade, WGAN-GP with the
+  /// drift term, Adam (0, 0.99), the EMA, with α 0, 0.25, 0.5 (the test advances it between
+  /// iterations as ProgressiveTrainer's device plan does). Tolerances as the objective
+  /// fixtures' (atol 1e-5, rtol 1e-4); the worst measured ratio is printed.
+  @Test("one fade-in phase's iterations match PyTorch (float64)", arguments: ["cpu", "opencl"])
+  func fadeInMatchesPyTorch(backendName: String) throws {
+    let backend: Backend = backendName == "cpu" ? CPUBackend() : try ganOpenCL.get()
+    let f = try loadObjectiveFixture("fade8", subdirectory: "Fixtures/progressive")
+    let model = try ProgressiveGAN(ProgressiveGAN.Config(resolution: 8, channels: 1, latent: 8, featureBase: 16, featureMax: 8))
+    let recipe = try ProgressiveTrainer.recipe(model, phase: .init(resolution: 8, fading: true))
+    let trainer = try GANTrainer(backend: backend, recipe: recipe, batch: f.config.batch, noise: .input)
+    let stores = [trainer.generatorParameters, trainer.discriminatorParameters, trainer.emaParameters!]
+    let worst = try runTrainingFixture(
+      f, "progressive fade-in", on: trainer,
+      tolerance: FixtureTolerance(state: (1e-5, 1e-4), optimizer: (1e-5, 1e-4), statistics: (1e-5, 1e-4))
+    ) { t in
+      for store in stores { try backend.write([Float(t + 1) * 0.25], to: store["alpha"]!) }
+    }
+    print("progressive fade-in on \(backend.name): worst |error|/allowed: \(describeWorst(worst))")
+  }
+
   /// Two images per phase step, 6 per phase: 4x4 for 3 steps, 8x8 fading for 3 (α = 1/3,
   /// 2/3, 1 after them), then 8x8 stable.
   static func trainer(on backend: Backend) throws -> ProgressiveTrainer {
