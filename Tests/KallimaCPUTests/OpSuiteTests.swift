@@ -11,7 +11,7 @@ struct OpSuiteTests {
   /// Backend functions that move or allocate memory rather than compute: covered by the
   /// runtime tests (KallimaOpenCLTests/RuntimeTests), not by parity cases.
   static let memoryFunctions: Set<String> = [
-    "makeBuffer", "write", "read", "synchronize", "makeByteBuffer", "makeStagingBuffer", "upload",
+    "makeBuffer", "write", "read", "synchronize", "makeByteBuffer", "makeStagingBuffer", "upload", "download",
   ]
 
   /// The `func` names declared inside `public protocol Backend { … }` of Backend.swift and

@@ -98,6 +98,44 @@ struct RuntimeTests {
     } throws: { "\($0)".contains("matmul") && "\($0)".contains("inner dimensions") }
   }
 
+  /// What a data-parallel exchange relies on (`Plan`'s exchanges): a float download into
+  /// pinned memory, waited on from another thread, holds what the launches enqueued before
+  /// it computed; an upload from it lands before the launches enqueued after it.
+  @Test("float transfers through pinned staging keep their place in the queue, waited on from another thread")
+  func stagingTransfers() throws {
+    let cl = try sharedOpenCL.get()
+    let n = 1 << 16
+    let x = try cl.makeTensor([n], values: (0..<n).map { Float($0) })
+    let y = try cl.zeros([n])
+    let staging = try cl.makeStagingBuffer(bytes: 4 * n)
+    let floats = staging.bytes.bindMemory(to: Float.self)
+    try cl.scale(x, alpha: 2, y: y)
+    try cl.download(y, into: staging)
+    let done = DispatchSemaphore(value: 0)
+    final class Box: @unchecked Sendable {
+      let staging: StagingBuffer
+      var values: [Float] = []
+      var error: Error?
+      init(_ staging: StagingBuffer) { self.staging = staging }
+    }
+    let box = Box(staging)
+    Thread {
+      do {
+        try box.staging.waitForTransfer()
+        box.values = Array(box.staging.bytes.bindMemory(to: Float.self)[0..<n])
+      } catch { box.error = error }
+      done.signal()
+    }.start()
+    done.wait()
+    #expect(box.error == nil)
+    #expect(box.values == (0..<n).map { Float(2 * $0) })
+    for i in 0..<n { floats[i] = 1 }
+    try cl.upload(staging, to: y)
+    try cl.scale(y, alpha: 3, y: x)
+    #expect(try cl.read(x).allSatisfy { $0 == 3 })
+    #expect(throws: (any Error).self) { try cl.download(try cl.zeros([2 * n]), into: staging) }
+  }
+
   @Test("a tensor from another backend is refused by name")
   func wrongBackend() throws {
     let cl = try sharedOpenCL.get()
