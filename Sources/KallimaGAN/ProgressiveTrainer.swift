@@ -139,6 +139,60 @@ public final class ProgressiveTrainer {
       data: .dataset(data.images, seed: data.seed, flip: data.flip), collective: collective, stores: stores)
   }
 
+  /// Where a run is, beside its tensors: what a checkpoint records to continue.
+  public struct State: Codable, Equatable, Sendable {
+    public var phase: Int
+    public var stepsInPhase: Int
+    public var steps: Int
+    /// The phase trainer's stream offset (the iterations of the phases before).
+    public var streamOffset: UInt64
+  }
+
+  public var state: State {
+    State(phase: phaseIndex, stepsInPhase: stepsInPhase, steps: steps, streamOffset: trainer.streamOffset)
+  }
+
+  /// The stores by checkpoint name: "generator", "discriminator", "generator_ema" and
+  /// "objective" (the fade counter). They hold every tensor of the phases so far, the
+  /// layers the current phase no longer uses included.
+  public var namedStores: [(String, ParameterStore)] {
+    let s = trainer.stores
+    return [("generator", s.generator), ("discriminator", s.discriminator)] + (s.ema.map { [("generator_ema", $0)] } ?? [])
+      + [("objective", s.objective)]
+  }
+
+  /// Continues a run from `state` and its tensors (by store name, then tensor name), as
+  /// `namedStores` held them: builds the phase's trainer, makes the tensors of earlier phases
+  /// it does not use, writes every tensor and restores the step counts. Call on a trainer
+  /// made with the run's model, schedule and data, before any step. Every tensor the phase
+  /// needs must be given, with its shape.
+  public func restore(_ state: State, tensors: [String: [String: (shape: [Int], values: [Float])]]) throws {
+    guard phases.indices.contains(state.phase), state.stepsInPhase >= 0, state.steps >= state.stepsInPhase else {
+      throw KallimaError.invalidArgument(op: "progan", message: "no phase \(state.phase) of \(phases.count) to resume at step \(state.steps)")
+    }
+    phaseIndex = state.phase
+    stepsInPhase = state.stepsInPhase
+    steps = state.steps
+    advance = nil
+    trainer = try Self.makeTrainer(
+      phase: phases[phaseIndex], model: model, schedule: schedule, backend: backend, data: data, seed: seed,
+      learningRate: learningRate, collective: collective, stores: trainer.stores)
+    for (name, store) in namedStores {
+      let given = tensors[name] ?? [:]
+      for e in store.entries where given[e.name] == nil {
+        throw KallimaError.invalidArgument(op: "progan", message: "the checkpoint has no \(name) tensor \(e.name), which \(phase) needs")
+      }
+      for (tensorName, t) in given.sorted(by: { $0.key < $1.key }) {
+        let optimizerState = tensorName.hasSuffix(".exp_avg") || tensorName.hasSuffix(".exp_avg_sq")
+        let tensor = try store.tensor(tensorName, Shape(t.shape), .constant(0), trainable: !optimizerState && tensorName != "alpha" && tensorName != "fade_step")
+        try backend.write(t.values, to: tensor)
+      }
+    }
+    let runs = UInt64(state.stepsInPhase)
+    trainer.restore(steps: state.stepsInPhase, dRuns: runs, gRuns: runs)
+    trainer.streamOffset = state.streamOffset
+  }
+
   /// G updates left in the current phase (nil in the last, which runs on).
   public var stepsLeftInPhase: Int? {
     phaseIndex == phases.count - 1 ? nil : schedule.steps(side: phase.resolution) - stepsInPhase
