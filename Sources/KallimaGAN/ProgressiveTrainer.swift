@@ -41,7 +41,7 @@ public struct ProgressiveSchedule: Codable, Equatable, Sendable {
   /// G updates a phase at `side` takes (the last phase: unbounded).
   public func steps(side: Int) -> Int { (imagesPerPhase + batch(side: side) - 1) / batch(side: side) }
 
-  func validate(resolution: Int) throws {
+  public func validate(resolution: Int) throws {
     guard imagesPerPhase > 0 else {
       throw KallimaError.invalidArgument(op: "progan", message: "images per phase must be positive, got \(imagesPerPhase)")
     }
@@ -78,6 +78,9 @@ public final class ProgressiveTrainer {
   public private(set) var steps = 0
   public var phase: ProgressiveSchedule.Phase { phases[phaseIndex] }
 
+  /// Statistics the previous phase's trainer gathered since the last read (read when its
+  /// phase ended), to report with the current one's.
+  private var earlierStatistics: GANStatistics?
   let data: (images: Tensor, seed: UInt64, flip: Bool)
   let seed: UInt64
   let learningRate: Double
@@ -193,6 +196,22 @@ public final class ProgressiveTrainer {
     trainer.streamOffset = state.streamOffset
   }
 
+  /// Averages since the last call over the steps of every phase in between (one blocking
+  /// read), then resets them.
+  public func readStatistics() throws -> GANStatistics {
+    let current = try trainer.readStatistics()
+    defer { earlierStatistics = nil }
+    guard let earlier = earlierStatistics, earlier.steps > 0 else { return current }
+    guard current.steps > 0 else { return earlier }
+    let (a, b) = (Float(earlier.steps), Float(current.steps))
+    func mix(_ x: Float, _ y: Float) -> Float { (x * a + y * b) / (a + b) }
+    var merged = GANStatistics(
+      steps: earlier.steps + current.steps, lossD: mix(earlier.lossD, current.lossD), lossG: mix(earlier.lossG, current.lossG),
+      dReal: mix(earlier.dReal, current.dReal), dFake: mix(earlier.dFake, current.dFake))
+    for (key, value) in current.extras { merged.extras[key] = earlier.extras[key].map { mix($0, value) } ?? value }
+    return merged
+  }
+
   /// G updates left in the current phase (nil in the last, which runs on).
   public var stepsLeftInPhase: Int? {
     phaseIndex == phases.count - 1 ? nil : schedule.steps(side: phase.resolution) - stepsInPhase
@@ -213,6 +232,7 @@ public final class ProgressiveTrainer {
   /// fades in (1 when it is stable, so sampling from the stores gives the phase's network),
   /// Adam's moments to 0.
   func startPhase(_ index: Int) throws {
+    earlierStatistics = try readStatistics()
     let offset = trainer.streamOffset &+ UInt64(trainer.steps)
     let stores = trainer.stores
     phaseIndex = index

@@ -9,7 +9,8 @@ import KallimaTrain
 struct Train: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Train a GAN (the default: kallima train [gan] …) or an image-to-image translator (pix2pix, cyclegan, stargan).",
-    subcommands: [TrainGAN.self, TrainPix2Pix.self, TrainCycleGAN.self, TrainStarGAN.self], defaultSubcommand: TrainGAN.self)
+    subcommands: [TrainGAN.self, TrainProGAN.self, TrainPix2Pix.self, TrainCycleGAN.self, TrainStarGAN.self],
+    defaultSubcommand: TrainGAN.self)
 }
 
 /// `kallima train [gan]`: DCGAN on an image folder, an idx file, or (by default) Debian's
@@ -24,14 +25,16 @@ struct TrainGAN: ParsableCommand {
       images (streamed from the host when larger than --data-memory), scaled to [-1, 1] as \
       batches are gathered. Ctrl-C (or SIGTERM) writes a checkpoint and stops; --resume continues exactly.       Image-to-image translation: kallima train pix2pix | cyclegan | stargan.
       """,
-    subcommands: [TrainPix2Pix.self, TrainCycleGAN.self, TrainStarGAN.self])
+    subcommands: [TrainProGAN.self, TrainPix2Pix.self, TrainCycleGAN.self, TrainStarGAN.self])
 
   @Option(
     help: "Image folder (PNG/JPEG, searched recursively) or idx file; default: Fashion-MNIST (with --resume: the run's, or where it moved).")
   var data: String?
-  @Option(help: "Architecture: dcgan, or resnet (SNGAN's ResNet G and D, 32x32 or 64x64).") var arch = "dcgan"
+  @Option(
+    help: "Architecture: dcgan, resnet (SNGAN's ResNet G and D, 32x32 or 64x64), or progan (kallima train progan, whose options it takes).")
+  var arch = "dcgan"
   @Option(help: "Image side (4·2^k; default 64, or 32 for the embedded Fashion-MNIST).") var size: Int?
-  @Option(help: "Batch size.") var batch = 64
+  @Option(help: "Batch size (default 64; 16 for progan).") var batch: Int?
   @Option(help: "Total steps (one D and one G update each).") var steps: Int?
   @Option(help: "Epochs over the data (instead of --steps).") var epochs: Int?
   @Option(help: "Loss: ns, mm, wgan, wgan-gp, lsgan, hinge, dragan, began (default ns).") var loss = "ns"
@@ -67,7 +70,7 @@ struct TrainGAN: ParsableCommand {
   @Option(name: .customLong("gan-int"), help: "GAN-INT: also train G on interpolated conditions with this weight (Reed et al.: 1).") var ganInt: Float?
   @Option(name: .customLong("class-weight"), help: "AC-GAN's classification-loss weight λ (default 1).") var classWeight: Float?
   @Option(help: "With --condition embedding: a .npy [images, E] of one row per image, in the data's image order.") var embeddings: String?
-  @Option(help: "Latent size.") var nz = 100
+  @Option(help: "Latent size (default 100; 512 for progan).") var nz: Int?
   @Option(help: "Generator and discriminator width (ngf = ndf; default 64, or 32 for Fashion-MNIST).") var width: Int?
   @Option(help: "Random seed (weights, noise, data order).") var seed: UInt64 = 0
   @Flag(help: "Mirror training images left-right at random.") var flip = false
@@ -107,7 +110,7 @@ struct TrainGAN: ParsableCommand {
   var json = false
 
   func validate() throws {
-    guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (batch norm needs it)") }
+    guard (batch ?? 64) >= 2 else { throw ValidationError("--batch must be at least 2 (batch norm needs it)") }
     guard logEvery >= 1, sampleEvery >= 1, checkpointEvery >= 1, (evalEvery ?? 1) >= 1, evalSamples >= 1 else {
       throw ValidationError("--log-every, --sample-every, --checkpoint-every, --eval-every and --eval-samples must be at least 1")
     }
@@ -117,12 +120,13 @@ struct TrainGAN: ParsableCommand {
   }
 
   func run() throws {
+    if arch == "progan" { return try progressive().run() }
     let embedded = data == nil && resume == nil
     var options = TrainingOptions()
     options.data = data
     options.size = size ?? (embedded ? 32 : 64)
-    options.batch = batch
-    options.nz = nz
+    options.batch = batch ?? 64
+    options.nz = nz ?? 100
     var recipe = RecipeOptions()
     recipe.arch = arch
     recipe.loss = loss
@@ -176,6 +180,27 @@ struct TrainGAN: ParsableCommand {
         try stopper.exit(at: "step \(run.step)", folder: run.options.out, speaks: job.rank == 0)
       }
     }
+  }
+}
+
+extension TrainGAN {
+  /// `--arch progan`: the options both commands share, handed to `kallima train progan`
+  /// (the rest are Progressive GAN's defaults; a GAN-only option is refused, not ignored).
+  func progressive() throws -> TrainProGAN {
+    let refused: [(String, Bool)] = [
+      ("--loss", loss != "ns"), ("--lr-g/--lr-d", lrG != nil || lrD != nil), ("--optimizer", optimizer != nil),
+      ("--n-critic", nCritic != nil), ("--r1", r1 != nil), ("--spectral-norm", spectralNorm), ("--ema", ema != nil),
+      ("--condition", condition != nil), ("--epochs", epochs != nil), ("--eval-every", evalEvery != nil), ("--config", config != nil),
+    ]
+    if let option = refused.first(where: \.1)?.0 {
+      throw ValidationError("\(option) does not apply to --arch progan (the paper's recipe); see kallima train progan --help")
+    }
+    var p = TrainProGAN()
+    (p.data, p.size, p.batch, p.steps, p.seed, p.flip, p.device) = (data, size ?? 32, batch ?? 16, steps, seed, flip, device)
+    (p.nz, p.width, p.lr, p.limit, p.dataMemory) = (nz ?? 512, width ?? 512, lr ?? 1e-3, limit, dataMemory)
+    (p.out, p.resume, p.logEvery, p.sampleEvery, p.checkpointEvery, p.json) = (out ?? "runs/progan", resume, logEvery, sampleEvery, checkpointEvery, json)
+    try p.validate()
+    return p
   }
 }
 

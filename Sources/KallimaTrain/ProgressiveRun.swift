@@ -1,0 +1,251 @@
+import Foundation
+import KallimaCore
+import KallimaData
+import KallimaGAN
+
+/// What `kallima train progan` (or `train --arch progan`) is asked for.
+public struct ProgressiveOptions: Codable, Equatable, Sendable {
+  /// Image folder or idx file; nil: the embedded default (`TrainingOptions.embeddedData`).
+  public var data: String?
+  /// The final image side (a power of two from 8).
+  public var size = 32
+  /// Image channels; nil: the data's.
+  public var channels: Int?
+  public var latent = 512
+  /// The most feature maps of a block (the reference's fmap_max 512); fmap_base is 16 times it.
+  public var width = 512
+  /// Batch below 256x256 (the paper's 16; 14, 6, 3 at 256, 512, 1024).
+  public var batch = 16
+  /// Real images D sees per phase (the reference's 600k).
+  public var phaseImages = 600_000
+  /// G updates in all; nil: through every growth phase and one phase's worth at the final size.
+  public var steps: Int?
+  public var learningRate = 1e-3
+  public var seed: UInt64 = 0
+  public var flip = false
+  public var limit: Int?
+  public var dataMemory: Int?
+  public var out = "runs/progan"
+  public var logEvery = 50
+  public var sampleEvery = 500
+  public var checkpointEvery = 1000
+  public var sampleCount = 64
+
+  public init() {}
+
+  public var dataPath: String { data ?? TrainingOptions.embeddedData }
+
+  public var schedule: ProgressiveSchedule {
+    ProgressiveSchedule(imagesPerPhase: phaseImages, defaultBatch: batch, batchBySide: batch == 16 ? [256: 14, 512: 6, 1024: 3] : [:])
+  }
+
+  /// The default length: every phase, the last counted once.
+  public var totalSteps: Int {
+    steps ?? schedule.phases(to: size).map { schedule.steps(side: $0.resolution) }.reduce(0, +)
+  }
+}
+
+/// A Progressive GAN run folder: metrics.jsonl, samples/ (a grid every `sampleEvery` steps
+/// and one at the end of every phase, `phase_N_SIDE_stable.png`, every image shown at the
+/// final size), checkpoints/ (latest.safetensors and step files: every store's tensors
+/// under "generator.", "discriminator.", "generator_ema.", "objective.", with the model,
+/// the schedule, the phase and the data in the metadata).
+public final class ProgressiveRun {
+  public let options: ProgressiveOptions
+  public let backend: Backend
+  public let trainer: ProgressiveTrainer
+  public let dataset: ImageDataset
+  let folder: URL
+  let fixedZ: [Float]
+  private var sampler: (phase: Int, sampler: Sampler)?
+
+  public static let format = "kallima-progan-1"
+  public var checkpointDirectory: URL { folder.appendingPathComponent("checkpoints") }
+  public var latestCheckpoint: String { checkpointDirectory.appendingPathComponent("latest.safetensors").path }
+  public var step: Int { trainer.steps }
+
+  /// Loads the data and builds the first phase, or continues the run in `resume` (its
+  /// latest checkpoint: the model, schedule, seed and data come from there; `options`
+  /// gives the step target and the cadences).
+  public init(options: ProgressiveOptions, backend: Backend, resume: String? = nil, events: (TrainingRun.Event) -> Void = { _ in }) throws {
+    var options = options
+    var restored: (state: ProgressiveTrainer.State, tensors: [String: [String: (shape: [Int], values: [Float])]], path: String)?
+    if let resume {
+      let path = URL(fileURLWithPath: resume).appendingPathComponent("checkpoints/latest.safetensors").path
+      guard FileManager.default.fileExists(atPath: path) else {
+        throw KallimaError.io(path: path, message: "no checkpoint to resume from (the run wrote none yet, or this is not a run folder)")
+      }
+      let (metadata, tensors) = try SafetensorsFile.read(path)
+      guard metadata["format"] == Self.format, let recorded = metadata["options"], let state = metadata["state"] else {
+        throw KallimaError.io(path: path, message: "not a Progressive GAN checkpoint (format \(metadata["format"] ?? "none")); resume it with kallima train")
+      }
+      let decoder = JSONDecoder()
+      var saved = try decoder.decode(ProgressiveOptions.self, from: Data(recorded.utf8))
+      // The run's model, schedule, seed and data; this call's target and cadences.
+      (saved.steps, saved.logEvery, saved.sampleEvery, saved.checkpointEvery) = (options.steps ?? saved.steps, options.logEvery, options.sampleEvery, options.checkpointEvery)
+      saved.data = options.data ?? saved.data
+      saved.dataMemory = options.dataMemory
+      saved.out = resume
+      options = saved
+      var byStore: [String: [String: (shape: [Int], values: [Float])]] = [:]
+      for t in tensors {
+        guard let dot = t.name.firstIndex(of: ".") else { continue }
+        byStore[String(t.name[..<dot]), default: [:]][String(t.name[t.name.index(after: dot)...])] = (t.shape, t.values)
+      }
+      restored = (try decoder.decode(ProgressiveTrainer.State.self, from: Data(state.utf8)), byStore, path)
+    }
+    self.backend = backend
+    folder = URL(fileURLWithPath: options.out)
+    let model = try ProgressiveGAN(
+      ProgressiveGAN.Config(
+        resolution: options.size, channels: options.channels ?? 1, latent: options.latent, featureBase: 16 * options.width,
+        featureMax: options.width))
+    try options.schedule.validate(resolution: options.size)
+    let start = Date()
+    dataset = try ImageDataset.load(path: options.dataPath, size: options.size, channels: options.channels, limit: options.limit)
+    events(.loaded(dataset.report, count: dataset.count, seconds: Date().timeIntervalSince(start)))
+    guard dataset.count >= options.batch else {
+      throw KallimaError.invalidArgument(op: "train progan", message: "\(dataset.count) images in \(options.dataPath): fewer than one batch of \(options.batch)")
+    }
+    let budget = options.dataMemory ?? backend.defaultDataMemory
+    guard dataset.bytes.count <= budget else {
+      throw KallimaError.invalidArgument(
+        op: "train progan",
+        message: "the dataset takes \(dataset.bytes.count >> 20) MB, more than the \(budget >> 20) MB it may use on the device; "
+          + "Progressive GAN does not stream yet: use --limit, a smaller --size, or a larger --data-memory")
+    }
+    let images = try backend.makeByteTensor([dataset.count, dataset.channels, dataset.size, dataset.size])
+    try dataset.bytes.withUnsafeBytes { try backend.write(bytes: $0, to: images, offset: 0) }
+    var config = model.config
+    config.channels = dataset.channels
+    options.channels = dataset.channels
+    self.options = options
+    trainer = try ProgressiveTrainer(
+      backend: backend, model: try ProgressiveGAN(config), schedule: options.schedule, images: images, seed: options.seed,
+      dataSeed: options.seed &+ 0xDA7A, flip: options.flip, learningRate: options.learningRate)
+    fixedZ = Sampler.latents(count: options.sampleCount, nz: options.latent, seed: options.seed &+ 0x5A)
+    for sub in ["samples", "checkpoints"] {
+      try FileManager.default.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
+    }
+    events(.recipe("progan to \(options.size)x\(options.size), \(trainer.phases.count) phases of \(options.phaseImages) images, "
+      + (try ProgressiveTrainer.recipe(trainer.model, phase: trainer.phase)).summary))
+    if let restored {
+      try trainer.restore(restored.state, tensors: restored.tensors)
+      events(.resumed(step: restored.state.steps, from: restored.path))
+    }
+  }
+
+  /// Trains to `options.totalSteps` or until `shouldStop` (checked every step); writes a
+  /// final grid and checkpoint either way. A non-finite loss stops with an error and keeps
+  /// the last good checkpoint.
+  public func run(shouldStop: () -> Bool = { false }, events: (TrainingRun.Event) -> Void = { _ in }) throws {
+    events(.started(step: step))
+    let start = Date()
+    var lastLog = (step: step, time: start)
+    let total = options.totalSteps
+    while step < total && !shouldStop() {
+      let phase = trainer.phaseIndex
+      try trainer.step()
+      let s = step
+      if trainer.phaseIndex != phase {
+        // The grid of the phase that ended, from its own network (the stores are as it left them).
+        events(.sample(path: try writeSamples(named: String(format: "phase_%d_%d_%@.png", phase, trainer.phases[phase].resolution, trainer.phases[phase].fading ? "fade" : "stable"))))
+        events(.note("phase \(trainer.phaseIndex + 1) of \(trainer.phases.count): \(trainer.phase) from step \(s)"))
+      }
+      if s % options.logEvery == 0 || s == total {
+        let stats = try trainer.readStatistics()
+        let now = Date()
+        let rate = Double(s - lastLog.step) * Double(trainer.trainer.batch) / max(now.timeIntervalSince(lastLog.time), 1e-9)
+        lastLog = (s, now)
+        let alpha = try trainer.trainer.generatorParameters["alpha"].map { try backend.read($0)[0] }
+        let line = Metrics(
+          step: s, phase: trainer.phase.description, resolution: trainer.phase.resolution,
+          alpha: trainer.phase.fading ? alpha : nil, loss_d: stats.lossD, loss_g: stats.lossG, d_x: stats.dReal,
+          d_g_z: stats.dFake, grad_norm: stats.extras["grad_norm"], images_per_s: rate, wall_s: now.timeIntervalSince(start))
+        try appendLine(line)
+        events(.log(TrainingRun.Metrics(
+          step: s, loss_d: stats.lossD, loss_g: stats.lossG, d_x: stats.dReal, d_g_z: stats.dFake,
+          grad_norm: stats.extras["grad_norm"], images_per_s: rate, wall_s: line.wall_s)))
+        guard stats.lossD.isFinite && stats.lossG.isFinite else {
+          throw KallimaError.diverged(
+            "train progan: training diverged at step \(s) (\(trainer.phase); loss_D \(stats.lossD), loss_G \(stats.lossG)); "
+              + "the last good checkpoint is kept in \(checkpointDirectory.path); try a lower --lr")
+        }
+      }
+      if s % options.sampleEvery == 0 { events(.sample(path: try writeSamples())) }
+      if s % options.checkpointEvery == 0 { events(.checkpoint(path: try writeCheckpoint())) }
+    }
+    if step % options.sampleEvery != 0 || step == 0 { events(.sample(path: try writeSamples())) }
+    if step % options.checkpointEvery != 0 || step == 0 { events(.checkpoint(path: try writeCheckpoint())) }
+  }
+
+  /// One line of metrics.jsonl.
+  public struct Metrics: Codable {
+    public var step: Int
+    public var phase: String
+    public var resolution: Int
+    /// The fade-in's α after this step (fade-in phases only).
+    public var alpha: Float?
+    public var loss_d, loss_g, d_x, d_g_z: Float
+    public var grad_norm: Float?
+    public var images_per_s, wall_s: Double
+  }
+
+  /// The grid of the current phase's EMA generator from the fixed z, every image shown at
+  /// the final size (nearest), so grids of all phases line up.
+  @discardableResult
+  public func writeSamples(named name: String? = nil) throws -> String {
+    if sampler?.phase != trainer.phaseIndex {
+      let recipe = try ProgressiveTrainer.recipe(trainer.model, phase: trainer.phase)
+      sampler = (trainer.phaseIndex, try Sampler(
+        backend: backend, network: recipe.generator, latentShape: recipe.latentShape,
+        generator: trainer.trainer.samplingParameters, count: options.sampleCount))
+    }
+    let images = try sampler!.sampler.images(z: fixedZ)
+    let (side, final, channels) = (trainer.phase.resolution, options.size, dataset.channels)
+    let factor = final / side
+    var shown = [Float](repeating: 0, count: options.sampleCount * channels * final * final)
+    for i in shown.indices {
+      let (plane, pixel) = (i / (final * final), i % (final * final))
+      shown[i] = images[plane * side * side + (pixel / final / factor) * side + (pixel % final) / factor]
+    }
+    let columns = Int(Double(options.sampleCount).squareRoot().rounded(.up))
+    let picture = try ImageGrid.png(images: shown, count: options.sampleCount, channels: channels, size: final, columns: columns)
+    let path = folder.appendingPathComponent("samples/" + (name ?? String(format: "step_%06d_%dx%d.png", step, side, side))).path
+    try ImageIO.writePNG(picture, to: path)
+    return path
+  }
+
+  /// checkpoints/latest.safetensors, then checkpoints/step_NNNNNN.safetensors (both atomic).
+  @discardableResult
+  public func writeCheckpoint() throws -> String {
+    let tensors = try Checkpoint.finiteTensors(trainer.namedStores) { "\($0).\($1)" }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    let metadata = [
+      "format": Self.format, "architecture": "progan",
+      "options": String(decoding: try encoder.encode(options), as: UTF8.self),
+      "state": String(decoding: try encoder.encode(trainer.state), as: UTF8.self),
+      "model": String(decoding: try encoder.encode(trainer.model.config), as: UTF8.self),
+      "phase": trainer.phase.description,
+    ]
+    let path = checkpointDirectory.appendingPathComponent(String(format: "step_%06d.safetensors", step)).path
+    try SafetensorsFile.write(tensors, metadata: metadata, to: latestCheckpoint)
+    try SafetensorsFile.write(tensors, metadata: metadata, to: path)
+    return path
+  }
+
+  func appendLine<T: Encodable>(_ m: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    var line = try encoder.encode(m)
+    line.append(0x0a)
+    let url = folder.appendingPathComponent("metrics.jsonl")
+    if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
+    let handle = try FileHandle(forWritingTo: url)
+    defer { try? handle.close() }
+    try handle.seekToEnd()
+    try handle.write(contentsOf: line)
+  }
+}
