@@ -47,9 +47,10 @@ public struct ProgressiveOptions: Codable, Equatable, Sendable {
 
 /// A Progressive GAN run folder: metrics.jsonl, samples/ (a grid every `sampleEvery` steps
 /// and one at the end of every phase, `phase_N_SIDE_stable.png`, every image shown at the
-/// final size), checkpoints/ (latest.safetensors and step files: every store's tensors
-/// under "generator.", "discriminator.", "generator_ema.", "objective.", with the model,
-/// the schedule, the phase and the data in the metadata).
+/// final size), checkpoints/ (latest.safetensors, step files, and `phase_N_SIDE_KIND` files
+/// at the end of every phase: every store's tensors under "generator.", "discriminator.",
+/// "generator_ema.", "objective.", with the options, model and phase in the metadata;
+/// `kallima sample` and `kallima fid --checkpoint` read any of them).
 public final class ProgressiveRun {
   public let options: ProgressiveOptions
   public let backend: Backend
@@ -148,8 +149,12 @@ public final class ProgressiveRun {
       try trainer.step()
       let s = step
       if trainer.phaseIndex != phase {
-        // The grid of the phase that ended, from its own network (the stores are as it left them).
-        events(.sample(path: try writeSamples(named: String(format: "phase_%d_%d_%@.png", phase, trainer.phases[phase].resolution, trainer.phases[phase].fading ? "fade" : "stable"))))
+        // The grid and the weights of the phase that ended (the stores are as it left them;
+        // the new phase starts from the same function: α = 0 of a fade-in is the old network
+        // upsampled, α = 1 the stable one), for sampling and FID at every stage.
+        let ended = String(format: "phase_%d_%d_%@", phase, trainer.phases[phase].resolution, trainer.phases[phase].fading ? "fade" : "stable")
+        events(.sample(path: try writeSamples(named: ended + ".png")))
+        events(.checkpoint(path: try writeCheckpoint(named: ended + ".safetensors", alsoLatest: false)))
         events(.note("phase \(trainer.phaseIndex + 1) of \(trainer.phases.count): \(trainer.phase) from step \(s)"))
       }
       if s % options.logEvery == 0 || s == total {
@@ -216,9 +221,39 @@ public final class ProgressiveRun {
     return path
   }
 
+  /// The generator of a Progressive GAN checkpoint at its phase, for sampling: the network,
+  /// its latent shape, a store holding the EMA's weights (G's own when there is none), the
+  /// image channels and side. nil when `metadata` is not of a Progressive GAN checkpoint.
+  public static func generator(metadata: [String: String], tensors: [SafetensorsTensor], backend: Backend, path: String)
+    throws -> (network: any Layer, latentShape: Shape, store: ParameterStore, channels: Int, side: Int, weights: String)?
+  {
+    guard metadata["format"] == format else { return nil }
+    guard let model = metadata["model"], let state = metadata["state"], let recorded = metadata["options"] else {
+      throw KallimaError.io(path: path, message: "a Progressive GAN checkpoint without its model, state or options")
+    }
+    let decoder = JSONDecoder()
+    let config = try decoder.decode(ProgressiveGAN.Config.self, from: Data(model.utf8))
+    let options = try decoder.decode(ProgressiveOptions.self, from: Data(recorded.utf8))
+    let at = try decoder.decode(ProgressiveTrainer.State.self, from: Data(state.utf8))
+    let phases = options.schedule.phases(to: config.resolution)
+    guard phases.indices.contains(at.phase) else { throw KallimaError.io(path: path, message: "phase \(at.phase) of \(phases.count)") }
+    let recipe = try ProgressiveTrainer.recipe(try ProgressiveGAN(config), phase: phases[at.phase])
+    let weights = tensors.contains { $0.name.hasPrefix("generator_ema.") } ? "generator_ema" : "generator"
+    let store = ParameterStore(backend: backend, seed: 0)
+    for t in tensors where t.name.hasPrefix(weights + ".") {
+      let name = String(t.name.dropFirst(weights.count + 1))
+      try backend.write(t.values, to: try store.tensor(name, Shape(t.shape), .constant(0), trainable: false))
+    }
+    return (recipe.generator, recipe.latentShape, store, config.channels, phases[at.phase].resolution, weights)
+  }
+
   /// checkpoints/latest.safetensors, then checkpoints/step_NNNNNN.safetensors (both atomic).
   @discardableResult
   public func writeCheckpoint() throws -> String {
+    try writeCheckpoint(named: String(format: "step_%06d.safetensors", step), alsoLatest: true)
+  }
+
+  func writeCheckpoint(named name: String, alsoLatest: Bool) throws -> String {
     let tensors = try Checkpoint.finiteTensors(trainer.namedStores) { "\($0).\($1)" }
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys
@@ -229,8 +264,8 @@ public final class ProgressiveRun {
       "model": String(decoding: try encoder.encode(trainer.model.config), as: UTF8.self),
       "phase": trainer.phase.description,
     ]
-    let path = checkpointDirectory.appendingPathComponent(String(format: "step_%06d.safetensors", step)).path
-    try SafetensorsFile.write(tensors, metadata: metadata, to: latestCheckpoint)
+    let path = checkpointDirectory.appendingPathComponent(name).path
+    if alsoLatest { try SafetensorsFile.write(tensors, metadata: metadata, to: latestCheckpoint) }
     try SafetensorsFile.write(tensors, metadata: metadata, to: path)
     return path
   }

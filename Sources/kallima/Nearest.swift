@@ -33,7 +33,7 @@ struct Nearest: ParsableCommand {
   func run() throws {
     let g = try CheckpointGenerator(path: checkpoint, device: device)
     let config = g.config
-    let path = data ?? g.checkpoint.training.data
+    guard let path = data ?? g.trainingData else { throw ValidationError("give --data: this checkpoint does not record its data") }
     let dataset = try ImageDataset.load(path: path, size: config.imageSize, channels: config.channels, limit: limit)
     let image = config.channels * config.imageSize * config.imageSize
     let pixels = dataset.pixels

@@ -8,19 +8,33 @@ import KallimaTrain
 /// A generator restored from a checkpoint, ready to sample (eval-mode batch norm): the EMA
 /// of G's weights when the run kept one (`generator_ema.*`), else G's own.
 struct CheckpointGenerator {
-  let checkpoint: Checkpoint
   let backend: Backend
   let network: any Layer
   let latentShape: Shape
   let store: ParameterStore
   /// A conditional generator's condition vocabulary (nil: unconditional).
   let conditions: ConditionVocabulary?
-  /// The sizes (nz, channels, image side) the networks were made from.
-  var config: DCGANConfig { checkpoint.config }
+  /// The sizes (nz, channels, image side) the networks were made from (a Progressive GAN's:
+  /// the side of the phase it was saved in).
+  let config: DCGANConfig
+  /// The data the run trained on, as its checkpoint records it.
+  let trainingData: String?
+  /// Which weights sampling uses: "generator_ema" when the checkpoint has them.
+  let weights: String
+  /// Writes the checkpoint's generator weights into `store` (done once, by `sampler`).
+  private let restore: (ParameterStore) throws -> Void
 
   init(path: String, device: String?) throws {
-    checkpoint = try Checkpoint.read(path)
     backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device), suggestTuning: false)
+    let (metadata, tensors) = try SafetensorsFile.read(path)
+    if let p = try ProgressiveRun.generator(metadata: metadata, tensors: tensors, backend: backend, path: path) {
+      (network, latentShape, store, weights) = (p.network, p.latentShape, p.store, p.weights)
+      config = DCGANConfig(nz: p.latentShape.count, ngf: 1, ndf: 1, channels: p.channels, imageSize: p.side)
+      (conditions, trainingData) = (nil, nil)
+      restore = { _ in }
+      return
+    }
+    let checkpoint = try Checkpoint.read(path)
     let architecture = try Architecture.named(checkpoint.recipe.arch)
     conditions = checkpoint.conditions
     if let conditions {
@@ -30,6 +44,11 @@ struct CheckpointGenerator {
     }
     latentShape = architecture.latentShape(checkpoint.config)
     store = ParameterStore(backend: backend, seed: 0)
+    config = checkpoint.config
+    trainingData = checkpoint.training.data
+    let weights = checkpoint.tensors.contains { $0.name.hasPrefix("generator_ema.") } ? "generator_ema" : "generator"
+    self.weights = weights
+    restore = { try checkpoint.restore($0, network: weights, path: path) }
   }
 
   /// The condition rows asked for on the command line (`--label`, `--tags`, `--text`,
@@ -65,17 +84,12 @@ struct CheckpointGenerator {
     return rows
   }
 
-  /// Which weights sampling uses: "generator_ema" when the checkpoint has them.
-  var weights: String {
-    checkpoint.tensors.contains { $0.name.hasPrefix("generator_ema.") } ? "generator_ema" : "generator"
-  }
-
   /// A sampler for `count` images with the checkpoint's generator weights.
   func sampler(count: Int, path: String) throws -> Sampler {
     let sampler = try Sampler(
       backend: backend, network: network, latentShape: latentShape, generator: store, count: count,
       conditionWidth: conditions?.width ?? 0)
-    try checkpoint.restore(store, network: weights, path: path)
+    try restore(store)
     return sampler
   }
 
