@@ -109,43 +109,35 @@ extension OpenCLBackend {
   }
 
   public func upload(_ staging: StagingBuffer, to tensor: Tensor) throws {
-    let op = "upload"
-    let pinned = try pinnedStaging(staging, op)
-    let (b, count) = tensor.buffer is CLByteBuffer ? (try bytes(tensor, op), tensor.count) : (try mem(tensor, op), 4 * tensor.count)
-    try ShapeCheck.expect(op, staging.bytes.count >= count, "staging buffer of \(staging.bytes.count) bytes for \(count)")
-    try locked {
-      var event: cl_event?
-      try CLStatus.check(
-        clEnqueueWriteBuffer(queue.handle, b.handle, cl_bool(CL_FALSE), 0, count, staging.bytes.baseAddress, 0, nil, &event),
-        "clEnqueueWriteBuffer(\(count) bytes, non-blocking)")
-      pinned.enqueued(event, isUpload: true)
-      counters.bytesToDevice += count
-      try enqueued()
-    }
+    try transfer(staging, tensor, toDevice: true)
   }
 
   public func download(_ tensor: Tensor, into staging: StagingBuffer) throws {
-    let op = "download"
-    let pinned = try pinnedStaging(staging, op)
-    let b = try mem(tensor, op)
-    let count = 4 * tensor.count
-    try ShapeCheck.expect(op, staging.bytes.count >= count, "staging buffer of \(staging.bytes.count) bytes for \(count)")
-    try locked {
-      var event: cl_event?
-      try CLStatus.check(
-        clEnqueueReadBuffer(queue.handle, b.handle, cl_bool(CL_FALSE), 0, count, staging.bytes.baseAddress, 0, nil, &event),
-        "clEnqueueReadBuffer(\(count) bytes, non-blocking)")
-      pinned.enqueued(event, isUpload: false)
-      counters.bytesFromDevice += count
-      try enqueued()
-    }
+    try transfer(staging, tensor, toDevice: false)
   }
 
-  private func pinnedStaging(_ staging: StagingBuffer, _ op: String) throws -> CLStagingBuffer {
+  /// A non-blocking copy between pinned memory and a tensor (bytes of a byte tensor, floats
+  /// of a float one; downloads take float tensors), after everything enqueued before it;
+  /// the staging buffer keeps its event for `waitForTransfer`.
+  private func transfer(_ staging: StagingBuffer, _ tensor: Tensor, toDevice: Bool) throws {
+    let op = toDevice ? "upload" : "download"
     guard let pinned = staging as? CLStagingBuffer, pinned.backend === self else {
       throw KallimaError.wrongBackend(op: op, expected: name, got: "a staging buffer of another backend")
     }
-    return pinned
+    let isBytes = toDevice && tensor.buffer is CLByteBuffer
+    let (b, count) = isBytes ? (try bytes(tensor, op), tensor.count) : (try mem(tensor, op), 4 * tensor.count)
+    try ShapeCheck.expect(op, staging.bytes.count >= count, "staging buffer of \(staging.bytes.count) bytes for \(count)")
+    try locked {
+      var event: cl_event?
+      let pointer = staging.bytes.baseAddress
+      let status = toDevice
+        ? clEnqueueWriteBuffer(queue.handle, b.handle, cl_bool(CL_FALSE), 0, count, pointer, 0, nil, &event)
+        : clEnqueueReadBuffer(queue.handle, b.handle, cl_bool(CL_FALSE), 0, count, pointer, 0, nil, &event)
+      try CLStatus.check(status, "\(toDevice ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer")(\(count) bytes, non-blocking)")
+      pinned.enqueued(event, isUpload: toDevice)
+      if toDevice { counters.bytesToDevice += count } else { counters.bytesFromDevice += count }
+      try enqueued()
+    }
   }
 
   public var defaultDataMemory: Int { min(device.globalMemory / 2, device.maxAllocation) }
