@@ -184,8 +184,9 @@ struct TrainGAN: ParsableCommand {
 }
 
 extension TrainGAN {
-  /// `--arch progan`: the options both commands share, handed to `kallima train progan`
-  /// (the rest are Progressive GAN's defaults; a GAN-only option is refused, not ignored).
+  /// `--arch progan`: the options both commands share, handed to `kallima train progan` as
+  /// its arguments (the rest take Progressive GAN's defaults; a GAN-only option is refused,
+  /// not ignored).
   func progressive() throws -> TrainProGAN {
     let refused: [(String, Bool)] = [
       ("--loss", loss != "ns"), ("--lr-g/--lr-d", lrG != nil || lrD != nil), ("--optimizer", optimizer != nil),
@@ -195,12 +196,17 @@ extension TrainGAN {
     if let option = refused.first(where: \.1)?.0 {
       throw ValidationError("\(option) does not apply to --arch progan (the paper's recipe); see kallima train progan --help")
     }
-    var p = TrainProGAN()
-    (p.data, p.size, p.batch, p.steps, p.seed, p.flip, p.device) = (data, size ?? 32, batch ?? 16, steps, seed, flip, device)
-    (p.nz, p.width, p.lr, p.limit, p.dataMemory) = (nz ?? 512, width ?? 512, lr ?? 1e-3, limit, dataMemory)
-    (p.out, p.resume, p.logEvery, p.sampleEvery, p.checkpointEvery, p.json) = (out ?? "runs/progan", resume, logEvery, sampleEvery, checkpointEvery, json)
-    try p.validate()
-    return p
+    var arguments = ["--log-every", "\(logEvery)", "--sample-every", "\(sampleEvery)", "--checkpoint-every", "\(checkpointEvery)"]
+    let given: [(String, String?)] = [
+      ("--data", data), ("--size", size.map(String.init)), ("--batch", batch.map(String.init)), ("--steps", steps.map(String.init)),
+      ("--nz", nz.map(String.init)), ("--width", width.map(String.init)), ("--lr", lr.map { "\($0)" }), ("--seed", "\(seed)"),
+      ("--limit", limit.map(String.init)), ("--data-memory", dataMemory.map(String.init)), ("--device", device),
+      ("--out", out), ("--resume", resume),
+    ]
+    for (option, value) in given { if let value { arguments += [option, value] } }
+    if flip { arguments.append("--flip") }
+    if json { arguments.append("--json") }
+    return try TrainProGAN.parse(arguments)
   }
 }
 

@@ -59,6 +59,23 @@ struct ProgressiveRunTests {
     #expect(a.keys.filter { a[$0] != b[$0] }.sorted().isEmpty)
   }
 
+  @Test("kallima train --arch progan runs kallima train progan with the shared options; a GAN-only option is refused; kallima sample reads the checkpoint")
+  func commandLine() throws {
+    let folder = try TemporaryFolder()
+    let o = try Self.options(folder, steps: 2)
+    let out = folder.path("cli")
+    try KallimaProcess.run(["train", "--arch", "progan", "--data", o.data!, "--size", "8", "--steps", "5", "--batch", "4", "--width", "8", "--nz", "8", "--out", out])
+    let (metadata, _) = try SafetensorsFile.read(out + "/checkpoints/latest.safetensors")
+    #expect(metadata["format"] == ProgressiveRun.format && metadata["phase"] == "4x4 stable")
+    let options = try JSONDecoder().decode(ProgressiveOptions.self, from: Data(metadata["options"]!.utf8))
+    #expect(options.batch == 4 && options.latent == 8 && options.width == 8 && options.size == 8 && options.phaseImages == 600_000)
+    let refused = try KallimaProcess.run(["train", "--arch", "progan", "--loss", "hinge", "--out", out], expecting: 64)
+    #expect(refused.contains("--loss does not apply to --arch progan"))
+    try KallimaProcess.run(["sample", "--checkpoint", out + "/checkpoints/latest.safetensors", "--n", "4", "--out", folder.path("grid.png")])
+    // Two columns of the 4x4 stage's images, 2 pixels apart.
+    #expect(try ImageIO.read(folder.path("grid.png")).width == 2 * 4 + 3 * 2)
+  }
+
   @Test("a checkpoint of another kind, or none, is refused with what to do")
   func refusesOtherCheckpoints() throws {
     let folder = try TemporaryFolder()
