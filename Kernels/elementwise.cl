@@ -14,6 +14,7 @@
 #define ACT_SQRT 4
 #define ACT_SQUARE 5
 #define ACT_RSQRT 6
+#define ACT_EXP 7
 
 inline float activation_value(const int kind, const float v, const float slope) {
   switch (kind) {
@@ -23,11 +24,12 @@ inline float activation_value(const int kind, const float v, const float slope) 
     case ACT_SIGMOID: return 1.0f / (1.0f + exp(-v));
     case ACT_SQRT: return sqrt(v);
     case ACT_RSQRT: return 1.0f / sqrt(v);
+    case ACT_EXP: return exp(v);
     default: return v * v;
   }
 }
 
-// dx from dy: relu/leaky/square read x; tanh/sigmoid/sqrt/rsqrt read the forward output y.
+// dx from dy: relu/leaky/square read x; tanh/sigmoid/sqrt/rsqrt/exp read the forward output y.
 inline float activation_grad(const int kind, const float x, const float y, const float g,
                              const float slope) {
   switch (kind) {
@@ -37,6 +39,7 @@ inline float activation_grad(const int kind, const float x, const float y, const
     case ACT_SIGMOID: return g * y * (1.0f - y);
     case ACT_SQRT: return g * 0.5f / y;
     case ACT_RSQRT: return -0.5f * y * y * y * g;
+    case ACT_EXP: return y * g;
     default: return 2.0f * x * g;
   }
 }
@@ -59,7 +62,7 @@ inline float activation_grad(const int kind, const float x, const float y, const
 // KERNELS: activation_bwd_leaky_relu activation_fwd_tanh activation_bwd_tanh
 // KERNELS: activation_fwd_sigmoid activation_bwd_sigmoid activation_fwd_sqrt
 // KERNELS: activation_bwd_sqrt activation_fwd_square activation_bwd_square
-// KERNELS: activation_fwd_rsqrt activation_bwd_rsqrt
+// KERNELS: activation_fwd_rsqrt activation_bwd_rsqrt activation_fwd_exp activation_bwd_exp
 ACTIVATION_KERNELS(relu, ACT_RELU)
 ACTIVATION_KERNELS(leaky_relu, ACT_LEAKY_RELU)
 ACTIVATION_KERNELS(tanh, ACT_TANH)
@@ -67,6 +70,7 @@ ACTIVATION_KERNELS(sigmoid, ACT_SIGMOID)
 ACTIVATION_KERNELS(sqrt, ACT_SQRT)
 ACTIVATION_KERNELS(square, ACT_SQUARE)
 ACTIVATION_KERNELS(rsqrt, ACT_RSQRT)
+ACTIVATION_KERNELS(exp, ACT_EXP)
 
 __kernel void add(__global const float* a, __global const float* b, __global float* y, const int n) {
   const int i = get_global_id(0);

@@ -85,6 +85,7 @@ public final class CPUBackend: Backend {
       case .sqrt: return v.squareRoot()
       case .square: return v * v
       case .rsqrt: return 1 / v.squareRoot()
+      case .exp: return Foundation.exp(v)
       }
     }
   }
@@ -100,6 +101,7 @@ public final class CPUBackend: Backend {
       case .sqrt: return g * 0.5 / yv
       case .square: return 2 * xv * g
       case .rsqrt: return -0.5 * yv * yv * yv * g
+      case .exp: return yv * g
       }
     }
   }

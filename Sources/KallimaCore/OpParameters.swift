@@ -90,6 +90,8 @@ public enum Activation: Hashable, Sendable, CustomStringConvertible {
   case square
   /// 1/√x (x > 0): batch norm's inverse standard deviation; its backward reads y.
   case rsqrt
+  /// eˣ: StackGAN's conditioning augmentation (σ = exp(½·log σ²)); its backward reads y.
+  case exp
 
   /// Whether the backward pass can be computed from the forward output y alone (pass y
   /// as both x and y): true for tanh, sigmoid and sqrt, and for relu and leaky ReLU with a
@@ -97,7 +99,7 @@ public enum Activation: Hashable, Sendable, CustomStringConvertible {
   /// in place, as soon as y exists.
   public var backwardReadsOutput: Bool {
     switch self {
-    case .tanh, .sigmoid, .sqrt, .rsqrt, .relu: return true
+    case .tanh, .sigmoid, .sqrt, .rsqrt, .exp, .relu: return true
     case .leakyRelu(let slope): return slope > 0
     case .square: return false
     }
@@ -112,6 +114,7 @@ public enum Activation: Hashable, Sendable, CustomStringConvertible {
     case .sqrt: return "sqrt"
     case .square: return "square"
     case .rsqrt: return "rsqrt"
+    case .exp: return "exp"
     }
   }
 }

@@ -164,6 +164,9 @@ extension Graph {
       case .rsqrt:
         // d/dy (−½·y³·dy) = −1.5·y²·dy.
         return [nil, try op(.scale(-1.5), [try op(.mul, [try op(.mul, [yv, yv]), t])]), dDy]
+      case .exp:
+        // d/dy (y·dy) = dy.
+        return [nil, t, dDy]
       }
     case .add: return [gy, gy]
     case .mul: return [try op(.mul, [gy, x[1]]), try op(.mul, [gy, x[0]])]

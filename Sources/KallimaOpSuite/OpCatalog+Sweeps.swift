@@ -46,7 +46,7 @@ extension OpCatalog {
       }
     }
     for n in edgeLengths {
-      for kind: Activation in [.relu, .leakyRelu(slope: 0.2), .tanh, .sigmoid, .sqrt, .square, .rsqrt] {
+      for kind: Activation in [.relu, .leakyRelu(slope: 0.2), .tanh, .sigmoid, .sqrt, .square, .rsqrt, .exp] {
         cases.append(activation(kind, backward: false, n: n))
         cases.append(activation(kind, backward: true, n: n))
       }

@@ -183,7 +183,7 @@ public enum OpCatalog {
   public static func activation(_ kind: Activation, backward: Bool, n: Int) -> OpCase {
     let s: Shape = [n]
     let positive = kind == .sqrt || kind == .rsqrt
-    let x: TensorInit = positive ? .uniform(0.01, 4) : .normal(3)
+    let x: TensorInit = positive ? .uniform(0.01, 4) : kind == .exp ? .uniform(-4, 4) : .normal(3)
     let y: TensorInit = positive ? .uniform(0.1, 2) : .uniform(-1, 1)
     if !backward {
       return OpCase("activation_fwd", "\(kind) n\(n)", tensors: [.init("x", s, x), .init("y", s, .output)]) {

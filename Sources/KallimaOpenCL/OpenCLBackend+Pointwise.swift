@@ -13,6 +13,7 @@ extension OpenCLBackend {
     case .sqrt: return ("sqrt", 0)
     case .square: return ("square", 0)
     case .rsqrt: return ("rsqrt", 0)
+    case .exp: return ("exp", 0)
     }
   }
 

@@ -185,7 +185,7 @@ extension GradientCheckTests {
     }
 
     // Pointwise.
-    for kind: Activation in [.relu, .leakyRelu(slope: 0.2), .tanh, .sigmoid, .sqrt, .square, .rsqrt] {
+    for kind: Activation in [.relu, .leakyRelu(slope: 0.2), .tanh, .sigmoid, .sqrt, .square, .rsqrt, .exp] {
       cases.append(
         GradCase(
           name: "activation \(kind)", inputs: [.init("x", [37], kind == .sqrt || kind == .rsqrt ? .uniform(0.1, 3) : .normal(2))], wrt: ["x"],

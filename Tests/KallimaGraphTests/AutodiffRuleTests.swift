@@ -198,7 +198,7 @@ extension AutodiffRuleTests {
     add(.upsampleNearestBwd(scale: 2), [I("dy", [1, 2, 4, 6])])
 
     // Pointwise.
-    let activations: [Activation] = [.relu, .leakyRelu(slope: 0.2), .tanh, .sigmoid, .sqrt, .square, .rsqrt]
+    let activations: [Activation] = [.relu, .leakyRelu(slope: 0.2), .tanh, .sigmoid, .sqrt, .square, .rsqrt, .exp]
     for a in activations {
       let positive = a == .sqrt || a == .rsqrt
       add(.activation(a), [I("x", [2, 7], positive ? .uniform(0.2, 2) : .normal(1.5))])
