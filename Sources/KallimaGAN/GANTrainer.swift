@@ -505,6 +505,10 @@ public final class GANTrainer {
       return try conditioning.generatorTerms(g, recipe.objective, scores: scores, condition: condition, adversarial: loss)
     }
     var loss = try generatorLoss(z, c, tag: "fake")
+    // Terms G's layers added (StackGAN's KL divergence of the conditioning augmentation).
+    for aux in b.auxiliaryLosses {
+      loss = try g.value(.add, [loss, try g.value(.scale(aux.weight), [aux.value], name: "\(aux.weight)·\(aux.name)")], name: "loss_G")
+    }
     // G's parameters and buffers, before the optimiser adds its state to the store.
     let networkEntries = generator.entries
     if let weight = recipe.conditioning?.interpolationWeight, let c {

@@ -78,3 +78,54 @@ public func rowDot(_ a: Value, _ b: Value, in scope: Scope) throws -> Value {
   let ones = scope.graph.constant(1, [s[1], 1], name: "ones")
   return try scope.value(.matmul(transposeA: false, transposeB: false, alpha: 1), [product, ones], "row dot")
 }
+
+/// StackGAN's conditioning augmentation (Zhang et al. 2017, §3.1): a text embedding e
+/// [N, E] (the scope's condition) → (μ, log σ²) = split(fc(e)), [N, dimension] each →
+/// ĉ = μ + σ·ε with ε ~ N(0, I) drawn per sample and run (σ = exp(½·log σ²)), and the KL
+/// divergence to N(0, I), −½·mean(1 + log σ² − μ² − exp(log σ²)) over every element (the
+/// reference's `KL_loss`), which the layer adds to its binder's auxiliary losses with
+/// `klWeight` (the reference configs' COEFF.KL = 2.0) for the trainer to add to G's loss.
+/// ε is drawn in eval mode too, as the reference samples.
+///
+/// `reluBeforeSplit`: the reference code (hanzhanggit/StackGAN-Pytorch, `CA_NET.encode`)
+/// applies a ReLU to fc(e) before splitting it, so μ ≥ 0 and σ ≥ 1 always; the paper's
+/// description has no ReLU. The default follows the code (its results and checkpoints);
+/// false follows the paper. Parameters `fc.weight` [2·dimension, E], `fc.bias`. A condition
+/// "ca ε" [N, dimension] in the scope replaces the draw (tests, fixtures).
+public struct ConditioningAugmentation: Layer {
+  public var embedding: Int
+  public var dimension: Int
+  public var klWeight: Float
+  public var reluBeforeSplit: Bool
+  public var seed: UInt64
+
+  public static let noiseKey = "ca ε"
+
+  public init(embedding: Int, dimension: Int, klWeight: Float = 2, reluBeforeSplit: Bool = true, seed: UInt64 = 0xCA) {
+    (self.embedding, self.dimension, self.klWeight, self.reluBeforeSplit, self.seed) = (embedding, dimension, klWeight, reluBeforeSplit, seed)
+  }
+
+  /// Ignores `x`: the input is the scope's condition. Returns ĉ [N, dimension].
+  public func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
+    let g = scope.graph
+    let e = try scope.condition(conditionKey, for: "conditioning augmentation")
+    let n = g.shape(e)[0]
+    var h = try Linear(embedding, 2 * dimension)(e, in: scope.child("fc"))
+    if reluBeforeSplit { h = try ReLU()(h, in: scope) }
+    let mu = try scope.value(.slice(start: 0, count: dimension), [h], "μ")
+    let logVariance = try scope.value(.slice(start: dimension, count: dimension), [h], "log σ²")
+    let sigma = try scope.value(.activation(.exp), [try scope.value(.scale(0.5), [logVariance], "½·log σ²")], "σ")
+    let epsilon = scope.conditions[Self.noiseKey] ?? g.randomNormal([n, dimension], seed: seed, name: scope.nodeName("ca ε"))
+    let sample = try scope.value(.add, [mu, try scope.value(.mul, [sigma, epsilon], "σ·ε")], "ĉ = μ + σ·ε")
+    // KL(N(μ, σ²) ‖ N(0, I)) as the reference: −½·mean(1 + log σ² − μ² − exp(log σ²)).
+    let squares = try scope.value(.mul, [mu, mu], "μ²")
+    let variance = try scope.value(.activation(.exp), [logVariance], "σ²")
+    let negatives = try scope.value(.add, [squares, variance], "μ² + σ²")
+    let terms = try scope.value(
+      .add, [try scope.value(.add, [logVariance, g.constant(1, [n, dimension], name: "1")], "1 + log σ²"),
+             try scope.value(.scale(-1), [negatives], "−(μ² + σ²)")], "1 + log σ² − μ² − σ²")
+    let kl = try scope.value(.reduceSum(alpha: -0.5 / Float(n * dimension)), [terms], "KL")
+    scope.binder.addLoss("kl", kl, weight: klWeight)
+    return sample
+  }
+}

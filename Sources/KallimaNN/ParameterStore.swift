@@ -98,6 +98,16 @@ public final class GraphBinder {
   /// Binds an extra external value (inputs, accumulators).
   public func bind(_ v: Value, _ t: Tensor) { bindings[v] = t }
 
+  /// Loss terms the layers added beside their outputs, in the order added (StackGAN's
+  /// conditioning augmentation adds its KL divergence): a trainer adds weight·value of those
+  /// its generator's forward pass made to G's loss.
+  public private(set) var auxiliaryLosses: [(name: String, value: Value, weight: Float)] = []
+
+  /// Adds a loss term (a one-element value) for the trainer (see `auxiliaryLosses`).
+  public func addLoss(_ name: String, _ value: Value, weight: Float) {
+    auxiliaryLosses.append((name, value, weight))
+  }
+
   /// The parameter nodes of `store` used in this graph, by name.
   public func parameters(of store: ParameterStore) -> [String: Value] { nodes[ObjectIdentifier(store)] ?? [:] }
 }
