@@ -84,6 +84,7 @@ public final class ProgressiveTrainer {
   let data: (images: Tensor, seed: UInt64, flip: Bool)
   let seed: UInt64
   let learningRate: Double
+  let ema: Double
   let collective: Collective
   private var advance: Plan?
 
@@ -93,7 +94,7 @@ public final class ProgressiveTrainer {
   ///   - seed: initial weights and the noise stream; `dataSeed` the data order.
   public init(
     backend: Backend, model: ProgressiveGAN, schedule: ProgressiveSchedule = ProgressiveSchedule(), images: Tensor,
-    seed: UInt64 = 0, dataSeed: UInt64 = 1, flip: Bool = false, learningRate: Double = 1e-3,
+    seed: UInt64 = 0, dataSeed: UInt64 = 1, flip: Bool = false, learningRate: Double = 1e-3, ema: Double = 0.999,
     collective: Collective = SingleProcess()
   ) throws {
     try schedule.validate(resolution: model.config.resolution)
@@ -109,15 +110,20 @@ public final class ProgressiveTrainer {
     self.data = (images, dataSeed, flip)
     self.seed = seed
     self.learningRate = learningRate
+    self.ema = ema
     self.collective = collective
     phaseIndex = 0
     trainer = try Self.makeTrainer(
       phase: phases[0], model: model, schedule: schedule, backend: backend, data: data, seed: seed,
-      learningRate: learningRate, collective: collective, stores: nil)
+      learningRate: learningRate, ema: ema, collective: collective, stores: nil)
   }
 
-  /// The recipe of one phase.
-  public static func recipe(_ model: ProgressiveGAN, phase: ProgressiveSchedule.Phase, learningRate: Double = 1e-3) throws -> GANRecipe {
+  /// The recipe of one phase. `ema`: the β of G's average (the paper's 0.999 suits its
+  /// phases of tens of thousands of steps; a phase much shorter than 1/(1 − β) steps shows
+  /// mostly earlier weights in its samples).
+  public static func recipe(
+    _ model: ProgressiveGAN, phase: ProgressiveSchedule.Phase, learningRate: Double = 1e-3, ema: Double = 0.999
+  ) throws -> GANRecipe {
     let c = model.config
     let adam = Optimizer.adam(AdamParams(lr: learningRate, beta1: 0, beta2: 0.99, eps: 1e-8))
     var recipe = GANRecipe(
@@ -125,7 +131,7 @@ public final class ProgressiveTrainer {
       discriminator: try model.discriminator(resolution: phase.resolution, fading: phase.fading),
       latentShape: [c.latent, 1, 1], imageShape: [c.channels, phase.resolution, phase.resolution],
       objective: .wganGP(lambda: 10), regularizers: [.drift(epsilon: 0.001)], optimizerD: adam, optimizerG: adam,
-      ema: EMAConfig(beta: 0.999, start: 0))
+      ema: EMAConfig(beta: ema, start: 0))
     recipe.realInput = try model.realInput(resolution: phase.resolution, fading: phase.fading)
     recipe.dataShape = [c.channels, c.resolution, c.resolution]
     return recipe
@@ -133,11 +139,11 @@ public final class ProgressiveTrainer {
 
   static func makeTrainer(
     phase: ProgressiveSchedule.Phase, model: ProgressiveGAN, schedule: ProgressiveSchedule, backend: Backend,
-    data: (images: Tensor, seed: UInt64, flip: Bool), seed: UInt64, learningRate: Double, collective: Collective,
+    data: (images: Tensor, seed: UInt64, flip: Bool), seed: UInt64, learningRate: Double, ema: Double, collective: Collective,
     stores: GANTrainer.Stores?
   ) throws -> GANTrainer {
     try GANTrainer(
-      backend: backend, recipe: try recipe(model, phase: phase, learningRate: learningRate),
+      backend: backend, recipe: try recipe(model, phase: phase, learningRate: learningRate, ema: ema),
       batch: schedule.batch(side: phase.resolution) / collective.size, seed: seed, noise: .device(seed: seed),
       data: .dataset(data.images, seed: data.seed, flip: data.flip), collective: collective, stores: stores)
   }
@@ -179,7 +185,7 @@ public final class ProgressiveTrainer {
     advance = nil
     trainer = try Self.makeTrainer(
       phase: phases[phaseIndex], model: model, schedule: schedule, backend: backend, data: data, seed: seed,
-      learningRate: learningRate, collective: collective, stores: trainer.stores)
+      learningRate: learningRate, ema: ema, collective: collective, stores: trainer.stores)
     for (name, store) in namedStores {
       let given = tensors[name] ?? [:]
       for e in store.entries where given[e.name] == nil {
@@ -240,7 +246,7 @@ public final class ProgressiveTrainer {
     advance = nil
     trainer = try Self.makeTrainer(
       phase: phases[index], model: model, schedule: schedule, backend: backend, data: data, seed: seed,
-      learningRate: learningRate, collective: collective, stores: stores)
+      learningRate: learningRate, ema: ema, collective: collective, stores: stores)
     trainer.streamOffset = offset
     for store in [stores.generator, stores.discriminator] {
       for e in store.entries where e.name.hasSuffix(".exp_avg") || e.name.hasSuffix(".exp_avg_sq") {

@@ -21,6 +21,8 @@ public struct ProgressiveOptions: Codable, Equatable, Sendable {
   /// G updates in all; nil: through every growth phase and one phase's worth at the final size.
   public var steps: Int?
   public var learningRate = 1e-3
+  /// β of G's EMA (the paper's 0.999; shorter phases want a smaller one).
+  public var ema = 0.999
   public var seed: UInt64 = 0
   public var flip = false
   public var limit: Int?
@@ -123,13 +125,14 @@ public final class ProgressiveRun {
     self.options = options
     trainer = try ProgressiveTrainer(
       backend: backend, model: try ProgressiveGAN(config), schedule: options.schedule, images: images, seed: options.seed,
-      dataSeed: options.seed &+ 0xDA7A, flip: options.flip, learningRate: options.learningRate)
+      dataSeed: options.seed &+ 0xDA7A, flip: options.flip, learningRate: options.learningRate,
+      ema: options.ema)
     fixedZ = Sampler.latents(count: options.sampleCount, nz: options.latent, seed: options.seed &+ 0x5A)
     for sub in ["samples", "checkpoints"] {
       try FileManager.default.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
     }
     events(.recipe("progan to \(options.size)x\(options.size), \(trainer.phases.count) phases of \(options.phaseImages) images, "
-      + (try ProgressiveTrainer.recipe(trainer.model, phase: trainer.phase)).summary))
+      + (try ProgressiveTrainer.recipe(trainer.model, phase: trainer.phase, ema: options.ema)).summary))
     if let restored {
       try trainer.restore(restored.state, tensors: restored.tensors)
       events(.resumed(step: restored.state.steps, from: restored.path))
@@ -201,7 +204,7 @@ public final class ProgressiveRun {
   @discardableResult
   public func writeSamples(named name: String? = nil) throws -> String {
     if sampler?.phase != trainer.phaseIndex {
-      let recipe = try ProgressiveTrainer.recipe(trainer.model, phase: trainer.phase)
+      let recipe = try ProgressiveTrainer.recipe(trainer.model, phase: trainer.phase, ema: options.ema)
       sampler = (trainer.phaseIndex, try Sampler(
         backend: backend, network: recipe.generator, latentShape: recipe.latentShape,
         generator: trainer.trainer.samplingParameters, count: options.sampleCount))

@@ -190,7 +190,7 @@ extension TrainGAN {
   func progressive() throws -> TrainProGAN {
     let refused: [(String, Bool)] = [
       ("--loss", loss != "ns"), ("--lr-g/--lr-d", lrG != nil || lrD != nil), ("--optimizer", optimizer != nil),
-      ("--n-critic", nCritic != nil), ("--r1", r1 != nil), ("--spectral-norm", spectralNorm), ("--ema", ema != nil),
+      ("--n-critic", nCritic != nil), ("--r1", r1 != nil), ("--spectral-norm", spectralNorm),
       ("--condition", condition != nil), ("--epochs", epochs != nil), ("--eval-every", evalEvery != nil), ("--config", config != nil),
     ]
     if let option = refused.first(where: \.1)?.0 {
@@ -200,6 +200,7 @@ extension TrainGAN {
     let given: [(String, String?)] = [
       ("--data", data), ("--size", size.map(String.init)), ("--batch", batch.map(String.init)), ("--steps", steps.map(String.init)),
       ("--nz", nz.map(String.init)), ("--width", width.map(String.init)), ("--lr", lr.map { "\($0)" }), ("--seed", "\(seed)"),
+      ("--ema", ema.map { "\($0)" }),
       ("--limit", limit.map(String.init)), ("--data-memory", dataMemory.map(String.init)), ("--device", device),
       ("--out", out), ("--resume", resume),
     ]

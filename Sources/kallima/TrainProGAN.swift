@@ -25,6 +25,8 @@ struct TrainProGAN: ParsableCommand {
   @Option(help: "Latent size (default 512).") var nz = 512
   @Option(help: "Most feature maps of a block (the paper's 512; smaller trains faster).") var width = 512
   @Option(help: "Learning rate of both networks (default 1e-3).") var lr = 1e-3
+  @Option(help: "β of G's EMA, which samples and checkpoints use (the paper's 0.999; phases shorter than ~1/(1 − β) steps want less).")
+  var ema = 0.999
   @Option(help: "Random seed (weights, noise, data order).") var seed: UInt64 = 0
   @Flag(help: "Mirror training images left-right at random.") var flip = false
   @Option(help: "Use at most this many training images.") var limit: Int?
@@ -48,6 +50,7 @@ struct TrainProGAN: ParsableCommand {
     var options = ProgressiveOptions()
     (options.data, options.size, options.phaseImages, options.batch, options.steps) = (data, size, phaseImages, batch, steps)
     (options.latent, options.width, options.learningRate, options.seed, options.flip) = (nz, width, lr, seed, flip)
+    options.ema = ema
     (options.limit, options.dataMemory, options.out) = (limit, dataMemory.map { $0 << 20 }, out)
     (options.logEvery, options.sampleEvery, options.checkpointEvery) = (logEvery, sampleEvery, checkpointEvery)
     let job = try Kallima.startJob()
