@@ -60,8 +60,8 @@ public struct ProgressiveSchedule: Codable, Equatable, Sendable {
 /// graph (`ProgressiveGAN.realInput`).
 ///
 /// Adam's state: zeroed at every phase change, with its step count (bias correction)
-/// starting again, as the reference does (`reset_opt_for_new_lod`). The EMA of G (0.999)
-/// carries on; the EMA of a new layer starts from its initial weights.
+/// starting again, as the reference does (`reset_opt_for_new_lod`). The EMA of G (β 0.999
+/// unless given) carries on; the EMA of a new layer starts from its initial weights.
 ///
 /// The recipe is the paper's: WGAN-GP (λ 10) with the drift term 0.001·E[D(x)²], Adam
 /// lr 1e-3, β (0, 0.99), ε 1e-8 for both networks, one D update per G update.

@@ -273,17 +273,5 @@ public final class ProgressiveRun {
     return path
   }
 
-  func appendLine<T: Encodable>(_ m: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = .sortedKeys
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    var line = try encoder.encode(m)
-    line.append(0x0a)
-    let url = folder.appendingPathComponent("metrics.jsonl")
-    if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
-    let handle = try FileHandle(forWritingTo: url)
-    defer { try? handle.close() }
-    try handle.seekToEnd()
-    try handle.write(contentsOf: line)
-  }
+  func appendLine<T: Encodable>(_ m: T) throws { try TrainingRun.appendMetricsLine(m, in: folder) }
 }

@@ -430,13 +430,16 @@ public final class TrainingRun {
 
   func appendMetrics(_ m: Metrics) throws { try appendLine(m) }
 
-  func appendLine<T: Encodable>(_ m: T) throws {
+  func appendLine<T: Encodable>(_ m: T) throws { try Self.appendMetricsLine(m, in: folder) }
+
+  /// `value` as one JSON line appended to `folder`/metrics.jsonl (made if missing): sorted
+  /// keys, and a diverged step's "nan"/"inf" logged too, before the run stops on it.
+  static func appendMetricsLine<T: Encodable>(_ value: T, in folder: URL) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys
-    // A diverged step is logged too ("nan", "inf"), before the run stops on it.
     encoder.nonConformingFloatEncodingStrategy = .convertToString(
       positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    var line = try encoder.encode(m)
+    var line = try encoder.encode(value)
     line.append(0x0a)
     let url = folder.appendingPathComponent("metrics.jsonl")
     if !FileManager.default.fileExists(atPath: url.path) {
