@@ -143,6 +143,32 @@ public final class ProgressiveRun {
   /// final grid and checkpoint either way. A non-finite loss stops with an error and keeps
   /// the last good checkpoint.
   public func run(shouldStop: () -> Bool = { false }, events: (TrainingRun.Event) -> Void = { _ in }) throws {
+    // status.json, as kallima train keeps it, so `kallima runs` shows the run's state.
+    let total = options.totalSteps
+    writeStatus(.running, events)
+    do {
+      try train(shouldStop: shouldStop, events: events)
+    } catch {
+      writeStatus(KallimaError.isDivergence(error) ? .diverged : .failed, message: "\(error)", events)
+      throw error
+    }
+    if step >= total {
+      writeStatus(.finished, events)
+    } else {
+      writeStatus(.stopped, message: "stopped at step \(step) of \(total); continue with --resume \(options.out)", events)
+    }
+  }
+
+  /// Writes status.json; a failure to write it is a warning, never a reason to stop.
+  func writeStatus(_ state: RunStatus.State, message: String? = nil, _ events: (TrainingRun.Event) -> Void) {
+    do {
+      try RunStatus(state: state, step: step, steps: options.totalSteps, message: message).write(toFolder: folder.path)
+    } catch {
+      events(.warning("could not update the run's status.json (training goes on): \(error)"))
+    }
+  }
+
+  func train(shouldStop: () -> Bool, events: (TrainingRun.Event) -> Void) throws {
     events(.started(step: step))
     let start = Date()
     var lastLog = (step: step, time: start)
@@ -171,6 +197,7 @@ public final class ProgressiveRun {
           alpha: trainer.phase.fading ? alpha : nil, loss_d: stats.lossD, loss_g: stats.lossG, d_x: stats.dReal,
           d_g_z: stats.dFake, grad_norm: stats.extras["grad_norm"], images_per_s: rate, wall_s: now.timeIntervalSince(start))
         try appendLine(line)
+        writeStatus(.running, events)
         events(.log(TrainingRun.Metrics(
           step: s, loss_d: stats.lossD, loss_g: stats.lossG, d_x: stats.dReal, d_g_z: stats.dFake,
           grad_norm: stats.extras["grad_norm"], images_per_s: rate, wall_s: line.wall_s)))

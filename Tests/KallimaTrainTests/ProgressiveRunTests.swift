@@ -44,6 +44,8 @@ struct ProgressiveRunTests {
     // Step 6: the fade's second step done, α = 2·4/16.
     #expect(metrics[2].phase == "8x8 fade-in" && metrics[2].alpha == 0.5 && metrics[3].alpha == nil)
     #expect(metrics.allSatisfy { $0.loss_d.isFinite && $0.loss_d != 0 }, "every interval's statistics, across the phase changes")
+    let status = try JSONDecoder().decode(RunStatus.self, from: Data(contentsOf: URL(fileURLWithPath: through.path("run/status.json"))))
+    #expect(status.state == .finished && status.step == 12)
     let checkpoints = try FileManager.default.contentsOfDirectory(atPath: through.path("run/checkpoints")).sorted()
     #expect(checkpoints.filter { $0.hasPrefix("phase_") } == ["phase_0_4_stable.safetensors", "phase_1_8_fade.safetensors"])
 
