@@ -60,6 +60,8 @@ public final class ProgressiveRun {
   public let dataset: ImageDataset
   let folder: URL
   let fixedZ: [Float]
+  /// The data's size and fingerprint, recorded in every checkpoint and checked on resume.
+  let data: Checkpoint.DataStream
   private var sampler: (phase: Int, sampler: Sampler)?
 
   public static let format = "kallima-progan-1"
@@ -73,6 +75,7 @@ public final class ProgressiveRun {
   public init(options: ProgressiveOptions, backend: Backend, resume: String? = nil, events: (TrainingRun.Event) -> Void = { _ in }) throws {
     var options = options
     var restored: (state: ProgressiveTrainer.State, tensors: [String: [String: (shape: [Int], values: [Float])]], path: String)?
+    var recordedData: Checkpoint.DataStream?
     if let resume {
       let path = URL(fileURLWithPath: resume).appendingPathComponent("checkpoints/latest.safetensors").path
       guard FileManager.default.fileExists(atPath: path) else {
@@ -96,6 +99,7 @@ public final class ProgressiveRun {
         byStore[String(t.name[..<dot]), default: [:]][String(t.name[t.name.index(after: dot)...])] = (t.shape, t.values)
       }
       restored = (try decoder.decode(ProgressiveTrainer.State.self, from: Data(state.utf8)), byStore, path)
+      recordedData = try metadata["data"].map { try decoder.decode(Checkpoint.DataStream.self, from: Data($0.utf8)) }
     }
     self.backend = backend
     folder = URL(fileURLWithPath: options.out)
@@ -107,6 +111,16 @@ public final class ProgressiveRun {
     let start = Date()
     dataset = try ImageDataset.load(path: options.dataPath, size: options.size, channels: options.channels, limit: options.limit)
     events(.loaded(dataset.report, count: dataset.count, seconds: Date().timeIntervalSince(start)))
+    data = Checkpoint.DataStream(limit: options.limit, images: dataset.count, fingerprint: try DatasetFingerprint.of(dataset.report.source))
+    if let recordedData, let restored {
+      let differences = data.differences(from: recordedData)
+      guard differences.isEmpty else {
+        throw KallimaError.invalidArgument(
+          op: "train progan",
+          message: "the data differs from what \(restored.path) was trained on (\(differences.joined(separator: "; "))): "
+            + "resume on the same data (--data, --limit), or start a new run")
+      }
+    }
     guard dataset.count >= options.batch else {
       throw KallimaError.invalidArgument(op: "train progan", message: "\(dataset.count) images in \(options.dataPath): fewer than one batch of \(options.batch)")
     }
@@ -293,6 +307,7 @@ public final class ProgressiveRun {
       "state": String(decoding: try encoder.encode(trainer.state), as: UTF8.self),
       "model": String(decoding: try encoder.encode(trainer.model.config), as: UTF8.self),
       "phase": trainer.phase.description,
+      "data": String(decoding: try encoder.encode(data), as: UTF8.self),
     ]
     let path = checkpointDirectory.appendingPathComponent(name).path
     if alsoLatest { try SafetensorsFile.write(tensors, metadata: metadata, to: latestCheckpoint) }

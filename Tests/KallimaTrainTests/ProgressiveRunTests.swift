@@ -59,6 +59,14 @@ struct ProgressiveRunTests {
     let (a, b) = (try Self.checkpoint(through.path("run/checkpoints/latest.safetensors")), try Self.checkpoint(split.path("run/checkpoints/latest.safetensors")))
     #expect(Set(a.keys) == Set(b.keys) && a.count > 40)
     #expect(a.keys.filter { a[$0] != b[$0] }.sorted().isEmpty)
+
+    // Resumed on other data (another file of 30 images): refused, naming what changed.
+    var other = try Self.options(split, steps: 14)
+    other.data = split.path("other-idx3-ubyte")
+    try writeIDX(other.data!, count: 30)
+    #expect { try ProgressiveRun(options: other, backend: backend, resume: split.path("run")) } throws: {
+      "\($0)".contains("the data differs") && "\($0)".contains("30")
+    }
   }
 
   @Test("kallima train --arch progan runs kallima train progan with the shared options; a GAN-only option is refused; kallima sample reads the checkpoint")
