@@ -14,7 +14,8 @@ public struct ProgressiveOptions: Codable, Equatable, Sendable {
   public var latent = 512
   /// The most feature maps of a block (the reference's fmap_max 512); fmap_base is 16 times it.
   public var width = 512
-  /// Batch below 256x256 (the paper's 16; 14, 6, 3 at 256, 512, 1024).
+  /// Batch: with the paper's 16, its table (14, 6, 3 at 256, 512, 1024); any other batch is
+  /// used at every side.
   public var batch = 16
   /// Real images D sees per phase (the reference's 600k).
   public var phaseImages = 600_000
@@ -47,12 +48,13 @@ public struct ProgressiveOptions: Codable, Equatable, Sendable {
   }
 }
 
-/// A Progressive GAN run folder: metrics.jsonl, samples/ (a grid every `sampleEvery` steps
+/// A Progressive GAN run folder: status.json (as `kallima train` keeps it), metrics.jsonl
+/// (with the phase and α), samples/ (a grid every `sampleEvery` steps
 /// and one at the end of every phase, `phase_N_SIDE_stable.png`, every image shown at the
 /// final size), checkpoints/ (latest.safetensors, step files, and `phase_N_SIDE_KIND` files
 /// at the end of every phase: every store's tensors under "generator.", "discriminator.",
-/// "generator_ema.", "objective.", with the options, model and phase in the metadata;
-/// `kallima sample` and `kallima fid --checkpoint` read any of them).
+/// "generator_ema.", "objective.", with the options, model, phase and the data's fingerprint
+/// in the metadata; `kallima sample` and `kallima fid --checkpoint` read any of them).
 public final class ProgressiveRun {
   public let options: ProgressiveOptions
   public let backend: Backend
