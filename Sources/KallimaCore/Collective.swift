@@ -7,8 +7,8 @@ import Foundation
 /// `swift build --traits MPI`) runs over MPI under `mpirun`.
 ///
 /// The operations are blocking and work on host memory: no MPI implementation reads OpenCL
-/// buffers, so device values are staged through the host (`allreduceMean(_:backend:into:)`,
-/// or a plan's exchanges, which run them on a `CollectiveQueue` while the device goes on).
+/// buffers, so device values are staged through the host (a plan's exchanges, which run
+/// them on a `CollectiveQueue` while the device goes on).
 /// Every rank must make the same calls in the same order, as with MPI itself.
 public protocol Collective: AnyObject {
   /// This process's rank, 0 ..< size.
@@ -64,18 +64,15 @@ extension Collective {
   /// Replaces `values` by their mean over all ranks (the sum, then a division by `size` in
   /// float on every rank alike, so every rank holds the same bits).
   public func allreduceMean(_ values: inout [Float]) throws {
-    guard size > 1 else { return }
-    try values.withUnsafeMutableBufferPointer { try allreduceSum($0) }
-    let n = Float(size)
-    for i in values.indices { values[i] /= n }
+    try values.withUnsafeMutableBufferPointer { try allreduceMean($0) }
   }
 
-  /// `x` (on `backend`) averaged over all ranks, written into `y`: read to the host,
-  /// reduced, written back. One blocking read per call: give it a bucket of many values.
-  public func allreduceMean(_ x: Tensor, backend: Backend, into y: Tensor) throws {
-    var values = try backend.read(x)
-    try allreduceMean(&values)
-    try backend.write(values, to: y)
+  /// The same in place in host memory (a plan's pinned staging).
+  public func allreduceMean(_ values: UnsafeMutableBufferPointer<Float>) throws {
+    guard size > 1 else { return }
+    try allreduceSum(values)
+    let n = Float(size)
+    for i in values.indices { values[i] /= n }
   }
 
   /// Rank `root`'s `values` on every rank.

@@ -25,6 +25,12 @@ public enum Optimizer: Sendable, Equatable {
     }
   }
 
+  /// The suffixes of the optimisers' state tensors in a store ("NAME.exp_avg", …).
+  public static let stateSuffixes = [".exp_avg", ".exp_avg_sq", ".square_avg", ".momentum_buffer", ".grad_avg"]
+
+  /// Whether a store entry is an optimiser's state rather than a parameter or buffer.
+  public static func isState(_ name: String) -> Bool { stateSuffixes.contains(where: name.hasSuffix) }
+
   /// Adds one update node per trainable parameter of `store` that has a gradient; the
   /// optimiser state lives in the store beside the parameter.
   public func addUpdates(_ b: GraphBinder, _ store: ParameterStore, grads: [String: Value]) throws {

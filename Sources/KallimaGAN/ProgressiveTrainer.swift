@@ -192,8 +192,9 @@ public final class ProgressiveTrainer {
         throw KallimaError.invalidArgument(op: "progan", message: "the checkpoint has no \(name) tensor \(e.name), which \(phase) needs")
       }
       for (tensorName, t) in given.sorted(by: { $0.key < $1.key }) {
-        let optimizerState = tensorName.hasSuffix(".exp_avg") || tensorName.hasSuffix(".exp_avg_sq")
-        let tensor = try store.tensor(tensorName, Shape(t.shape), .constant(0), trainable: !optimizerState && tensorName != "alpha" && tensorName != "fade_step")
+        // (Only tensors of earlier phases are made here; whether they count as trainable
+        // matters to nothing, as no plan of this phase uses them.)
+        let tensor = try store.tensor(tensorName, Shape(t.shape), .constant(0), trainable: !Optimizer.isState(tensorName))
         try backend.write(t.values, to: tensor)
       }
     }
@@ -236,7 +237,7 @@ public final class ProgressiveTrainer {
 
   /// Builds phase `index`'s trainer on the current stores: α and its counter to 0 when it
   /// fades in (1 when it is stable, so sampling from the stores gives the phase's network),
-  /// Adam's moments to 0.
+  /// the optimisers' state to 0.
   func startPhase(_ index: Int) throws {
     earlierStatistics = try readStatistics()
     let offset = trainer.streamOffset &+ UInt64(trainer.steps)
@@ -249,7 +250,7 @@ public final class ProgressiveTrainer {
       learningRate: learningRate, ema: ema, collective: collective, stores: stores)
     trainer.streamOffset = offset
     for store in [stores.generator, stores.discriminator] {
-      for e in store.entries where e.name.hasSuffix(".exp_avg") || e.name.hasSuffix(".exp_avg_sq") {
+      for e in store.entries where Optimizer.isState(e.name) {
         try backend.fill(e.tensor, value: 0)
       }
     }
@@ -265,6 +266,14 @@ public final class ProgressiveTrainer {
     if let counter = stores.objective["fade_step"] { try backend.fill(counter, value: 0) }
   }
 
+  /// α's step per G update in a fade-in: the job's batch over the images per phase.
+  var fadeRate: Float { Float(trainer.batch * collective.size) / Float(schedule.imagesPerPhase) }
+
+  /// The α the stores hold now, known on the host without reading the device: the device
+  /// plan computes the same float product, min(k·rate, 1) with k the fade's steps so far.
+  /// nil in a stable phase.
+  public var alpha: Float? { phase.fading ? min(Float(stepsInPhase) * fadeRate, 1) : nil }
+
   /// k ← k + 1; α ← min(k·batch/imagesPerPhase, 1) in every store that has an α.
   func advanceAlpha() throws {
     if advance == nil {
@@ -274,8 +283,7 @@ public final class ProgressiveTrainer {
       let k = try b.parameter(stores.objective, "fade_step", [1], .constant(0), trainable: false)
       let next = try g.value(.add, [k, g.constant(1, [1], name: "1")], name: "k + 1")
       try g.add(.assign, [k, next], name: "k ← k + 1")
-      let rate = Float(trainer.batch * collective.size) / Float(schedule.imagesPerPhase)
-      let alpha = try g.value(.clamp(min: 0, max: 1), [try g.value(.scale(rate), [next], name: "k·batch/images")], name: "α")
+      let alpha = try g.value(.clamp(min: 0, max: 1), [try g.value(.scale(fadeRate), [next], name: "k·batch/images")], name: "α")
       for store in [stores.generator, stores.discriminator] + (stores.ema.map { [$0] } ?? []) where store["alpha"] != nil {
         try g.add(.assign, [try b.parameter(store, "alpha", [1], .constant(0), trainable: false), alpha], name: "α ← min(k·rate, 1)")
       }

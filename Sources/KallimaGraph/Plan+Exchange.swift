@@ -38,12 +38,8 @@ extension Plan {
       try staging.waitForTransfer()
       let start = DispatchTime.now().uptimeNanoseconds
       defer { e.seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
-      let values = UnsafeMutableBufferPointer<Float>(
-        start: staging.bytes.baseAddress!.assumingMemoryBound(to: Float.self), count: count)
-      try collective.allreduceSum(values)
-      // The division of `allreduceMean(_:)`, in float on every rank alike.
-      let n = Float(collective.size)
-      for i in values.indices { values[i] /= n }
+      try collective.allreduceMean(
+        UnsafeMutableBufferPointer(start: staging.bytes.baseAddress!.assumingMemoryBound(to: Float.self), count: count))
     }
     e.isPending = true
     if overlapsCommunication && collective.acceptsCallsFromAnyThread {

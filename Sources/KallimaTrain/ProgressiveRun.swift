@@ -84,24 +84,18 @@ public final class ProgressiveRun {
         throw KallimaError.io(path: path, message: "no checkpoint to resume from (the run wrote none yet, or this is not a run folder)")
       }
       let (metadata, tensors) = try SafetensorsFile.read(path)
-      guard metadata["format"] == Self.format, let recorded = metadata["options"], let state = metadata["state"] else {
+      guard let checkpoint = try Saved(metadata: metadata, path: path) else {
         throw KallimaError.io(path: path, message: "not a Progressive GAN checkpoint (format \(metadata["format"] ?? "none")); resume it with kallima train")
       }
-      let decoder = JSONDecoder()
-      var saved = try decoder.decode(ProgressiveOptions.self, from: Data(recorded.utf8))
+      var saved = checkpoint.options
       // The run's model, schedule, seed and data; this call's target and cadences.
       (saved.steps, saved.logEvery, saved.sampleEvery, saved.checkpointEvery) = (options.steps ?? saved.steps, options.logEvery, options.sampleEvery, options.checkpointEvery)
       saved.data = options.data ?? saved.data
       saved.dataMemory = options.dataMemory
       saved.out = resume
       options = saved
-      var byStore: [String: [String: (shape: [Int], values: [Float])]] = [:]
-      for t in tensors {
-        guard let dot = t.name.firstIndex(of: ".") else { continue }
-        byStore[String(t.name[..<dot]), default: [:]][String(t.name[t.name.index(after: dot)...])] = (t.shape, t.values)
-      }
-      restored = (try decoder.decode(ProgressiveTrainer.State.self, from: Data(state.utf8)), byStore, path)
-      recordedData = try metadata["data"].map { try decoder.decode(Checkpoint.DataStream.self, from: Data($0.utf8)) }
+      restored = (checkpoint.state, Self.byStore(tensors), path)
+      recordedData = checkpoint.data
     }
     self.backend = backend
     folder = URL(fileURLWithPath: options.out)
@@ -207,10 +201,9 @@ public final class ProgressiveRun {
         let now = Date()
         let rate = Double(s - lastLog.step) * Double(trainer.trainer.batch) / max(now.timeIntervalSince(lastLog.time), 1e-9)
         lastLog = (s, now)
-        let alpha = try trainer.trainer.generatorParameters["alpha"].map { try backend.read($0)[0] }
         let line = Metrics(
           step: s, phase: trainer.phase.description, resolution: trainer.phase.resolution,
-          alpha: trainer.phase.fading ? alpha : nil, loss_d: stats.lossD, loss_g: stats.lossG, d_x: stats.dReal,
+          alpha: trainer.alpha, loss_d: stats.lossD, loss_g: stats.lossG, d_x: stats.dReal,
           d_g_z: stats.dFake, grad_norm: stats.extras["grad_norm"], images_per_s: rate, wall_s: now.timeIntervalSince(start))
         try appendLine(line)
         writeStatus(.running, events)
@@ -273,24 +266,50 @@ public final class ProgressiveRun {
   public static func generator(metadata: [String: String], tensors: [SafetensorsTensor], backend: Backend, path: String)
     throws -> (network: any Layer, latentShape: Shape, store: ParameterStore, channels: Int, side: Int, weights: String)?
   {
-    guard metadata["format"] == format else { return nil }
-    guard let model = metadata["model"], let state = metadata["state"], let recorded = metadata["options"] else {
-      throw KallimaError.io(path: path, message: "a Progressive GAN checkpoint without its model, state or options")
-    }
-    let decoder = JSONDecoder()
-    let config = try decoder.decode(ProgressiveGAN.Config.self, from: Data(model.utf8))
-    let options = try decoder.decode(ProgressiveOptions.self, from: Data(recorded.utf8))
-    let at = try decoder.decode(ProgressiveTrainer.State.self, from: Data(state.utf8))
-    let phases = options.schedule.phases(to: config.resolution)
-    guard phases.indices.contains(at.phase) else { throw KallimaError.io(path: path, message: "phase \(at.phase) of \(phases.count)") }
-    let recipe = try ProgressiveTrainer.recipe(try ProgressiveGAN(config), phase: phases[at.phase])
-    let weights = tensors.contains { $0.name.hasPrefix("generator_ema.") } ? "generator_ema" : "generator"
+    guard let saved = try Saved(metadata: metadata, path: path) else { return nil }
+    let phases = saved.options.schedule.phases(to: saved.model.resolution)
+    let at = saved.state.phase
+    guard phases.indices.contains(at) else { throw KallimaError.io(path: path, message: "phase \(at) of \(phases.count)") }
+    let recipe = try ProgressiveTrainer.recipe(try ProgressiveGAN(saved.model), phase: phases[at])
+    let stores = byStore(tensors)
+    let weights = stores["generator_ema"] != nil ? "generator_ema" : "generator"
     let store = ParameterStore(backend: backend, seed: 0)
-    for t in tensors where t.name.hasPrefix(weights + ".") {
-      let name = String(t.name.dropFirst(weights.count + 1))
+    for (name, t) in stores[weights] ?? [:] {
       try backend.write(t.values, to: try store.tensor(name, Shape(t.shape), .constant(0), trainable: false))
     }
-    return (recipe.generator, recipe.latentShape, store, config.channels, phases[at.phase].resolution, weights)
+    return (recipe.generator, recipe.latentShape, store, saved.model.channels, phases[at].resolution, weights)
+  }
+
+  /// What a Progressive GAN checkpoint's metadata holds besides its tensors.
+  struct Saved {
+    let options: ProgressiveOptions
+    let state: ProgressiveTrainer.State
+    let model: ProgressiveGAN.Config
+    /// The data's size and fingerprint (nil in a checkpoint written before they were recorded).
+    let data: Checkpoint.DataStream?
+
+    /// nil when `metadata` is not of a Progressive GAN checkpoint.
+    init?(metadata: [String: String], path: String) throws {
+      guard metadata["format"] == ProgressiveRun.format else { return nil }
+      guard let options = metadata["options"], let state = metadata["state"], let model = metadata["model"] else {
+        throw KallimaError.io(path: path, message: "a Progressive GAN checkpoint without its options, state or model")
+      }
+      let decoder = JSONDecoder()
+      self.options = try decoder.decode(ProgressiveOptions.self, from: Data(options.utf8))
+      self.state = try decoder.decode(ProgressiveTrainer.State.self, from: Data(state.utf8))
+      self.model = try decoder.decode(ProgressiveGAN.Config.self, from: Data(model.utf8))
+      data = try metadata["data"].map { try decoder.decode(Checkpoint.DataStream.self, from: Data($0.utf8)) }
+    }
+  }
+
+  /// A checkpoint's tensors by store ("generator", …) and by name within it.
+  static func byStore(_ tensors: [SafetensorsTensor]) -> [String: [String: (shape: [Int], values: [Float])]] {
+    var out: [String: [String: (shape: [Int], values: [Float])]] = [:]
+    for t in tensors {
+      guard let dot = t.name.firstIndex(of: ".") else { continue }
+      out[String(t.name[..<dot]), default: [:]][String(t.name[t.name.index(after: dot)...])] = (t.shape, t.values)
+    }
+    return out
   }
 
   /// checkpoints/latest.safetensors, then checkpoints/step_NNNNNN.safetensors (both atomic).

@@ -175,6 +175,8 @@ struct ProgressiveTests {
       try t.step()
       alphas.append(try backend.read(stores.generator["alpha"]!)[0])
       #expect(try backend.read(stores.discriminator["alpha"]!)[0] == alphas.last!)
+      // The host's α (what the log reports) is the device's, bit for bit, during the fade.
+      if t.phase.fading { #expect(t.alpha == alphas.last!) }
     }
     // After the fade's third step the stable phase has begun, with α 1.
     #expect(alphas[0] == Float(1) / 3 && alphas[1] == Float(2) / 3 && alphas[2] == 1, "\(alphas)")
