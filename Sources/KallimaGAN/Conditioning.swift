@@ -20,6 +20,13 @@ import KallimaNN
 /// - `acgan` (Odena et al. 2017): column 0 realism, columns 1… class logits; D and G both
 ///   add λ·(the classification loss of the pair's class): softmax cross-entropy for one-hot
 ///   classes, binary cross-entropy per tag for tag sets. D sees x alone.
+/// - `stackgan` (Zhang et al. 2017): StackGAN's own D (`--arch stackgan`), conditioned on μ
+///   of G's conditioning augmentation. Column 0 is a matching-aware score of the pair as
+///   `matching`'s: (c, x) → real, (c, G(z, c)) → fake, (c̃, x) → fake; stage II's D adds
+///   column 1, an unconditional score of x alone: x → real, G(z, c) → fake. The real terms
+///   of the two columns are averaged, the fake ones weighted with the mismatched term (the
+///   reference: real + ½(fake + wrong), and ½(real + real_u) + ⅓(fake + wrong + fake_u)); G
+///   is trained on both columns.
 /// - `none`: the architecture's unconditional D, which sees x alone, with a conditional G —
 ///   the baseline that shows why SPEC §3 insists on pairs (nothing makes G obey c).
 public enum DiscriminatorHead: String, CaseIterable, Sendable, Codable {
@@ -29,6 +36,7 @@ public enum DiscriminatorHead: String, CaseIterable, Sendable, Codable {
   case twoHead = "two-head"
   case projection
   case acgan
+  case stackgan
 
   public static func named(_ name: String) throws -> DiscriminatorHead {
     guard let h = DiscriminatorHead(rawValue: name) else {
@@ -39,7 +47,7 @@ public enum DiscriminatorHead: String, CaseIterable, Sendable, Codable {
   }
 
   /// Whether the D step adds the mismatched pairs (c̃, x) → fake.
-  public var usesMismatchedPairs: Bool { self == .matching || self == .twoHead }
+  public var usesMismatchedPairs: Bool { self == .matching || self == .twoHead || self == .stackgan }
 }
 
 /// What kind of target a condition row is, for the heads that classify (AC-GAN).
@@ -168,6 +176,9 @@ public struct ConditionalDiscriminator: Layer {
     switch c.head {
     case .unconditional:
       throw KallimaError.invalidArgument(op: scope.nodeName("head"), message: "the unconditional head is the plain D, not a head")
+    case .stackgan:
+      throw KallimaError.invalidArgument(
+        op: scope.nodeName("head"), message: "the stackgan head is StackGAN's own D: use --arch stackgan, or another --d-head")
     case .concat, .matching:
       return try score(try joint(), "out")
     case .twoHead:

@@ -43,6 +43,10 @@ public struct GANRecipe {
   /// One real image's shape as the data gives it, when `realInput` changes it; nil: the
   /// data is `imageShape`.
   public var dataShape: Shape?
+  /// A layer of G's (bound in G's store) that maps the condition rows to what D is
+  /// conditioned on, its output detached in both steps: StackGAN's D scores pairs with μ of
+  /// G's conditioning augmentation, not with the raw text embedding. nil: D reads the rows.
+  public var discriminatorCondition: (any Layer)?
 
   public init(
     generator: any Layer, discriminator: any Layer, latentShape: Shape, imageShape: Shape,

@@ -87,7 +87,7 @@ extension Conditioning {
   /// pairs (σ of it for the logistic losses), or AC-GAN's classification loss on real images.
   public var statistics: [String] {
     switch head {
-    case .matching, .twoHead: return ["D(x,c̃)"]
+    case .matching, .twoHead, .stackgan: return ["D(x,c̃)"]
     case .acgan: return ["loss_cls"]
     case .unconditional, .concat, .projection: return []
     }
@@ -118,8 +118,12 @@ extension Conditioning {
     return (loss, try g.value(.scale(classWeight), [loss], name: "λ·" + name))
   }
 
+  /// Whether `scores` carry StackGAN's unconditional column beside the conditional one.
+  func hasUnconditionalScore(_ g: Graph, _ scores: Value) -> Bool { head == .stackgan && g.shape(scores)[1] == 2 }
+
   /// D's terms on the real pairs (c, x): the adversarial term, plus the match head's real
-  /// term (two heads) or the classification loss (AC-GAN).
+  /// term (two heads), the classification loss (AC-GAN), or the mean with the
+  /// unconditional column's (StackGAN stage II).
   func realPairTerms(
     _ context: DStepContext, _ objective: Objective, scores: Value, condition: Value, adversarial: Value,
     into terms: inout ConditionalTerms
@@ -133,15 +137,26 @@ extension Conditioning {
       let (loss, weighted) = try classTerm(g, scores: scores, condition: condition, "real")
       terms.statistics["loss_cls"] = loss
       return try g.plus(adversarial, weighted, name: "real terms")
-    case .unconditional, .concat, .matching, .projection:
+    case .stackgan where hasUnconditionalScore(g, scores):
+      let uncond = try columns(g, scores, from: 1)
+      let both = try g.plus(adversarial, try objective.realTerm(context, x: uncond, dReal: uncond), name: "real: cond + uncond")
+      return try g.value(.scale(0.5), [both], name: "½(real cond + uncond)")
+    case .unconditional, .concat, .matching, .projection, .stackgan:
       return adversarial
     }
   }
 
-  /// D's terms on the fake pairs (c, G(z, c)): the adversarial term weighted, plus AC-GAN's
-  /// classification loss.
-  func fakePairTerms(_ context: DStepContext, scores: Value, condition: Value, adversarial: Value) throws -> Value {
+  /// D's terms on the fake pairs (c, G(z, c)): the adversarial term (with StackGAN's
+  /// unconditional one) weighted, plus AC-GAN's classification loss.
+  func fakePairTerms(
+    _ context: DStepContext, _ objective: Objective, fake: Value, scores: Value, condition: Value, adversarial: Value
+  ) throws -> Value {
     let g = context.graph
+    var adversarial = adversarial
+    if hasUnconditionalScore(g, scores) {
+      let uncond = try columns(g, scores, from: 1)
+      adversarial = try g.plus(adversarial, try objective.fakeTerm(context, fake: fake, dFake: uncond), name: "fake: cond + uncond")
+    }
     let weighted = fakeWeight == 1 ? adversarial : try g.value(.scale(fakeWeight), [adversarial], name: "weighted fake term")
     guard head == .acgan else { return weighted }
     return try g.plus(weighted, try classTerm(g, scores: scores, condition: condition, "fake").weighted, name: "fake terms")
@@ -159,8 +174,8 @@ extension Conditioning {
     return try g.value(.scale(mismatchWeight), [term], name: "weighted mismatched term")
   }
 
-  /// G's loss on (c, G(z, c)) beyond the adversarial term: the match head's (two heads) or
-  /// the classification loss (AC-GAN).
+  /// G's loss on (c, G(z, c)) beyond the adversarial term: the match head's (two heads), the
+  /// classification loss (AC-GAN), or the unconditional score's (StackGAN stage II).
   func generatorTerms(_ g: Graph, _ objective: Objective, scores: Value, condition: Value, adversarial: Value) throws -> Value {
     switch head {
     case .twoHead:
@@ -168,7 +183,10 @@ extension Conditioning {
       return try g.plus(adversarial, try objective.generatorLoss(g, fake: match, dFake: match), name: "loss_G: realism + match")
     case .acgan:
       return try g.plus(adversarial, try classTerm(g, scores: scores, condition: condition, "G").weighted, name: "loss_G")
-    case .unconditional, .concat, .matching, .projection:
+    case .stackgan where hasUnconditionalScore(g, scores):
+      let uncond = try columns(g, scores, from: 1)
+      return try g.plus(adversarial, try objective.generatorLoss(g, fake: uncond, dFake: uncond), name: "loss_G: cond + uncond")
+    case .unconditional, .concat, .matching, .projection, .stackgan:
       return adversarial
     }
   }

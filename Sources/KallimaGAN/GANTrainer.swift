@@ -310,6 +310,17 @@ public final class GANTrainer {
       self.noise = noise
     }
 
+    /// The draws of the layers (`Scope.randomNormal`) in one step's plan: the device stream of
+    /// the noise seed, the layer's seed, its name and the step; with `.input`, a feed named
+    /// "STEP NAME" (e.g. "G ca_net.ε").
+    func layerDraws(_ b: GraphBinder, step: String) -> Scope.RandomDraw {
+      { [self] shape, name, seed in
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in (step + name).utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        return try value(b, shape, feed: "\(step) \(name)", salt: seed ^ h, name: "\(name) (\(step) step)", uniform: false)
+      }
+    }
+
     func value(_ b: GraphBinder, _ shape: Shape, feed: String, salt: UInt64, name: String, uniform: Bool) throws -> Value {
       switch noise {
       case .device(let seed):
@@ -366,12 +377,25 @@ public final class GANTrainer {
       conditions: condition.map { [conditionKey: $0] } ?? [:])
   }
 
+  /// G bound in train mode, seeing `condition`, its layers' random draws from `random`.
   static func generatorScope(
-    _ recipe: GANRecipe, _ b: GraphBinder, _ store: ParameterStore, condition: Value?, ranks: Int
+    _ recipe: GANRecipe, _ b: GraphBinder, _ store: ParameterStore, condition: Value?, random: @escaping Scope.RandomDraw, ranks: Int
   ) -> Scope {
     Scope(
       binder: b, store: store, tag: "G", options: BindOptions(mode: .train, synchronizedRanks: synchronizedRanks(recipe, ranks)),
-      conditions: condition.map { [conditionKey: $0] } ?? [:])
+      conditions: condition.map { [conditionKey: $0] } ?? [:], random: random)
+  }
+
+  /// What D is conditioned on for the rows `c`: the rows, or the recipe's
+  /// `discriminatorCondition` of them (bound in G's store), detached.
+  static func discriminatorCondition(
+    _ recipe: GANRecipe, _ b: GraphBinder, _ generator: ParameterStore, _ c: Value?, ranks: Int
+  ) throws -> Value? {
+    guard let c, let layer = recipe.discriminatorCondition else { return c }
+    let scope = Scope(
+      binder: b, store: generator, tag: "G", options: BindOptions(mode: .train, synchronizedRanks: synchronizedRanks(recipe, ranks)),
+      conditions: [conditionKey: c])
+    return try b.graph.value(.detach, [try layer(c, in: scope)], name: "D's condition (detached)")
   }
 
   /// The ranks batch norm takes its statistics over: the job's, with synchronised batch norm.
@@ -408,6 +432,8 @@ public final class GANTrainer {
     }
     // The real batch's condition rows (conditional recipes), gathered in the images' order.
     let c = try conditions.rows(b, batch: batch, step: .discriminator)
+    // What D reads beside the image: the rows, or (StackGAN) μ of them through G's layer.
+    let cD = try discriminatorCondition(recipe, b, generator, c, ranks: ranks)
     let pair = { (image: Value, condition: Value?, tag: String) throws -> Value in
       try recipe.discriminator(
         image, in: discriminatorScope(recipe, b, discriminator, tag: tag, condition: condition, ranks: ranks))
@@ -415,7 +441,7 @@ public final class GANTrainer {
     // D as the objective sees it: the adversarial score (column 0 of a conditional head's
     // scores) of an image paired with the real batch's conditions.
     let critic = { (image: Value, tag: String) throws -> Value in
-      try adversarial(g, recipe, try pair(image, c, tag))
+      try adversarial(g, recipe, try pair(image, cD, tag))
     }
     let context = DStepContext(
       graph: g, binder: b, critic: critic,
@@ -426,7 +452,7 @@ public final class GANTrainer {
 
     // The real half's forward and backward come first, so its activations are free before
     // the fake half runs (the order of PyTorch's DCGAN example); the gradients add up.
-    let realScores = try pair(x, c, "real")
+    let realScores = try pair(x, cD, "real")
     let dReal = try adversarial(g, recipe, realScores)
     if objective.discriminatorIsAutoencoder, g.shape(dReal) != g.shape(x) {
       throw KallimaError.invalidArgument(
@@ -441,18 +467,20 @@ public final class GANTrainer {
     let gradsReal = try gradients(g, b, discriminator, of: realTerm)
     let zShape = Shape([batch] + recipe.latentShape.dims)
     let z = try random.value(b, zShape, feed: "zD", salt: 0xD, name: "z (D step)", uniform: false)
-    let fake = try recipe.generator(z, in: generatorScope(recipe, b, generator, condition: c, ranks: ranks))
-    let fakeScores = try pair(fake, c, "fake")
+    let fake = try recipe.generator(
+      z, in: generatorScope(recipe, b, generator, condition: c, random: random.layerDraws(b, step: "D"), ranks: ranks))
+    let fakeScores = try pair(fake, cD, "fake")
     let dFake = try adversarial(g, recipe, fakeScores)
     var fakeTerm = try objective.fakeTerm(context, fake: fake, dFake: dFake)
     if let conditioning = recipe.conditioning, let c {
-      fakeTerm = try conditioning.fakePairTerms(context, scores: fakeScores, condition: c, adversarial: fakeTerm)
+      fakeTerm = try conditioning.fakePairTerms(
+        context, objective, fake: fake, scores: fakeScores, condition: c, adversarial: fakeTerm)
     }
     let gradsFake = try gradients(g, b, discriminator, of: fakeTerm)
     // The mismatched pairs (c̃, x) → fake of the matching-aware heads (SPEC §3, case 3).
     var gradsMismatched: [[String: Value]] = []
-    if let conditioning = recipe.conditioning, conditioning.head.usesMismatchedPairs, let c {
-      let wrong = try g.value(.mismatchRows, [c], name: "c̃ (mismatched conditions)")
+    if let conditioning = recipe.conditioning, conditioning.head.usesMismatchedPairs, let cD {
+      let wrong = try g.value(.mismatchRows, [cD], name: "c̃ (mismatched conditions)")
       let term = try conditioning.mismatchedPairTerm(
         context, objective, scores: try pair(x, wrong, "mismatched"), into: &conditional)
       gradsMismatched.append(try gradients(g, b, discriminator, of: term))
@@ -497,9 +525,11 @@ public final class GANTrainer {
     let c = try conditions.rows(b, batch: batch, step: .generator)
     /// G's loss on G(z, condition) (every term the head trains G on).
     func generatorLoss(_ z: Value, _ condition: Value?, tag: String) throws -> Value {
-      let fake = try recipe.generator(z, in: generatorScope(recipe, b, generator, condition: condition, ranks: ranks))
+      let fake = try recipe.generator(
+        z, in: generatorScope(recipe, b, generator, condition: condition, random: random.layerDraws(b, step: tag == "fake" ? "G" : "G " + tag), ranks: ranks))
+      let dCondition = try discriminatorCondition(recipe, b, generator, condition, ranks: ranks)
       let scores = try recipe.discriminator(
-        fake, in: discriminatorScope(recipe, b, discriminator, tag: tag, condition: condition, ranks: ranks))
+        fake, in: discriminatorScope(recipe, b, discriminator, tag: tag, condition: dCondition, ranks: ranks))
       let loss = try recipe.objective.generatorLoss(g, fake: fake, dFake: try adversarial(g, recipe, scores))
       guard let conditioning = recipe.conditioning, let condition else { return loss }
       return try conditioning.generatorTerms(g, recipe.objective, scores: scores, condition: condition, adversarial: loss)

@@ -84,39 +84,52 @@ public func rowDot(_ a: Value, _ b: Value, in scope: Scope) throws -> Value {
 /// ĉ = μ + σ·ε with ε ~ N(0, I) drawn per sample and run (σ = exp(½·log σ²)), and the KL
 /// divergence to N(0, I), −½·mean(1 + log σ² − μ² − exp(log σ²)) over every element (the
 /// reference's `KL_loss`), which the layer adds to its binder's auxiliary losses with
-/// `klWeight` (the reference configs' COEFF.KL = 2.0) for the trainer to add to G's loss.
-/// ε is drawn in eval mode too, as the reference samples.
+/// `klWeight` (the reference configs' COEFF.KL = 2.0) for the trainer to add to G's loss
+/// (not when the network is `Frozen`). ε is drawn in eval mode too, as the reference
+/// samples; it comes from `Scope.randomNormal` ("ε" under the layer's path), so a trainer
+/// can feed it.
 ///
 /// `reluBeforeSplit`: the reference code (hanzhanggit/StackGAN-Pytorch, `CA_NET.encode`)
 /// applies a ReLU to fc(e) before splitting it, so μ ≥ 0 and σ ≥ 1 always; the paper's
 /// description has no ReLU. The default follows the code (its results and checkpoints);
-/// false follows the paper. Parameters `fc.weight` [2·dimension, E], `fc.bias`. A condition
-/// "ca ε" [N, dimension] in the scope replaces the draw (tests, fixtures).
+/// false follows the paper. Parameters `fc.weight` [2·dimension, E], `fc.bias`.
 public struct ConditioningAugmentation: Layer {
   public var embedding: Int
   public var dimension: Int
   public var klWeight: Float
   public var reluBeforeSplit: Bool
+  public var weightInit: ParameterInit?
   public var seed: UInt64
 
-  public static let noiseKey = "ca ε"
+  public init(
+    embedding: Int, dimension: Int, klWeight: Float = 2, reluBeforeSplit: Bool = true, weightInit: ParameterInit? = nil,
+    seed: UInt64 = 0xCA
+  ) {
+    (self.embedding, self.dimension, self.klWeight, self.reluBeforeSplit) = (embedding, dimension, klWeight, reluBeforeSplit)
+    (self.weightInit, self.seed) = (weightInit, seed)
+  }
 
-  public init(embedding: Int, dimension: Int, klWeight: Float = 2, reluBeforeSplit: Bool = true, seed: UInt64 = 0xCA) {
-    (self.embedding, self.dimension, self.klWeight, self.reluBeforeSplit, self.seed) = (embedding, dimension, klWeight, reluBeforeSplit, seed)
+  /// (μ, log σ²) of the scope's condition, [N, dimension] each.
+  public func encode(in scope: Scope) throws -> (mu: Value, logVariance: Value) {
+    let e = try scope.condition(conditionKey, for: "conditioning augmentation")
+    let fc = Linear(embedding, 2 * dimension, weightInit: weightInit, biasInit: weightInit.map { _ in .constant(0) })
+    var h = try fc(e, in: scope.child("fc"))
+    if reluBeforeSplit { h = try ReLU()(h, in: scope) }
+    return (
+      try scope.value(.slice(start: 0, count: dimension), [h], "μ"),
+      try scope.value(.slice(start: dimension, count: dimension), [h], "log σ²")
+    )
   }
 
   /// Ignores `x`: the input is the scope's condition. Returns ĉ [N, dimension].
   public func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
     let g = scope.graph
-    let e = try scope.condition(conditionKey, for: "conditioning augmentation")
-    let n = g.shape(e)[0]
-    var h = try Linear(embedding, 2 * dimension)(e, in: scope.child("fc"))
-    if reluBeforeSplit { h = try ReLU()(h, in: scope) }
-    let mu = try scope.value(.slice(start: 0, count: dimension), [h], "μ")
-    let logVariance = try scope.value(.slice(start: dimension, count: dimension), [h], "log σ²")
+    let (mu, logVariance) = try encode(in: scope)
+    let n = g.shape(mu)[0]
     let sigma = try scope.value(.activation(.exp), [try scope.value(.scale(0.5), [logVariance], "½·log σ²")], "σ")
-    let epsilon = scope.conditions[Self.noiseKey] ?? g.randomNormal([n, dimension], seed: seed, name: scope.nodeName("ca ε"))
+    let epsilon = try scope.randomNormal([n, dimension], "ε", seed: seed)
     let sample = try scope.value(.add, [mu, try scope.value(.mul, [sigma, epsilon], "σ·ε")], "ĉ = μ + σ·ε")
+    guard !scope.options.frozen else { return sample }
     // KL(N(μ, σ²) ‖ N(0, I)) as the reference: −½·mean(1 + log σ² − μ² − exp(log σ²)).
     let squares = try scope.value(.mul, [mu, mu], "μ²")
     let variance = try scope.value(.activation(.exp), [logVariance], "σ²")
@@ -128,4 +141,13 @@ public struct ConditioningAugmentation: Layer {
     scope.binder.addLoss("kl", kl, weight: klWeight)
     return sample
   }
+
+  /// μ alone, as a layer (ignores its input): what StackGAN's D is conditioned on.
+  public var mean: some Layer { ConditionMean(augmentation: self) }
+}
+
+/// μ of a conditioning augmentation (see `ConditioningAugmentation.mean`).
+public struct ConditionMean: Layer {
+  public var augmentation: ConditioningAugmentation
+  public func callAsFunction(_ x: Value, in scope: Scope) throws -> Value { try augmentation.encode(in: scope).mu }
 }

@@ -47,6 +47,9 @@ public struct BindOptions: Sendable {
   /// this many ranks (`Graph.synchronizedBatchNorm`); nil: each rank's own batch (the fused
   /// `batchnormTrain` op).
   public var synchronizedRanks: Int?
+  /// The network's weights are fixed (`Frozen`): its parameters are made as buffers (no
+  /// gradient, no optimiser state) and its layers add no training losses.
+  public var frozen = false
 
   public init(mode: Mode = .train, spectralNorm: Bool = false, updatesStatistics: Bool = true, synchronizedRanks: Int? = nil) {
     self.mode = mode
@@ -68,12 +71,20 @@ public struct Scope {
   /// State-dict prefix of this scope, without a trailing dot ("" at the root).
   public let path: String
   public let tag: String
-  public let options: BindOptions
+  public var options: BindOptions
   public var conditions: [String: Value]
+  /// Where the layers' random draws come from (`randomNormal`); nil: the device's Philox
+  /// stream, seeded by the layer and its path.
+  public var random: RandomDraw?
+
+  /// A random draw a trainer provides: (shape, the draw's qualified name, the layer's seed)
+  /// -> N(0, 1) values. A trainer mixes its noise seed into the stream, or feeds the values
+  /// from the host to compare with a reference implementation.
+  public typealias RandomDraw = (Shape, String, UInt64) throws -> Value
 
   public init(
     binder: GraphBinder, store: ParameterStore, path: String = "", tag: String, options: BindOptions = BindOptions(),
-    conditions: [String: Value] = [:]
+    conditions: [String: Value] = [:], random: RandomDraw? = nil
   ) {
     self.binder = binder
     self.store = store
@@ -81,6 +92,7 @@ public struct Scope {
     self.tag = tag
     self.options = options
     self.conditions = conditions
+    self.random = random
   }
 
   public var graph: Graph { binder.graph }
@@ -89,7 +101,7 @@ public struct Scope {
   /// The scope of a child module named `name` (an attribute name or a Sequential index).
   public func child(_ name: String) -> Scope {
     Scope(
-      binder: binder, store: store, path: qualified(name), tag: tag, options: options, conditions: conditions)
+      binder: binder, store: store, path: qualified(name), tag: tag, options: options, conditions: conditions, random: random)
   }
 
   /// The full state-dict name of this scope's tensor `name`.
@@ -103,7 +115,17 @@ public struct Scope {
   /// This scope's parameter (or buffer, when not trainable) `name`, created in the store on
   /// first use with `initial`.
   public func parameter(_ name: String, _ shape: Shape, _ initial: ParameterInit, trainable: Bool = true) throws -> Value {
-    try binder.parameter(store, qualified(name), shape, initial, trainable: trainable)
+    try binder.parameter(store, qualified(name), shape, initial, trainable: trainable && !options.frozen)
+  }
+
+  /// N(0, 1) values of `shape` drawn anew at every plan run: from the scope's `random`
+  /// provider when it has one, else from the device's stream for `seed` mixed with this
+  /// scope's tag and path (so two layers with one seed draw different values).
+  public func randomNormal(_ shape: Shape, _ what: String, seed: UInt64) throws -> Value {
+    if let random { return try random(shape, qualified(what), seed) }
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in (tag + path).utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
+    return graph.randomNormal(shape, seed: seed ^ h, name: nodeName(what))
   }
 
   /// A single-output node named after this scope.

@@ -44,6 +44,25 @@ public struct BatchNorm2d: Layer {
   }
 }
 
+/// nn.BatchNorm1d on [N, C]: BatchNorm2d over [N, C, 1, 1] (per-feature statistics over
+/// the batch), the same parameters and buffers.
+public struct BatchNorm1d: Layer {
+  public var norm: BatchNorm2d
+
+  public init(_ features: Int, momentum: Float = 0.1, eps: Float = 1e-5, weightInit: ParameterInit = .constant(1)) {
+    norm = BatchNorm2d(features, momentum: momentum, eps: eps, weightInit: weightInit)
+  }
+
+  public func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
+    let s = scope.graph.shape(x)
+    guard s.rank == 2, s[1] == norm.features else {
+      throw KallimaError.shapeMismatch(op: scope.nodeName("batchnorm1d"), message: "input must be [N, \(norm.features)], got \(s)")
+    }
+    let y = try norm(try scope.value(.reshape([s[0], s[1], 1, 1]), [x], "as [N, C, 1, 1]"), in: scope)
+    return try scope.value(.reshape(s), [y], "as [N, C]")
+  }
+}
+
 /// Per-sample normalisation over groups of channels (Wu & He 2018), with an optional
 /// per-channel affine (weight ones, bias zeros, as PyTorch): `nn.GroupNorm(groups, C)`.
 /// groups = 1 is a layer norm over (C, H, W) with per-channel affine (what critics without

@@ -280,16 +280,20 @@ func runTrainingFixture(
     default: return try #require(trainer.feeds[key], "\(name): the trainer has no feed \(key)")
     }
   }
+  // Layers' own draws (`Scope.randomNormal`: StackGAN's conditioning augmentation) are fed
+  // under the trainer's names "D PATH" (the D step's G) and "G PATH".
   for (t, step) in f.steps.enumerated() {
-    let unknown = Set(step.inputs.keys).subtracting(dInputs + gInputs)
+    let layerD = step.inputs.keys.filter { $0.hasPrefix("D ") }.sorted()
+    let layerG = step.inputs.keys.filter { $0.hasPrefix("G ") }.sorted()
+    let unknown = Set(step.inputs.keys).subtracting(dInputs + gInputs + layerD + layerG)
     try #require(unknown.isEmpty, "\(name): fixture inputs this runner does not feed: \(unknown.sorted())")
     for j in 0..<f.config.n_critic {
-      for key in dInputs where step.inputs[key] != nil {
+      for key in dInputs + layerD where step.inputs[key] != nil {
         try feed(try target(key), step.inputs[key]!.at(j), key)
       }
       try trainer.runDiscriminatorStep()
     }
-    for key in gInputs where step.inputs[key] != nil {
+    for key in gInputs + layerG where step.inputs[key] != nil {
       try feed(try target(key), step.inputs[key]!.at(0), key)
     }
     try trainer.runGeneratorStep()
