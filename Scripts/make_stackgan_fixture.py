@@ -434,16 +434,29 @@ def search_seeds(count=40):
         print(f"seed offset {offset}: float32/tolerance {r:.3f} ({at}), CA kink margin {kink:.1e}")
 
 
+NAMES_OUT = os.path.join(mof.HERE, "..", "Tests", "KallimaGANTests", "Fixtures", "stackgan_state_dict.json")
+
+
 def names():
-    """The state-dict names and shapes of STAGE2_G (with STAGE1_G) and STAGE2_D at the
-    reference's birds sizes (64 -> 256, GF_DIM 128 / DF_DIM 64 in stage I, GF_DIM 128, DF_DIM
-    64, R_NUM 4 in stage II, a 1024-d embedding, CONDITION_DIM 128, Z_DIM 100)."""
+    """Writes the state-dict names and shapes of STAGE2_G (with STAGE1_G) and STAGE2_D for
+    64 -> 256 with R_NUM 4, a 64-value embedding, CONDITION_DIM 32, Z_DIM 20, GF_DIM 32 and
+    DF_DIM 16 (the reference's birds structure at a quarter of its widths, so the Swift test
+    builds it quickly) to Fixtures/stackgan_state_dict.json. This script's networks give, at
+    these sizes and at the reference's own (GF_DIM 128, DF_DIM 64, 1024, 128, 100), the same
+    152 names and shapes as hanzhanggit/StackGAN-Pytorch's code/model.py with that cfg
+    (checked by loading model.py with its config module when the fixture was written)."""
+    import json
     cfg = copy.deepcopy(CFG)
-    cfg.update({"nz": 100, "ngf": 128, "ndf": 64, "image_size": 256})
-    cfg["stackgan"].update({"text_dimension": 1024, "condition_dimension": 128, "stage_one_gf": 128, "residual_blocks": 4})
+    cfg.update({"nz": 20, "ngf": 32, "ndf": 16, "image_size": 256})
+    cfg["stackgan"].update({"text_dimension": 64, "condition_dimension": 32, "stage_one_gf": 32, "residual_blocks": 4})
+    doc = {"generator": "Scripts/make_stackgan_fixture.py --names",
+           "config": {k: cfg[k] for k in ("nz", "ngf", "ndf", "image_size", "channels")} | {"stackgan": cfg["stackgan"]}}
     for label, net in (("G", Stage2G(cfg)), ("D", Stage2D(cfg))):
-        for k, v in state_of(net).items():
-            print(label, k, list(v.shape))
+        doc[label] = {k: list(v.shape) for k, v in state_of(net).items()}
+    with open(NAMES_OUT, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    print(f"wrote {os.path.normpath(NAMES_OUT)}: G {len(doc['G'])}, D {len(doc['D'])} tensors")
 
 
 def main():

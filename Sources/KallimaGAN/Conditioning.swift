@@ -20,13 +20,14 @@ import KallimaNN
 /// - `acgan` (Odena et al. 2017): column 0 realism, columns 1… class logits; D and G both
 ///   add λ·(the classification loss of the pair's class): softmax cross-entropy for one-hot
 ///   classes, binary cross-entropy per tag for tag sets. D sees x alone.
-/// - `stackgan` (Zhang et al. 2017): StackGAN's own D (`--arch stackgan`), conditioned on μ
-///   of G's conditioning augmentation. Column 0 is a matching-aware score of the pair as
-///   `matching`'s: (c, x) → real, (c, G(z, c)) → fake, (c̃, x) → fake; stage II's D adds
-///   column 1, an unconditional score of x alone: x → real, G(z, c) → fake. The real terms
+/// - `stackgan` (Zhang et al. 2017): column 0 is a matching-aware score of the pair as
+///   `matching`'s: (c, x) → real, (c, G(z, c)) → fake, (c̃, x) → fake; column 1, when D
+///   gives one, an unconditional score of x alone: x → real, G(z, c) → fake. The real terms
 ///   of the two columns are averaged, the fake ones weighted with the mismatched term (the
-///   reference: real + ½(fake + wrong), and ½(real + real_u) + ⅓(fake + wrong + fake_u)); G
-///   is trained on both columns.
+///   reference: real + ½(fake + wrong) for stage I's one score, ½(real + real_u) +
+///   ⅓(fake + wrong + fake_u) for stage II's two); G is trained on both columns. StackGAN's
+///   own D (`--arch stackgan`) is conditioned on μ of G's conditioning augmentation; on the
+///   dcgan and resnet bodies the head is the concat network's joint score and a realism score.
 /// - `none`: the architecture's unconditional D, which sees x alone, with a conditional G —
 ///   the baseline that shows why SPEC §3 insists on pairs (nothing makes G obey c).
 public enum DiscriminatorHead: String, CaseIterable, Sendable, Codable {
@@ -73,7 +74,8 @@ public struct Conditioning: Sendable, Equatable {
   public var conditionalBatchNorm: Bool
   /// Weights of the fake pairs (c, G(z, c)) and the mismatched pairs (c̃, x) in D's loss;
   /// the real pairs weigh 1. Defaults: GAN-CLS's ½ and ½ for `matching`, whose one score
-  /// has two kinds of negative; 1 and 1 for `twoHead`, whose realism head sees only the
+  /// has two kinds of negative; StackGAN stage II's ⅓ and ⅓ for `stackgan` (two scores);
+  /// 1 and 1 for `twoHead`, whose realism head sees only the
   /// fakes and match head only the mismatched pairs; the fake weight 1 for the others.
   public var fakeWeight: Float
   public var mismatchWeight: Float
@@ -93,8 +95,9 @@ public struct Conditioning: Sendable, Equatable {
     self.head = head
     self.embedding = embedding
     self.conditionalBatchNorm = conditionalBatchNorm
-    self.fakeWeight = fakeWeight ?? (head == .matching ? 0.5 : 1)
-    self.mismatchWeight = mismatchWeight ?? (head == .matching ? 0.5 : 1)
+    let shared: Float = head == .matching ? 0.5 : head == .stackgan ? 1.0 / 3 : 1
+    self.fakeWeight = fakeWeight ?? shared
+    self.mismatchWeight = mismatchWeight ?? shared
     self.interpolationWeight = interpolationWeight
     self.classWeight = classWeight
   }
@@ -177,8 +180,10 @@ public struct ConditionalDiscriminator: Layer {
     case .unconditional:
       throw KallimaError.invalidArgument(op: scope.nodeName("head"), message: "the unconditional head is the plain D, not a head")
     case .stackgan:
-      throw KallimaError.invalidArgument(
-        op: scope.nodeName("head"), message: "the stackgan head is StackGAN's own D: use --arch stackgan, or another --d-head")
+      // StackGAN's scores on this body: the joint (matching-aware) score, then x's alone.
+      let conditional = try score(try joint(), "out")
+      let unconditional = try score(h, "realism")
+      return try scope.value(.concat, [conditional, unconditional], "conditional ⊕ unconditional")
     case .concat, .matching:
       return try score(try joint(), "out")
     case .twoHead:

@@ -88,7 +88,7 @@ public struct StackGAN: Sendable {
         throw fail("the condition, ĉ, z, D and channel sizes must be positive")
       }
       let upsamples = (one / 4).trailingZeroBitCount
-      guard stageOneGF >= 1, (stage == 2 ? stageOneGF : gf) * 8 >> upsamples >= 1 else {
+      guard stageOneGF >= 1, ((stage == 2 ? stageOneGF : gf) * 8) >> upsamples >= 1 else {
         throw fail("stage I's G width \(stage == 2 ? stageOneGF : gf) is too narrow to halve \(upsamples) times from 8× it")
       }
       if stage == 2 {

@@ -63,6 +63,7 @@ struct ConditionalTests {
       .twoHead: ["head.realism.weight", "head.embed.weight", "head.match.weight"],
       .projection: ["head.linear.weight_orig", "head.embed.weight_orig"],
       .acgan: ["head.realism.weight", "head.classes.weight"],
+      .stackgan: ["head.embed.weight", "head.joint.weight", "head.out.weight", "head.realism.weight"],
     ]
     for name in expected[head]! { #expect(dNames.contains(name), "\(head): no \(name) in \(dNames)") }
     let conditionWeight = expected[head]!.first { $0.contains("embed") }

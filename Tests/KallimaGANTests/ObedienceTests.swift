@@ -101,8 +101,8 @@ struct ObedienceTests {
     }
   }
 
-  /// Measured on PoCL at 1500 steps: none 0.24, concat 0.25, matching, two-head, projection
-  /// and acgan 1.00 each (at 1000 steps two-head reached 0.75 and the others the same; at 300
+  /// Measured on PoCL at 1500 steps: none 0.24, concat 0.25, matching, two-head, projection,
+  /// acgan and stackgan 1.00 each (at 1000 steps two-head reached 0.75 and the others the same; at 300
   /// matching 0.55 and projection 0.26: the pair heads need the longer run). The plain
   /// concat D, trained on two kinds of pair only, did not make G obey within 1500 steps: the
   /// mismatched pairs (matching, two-head) or a class signal (projection, AC-GAN) are what

@@ -140,3 +140,39 @@ extension StackGANTests {
     print("\(Self.fixture) on \(backend.name): worst |error|/allowed: \(describeWorst(worst))")
   }
 }
+
+extension StackGANTests {
+  /// The state dict of stage II at 64 -> 256 (the reference's birds structure, R_NUM 4, at a
+  /// quarter of its widths): Fixtures/stackgan_state_dict.json holds the names and shapes of
+  /// hanzhanggit/StackGAN-Pytorch's STAGE2_G (STAGE1_G inside) and STAGE2_D with those sizes
+  /// (Scripts/make_stackgan_fixture.py --names; checked against the reference's model.py).
+  /// Kallima's networks must make exactly those tensors, so checkpoints map one to one.
+  @Test("stage II's G (with stage I) and D have the reference's state-dict names and shapes at 64 -> 256")
+  func referenceStateDict() throws {
+    struct Names: Decodable {
+      let G: [String: [Int]]
+      let D: [String: [Int]]
+    }
+    let url = try #require(Bundle.module.url(forResource: "stackgan_state_dict", withExtension: "json", subdirectory: "Fixtures"))
+    let reference = try JSONDecoder().decode(Names.self, from: Data(contentsOf: url))
+    let config = StackGAN.Config(
+      stage: 2, side: 256, channels: 3, textDimension: 64, conditionDimension: 32, nz: 20, gf: 32, df: 16, stageOneGF: 32,
+      residualBlocks: 4)
+    let model = try StackGAN(config)
+    let cpu = CPUBackend()
+    let g = Graph()
+    let b = GraphBinder(graph: g)
+    let (gStore, dStore) = (ParameterStore(backend: cpu, seed: 1), ParameterStore(backend: cpu, seed: 2))
+    let c = g.input([2, 64], name: "c")
+    let fake = try model.generator(g.input([2, 20], name: "z"), in: Scope(binder: b, store: gStore, tag: "G", conditions: [conditionKey: c]))
+    #expect(g.shape(fake) == [2, 3, 256, 256])
+    let mu = g.input([2, 32], name: "μ")
+    let scores = try model.discriminator(fake, in: Scope(binder: b, store: dStore, tag: "D", conditions: [conditionKey: mu]))
+    #expect(g.shape(scores) == [2, 2])
+    for (label, store, expected) in [("G", gStore, reference.G), ("D", dStore, reference.D)] {
+      let made = Dictionary(uniqueKeysWithValues: store.entries.map { ($0.name, $0.tensor.shape.dims) })
+      #expect(made == expected, "\(label): missing \(Set(expected.keys).subtracting(made.keys).sorted()), extra \(Set(made.keys).subtracting(expected.keys).sorted())")
+    }
+    #expect(reference.G.count == 107 && reference.D.count == 45)
+  }
+}
