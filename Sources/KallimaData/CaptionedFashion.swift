@@ -80,16 +80,17 @@ public enum CaptionedFashion {
   /// exist or be empty. Everything goes to a temporary sibling folder first, renamed to `folder`
   /// when complete, so a killed run leaves no half set under that name. Image n's colour is drawn
   /// uniformly from the colours not held out for its item, by Philox block (seed, n) (a
-  /// multiply-shift of 32 random bits: bias below 6 / 2^32). `size` is 28 (as stored) or 32
-  /// (bilinear, as `ImageDataset.load` resizes idx images).
+  /// multiply-shift of 32 random bits: bias below 6 / 2^32). `size` is 28 (as stored) or up to
+  /// 256 (bilinear, as `ImageDataset.load` resizes idx images: 32 for the conditional runs,
+  /// 64 for StackGAN's stage II, whose folder images must be at least its side).
   @discardableResult
   public static func write(
     to folder: String, count: Int, seed: UInt64, size: Int = 32, heldOut: [Combination] = defaultHeldOut,
     source: String = defaultSource
   ) throws -> Summary {
     let op = "CaptionedFashion.write"
-    guard size == 28 || size == 32 else {
-      throw KallimaError.invalidArgument(op: op, message: "size is \(size); use 28 (Fashion-MNIST's) or 32")
+    guard (28...256).contains(size) else {
+      throw KallimaError.invalidArgument(op: op, message: "size is \(size); use 28 (Fashion-MNIST's) up to 256")
     }
     guard count >= 1 else { throw KallimaError.invalidArgument(op: op, message: "count is \(count); use at least 1") }
     let allowed = items.indices.map { item in

@@ -162,10 +162,11 @@ public struct Checkpoint {
       throw KallimaError.io(
         path: path, message: "not a Kallima checkpoint (format '\(metadata["format"] ?? "none")', expected '\(format)')")
     }
-    guard let architecture = metadata["architecture"], Architecture(rawValue: architecture) != nil else {
+    let loads = Architecture.allCases.map(\.rawValue) + ["stackgan"]
+    guard let architecture = metadata["architecture"], loads.contains(architecture) else {
       throw KallimaError.io(
         path: path,
-        message: "checkpoint of architecture '\(metadata["architecture"] ?? "unknown")'; this build loads \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
+        message: "checkpoint of architecture '\(metadata["architecture"] ?? "unknown")'; this build loads \(loads.joined(separator: ", "))")
     }
     let config = try decodeMetadata(ConfigJSON.self, "config", metadata, path)
     let training = try decodeMetadata(Training.self, "training", metadata, path)
@@ -213,11 +214,13 @@ public struct Checkpoint {
 
   /// Writes the tensors of `network` ("generator" or "discriminator") into `store`; every
   /// store entry must be present with its shape (a checkpoint of another architecture or
-  /// width is refused, naming the tensor).
-  public func restore(_ store: ParameterStore, network: String, path: String) throws {
+  /// width is refused, naming the tensor). With a `prefix`, only the store's entries under
+  /// it, from the checkpoint's network without it: StackGAN's stage II takes its
+  /// "STAGE1_G." tensors from a stage-I checkpoint's generator.
+  public func restore(_ store: ParameterStore, network: String, path: String, prefix: String = "") throws {
     let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-    for e in store.entries {
-      let name = Checkpoint.fileName(network, e.name)
+    for e in store.entries where e.name.hasPrefix(prefix) {
+      let name = Checkpoint.fileName(network, String(e.name.dropFirst(prefix.count)))
       guard let t = byName[name] else {
         throw KallimaError.io(
           path: path, message: "checkpoint has no tensor \(name): it was written for another architecture or width")

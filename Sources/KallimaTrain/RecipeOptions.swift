@@ -51,6 +51,13 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
   public var conditionalBatchNorm: Bool?
   /// Batch-norm statistics over a data-parallel job's whole batch (`GANRecipe.synchronizedBatchNorm`).
   public var synchronizedBatchNorm = false
+  /// StackGAN (`--arch stackgan`): the stage (nil: 1); in stage II, stage I's G width (its
+  /// `GF_DIM`) and the residual blocks (nil: 4, the reference's default); the KL term's
+  /// weight (nil: 2).
+  public var stage: Int?
+  public var stageOneWidth: Int?
+  public var residualBlocks: Int?
+  public var klWeight: Float?
 
   public init() {}
 
@@ -83,6 +90,35 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
     classWeight = try c.decodeIfPresent(Float.self, forKey: .classWeight)
     conditionalBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .conditionalBatchNorm)
     synchronizedBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .synchronizedBatchNorm) ?? synchronizedBatchNorm
+    stage = try c.decodeIfPresent(Int.self, forKey: .stage)
+    stageOneWidth = try c.decodeIfPresent(Int.self, forKey: .stageOneWidth)
+    residualBlocks = try c.decodeIfPresent(Int.self, forKey: .residualBlocks)
+    klWeight = try c.decodeIfPresent(Float.self, forKey: .klWeight)
+  }
+
+  /// Whether this is a StackGAN recipe.
+  public var isStackGAN: Bool { arch == "stackgan" }
+
+  /// StackGAN's sizes from DCGAN-shaped ones (nz, ngf = GF_DIM, ndf = DF_DIM, channels, the
+  /// stage's image side) and the condition's width.
+  public func stackGAN(_ base: DCGANConfig, textDimension: Int) throws -> StackGAN {
+    try StackGAN(
+      StackGAN.Config(
+        stage: stage ?? 1, side: base.imageSize, channels: base.channels, textDimension: textDimension,
+        conditionDimension: conditionDim ?? 128, nz: base.nz, gf: base.ngf, df: base.ndf, stageOneGF: stageOneWidth ?? base.ngf,
+        residualBlocks: residualBlocks ?? 4, klWeight: klWeight ?? 2))
+  }
+
+  /// G for sampling from a checkpoint of this recipe: the network and one sample's latent shape.
+  public func generator(_ config: DCGANConfig, conditions: ConditionVocabulary?) throws -> (network: any Layer, latentShape: Shape) {
+    if isStackGAN {
+      guard let conditions else { throw KallimaError.invalidArgument(op: "stackgan", message: "a StackGAN checkpoint without its conditions") }
+      let model = try stackGAN(config, textDimension: conditions.width)
+      return (model.generator, [config.nz])
+    }
+    let architecture = try Architecture.named(arch)
+    let network = try conditions.map { try architecture.conditionalGenerator(config, try conditioning($0)) } ?? architecture.generator(config)
+    return (network, architecture.latentShape(config))
   }
 
   /// The condition kind, checked (nil when unconditional).
@@ -127,31 +163,13 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
   /// `conditions`: the vocabulary of a conditional run's conditions (its kind must be this
   /// recipe's `condition`).
   public func recipe(base: DCGANConfig, steps: Int, conditions: ConditionVocabulary? = nil) throws -> GANRecipe {
-    let architecture = try Architecture.named(arch)
     let objective = try self.objective
     let kind = try conditionKind
     guard kind == conditions?.kind else {
       throw KallimaError.invalidArgument(
         op: "train", message: "the recipe's condition (\(condition ?? "none")) and the data's (\(conditions.map(\.kind.rawValue) ?? "none")) differ")
     }
-    var config = base
-    if architecture == .resnet, let dNorm, dNorm != "none" {
-      throw KallimaError.invalidArgument(
-        op: "train", message: "--d-norm \(dNorm): the resnet D has no normalisation (SNGAN's); --d-norm applies to --arch dcgan")
-    }
-    let normName = dNorm ?? (["wgan-gp", "dragan"].contains(loss) || spectralNorm ? "none" : "batch")
-    guard let norm = NormKind(rawValue: normName) else {
-      throw KallimaError.invalidArgument(
-        op: "train", message: "unknown --d-norm '\(normName)'; choose one of \(NormKind.allCases.map(\.rawValue).joined(separator: ", "))")
-    }
-    config.discriminatorNorm = norm
-    let conditioning = try conditions.map { try self.conditioning($0) }
-    var recipe = GANRecipe(
-      generator: try conditioning.map { try architecture.conditionalGenerator(config, $0) } ?? architecture.generator(config),
-      discriminator: try conditioning.map { try architecture.conditionalDiscriminator(config, $0) }
-        ?? architecture.discriminator(config, autoencoder: objective.discriminatorIsAutoencoder),
-      latentShape: architecture.latentShape(config), imageShape: [config.channels, config.imageSize, config.imageSize],
-      objective: objective, nCritic: criticSteps, sizes: config, conditioning: conditioning)
+    var recipe = isStackGAN ? try stackGANRecipe(base, objective, conditions) : try networks(base, objective, conditions)
     let defaultLR: Double
     switch loss {
     case "wgan": defaultLR = 5e-5
@@ -184,6 +202,52 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
       recipe.schedule = .linearDecay(keep: start, decay: steps - start)
     }
     try recipe.validate()
+    return recipe
+  }
+
+  /// The dcgan or resnet networks (conditional when the data has conditions) and objective.
+  func networks(_ base: DCGANConfig, _ objective: Objective, _ conditions: ConditionVocabulary?) throws -> GANRecipe {
+    let architecture = try Architecture.named(arch)
+    var config = base
+    if architecture == .resnet, let dNorm, dNorm != "none" {
+      throw KallimaError.invalidArgument(
+        op: "train", message: "--d-norm \(dNorm): the resnet D has no normalisation (SNGAN's); --d-norm applies to --arch dcgan")
+    }
+    let normName = dNorm ?? (["wgan-gp", "dragan"].contains(loss) || spectralNorm ? "none" : "batch")
+    guard let norm = NormKind(rawValue: normName) else {
+      throw KallimaError.invalidArgument(
+        op: "train", message: "unknown --d-norm '\(normName)'; choose one of \(NormKind.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    config.discriminatorNorm = norm
+    let conditioning = try conditions.map { try self.conditioning($0) }
+    return GANRecipe(
+      generator: try conditioning.map { try architecture.conditionalGenerator(config, $0) } ?? architecture.generator(config),
+      discriminator: try conditioning.map { try architecture.conditionalDiscriminator(config, $0) }
+        ?? architecture.discriminator(config, autoencoder: objective.discriminatorIsAutoencoder),
+      latentShape: architecture.latentShape(config), imageShape: [config.channels, config.imageSize, config.imageSize],
+      objective: objective, nCritic: criticSteps, sizes: config, conditioning: conditioning)
+  }
+
+  /// StackGAN's networks and losses (Zhang et al. 2017) at this stage; the optimisers and
+  /// the rest follow the shared options.
+  func stackGANRecipe(_ base: DCGANConfig, _ objective: Objective, _ conditions: ConditionVocabulary?) throws -> GANRecipe {
+    func fail(_ m: String) -> KallimaError { .invalidArgument(op: "train", message: m) }
+    guard let conditions else {
+      throw fail("StackGAN draws images from a condition: add --condition text|embedding (or tags, class)")
+    }
+    if let dHead, dHead != DiscriminatorHead.stackgan.rawValue {
+      throw fail("--arch stackgan has its own D (conditional and, in stage II, unconditional scores); drop --d-head \(dHead)")
+    }
+    if dNorm != nil { throw fail("--d-norm does not apply to --arch stackgan (its D has the reference's batch norms)") }
+    if conditionalBatchNorm == true { throw fail("StackGAN concatenates the condition; class-conditional batch norm is for --arch resnet") }
+    if stage == 2, stageOneWidth == nil { throw fail("StackGAN stage II needs stage I's width: give --stage1 CHECKPOINT") }
+    if stage != 2, stageOneWidth != nil || residualBlocks != nil {
+      throw fail("--stage1 and --residual-blocks belong to StackGAN stage II (--stage 2)")
+    }
+    var recipe = try stackGAN(base, textDimension: conditions.width).recipe(objective: objective)
+    recipe.sizes = base
+    recipe.nCritic = criticSteps
+    recipe.conditioning?.interpolationWeight = ganInt
     return recipe
   }
 }

@@ -51,6 +51,10 @@ public struct TrainingOptions: Sendable {
   public var evalSamples = 2000
   /// Training steps of the mode classifier (batch 128), when it is not cached yet.
   public var classifierSteps = 600
+  /// StackGAN stage II: the stage-I checkpoint whose generator (its EMA when it kept one)
+  /// becomes the frozen "STAGE1_G" of a new run. Not needed to resume (the stage-II
+  /// checkpoints hold stage I's weights).
+  public var stageOne: String?
 
   public init() {}
 

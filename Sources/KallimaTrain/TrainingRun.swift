@@ -205,6 +205,9 @@ public final class TrainingRun {
         backend: backend, recipe: recipe, batch: perRank, seed: options.seed,
         noise: .device(seed: options.seed &+ 0x2), data: data, conditions: conditionRows, collective: collective)
     }
+    if checkpoint == nil, let stageOne = options.stageOne {
+      try Self.loadStageOne(stageOne, into: trainer, conditions: conditions?.vocabulary, events: events)
+    }
     events(.recipe("\(options.recipe.arch), \(recipe.summary)"))
     let sampling = trainer.samplingParameters
     let width = recipe.conditioning?.width ?? 0

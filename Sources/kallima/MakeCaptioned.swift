@@ -17,7 +17,7 @@ struct MakeCaptioned: ParsableCommand {
   @Option(help: "Folder to create (must not exist, or be empty).") var out: String
   @Option(help: "Items: the first N Fashion-MNIST training images.") var count = 10_000
   @Option(help: "Seed of the colour draws.") var seed: UInt64 = 0
-  @Option(help: "Image side: 28 (as stored) or 32.") var size = 32
+  @Option(help: "Image side: 28 (as stored), or 32 up to 256 (bilinear; 64 for a StackGAN stage II at 64x64).") var size = 32
   @Option(
     help: "Held-out combinations, comma-separated (\"red sandal,blue bag\"), or none. Default: one per colour.")
   var heldOut: String?

@@ -35,14 +35,8 @@ struct CheckpointGenerator {
       return
     }
     let checkpoint = try Checkpoint.read(path)
-    let architecture = try Architecture.named(checkpoint.recipe.arch)
     conditions = checkpoint.conditions
-    if let conditions {
-      network = try architecture.conditionalGenerator(checkpoint.config, try checkpoint.recipe.conditioning(conditions))
-    } else {
-      network = try architecture.generator(checkpoint.config)
-    }
-    latentShape = architecture.latentShape(checkpoint.config)
+    (network, latentShape) = try checkpoint.recipe.generator(checkpoint.config, conditions: conditions)
     store = ParameterStore(backend: backend, seed: 0)
     config = checkpoint.config
     trainingData = checkpoint.training.data

@@ -31,8 +31,19 @@ struct TrainGAN: ParsableCommand {
     help: "Image folder (PNG/JPEG, searched recursively) or idx file; default: Fashion-MNIST (with --resume: the run's, or where it moved).")
   var data: String?
   @Option(
-    help: "Architecture: dcgan, resnet (SNGAN's ResNet G and D, 32x32 or 64x64), or progan (kallima train progan, whose options it takes).")
+    help: """
+      Architecture: dcgan, resnet (SNGAN's ResNet G and D, 32x32 or 64x64), stackgan (StackGAN's stage I or, with --stage 2 \
+      --stage1 RUN, stage II; needs --condition), or progan (kallima train progan, whose options it takes).
+      """)
   var arch = "dcgan"
+  @Option(help: "StackGAN: 1 (condition -> image, the default) or 2 (stage I's image and the condition -> an image 4x its side).")
+  var stage: Int?
+  @Option(help: "StackGAN stage II: the stage-I run folder or checkpoint whose generator stage II refines (frozen).")
+  var stage1: String?
+  @Option(name: .customLong("residual-blocks"), help: "StackGAN stage II: residual blocks in G (default 4, the reference's R_NUM).")
+  var residualBlocks: Int?
+  @Option(name: .customLong("kl-weight"), help: "StackGAN: the weight of the conditioning augmentation's KL term in G's loss (default 2).")
+  var klWeight: Float?
   @Option(help: "Image side (4·2^k; default 64, or 32 for the embedded Fashion-MNIST).") var size: Int?
   @Option(help: "Batch size (default 64; 16 for progan).") var batch: Int?
   @Option(help: "Total steps (one D and one G update each).") var steps: Int?
@@ -138,6 +149,7 @@ struct TrainGAN: ParsableCommand {
     (recipe.ema, recipe.emaStart, recipe.lrDecayStart, recipe.dNorm) = (ema, emaStart, lrDecayStart, dNorm)
     (recipe.condition, recipe.dHead, recipe.conditionDim) = (condition, dHead, conditionDim)
     (recipe.ganInt, recipe.classWeight) = (ganInt, classWeight)
+    (recipe.stage, recipe.residualBlocks, recipe.klWeight) = (stage, residualBlocks, klWeight)
     options.recipe = recipe
     options.embeddings = embeddings
     options.ngf = width ?? (embedded ? 32 : 64)
@@ -154,6 +166,7 @@ struct TrainGAN: ParsableCommand {
     options.keepCheckpointTarget = resume != nil && steps == nil && epochs == nil
     options.allowDataChange = allowDataChange
     options.dataMemory = dataMemory.map { $0 << 20 }
+    try stackGAN(&options)
 
     let job = try Kallima.startJob()
     // Rank 0 speaks for the job; the other ranks print only their errors.
@@ -184,6 +197,26 @@ struct TrainGAN: ParsableCommand {
 }
 
 extension TrainGAN {
+  /// `--arch stackgan`: a stage-II run takes z's size, the condition, its features and
+  /// stage I's width from the stage-I checkpoint, and draws 4x its side.
+  func stackGAN(_ options: inout TrainingOptions) throws {
+    let stackOnly: [(String, Bool)] = [
+      ("--stage", stage != nil), ("--stage1", stage1 != nil), ("--residual-blocks", residualBlocks != nil), ("--kl-weight", klWeight != nil),
+    ]
+    if arch != "stackgan", let option = stackOnly.first(where: \.1)?.0 {
+      throw ValidationError("\(option) belongs to --arch stackgan")
+    }
+    guard arch == "stackgan", resume == nil else { return }
+    guard let stage1 else {
+      if stage == 2 { throw ValidationError("StackGAN stage II refines a trained stage I: give --stage1 RUN_FOLDER (or its checkpoint)") }
+      return
+    }
+    guard stage == 2 else { throw ValidationError("--stage1 goes with --stage 2") }
+    if nz != nil { throw ValidationError("stage II's z feeds stage I: its size is stage I's; drop --nz") }
+    let (checkpoint, path) = try TrainingRun.stageOneCheckpoint(stage1)
+    try TrainingRun.stageTwoOptions(&options, from: checkpoint, path: path, size: size)
+  }
+
   /// `--arch progan`: the options both commands share, handed to `kallima train progan` as
   /// its arguments (the rest take Progressive GAN's defaults; a GAN-only option is refused,
   /// not ignored).
