@@ -12,6 +12,11 @@ public struct DCGANBenchmark {
   public var steps: Int
   public var warmupSteps: Int
 
+  /// Another method's networks and losses (StackGAN) instead of DCGAN's, under `model`'s
+  /// name; `config` still gives the widths and side the report shows.
+  public var recipe: GANRecipe?
+  public var model = "DCGAN"
+
   public init(config: DCGANConfig, batch: Int, steps: Int, warmupSteps: Int = 2) {
     (self.config, self.batch, self.steps, self.warmupSteps) = (config, batch, steps, warmupSteps)
   }
@@ -30,6 +35,7 @@ public struct DCGANBenchmark {
   }
 
   public struct Report: Codable {
+    public var model: String
     public var backend: String
     /// Where the OpenCL backend's GEMM tuning came from (`TuningSource`); nil on the CPU.
     public var tuning: String?
@@ -64,8 +70,13 @@ public struct DCGANBenchmark {
 
   public func run(on backend: Backend, sgemm: ReferenceFigures.GEMM? = nil) throws -> Report {
     let setupStart = Timing.now()
-    let trainer = try GANTrainer(backend: backend, config: config, batch: batch, seed: 1, noise: .device(seed: 2))
+    let trainer = try recipe.map { try GANTrainer(backend: backend, recipe: $0, batch: batch, seed: 1, noise: .device(seed: 2)) }
+      ?? GANTrainer(backend: backend, config: config, batch: batch, seed: 1, noise: .device(seed: 2))
     try backend.random_uniform(trainer.real, stream: RandomStream(seed: 3), low: -1, high: 1)
+    // A conditional recipe's condition rows: random, as a text embedding's.
+    for (i, rows) in [trainer.realConditions, trainer.generatorConditions].compactMap({ $0 }).enumerated() {
+      try backend.random_uniform(rows, stream: RandomStream(seed: 4 + UInt64(i)), low: -1, high: 1)
+    }
     let beforeWarmup = Timing.now() - setupStart
     let (perStep, traffic, warmup) = try Timing.trainingSteps(on: backend, warmup: warmupSteps, steps: steps) { try trainer.step() }
     let setup = beforeWarmup + warmup
@@ -90,7 +101,7 @@ public struct DCGANBenchmark {
     let flops = trainer.dPlan.flops * Double(trainer.nCritic) + trainer.gPlan.flops
     let gflops = flops / perStep / 1e9
     return Report(
-      backend: backend.name, tuning: (backend as? OpenCLBackend)?.tuning.description, batch: batch, imageSize: config.imageSize, ngf: config.ngf, ndf: config.ndf, steps: steps,
+      model: model, backend: backend.name, tuning: (backend as? OpenCLBackend)?.tuning.description, batch: batch, imageSize: config.imageSize, ngf: config.ngf, ndf: config.ndf, steps: steps,
       secondsPerStep: perStep, stepsPerSecond: 1 / perStep, imagesPerSecond: Double(batch) / perStep,
       flopsPerStep: flops, gflops: gflops, sgemmGflops: sgemm?.gflops, ratioToSGEMM: sgemm.map { gflops / $0.gflops },
       hostWaitsPerStep: Double(traffic.hostWaits) / Double(steps),
@@ -106,7 +117,7 @@ extension DCGANBenchmark.Report {
   /// Plain-text rendering.
   public var text: String {
     var lines = [
-      "DCGAN \(imageSize)x\(imageSize), ngf \(ngf), ndf \(ndf), batch \(batch) on \(backend)",
+      "\(model) \(imageSize)x\(imageSize), ngf \(ngf), ndf \(ndf), batch \(batch) on \(backend)",
       String(
         format: "%d timed steps: %.3f s/step, %.3f steps/s, %.1f images/s (set-up and %@ warm-up: %.1f s)", steps,
         secondsPerStep, stepsPerSecond, imagesPerSecond, "2-step", setupSeconds),

@@ -109,11 +109,21 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
         residualBlocks: residualBlocks ?? 4, klWeight: klWeight ?? 2))
   }
 
-  /// G for sampling from a checkpoint of this recipe: the network and one sample's latent shape.
-  public func generator(_ config: DCGANConfig, conditions: ConditionVocabulary?) throws -> (network: any Layer, latentShape: Shape) {
+  /// G for sampling from a checkpoint of this recipe: the network and one sample's latent
+  /// shape. `stage` 1 of a StackGAN stage II: its frozen stage I (under "STAGE1_G.").
+  public func generator(
+    _ config: DCGANConfig, conditions: ConditionVocabulary?, stage: Int? = nil
+  ) throws -> (network: any Layer, latentShape: Shape) {
+    if let stage, !(isStackGAN && (stage == self.stage ?? 1 || stage == 1)) {
+      throw KallimaError.invalidArgument(
+        op: "sample", message: "--stage \(stage): this is a \(isStackGAN ? "StackGAN stage \(self.stage ?? 1)" : arch) checkpoint")
+    }
     if isStackGAN {
       guard let conditions else { throw KallimaError.invalidArgument(op: "stackgan", message: "a StackGAN checkpoint without its conditions") }
       let model = try stackGAN(config, textDimension: conditions.width)
+      if stage == 1, self.stage == 2 {
+        return (Chain([try StackGAN(model.config.stageOne).generator]).named("STAGE1_G"), [config.nz])
+      }
       return (model.generator, [config.nz])
     }
     let architecture = try Architecture.named(arch)

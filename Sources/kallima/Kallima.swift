@@ -114,7 +114,7 @@ extension Kallima {
 /// `kallima bench ...`
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Microbenchmarks and training throughput.", subcommands: [BenchOps.self, BenchDCGAN.self, BenchPix2Pix.self, BenchCycleGAN.self, BenchData.self, BenchAllreduce.self])
+    abstract: "Microbenchmarks and training throughput.", subcommands: [BenchOps.self, BenchDCGAN.self, BenchStackGAN.self, BenchPix2Pix.self, BenchCycleGAN.self, BenchData.self, BenchAllreduce.self])
 }
 
 /// Writes `value` to standard output as indented JSON with sorted keys (`--json` reports).

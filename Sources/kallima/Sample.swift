@@ -24,7 +24,9 @@ struct CheckpointGenerator {
   /// Writes the checkpoint's generator weights into `store` (done once, by `sampler`).
   private let restore: (ParameterStore) throws -> Void
 
-  init(path: String, device: String?) throws {
+  /// `stage`: 1 with a StackGAN stage-II checkpoint samples the frozen stage I inside it
+  /// (the images stage II refines, for the same z and conditions); nil: the checkpoint's own G.
+  init(path: String, device: String?, stage: Int? = nil) throws {
     backend = try DeviceSelection.makeBackend(DeviceSelection.selector(device), suggestTuning: false)
     let (metadata, tensors) = try SafetensorsFile.read(path)
     if let p = try ProgressiveRun.generator(metadata: metadata, tensors: tensors, backend: backend, path: path) {
@@ -36,9 +38,11 @@ struct CheckpointGenerator {
     }
     let checkpoint = try Checkpoint.read(path)
     conditions = checkpoint.conditions
-    (network, latentShape) = try checkpoint.recipe.generator(checkpoint.config, conditions: conditions)
+    (network, latentShape) = try checkpoint.recipe.generator(checkpoint.config, conditions: conditions, stage: stage)
     store = ParameterStore(backend: backend, seed: 0)
-    config = checkpoint.config
+    config = stage == 1 ? DCGANConfig(
+      nz: checkpoint.config.nz, ngf: checkpoint.recipe.stageOneWidth ?? 1, ndf: 1, channels: checkpoint.config.channels,
+      imageSize: checkpoint.config.imageSize / 4) : checkpoint.config
     trainingData = checkpoint.training.data
     let weights = checkpoint.tensors.contains { $0.name.hasPrefix("generator_ema.") } ? "generator_ema" : "generator"
     self.weights = weights
@@ -114,6 +118,8 @@ struct Sample: ParsableCommand {
   @Option(help: "cpu, opencl or opencl:PLATFORM:DEVICE.") var device: String?
   @OptionGroup var condition: ConditionOptions
   @Option(help: "A conditional grid's images per row (default: --n / rows).") var columns: Int?
+  @Option(help: "StackGAN stage II checkpoints: 1 draws the stage-I images stage II refines (the same z and conditions).")
+  var stage: Int?
 
   /// The most images a grid holds when the images also go to --out-dir.
   static let gridLimit = 64
@@ -124,7 +130,7 @@ struct Sample: ParsableCommand {
   }
 
   func run() throws {
-    let g = try CheckpointGenerator(path: checkpoint, device: device)
+    let g = try CheckpointGenerator(path: checkpoint, device: device, stage: stage)
     let rows = try g.rows(condition)
     if let rows, outDir == nil {
       // One row per condition, the same z down each column, the caption under its row.

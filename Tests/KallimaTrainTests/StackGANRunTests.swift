@@ -1,0 +1,109 @@
+import Foundation
+import KallimaCPU
+import KallimaCore
+import KallimaData
+import KallimaTrain
+import Testing
+
+/// StackGAN's two stages as runs: stage I trains like any conditional run; stage II takes
+/// its sizes and its frozen generator from stage I's checkpoint, leaves those weights exactly
+/// as they were, resumes exactly, and `kallima sample` reads both stages' checkpoints.
+@Suite("StackGAN runs", .serialized)
+struct StackGANRunTests {
+  /// Captioned Fashion-MNIST items at 32x32, conditioned on their captions (bags of words).
+  static func options(_ folder: TemporaryFolder, steps: Int, out: String) throws -> TrainingOptions {
+    let data = folder.path("captioned")
+    if !FileManager.default.fileExists(atPath: data) { try CaptionedFashion.write(to: data, count: 24, seed: 1, size: 32) }
+    var options = try tinyOptions(folder, steps: steps)
+    options.data = data
+    options.recipe.arch = "stackgan"
+    options.recipe.condition = "text"
+    options.recipe.conditionDim = 4
+    (options.nz, options.ngf, options.ndf, options.size, options.flip) = (4, 2, 2, 8, false)
+    options.out = folder.path(out)
+    return options
+  }
+
+  static func stageTwo(_ folder: TemporaryFolder, steps: Int, out: String) throws -> TrainingOptions {
+    var options = try Self.options(folder, steps: steps, out: out)
+    (options.ngf, options.ndf) = (4, 2)
+    options.recipe.residualBlocks = 1
+    let (checkpoint, path) = try TrainingRun.stageOneCheckpoint(folder.path("stage1"))
+    try TrainingRun.stageTwoOptions(&options, from: checkpoint, path: path, size: nil)
+    return options
+  }
+
+  @Test("stage I, then stage II around it (OpenCL): sizes from stage I, stage I's weights untouched, an exact resume, samples of both")
+  func twoStages() throws {
+    let cl = try trainOpenCL.get()
+    let folder = try TemporaryFolder()
+    try TrainingRun(options: try Self.options(folder, steps: 4, out: "stage1"), backend: cl).run()
+    let stageOne = try checkpointBits(folder.path("stage1/checkpoints/latest.safetensors"))
+
+    let options = try Self.stageTwo(folder, steps: 6, out: "stage2")
+    #expect((options.size, options.nz, options.recipe.stage, options.recipe.stageOneWidth) == (32, 4, 2, 2))
+    var notes: [String] = []
+    let run = try TrainingRun(options: options, backend: cl, events: { if case .note(let n) = $0 { notes.append(n) } })
+    #expect(notes.contains { $0.hasPrefix("stage I: generator of") })
+    try run.run()
+    let stageTwo = try checkpointBits(run.latestCheckpoint)
+    // Every stage-I tensor is in stage II's G (and nowhere trained): the same bits as stage I's
+    // checkpoint after six stage-II steps; stage II's own layers did move.
+    let frozen = stageOne.keys.filter { $0.hasPrefix("generator.") && !$0.hasPrefix("generator_") }
+    #expect(frozen.count > 10)
+    for name in frozen {
+      let inner = "generator.STAGE1_G." + name.dropFirst("generator.".count)
+      #expect(stageTwo[inner] == stageOne[name], "\(inner) moved")
+    }
+    #expect(!stageTwo.keys.contains { $0.hasPrefix("generator_adam.STAGE1_G.") }, "stage I has no optimiser state")
+    let model = try Checkpoint.read(run.latestCheckpoint)
+    #expect(model.recipe.stage == 2 && model.config.imageSize == 32)
+
+    // Resumed half way (without --stage1: the checkpoint holds stage I), the same bits.
+    try TrainingRun(options: try Self.stageTwo(folder, steps: 3, out: "split"), backend: cl).run()
+    var more = try Self.stageTwo(folder, steps: 6, out: "split")
+    (more.data, more.stageOne) = (nil, nil)
+    try TrainingRun(options: more, backend: cl, resume: folder.path("split")).run()
+    expectSameTensors(try checkpointBits(folder.path("split/checkpoints/latest.safetensors")), stageTwo, "resumed stage II")
+
+    // kallima sample at both stages: a row per caption, 8x8 and 32x32 images; and from stage
+    // II's checkpoint with --stage 1, the 8x8 images its stage I draws.
+    for (stage, side, extra) in [("stage1", 8, []), ("stage2", 32, []), ("stage2", 8, ["--stage", "1"])] {
+      let out = folder.path("\(stage)\(extra.count).png")
+      try KallimaProcess.run([
+        "sample", "--checkpoint", folder.path("\(stage)/checkpoints/latest.safetensors"), "--text", "red boot", "--text", "blue bag",
+        "--n", "4", "--out", out, "--device", "cpu",
+      ] + extra)
+      let grid = try ImageIO.read(out)
+      #expect(grid.width == 2 * (side + 2) + 2, "\(stage): \(grid.width)x\(grid.height)")
+    }
+  }
+
+  @Test("bad StackGAN requests are refused with what to do")
+  func refusals() throws {
+    let folder = try TemporaryFolder()
+    var unconditional = try Self.options(folder, steps: 1, out: "a")
+    unconditional.recipe.condition = nil
+    #expect(throws: KallimaError.self) { try TrainingRun(options: unconditional, backend: CPUBackend()) }
+    var head = try Self.options(folder, steps: 1, out: "b")
+    head.recipe.dHead = "projection"
+    do {
+      _ = try TrainingRun(options: head, backend: CPUBackend())
+      Issue.record("--d-head projection with --arch stackgan was accepted")
+    } catch { #expect("\(error)".contains("drop --d-head projection"), "\(error)") }
+    var noStageOne = try Self.options(folder, steps: 1, out: "c")
+    noStageOne.recipe.stage = 2
+    do {
+      _ = try TrainingRun(options: noStageOne, backend: CPUBackend())
+      Issue.record("stage II without stage I was accepted")
+    } catch { #expect("\(error)".contains("--stage1"), "\(error)") }
+    // A DCGAN checkpoint is not a stage I.
+    var dcgan = try tinyOptions(folder, steps: 1)
+    dcgan.out = folder.path("dcgan")
+    try TrainingRun(options: dcgan, backend: CPUBackend()).run()
+    do {
+      _ = try TrainingRun.stageOneCheckpoint(folder.path("dcgan"))
+      Issue.record("a dcgan checkpoint was taken as stage I")
+    } catch { #expect("\(error)".contains("--stage1 takes a checkpoint"), "\(error)") }
+  }
+}
