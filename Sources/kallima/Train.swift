@@ -75,7 +75,7 @@ struct TrainGAN: ParsableCommand {
       """) var condition: String?
   @Option(
     name: .customLong("d-head"),
-    help: "Conditional D: matching (GAN-CLS, the default), two-head, projection, acgan, concat, or none (D sees x alone).")
+    help: "Conditional D: matching (GAN-CLS, the default), two-head, projection, acgan, stackgan, concat, or none (D sees x alone).")
   var dHead: String?
   @Option(name: .customLong("condition-dim"), help: "Features of the condition's learned embedding (default 128).") var conditionDim: Int?
   @Option(name: .customLong("gan-int"), help: "GAN-INT: also train G on interpolated conditions with this weight (Reed et al.: 1).") var ganInt: Float?

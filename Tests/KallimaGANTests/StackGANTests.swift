@@ -92,52 +92,61 @@ struct StackGANTests {
   }
 }
 
-// StackGAN stage II against PyTorch: Fixtures/stackgan_stage2.json, written by
-// Scripts/make_stackgan_fixture.py (run by hand; its docstring states every convention and
-// the three places where Kallima's iteration differs from the reference's trainer.py: two G
-// forwards per iteration, the mismatched pairs as mismatch_rows of every image, the frozen
-// stage I's running statistics left alone). Three iterations of
-// StackGAN.Config(stage: 2, side: 32, textDimension: 6, conditionDimension: 4, nz: 5, gf: 4,
-// df: 4, stageOneGF: 2, residualBlocks: 1), batch 4, the reference's losses (BCE; D:
-// ½(real + real_u) + ⅓(fake + wrong + fake_u); G: cond + uncond + 2·KL), D conditioned on μ of
-// G's conditioning augmentation, Adam 2e-4 (0.5, 0.999). The conditioning augmentation's
-// draws are fed as "D ca_net.ε", "D STAGE1_G.ca_net.ε", "G ca_net.ε", "G STAGE1_G.ca_net.ε".
-// The whole state after the third iteration (stage I's weights and running statistics
-// included, which must not move) and every iteration's statistics are compared.
+// StackGAN against PyTorch, each stage: Fixtures/stackgan_stage1.json and stackgan_stage2.json,
+// written by Scripts/make_stackgan_fixture.py (run by hand; its docstring states every
+// convention and the three places where Kallima's iteration differs from the reference's
+// trainer.py: two G forwards per iteration, the mismatched pairs as mismatch_rows of every
+// image, the frozen stage I's running statistics left alone). Three iterations each, batch 4,
+// the reference's losses (BCE; stage I's D: real + ½(fake + wrong); stage II's D:
+// ½(real + real_u) + ⅓(fake + wrong + fake_u); G: every score + 2·KL), D conditioned on μ of G's
+// conditioning augmentation, Adam 2e-4 (0.5, 0.999):
+//   • stage I: StackGAN.Config(stage: 1, side: 16, textDimension: 6, conditionDimension: 4,
+//     nz: 5, gf: 2, df: 4), every layer trained;
+//   • stage II: StackGAN.Config(stage: 2, side: 32, …, gf: 4, df: 4, stageOneGF: 2,
+//     residualBlocks: 1) around a frozen stage I.
+// The conditioning augmentations' draws are fed as "D ca_net.ε", "G ca_net.ε" (and stage II's
+// "D STAGE1_G.ca_net.ε", "G STAGE1_G.ca_net.ε"). The whole state after the third iteration
+// (stage I's tensors inside stage II included, which must not move) and every iteration's
+// statistics are compared.
 //
 // Tolerances are ConditionalFixtureTests' (|a − e| <= atol + rtol·|e|): state 2e-7 + 2e-6·|e|,
 // Adam's state 3e-6·max|e| + 3e-5·|e|, statistics 1e-7 + 1e-6·|e|. torch's own float32 run
-// reaches 0.40 of them (the script prints it; the seed is the best of 40 by that measure).
-// Measured worst |error|/allowed, printed per section: see the test's output (CPU / PoCL).
+// reaches 0.18 (stage I) and 0.43 (stage II) of them (the script prints it; the seeds are
+// among the best 3 of 40 by that measure). Measured worst |error|/allowed on a 2-core x86:
+// CPU 0.040 (stage I) and 0.038 (stage II); PoCL 3.1 0.17 (stage I) and 0.48 (stage II,
+// optimizer_G upsample4.2.weight.exp_avg): a margin of 2.1 or more.
 //
-// The script's ablations move the final state by at least 1.2e-3 (G) / 1.6e-3 (D), i.e. 600×
-// the state tolerance or more: the unconditional terms off, the paper's CA without the ReLU,
-// stage I's weights ½ instead of ⅓, D on the raw embedding instead of μ.
+// The script's ablations move the final state by at least 9.5e-4, i.e. 400x the state
+// tolerance or more: stage II's unconditional terms off, the paper's CA without the ReLU, the
+// other stage's pair weights, D on the raw embedding instead of μ. Made by hand and not
+// committed: with the unconditional terms off in Kallima (hasUnconditionalScore false) stage II
+// fails 338 expectations, up to 4.8e5x the tolerance.
 extension StackGANTests {
-  static let fixture = "stackgan_stage2"
-
-  static func stageTwo() -> StackGAN.Config {
-    StackGAN.Config(
-      stage: 2, side: 32, channels: 3, textDimension: 6, conditionDimension: 4, nz: 5, gf: 4, df: 4, stageOneGF: 2,
-      residualBlocks: 1)
+  static func config(stage: Int) -> StackGAN.Config {
+    stage == 1
+      ? StackGAN.Config(stage: 1, side: 16, channels: 3, textDimension: 6, conditionDimension: 4, nz: 5, gf: 2, df: 4)
+      : StackGAN.Config(
+        stage: 2, side: 32, channels: 3, textDimension: 6, conditionDimension: 4, nz: 5, gf: 4, df: 4, stageOneGF: 2,
+        residualBlocks: 1)
   }
 
-  @Test("a StackGAN stage-II step matches PyTorch: state after three iterations and every iteration's statistics",
-    arguments: ["cpu", "opencl"])
-  func stageTwoFixture(kind: String) throws {
-    let f = try loadObjectiveFixture(Self.fixture, subdirectory: "Fixtures")
-    #expect((f.config.batch, f.config.iterations, f.config.nz, f.config.ngf, f.config.ndf) == (4, 3, 5, 4, 4))
+  @Test("a StackGAN training step matches PyTorch at each stage: the state after three iterations and every iteration's statistics",
+    arguments: [1, 2], ["cpu", "opencl"])
+  func stageFixture(stage: Int, kind: String) throws {
+    let name = "stackgan_stage\(stage)"
+    let f = try loadObjectiveFixture(name, subdirectory: "Fixtures")
+    #expect((f.config.batch, f.config.iterations, f.config.nz, f.config.ndf) == (4, 3, 5, 4))
+    #expect(f.config.ngf == (stage == 1 ? 2 : 4) && f.config.image_size == (stage == 1 ? 16 : 32))
     #expect(f.final != nil && f.steps.allSatisfy { $0.state == nil })
     let backend: Backend = kind == "cpu" ? CPUBackend() : try ganOpenCL.get()
-    let recipe = try StackGAN(Self.stageTwo()).recipe()
+    let recipe = try StackGAN(Self.config(stage: stage)).recipe()
     let trainer = try GANTrainer(backend: backend, recipe: recipe, batch: 4, noise: .input)
-    // Stage I is frozen: its tensors are buffers (no gradient, no Adam state).
+    // Stage II: stage I is frozen, its tensors buffers (no gradient, no Adam state).
     let frozen = trainer.generatorParameters.entries.filter { $0.name.hasPrefix("STAGE1_G.") }
-    #expect(!frozen.isEmpty && frozen.allSatisfy { !$0.trainable })
-    #expect(trainer.generatorParameters.entries.allSatisfy { !($0.name.hasPrefix("STAGE1_G.") && $0.name.hasSuffix("exp_avg")) })
+    #expect(frozen.isEmpty == (stage == 1) && frozen.allSatisfy { !$0.trainable })
     let worst = try runTrainingFixture(
-      f, Self.fixture, on: trainer, tolerance: FixtureTolerance(state: (2e-7, 2e-6), optimizer: (3e-6, 3e-5), statistics: (1e-7, 1e-6)))
-    print("\(Self.fixture) on \(backend.name): worst |error|/allowed: \(describeWorst(worst))")
+      f, name, on: trainer, tolerance: FixtureTolerance(state: (2e-7, 2e-6), optimizer: (3e-6, 3e-5), statistics: (1e-7, 1e-6)))
+    print("\(name) on \(backend.name): worst |error|/allowed: \(describeWorst(worst))")
   }
 }
 
