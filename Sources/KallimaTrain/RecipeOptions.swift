@@ -55,6 +55,9 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
   /// `GF_DIM`) and the residual blocks (nil: 4, the reference's default); the KL term's
   /// weight (nil: 2).
   public var stage: Int?
+  /// The paper's conditioning augmentation (μ and log σ² linear in the embedding) instead of
+  /// the reference code's, which puts a ReLU before the split (nil or false: the code's).
+  public var paperCA: Bool?
   public var stageOneWidth: Int?
   public var residualBlocks: Int?
   public var klWeight: Float?
@@ -91,6 +94,7 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
     conditionalBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .conditionalBatchNorm)
     synchronizedBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .synchronizedBatchNorm) ?? synchronizedBatchNorm
     stage = try c.decodeIfPresent(Int.self, forKey: .stage)
+    paperCA = try c.decodeIfPresent(Bool.self, forKey: .paperCA)
     stageOneWidth = try c.decodeIfPresent(Int.self, forKey: .stageOneWidth)
     residualBlocks = try c.decodeIfPresent(Int.self, forKey: .residualBlocks)
     klWeight = try c.decodeIfPresent(Float.self, forKey: .klWeight)
@@ -106,7 +110,7 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
       StackGAN.Config(
         stage: stage ?? 1, side: base.imageSize, channels: base.channels, textDimension: textDimension,
         conditionDimension: conditionDim ?? 128, nz: base.nz, gf: base.ngf, df: base.ndf, stageOneGF: stageOneWidth ?? base.ngf,
-        residualBlocks: residualBlocks ?? 4, klWeight: klWeight ?? 2))
+        residualBlocks: residualBlocks ?? 4, klWeight: klWeight ?? 2, reluBeforeSplit: !(paperCA ?? false)))
   }
 
   /// G for sampling from a checkpoint of this recipe: the network and one sample's latent

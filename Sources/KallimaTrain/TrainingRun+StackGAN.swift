@@ -46,6 +46,8 @@ extension TrainingRun {
     options.recipe.stageOneWidth = one.ngf
     options.recipe.condition = stageOne.recipe.condition
     options.recipe.conditionDim = stageOne.recipe.conditionDim
+    // Stage II's own conditioning augmentation is built like stage I's.
+    options.recipe.paperCA = stageOne.recipe.paperCA
     options.stageOne = path
   }
 

@@ -44,6 +44,10 @@ struct TrainGAN: ParsableCommand {
   var residualBlocks: Int?
   @Option(name: .customLong("kl-weight"), help: "StackGAN: the weight of the conditioning augmentation's KL term in G's loss (default 2).")
   var klWeight: Float?
+  @Flag(
+    name: .customLong("paper-ca"),
+    help: "StackGAN: the paper's conditioning augmentation (μ, log σ² linear) instead of the reference code's ReLU before the split.")
+  var paperCA = false
   @Option(help: "Image side (4·2^k; default 64, or 32 for the embedded Fashion-MNIST).") var size: Int?
   @Option(help: "Batch size (default 64; 16 for progan).") var batch: Int?
   @Option(help: "Total steps (one D and one G update each).") var steps: Int?
@@ -150,6 +154,7 @@ struct TrainGAN: ParsableCommand {
     (recipe.condition, recipe.dHead, recipe.conditionDim) = (condition, dHead, conditionDim)
     (recipe.ganInt, recipe.classWeight) = (ganInt, classWeight)
     (recipe.stage, recipe.residualBlocks, recipe.klWeight) = (stage, residualBlocks, klWeight)
+    recipe.paperCA = paperCA ? true : nil
     options.recipe = recipe
     options.embeddings = embeddings
     options.ngf = width ?? (embedded ? 32 : 64)
@@ -202,6 +207,7 @@ extension TrainGAN {
   func stackGAN(_ options: inout TrainingOptions) throws {
     let stackOnly: [(String, Bool)] = [
       ("--stage", stage != nil), ("--stage1", stage1 != nil), ("--residual-blocks", residualBlocks != nil), ("--kl-weight", klWeight != nil),
+      ("--paper-ca", paperCA),
     ]
     if arch != "stackgan", let option = stackOnly.first(where: \.1)?.0 {
       throw ValidationError("\(option) belongs to --arch stackgan")
@@ -213,6 +219,7 @@ extension TrainGAN {
     }
     guard stage == 2 else { throw ValidationError("--stage1 goes with --stage 2") }
     if nz != nil { throw ValidationError("stage II's z feeds stage I: its size is stage I's; drop --nz") }
+    if paperCA { throw ValidationError("stage II builds its conditioning augmentation as stage I's: drop --paper-ca") }
     let (checkpoint, path) = try TrainingRun.stageOneCheckpoint(stage1)
     try TrainingRun.stageTwoOptions(&options, from: checkpoint, path: path, size: size)
   }
