@@ -1,15 +1,19 @@
 #!/opt/torchenv/bin/python
-"""Three StackGAN stage-II training iterations in PyTorch (float64), with the whole state after
-each, as a fixture for Kallima's StackGAN networks and recipe (Zhang et al. 2017; the networks
+"""Three StackGAN training iterations per stage in PyTorch (float64), with the whole state after
+the third, as fixtures for Kallima's StackGAN networks and recipe (Zhang et al. 2017; the networks
 and losses of hanzhanggit/StackGAN-Pytorch, code/model.py and code/miscc/utils.py).
 
-Writes Tests/KallimaGANTests/Fixtures/stackgan_stage2.json, which
-Tests/KallimaGANTests/StackGANTests.swift checks on both backends, then checks it (see
-"Self-check"). The Swift build and tests never run this script; rerun it by hand when the
+Writes Tests/KallimaGANTests/Fixtures/stackgan_stage1.json (stage I: STAGE1_G and STAGE1_D
+at 16x16, every layer trained, D's pair weights ½ and ½; sizes in CFG1) and
+stackgan_stage2.json (stage II, described below), which
+Tests/KallimaGANTests/StackGANTests.swift checks on both backends, then checks them (see
+"Self-check"). Stage I's iteration is stage II's below without the frozen stage I and the
+unconditional scores. The Swift build and tests never run this script; rerun it by hand when the
 StackGAN networks or recipe change:
 
-    /opt/torchenv/bin/python Scripts/make_stackgan_fixture.py            # write + check
+    /opt/torchenv/bin/python Scripts/make_stackgan_fixture.py            # write + check both
     /opt/torchenv/bin/python Scripts/make_stackgan_fixture.py --check    # check only
+    /opt/torchenv/bin/python Scripts/make_stackgan_fixture.py --stage 1 --search-seeds
     /opt/torchenv/bin/python Scripts/make_stackgan_fixture.py --names    # the reference-size
                                                                          # state dicts' names
 
@@ -80,6 +84,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import make_conditional_fixtures as mcf  # mismatch_rows_loop (Kallima's mismatch_rows), load
 import make_objective_fixtures as mof
 
 OUT = os.path.join(mof.HERE, "..", "Tests", "KallimaGANTests", "Fixtures", "stackgan_stage2.json")
@@ -250,21 +255,6 @@ def weights_init(m):
             m.bias.data.fill_(0.0)
 
 
-def mismatch_rows(c):
-    """Kallima's mismatch_rows: row i is row (i + s) mod N for the smallest s whose row differs."""
-    n = c.shape[0]
-    rows = []
-    for i in range(n):
-        pick = torch.zeros(c.shape[1], dtype=c.dtype)
-        for s in range(1, n):
-            j = (i + s) % n
-            if not torch.equal(c[j], c[i]):
-                pick = c[j]
-                break
-        rows.append(pick)
-    return torch.stack(rows)
-
-
 def state_of(net):
     return {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
 
@@ -344,7 +334,7 @@ def train(cfg, initial, steps, dtype=torch.float64, snapshots=None, ablation=Non
         real_c, real_u = D(d["x"], mu)
         fake, _, _ = generate(cfg, G, d["c"], d["zD"], d, "D")
         fake_c, fake_u = D(fake.detach(), mu)
-        wrong_c, _ = D(d["x"], mismatch_rows(mu))
+        wrong_c, _ = D(d["x"], mcf.mismatch_rows_loop(mu))
         real = (bce(real_c, 1) + bce(real_u, 1)) / 2 if uncond else bce(real_c, 1)
         fake_term = w_fake * (bce(fake_c, 0) + (bce(fake_u, 0) if uncond else 0))
         loss_d = real + fake_term + w_wrong * bce(wrong_c, 0)
@@ -405,7 +395,7 @@ def write(cfg, path):
 
 
 def check(path):
-    doc, initial, steps = mof_load(path)
+    doc, initial, steps = mcf.load(path)
     stored = [mof.decode_state(doc["final"])]
     record, final, kink = train(doc["config"], initial, steps)
     rel = mof.state_rel_diff(final, stored[0])
@@ -428,15 +418,6 @@ def check(path):
         _, fin, _ = train(doc["config"], initial, steps, ablation=label)
         moved = {sec: max((fin[sec][k] - v).abs().max().item() for k, v in stored[-1][sec].items()) for sec in ("G", "D")}
         print(f"  ablation '{label}': max |Δ| after 3 iterations G {moved['G']:.1e}, D {moved['D']:.1e}")
-
-
-def mof_load(path):
-    import json
-    with open(path) as f:
-        doc = json.load(f)
-    steps = [{k: [mof.dec(a) for a in v] if isinstance(v, list) else mof.dec(v) for k, v in e["inputs"].items()}
-             for e in doc["steps"]]
-    return doc, mof.decode_state(doc["initial"]), steps
 
 
 def float32_ratio(initial, steps, final64, cfg=CFG):
