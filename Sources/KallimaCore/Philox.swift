@@ -154,3 +154,14 @@ public enum Philox {
     }
   }
 }
+
+extension Philox {
+  /// `seed` mixed with a name (XOR with the name's 64-bit FNV-1a hash over its UTF-8 bytes):
+  /// the stream of one draw of a network, so two layers (or two steps) with one seed draw
+  /// different values.
+  public static func seed(_ seed: UInt64, mixing name: String) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in name.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
+    return seed ^ h
+  }
+}

@@ -315,9 +315,9 @@ public final class GANTrainer {
     /// "STEP NAME" (e.g. "G ca_net.ε").
     func layerDraws(_ b: GraphBinder, step: String) -> Scope.RandomDraw {
       { [self] shape, name, seed in
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in (step + name).utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        return try value(b, shape, feed: "\(step) \(name)", salt: seed ^ h, name: "\(name) (\(step) step)", uniform: false)
+        try value(
+          b, shape, feed: "\(step) \(name)", salt: Philox.seed(seed, mixing: step + name), name: "\(name) (\(step) step)",
+          uniform: false)
       }
     }
 
@@ -525,8 +525,9 @@ public final class GANTrainer {
     let c = try conditions.rows(b, batch: batch, step: .generator)
     /// G's loss on G(z, condition) (every term the head trains G on).
     func generatorLoss(_ z: Value, _ condition: Value?, tag: String) throws -> Value {
+      let draws = random.layerDraws(b, step: tag == "fake" ? "G" : "G " + tag)
       let fake = try recipe.generator(
-        z, in: generatorScope(recipe, b, generator, condition: condition, random: random.layerDraws(b, step: tag == "fake" ? "G" : "G " + tag), ranks: ranks))
+        z, in: generatorScope(recipe, b, generator, condition: condition, random: draws, ranks: ranks))
       let dCondition = try discriminatorCondition(recipe, b, generator, condition, ranks: ranks)
       let scores = try recipe.discriminator(
         fake, in: discriminatorScope(recipe, b, discriminator, tag: tag, condition: dCondition, ranks: ranks))

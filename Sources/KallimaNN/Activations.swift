@@ -77,9 +77,8 @@ public struct Dropout: Layer {
   public func callAsFunction(_ x: Value, in scope: Scope) throws -> Value {
     guard scope.training, p > 0 else { return x }
     // Each Dropout layer of a network draws its own stream: the seed mixes in the path.
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for byte in (scope.tag + scope.path).utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
-    let mask = try scope.graph.dropoutMask(scope.graph.shape(x), seed: seed ^ h, p: p, name: scope.nodeName("dropout mask"))
+    let mask = try scope.graph.dropoutMask(
+      scope.graph.shape(x), seed: Philox.seed(seed, mixing: scope.tag + scope.path), p: p, name: scope.nodeName("dropout mask"))
     return try scope.value(.mul, [x, mask], "dropout")
   }
 }

@@ -123,9 +123,7 @@ public struct Scope {
   /// scope's tag and path (so two layers with one seed draw different values).
   public func randomNormal(_ shape: Shape, _ what: String, seed: UInt64) throws -> Value {
     if let random { return try random(shape, qualified(what), seed) }
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for byte in (tag + path).utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
-    return graph.randomNormal(shape, seed: seed ^ h, name: nodeName(what))
+    return graph.randomNormal(shape, seed: Philox.seed(seed, mixing: tag + path), name: nodeName(what))
   }
 
   /// A single-output node named after this scope.
