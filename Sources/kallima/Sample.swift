@@ -40,7 +40,7 @@ struct CheckpointGenerator {
     conditions = checkpoint.conditions
     (network, latentShape) = try checkpoint.recipe.generator(checkpoint.config, conditions: conditions, stage: stage)
     store = ParameterStore(backend: backend, seed: 0)
-    config = stage == 1 ? DCGANConfig(
+    config = stage == 1 && checkpoint.recipe.stage == 2 ? DCGANConfig(
       nz: checkpoint.config.nz, ngf: checkpoint.recipe.stageOneWidth ?? 1, ndf: 1, channels: checkpoint.config.channels,
       imageSize: checkpoint.config.imageSize / 4) : checkpoint.config
     trainingData = checkpoint.training.data

@@ -68,8 +68,8 @@ struct StackGANRunTests {
 
     // kallima sample at both stages: a row per caption, 8x8 and 32x32 images; and from stage
     // II's checkpoint with --stage 1, the 8x8 images its stage I draws.
-    for (stage, side, extra) in [("stage1", 8, []), ("stage2", 32, []), ("stage2", 8, ["--stage", "1"])] {
-      let out = folder.path("\(stage)\(extra.count).png")
+    for (stage, side, extra) in [("stage1", 8, []), ("stage1", 8, ["--stage", "1"]), ("stage2", 32, []), ("stage2", 8, ["--stage", "1"])] {
+      let out = folder.path("\(stage)\(extra.count)-\(side).png")
       try KallimaProcess.run([
         "sample", "--checkpoint", folder.path("\(stage)/checkpoints/latest.safetensors"), "--text", "red boot", "--text", "blue bag",
         "--n", "4", "--out", out, "--device", "cpu",
