@@ -12,8 +12,7 @@ public enum Architecture: String, CaseIterable, Sendable {
   public static func named(_ name: String) throws -> Architecture {
     guard let a = Architecture(rawValue: name) else {
       throw KallimaError.invalidArgument(
-        op: "recipe",
-        message: "unknown architecture '\(name)'; choose one of \((allCases.map(\.rawValue) + ["stackgan", "progan"]).joined(separator: ", "))")
+        op: "recipe", message: "unknown architecture '\(name)'; choose one of \(allCases.map(\.rawValue).joined(separator: ", "))")
     }
     return a
   }

@@ -92,9 +92,9 @@ public struct Checkpoint {
   /// The file name of a store entry: Adam's state goes under "<network>_adam.", the other
   /// optimisers' state (square_avg, momentum_buffer, grad_avg) under "<network>_optim.".
   static func fileName(_ network: String, _ entry: String) -> String {
-    if entry.hasSuffix(".exp_avg") || entry.hasSuffix(".exp_avg_sq") { return network + "_adam." + entry }
-    if [".square_avg", ".momentum_buffer", ".grad_avg"].contains(where: entry.hasSuffix) { return network + "_optim." + entry }
-    return network + "." + entry
+    guard Optimizer.isState(entry) else { return network + "." + entry }
+    let adam = entry.hasSuffix(".exp_avg") || entry.hasSuffix(".exp_avg_sq")
+    return network + (adam ? "_adam." : "_optim.") + entry
   }
 
   /// The trainer's stores under their checkpoint prefixes: G, D, G's EMA ("generator_ema")
@@ -162,11 +162,11 @@ public struct Checkpoint {
       throw KallimaError.io(
         path: path, message: "not a Kallima checkpoint (format '\(metadata["format"] ?? "none")', expected '\(format)')")
     }
-    let loads = Architecture.allCases.map(\.rawValue) + ["stackgan"]
-    guard let architecture = metadata["architecture"], loads.contains(architecture) else {
+    guard let architecture = metadata["architecture"], RecipeOptions.architectures.contains(architecture) else {
       throw KallimaError.io(
         path: path,
-        message: "checkpoint of architecture '\(metadata["architecture"] ?? "unknown")'; this build loads \(loads.joined(separator: ", "))")
+        message: "checkpoint of architecture '\(metadata["architecture"] ?? "unknown")'; this build loads "
+          + RecipeOptions.architectures.joined(separator: ", "))
     }
     let config = try decodeMetadata(ConfigJSON.self, "config", metadata, path)
     let training = try decodeMetadata(Training.self, "training", metadata, path)

@@ -100,6 +100,10 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
     klWeight = try c.decodeIfPresent(Float.self, forKey: .klWeight)
   }
 
+  /// The architectures a recipe (and a checkpoint of `kallima train`) names: the families of
+  /// `Architecture` and StackGAN. (Progressive GAN runs and checkpoints are its own.)
+  public static let architectures = Architecture.allCases.map(\.rawValue) + ["stackgan"]
+
   /// Whether this is a StackGAN recipe.
   public var isStackGAN: Bool { arch == "stackgan" }
 
@@ -113,11 +117,12 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
         residualBlocks: residualBlocks ?? 4, klWeight: klWeight ?? 2, reluBeforeSplit: !(paperCA ?? false)))
   }
 
-  /// G for sampling from a checkpoint of this recipe: the network and one sample's latent
-  /// shape. `stage` 1 of a StackGAN stage II: its frozen stage I (under "STAGE1_G.").
+  /// G for sampling from a checkpoint of this recipe: the network, one sample's latent shape,
+  /// and the sizes it draws at (`config`'s, or for `stage` 1 of a StackGAN stage II, its
+  /// frozen stage I under "STAGE1_G.": a quarter of the side).
   public func generator(
     _ config: DCGANConfig, conditions: ConditionVocabulary?, stage: Int? = nil
-  ) throws -> (network: any Layer, latentShape: Shape) {
+  ) throws -> (network: any Layer, latentShape: Shape, config: DCGANConfig) {
     if let stage, !(isStackGAN && (stage == self.stage ?? 1 || stage == 1)) {
       throw KallimaError.invalidArgument(
         op: "sample", message: "--stage \(stage): this is a \(isStackGAN ? "StackGAN stage \(self.stage ?? 1)" : arch) checkpoint")
@@ -126,13 +131,15 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
       guard let conditions else { throw KallimaError.invalidArgument(op: "stackgan", message: "a StackGAN checkpoint without its conditions") }
       let model = try stackGAN(config, textDimension: conditions.width)
       if stage == 1, self.stage == 2 {
-        return (Chain([try StackGAN(model.config.stageOne).generator]).named("STAGE1_G"), [config.nz])
+        let one = model.config.stageOne
+        let sizes = DCGANConfig(nz: one.nz, ngf: one.gf, ndf: one.df, channels: one.channels, imageSize: one.side)
+        return (Chain([try StackGAN(one).generator]).named("STAGE1_G"), [config.nz], sizes)
       }
-      return (model.generator, [config.nz])
+      return (model.generator, [config.nz], config)
     }
     let architecture = try Architecture.named(arch)
     let network = try conditions.map { try architecture.conditionalGenerator(config, try conditioning($0)) } ?? architecture.generator(config)
-    return (network, architecture.latentShape(config))
+    return (network, architecture.latentShape(config), config)
   }
 
   /// The condition kind, checked (nil when unconditional).
@@ -177,6 +184,10 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
   /// `conditions`: the vocabulary of a conditional run's conditions (its kind must be this
   /// recipe's `condition`).
   public func recipe(base: DCGANConfig, steps: Int, conditions: ConditionVocabulary? = nil) throws -> GANRecipe {
+    guard Self.architectures.contains(arch) else {
+      throw KallimaError.invalidArgument(
+        op: "train", message: "unknown --arch '\(arch)'; choose one of \((Self.architectures + ["progan"]).joined(separator: ", "))")
+    }
     let objective = try self.objective
     let kind = try conditionKind
     guard kind == conditions?.kind else {

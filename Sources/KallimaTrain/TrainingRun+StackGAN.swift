@@ -53,8 +53,11 @@ extension TrainingRun {
 
   /// Writes the stage-I generator (its EMA when it kept one, the weights it samples with)
   /// into the trainer's frozen "STAGE1_G." tensors, and into the EMA's when the run keeps one.
-  static func loadStageOne(_ path: String, into trainer: GANTrainer, conditions: ConditionVocabulary?, events: (Event) -> Void) throws {
-    let (checkpoint, file) = try stageOneCheckpoint(path)
+  static func loadStageOne(
+    _ stageOne: (checkpoint: Checkpoint, path: String), into trainer: GANTrainer, conditions: ConditionVocabulary?,
+    events: (Event) -> Void
+  ) throws {
+    let (checkpoint, file) = stageOne
     guard checkpoint.conditions == conditions else {
       throw KallimaError.invalidArgument(
         op: "train",

@@ -111,9 +111,11 @@ public final class TrainingRun {
   /// Loads the data, builds the plans, and resumes from `resume` (a run folder) if given.
   /// In a data-parallel job every rank makes its own run with its collective (and reads the
   /// data and, on resume, the checkpoint itself: the paths must reach every rank's machine).
+  /// `stageOne`: StackGAN stage II's stage-I checkpoint when the caller has read it already
+  /// (`stageOneCheckpoint`); nil: read from `options.stageOne` when that is set.
   public init(
     options: TrainingOptions, backend: Backend, resume: String? = nil, collective: Collective = SingleProcess(),
-    events: (Event) -> Void = { _ in }
+    stageOne: (checkpoint: Checkpoint, path: String)? = nil, events: (Event) -> Void = { _ in }
   ) throws {
     var options = options
     var checkpoint: Checkpoint?
@@ -205,8 +207,9 @@ public final class TrainingRun {
         backend: backend, recipe: recipe, batch: perRank, seed: options.seed,
         noise: .device(seed: options.seed &+ 0x2), data: data, conditions: conditionRows, collective: collective)
     }
-    if checkpoint == nil, let stageOne = options.stageOne {
-      try Self.loadStageOne(stageOne, into: trainer, conditions: conditions?.vocabulary, events: events)
+    if checkpoint == nil, let path = options.stageOne {
+      try Self.loadStageOne(
+        try stageOne ?? Self.stageOneCheckpoint(path), into: trainer, conditions: conditions?.vocabulary, events: events)
     }
     events(.recipe("\(options.recipe.arch), \(recipe.summary)"))
     let sampling = trainer.samplingParameters

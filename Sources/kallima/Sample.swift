@@ -38,11 +38,8 @@ struct CheckpointGenerator {
     }
     let checkpoint = try Checkpoint.read(path)
     conditions = checkpoint.conditions
-    (network, latentShape) = try checkpoint.recipe.generator(checkpoint.config, conditions: conditions, stage: stage)
+    (network, latentShape, config) = try checkpoint.recipe.generator(checkpoint.config, conditions: conditions, stage: stage)
     store = ParameterStore(backend: backend, seed: 0)
-    config = stage == 1 && checkpoint.recipe.stage == 2 ? DCGANConfig(
-      nz: checkpoint.config.nz, ngf: checkpoint.recipe.stageOneWidth ?? 1, ndf: 1, channels: checkpoint.config.channels,
-      imageSize: checkpoint.config.imageSize / 4) : checkpoint.config
     trainingData = checkpoint.training.data
     let weights = checkpoint.tensors.contains { $0.name.hasPrefix("generator_ema.") } ? "generator_ema" : "generator"
     self.weights = weights

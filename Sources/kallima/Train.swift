@@ -171,7 +171,7 @@ struct TrainGAN: ParsableCommand {
     options.keepCheckpointTarget = resume != nil && steps == nil && epochs == nil
     options.allowDataChange = allowDataChange
     options.dataMemory = dataMemory.map { $0 << 20 }
-    try stackGAN(&options)
+    let stageOne = try stackGAN(&options)
 
     let job = try Kallima.startJob()
     // Rank 0 speaks for the job; the other ranks print only their errors.
@@ -188,7 +188,8 @@ struct TrainGAN: ParsableCommand {
         progress.show(event)
         events.training(event)
       }
-      let run = try TrainingRun(options: options, backend: backend, resume: resume, collective: job, events: show)
+      let run = try TrainingRun(
+        options: options, backend: backend, resume: resume, collective: job, stageOne: stageOne, events: show)
       started = run
       if let config, job.rank == 0 { try RunConfig.record(config, in: URL(fileURLWithPath: run.options.out), step: run.step) }
       progress.total = run.options.steps
@@ -203,8 +204,9 @@ struct TrainGAN: ParsableCommand {
 
 extension TrainGAN {
   /// `--arch stackgan`: a stage-II run takes z's size, the condition, its features and
-  /// stage I's width from the stage-I checkpoint, and draws 4x its side.
-  func stackGAN(_ options: inout TrainingOptions) throws {
+  /// stage I's width from the stage-I checkpoint, and draws 4x its side. Returns the stage-I
+  /// checkpoint it read, for the run to load (so it is read once).
+  func stackGAN(_ options: inout TrainingOptions) throws -> (checkpoint: Checkpoint, path: String)? {
     let stackOnly: [(String, Bool)] = [
       ("--stage", stage != nil), ("--stage1", stage1 != nil), ("--residual-blocks", residualBlocks != nil), ("--kl-weight", klWeight != nil),
       ("--paper-ca", paperCA),
@@ -212,16 +214,17 @@ extension TrainGAN {
     if arch != "stackgan", let option = stackOnly.first(where: \.1)?.0 {
       throw ValidationError("\(option) belongs to --arch stackgan")
     }
-    guard arch == "stackgan", resume == nil else { return }
+    guard arch == "stackgan", resume == nil else { return nil }
     guard let stage1 else {
       if stage == 2 { throw ValidationError("StackGAN stage II refines a trained stage I: give --stage1 RUN_FOLDER (or its checkpoint)") }
-      return
+      return nil
     }
     guard stage == 2 else { throw ValidationError("--stage1 goes with --stage 2") }
     if nz != nil { throw ValidationError("stage II's z feeds stage I: its size is stage I's; drop --nz") }
     if paperCA { throw ValidationError("stage II builds its conditioning augmentation as stage I's: drop --paper-ca") }
-    let (checkpoint, path) = try TrainingRun.stageOneCheckpoint(stage1)
-    try TrainingRun.stageTwoOptions(&options, from: checkpoint, path: path, size: size)
+    let stageOne = try TrainingRun.stageOneCheckpoint(stage1)
+    try TrainingRun.stageTwoOptions(&options, from: stageOne.checkpoint, path: stageOne.path, size: size)
+    return stageOne
   }
 
   /// `--arch progan`: the options both commands share, handed to `kallima train progan` as

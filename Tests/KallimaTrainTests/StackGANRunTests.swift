@@ -66,6 +66,15 @@ struct StackGANRunTests {
     try TrainingRun(options: more, backend: cl, resume: folder.path("split")).run()
     expectSameTensors(try checkpointBits(folder.path("split/checkpoints/latest.safetensors")), stageTwo, "resumed stage II")
 
+    // The command line: stage II from the stage-I run folder, its sizes from stage I's checkpoint.
+    try KallimaProcess.run([
+      "train", "--arch", "stackgan", "--stage", "2", "--stage1", folder.path("stage1"), "--data", folder.path("captioned"),
+      "--condition", "text", "--width", "4", "--residual-blocks", "1", "--batch", "4", "--steps", "2", "--log-every", "1",
+      "--device", "cpu", "--out", folder.path("cli2"),
+    ])
+    let cli = try Checkpoint.read(folder.path("cli2/checkpoints/latest.safetensors"))
+    #expect((cli.recipe.stage, cli.recipe.stageOneWidth, cli.config.imageSize, cli.config.nz) == (2, 2, 32, 4))
+
     // kallima sample at both stages: a row per caption, 8x8 and 32x32 images; and from stage
     // II's checkpoint with --stage 1, the 8x8 images its stage I draws.
     for (stage, side, extra) in [("stage1", 8, []), ("stage1", 8, ["--stage", "1"]), ("stage2", 32, []), ("stage2", 8, ["--stage", "1"])] {
@@ -84,7 +93,10 @@ struct StackGANRunTests {
     let folder = try TemporaryFolder()
     var unconditional = try Self.options(folder, steps: 1, out: "a")
     unconditional.recipe.condition = nil
-    #expect(throws: KallimaError.self) { try TrainingRun(options: unconditional, backend: CPUBackend()) }
+    do {
+      _ = try TrainingRun(options: unconditional, backend: CPUBackend())
+      Issue.record("an unconditional StackGAN was accepted")
+    } catch { #expect("\(error)".contains("add --condition text|embedding"), "\(error)") }
     var head = try Self.options(folder, steps: 1, out: "b")
     head.recipe.dHead = "projection"
     do {
@@ -97,6 +109,12 @@ struct StackGANRunTests {
       _ = try TrainingRun(options: noStageOne, backend: CPUBackend())
       Issue.record("stage II without stage I was accepted")
     } catch { #expect("\(error)".contains("--stage1"), "\(error)") }
+    var unknown = try Self.options(folder, steps: 1, out: "e")
+    unknown.recipe.arch = "stackgan2"
+    do {
+      _ = try TrainingRun(options: unknown, backend: CPUBackend())
+      Issue.record("--arch stackgan2 was accepted")
+    } catch { #expect("\(error)".contains("choose one of dcgan, resnet, stackgan, progan"), "\(error)") }
     // A DCGAN checkpoint is not a stage I.
     var dcgan = try tinyOptions(folder, steps: 1)
     dcgan.out = folder.path("dcgan")
