@@ -88,40 +88,34 @@ struct StackGANRunTests {
     }
   }
 
+  /// `body` throws an error whose text contains `message` (the refusal says what to do).
+  static func expectRefusal(_ message: String, _ what: String, _ body: () throws -> Void) {
+    do {
+      try body()
+      Issue.record("\(what) was accepted")
+    } catch { #expect("\(error)".contains(message), "\(what): \(error)") }
+  }
+
   @Test("bad StackGAN requests are refused with what to do")
   func refusals() throws {
     let folder = try TemporaryFolder()
-    var unconditional = try Self.options(folder, steps: 1, out: "a")
-    unconditional.recipe.condition = nil
-    do {
-      _ = try TrainingRun(options: unconditional, backend: CPUBackend())
-      Issue.record("an unconditional StackGAN was accepted")
-    } catch { #expect("\(error)".contains("add --condition text|embedding"), "\(error)") }
-    var head = try Self.options(folder, steps: 1, out: "b")
-    head.recipe.dHead = "projection"
-    do {
-      _ = try TrainingRun(options: head, backend: CPUBackend())
-      Issue.record("--d-head projection with --arch stackgan was accepted")
-    } catch { #expect("\(error)".contains("drop --d-head projection"), "\(error)") }
-    var noStageOne = try Self.options(folder, steps: 1, out: "c")
-    noStageOne.recipe.stage = 2
-    do {
-      _ = try TrainingRun(options: noStageOne, backend: CPUBackend())
-      Issue.record("stage II without stage I was accepted")
-    } catch { #expect("\(error)".contains("--stage1"), "\(error)") }
-    var unknown = try Self.options(folder, steps: 1, out: "e")
-    unknown.recipe.arch = "stackgan2"
-    do {
-      _ = try TrainingRun(options: unknown, backend: CPUBackend())
-      Issue.record("--arch stackgan2 was accepted")
-    } catch { #expect("\(error)".contains("choose one of dcgan, resnet, stackgan, progan"), "\(error)") }
+    let changes: [(String, String, (inout TrainingOptions) -> Void)] = [
+      ("add --condition text|embedding", "an unconditional StackGAN", { $0.recipe.condition = nil }),
+      ("drop --d-head projection", "--d-head projection", { $0.recipe.dHead = "projection" }),
+      ("--stage1", "stage II without stage I", { $0.recipe.stage = 2 }),
+      ("choose one of dcgan, resnet, stackgan, progan", "--arch stackgan2", { $0.recipe.arch = "stackgan2" }),
+    ]
+    for (k, (message, what, change)) in changes.enumerated() {
+      var options = try Self.options(folder, steps: 1, out: "refused\(k)")
+      change(&options)
+      Self.expectRefusal(message, what) { _ = try TrainingRun(options: options, backend: CPUBackend()) }
+    }
     // A DCGAN checkpoint is not a stage I.
     var dcgan = try tinyOptions(folder, steps: 1)
     dcgan.out = folder.path("dcgan")
     try TrainingRun(options: dcgan, backend: CPUBackend()).run()
-    do {
+    Self.expectRefusal("--stage1 takes a checkpoint", "a dcgan checkpoint as stage I") {
       _ = try TrainingRun.stageOneCheckpoint(folder.path("dcgan"))
-      Issue.record("a dcgan checkpoint was taken as stage I")
-    } catch { #expect("\(error)".contains("--stage1 takes a checkpoint"), "\(error)") }
+    }
   }
 }
