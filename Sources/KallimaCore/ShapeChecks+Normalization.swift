@@ -18,7 +18,8 @@ extension ShapeCheck {
   ) throws -> (n: Int, c: Int, inner: Int) {
     try batchnorm(
       "batchnorm_fwd_eval", x: x, y: y,
-      channelTensors: [("gamma", gamma), ("beta", beta), ("runningMean", runningMean), ("runningVar", runningVar)])
+      channelTensors: [("gamma", gamma), ("beta", beta), ("runningMean", runningMean), ("runningVar", runningVar)],
+      batchStatistics: false)
   }
 
   public static func batchnorm_bwd(
@@ -43,7 +44,7 @@ extension ShapeCheck {
       channelTensors: [
         ("gamma", gamma), ("runningMean", runningMean), ("runningVar", runningVar), ("dgamma", dgamma),
         ("dbeta", dbeta),
-      ])
+      ], batchStatistics: false)
   }
 
   public static func instancenorm_fwd(

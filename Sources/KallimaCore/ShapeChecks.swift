@@ -121,11 +121,12 @@ extension ShapeCheck {
     return (x[0], x[1], y[1], x.dims.dropFirst(2).reduce(1, *))
   }
 
-  /// Batch norm tensors: x and y NCHW (or [N, C]); every per-channel tensor [C].
-  /// Returns (N, C, inner).
-  public static func batchnorm(_ op: String, x: Tensor, y: Tensor, channelTensors: [(String, Tensor)])
-    throws -> (n: Int, c: Int, inner: Int)
-  {
+  /// Batch norm tensors: x and y NCHW (or [N, C]); every per-channel tensor [C]. With
+  /// `batchStatistics` (train mode) a channel needs more than one value; eval mode normalises
+  /// by the running statistics, so one image is fine. Returns (N, C, inner).
+  public static func batchnorm(
+    _ op: String, x: Tensor, y: Tensor, channelTensors: [(String, Tensor)], batchStatistics: Bool = true
+  ) throws -> (n: Int, c: Int, inner: Int) {
     try allSame(op, [("x", x), ("y", y)])
     try expect(op, x.shape.rank >= 2, "x must be [N, C, ...], got \(x.shape)")
     let c = x.shape[1]
@@ -133,7 +134,7 @@ extension ShapeCheck {
       try expect(op, t.shape == [c], "\(role) is \(t.shape), expected [\(c)] for x \(x.shape)")
     }
     let inner = x.shape.dims.dropFirst(2).reduce(1, *)
-    try expect(op, x.shape[0] * inner > 1, "needs more than one value per channel, got x \(x.shape)")
+    try expect(op, !batchStatistics || x.shape[0] * inner > 1, "needs more than one value per channel, got x \(x.shape)")
     return (x.shape[0], c, inner)
   }
 

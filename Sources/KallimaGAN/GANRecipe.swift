@@ -47,6 +47,9 @@ public struct GANRecipe {
   /// conditioned on, its output detached in both steps: StackGAN's D scores pairs with μ of
   /// G's conditioning augmentation, not with the raw text embedding. nil: D reads the rows.
   public var discriminatorCondition: (any Layer)?
+  /// Loss terms G's layers add (`GraphBinder.addLoss`, by name) to log as statistics of the
+  /// G step, averaged over G updates: StackGAN's "ca_kl".
+  public var generatorStatistics: [String] = []
 
   public init(
     generator: any Layer, discriminator: any Layer, latentShape: Shape, imageShape: Shape,

@@ -95,6 +95,8 @@ public final class GANTrainer {
   public private(set) var discriminatorUpdates: UInt64 = 0
   /// The names of the accumulated statistics, in accumulator order.
   public let statisticNames: [String]
+  /// The statistics of the G step (averaged over G updates, the others over D updates).
+  let generatorStatistics: Set<String>
   /// Statistics summed over steps since the last read.
   let accumulator: Tensor
   private var stepsSinceRead = 0
@@ -171,7 +173,8 @@ public final class GANTrainer {
     let imageShape = Shape([batch] + dataShape.dims)
     real = try backend.zeros(imageShape)
     statisticNames = ["loss_D", "loss_G", "D(x)", "D(G(z))"] + recipe.objective.extraStatistics
-      + recipe.regularizers.compactMap(\.statistic) + (recipe.conditioning?.statistics ?? [])
+      + recipe.regularizers.compactMap(\.statistic) + (recipe.conditioning?.statistics ?? []) + recipe.generatorStatistics
+    generatorStatistics = Set(recipe.generatorStatistics)
     accumulator = try backend.zeros([1, statisticNames.count])
 
     if case .dataset(let images, _, _) = data {
@@ -207,7 +210,8 @@ public final class GANTrainer {
     regularizedDPlan = lazy > 1 ? try discriminatorPlan(regularizerWeight: Float(lazy)) : nil
     let (gGraph, gBinder) = try Self.buildGeneratorStep(
       recipe, batch: batch, generator: generatorParameters, discriminator: discriminatorParameters,
-      ema: emaParameters, conditions: conditionSource, random: random, accumulator: accumulator, ranks: ranks)
+      ema: emaParameters, conditions: conditionSource, random: random, accumulator: accumulator, statistics: statistics,
+      ranks: ranks)
     gPlan = try Plan(graph: gGraph, backend: backend, bindings: gBinder.bindings)
     for plan in [dPlan, regularizedDPlan, gPlan].compactMap({ $0 }) {
       plan.collective = collective
@@ -293,7 +297,7 @@ public final class GANTrainer {
     let g = Float(max(stepsSinceRead, 1))
     var stats = GANStatistics(
       steps: stepsSinceRead, lossD: sums[0] / d, lossG: sums[1] / g, dReal: sums[2] / d, dFake: sums[3] / d)
-    for (i, name) in statisticNames.enumerated().dropFirst(4) { stats.extras[name] = sums[i] / d }
+    for (i, name) in statisticNames.enumerated().dropFirst(4) { stats.extras[name] = sums[i] / (generatorStatistics.contains(name) ? g : d) }
     stepsSinceRead = 0
     return stats
   }
@@ -516,7 +520,7 @@ public final class GANTrainer {
 
   static func buildGeneratorStep(
     _ recipe: GANRecipe, batch: Int, generator: ParameterStore, discriminator: ParameterStore, ema: ParameterStore?,
-    conditions: ConditionSource, random: RandomInputs, accumulator: Tensor, ranks: Int
+    conditions: ConditionSource, random: RandomInputs, accumulator: Tensor, statistics: [String], ranks: Int
   ) throws -> (Graph, GraphBinder) {
     let g = Graph()
     let b = GraphBinder(graph: g)
@@ -567,7 +571,12 @@ public final class GANTrainer {
     }
     try b.finish()
     try DataParallel.averageRunningStatistics(g, ranks: ranks)
-    try accumulate(g, b, accumulator, [1: loss])
+    var entries = [1: loss]
+    for (i, name) in statistics.enumerated() where recipe.generatorStatistics.contains(name) {
+      // The first G forward's term (GAN-INT's second forward adds its own, not in the loss).
+      if let aux = b.auxiliaryLosses.first(where: { $0.name == name }) { entries[i] = aux.value }
+    }
+    try accumulate(g, b, accumulator, entries)
     return (g, b)
   }
 }

@@ -19,6 +19,11 @@ public final class Sampler {
   public var conditionWidth: Int { conditions?.shape[1] ?? 0 }
   let plan: Plan
   let output: Value
+  /// The network's own random draws (`Scope.randomNormal`: StackGAN's conditioning-
+  /// augmentation ε), fed from the host: an image's draws are a function of its latent
+  /// vector (and the draw's name), so the same z gives the same image whatever the batch, a
+  /// grid's column (one z, several conditions) shares them, and --seed changes them.
+  private let draws: [(name: String, tensor: Tensor)]
 
   /// Any generator network bound in eval mode to `generator` (its store, or its EMA). A
   /// conditional G (`conditionWidth` > 0) also reads `conditions`, one row per image.
@@ -35,7 +40,15 @@ public final class Sampler {
     z = try backend.zeros(zShape)
     let zv = g.input(zShape, name: "z")
     b.bind(zv, z)
-    var scope = Scope(binder: b, store: generator, tag: "G", options: BindOptions(mode: .eval))
+    let fed = HostDraws()
+    let feed: Scope.RandomDraw = { shape, name, _ in
+      let tensor = try backend.zeros(shape)
+      let v = g.input(shape, name: name)
+      b.bind(v, tensor)
+      fed.entries.append((name, tensor))
+      return v
+    }
+    var scope = Scope(binder: b, store: generator, tag: "G", options: BindOptions(mode: .eval), random: feed)
     if conditionWidth > 0 {
       let rows = try backend.zeros([count, conditionWidth])
       let cv = g.input(rows.shape, name: "c")
@@ -46,6 +59,7 @@ public final class Sampler {
       conditions = nil
     }
     output = try network(zv, in: scope)
+    draws = fed.entries
     imageShape = Shape(Array(g.shape(output).dims.dropFirst()))
     plan = try Plan(graph: g, backend: backend, bindings: b.bindings, keep: [output])
   }
@@ -60,6 +74,9 @@ public final class Sampler {
   /// rows (count·width values), and returns them NCHW in [−1, 1].
   public func images(z values: [Float], conditions rows: [Float]? = nil) throws -> [Float] {
     try backend.write(values, to: z)
+    for draw in draws {
+      try backend.write(Self.draw(draw.name, count: count, perImage: draw.tensor.shape.count / count, latents: values), to: draw.tensor)
+    }
     if let conditions {
       guard let rows, rows.count == conditions.shape.count else {
         throw KallimaError.shapeMismatch(
@@ -101,8 +118,26 @@ public final class Sampler {
     }
   }
 
+  /// N(0, 1) values for a draw named `name`, `perImage` for each of `count` images: image
+  /// i's from a Philox stream keyed by the name and the bits of its latent vector.
+  static func draw(_ name: String, count: Int, perImage: Int, latents: [Float]) -> [Float] {
+    let nz = latents.count / count
+    return (0..<count).flatMap { i in
+      var key = Philox.seed(0, mixing: name)
+      for v in latents[(i * nz)..<((i + 1) * nz)] { key = (key ^ UInt64(v.bitPattern)) &* 0x100_0000_01B3 }
+      let stream = RandomStream(seed: key)
+      return (0..<perImage).map { Philox.normal(stream: stream, index: $0, mean: 0, std: 1) }
+    }
+  }
+
   /// Latent vectors from a seed, N(0, 1) from Philox: the same on every backend.
   public static func latents(count: Int, nz: Int, seed: UInt64) -> [Float] {
     (0..<(count * nz)).map { Philox.normal(stream: RandomStream(seed: seed), index: $0, mean: 0, std: 1) }
   }
+}
+
+/// The draws a `Sampler`'s network makes while it is built (a box the scope's draw provider
+/// appends to before the sampler itself exists).
+private final class HostDraws {
+  var entries: [(name: String, tensor: Tensor)] = []
 }

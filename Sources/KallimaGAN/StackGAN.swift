@@ -147,7 +147,8 @@ public struct StackGAN: Sendable {
   /// 2e-4 (0.5, 0.999) for both networks, one D update per G update; D on real pairs,
   /// fake pairs and mismatched pairs (each image with another sample's condition), weighted
   /// real + ½(fake + wrong) in stage I and ½(real + real_uncond) + ⅓(fake + wrong +
-  /// fake_uncond) in stage II; G on both of D's scores plus `klWeight`·KL.
+  /// fake_uncond) in stage II; G on both of D's scores plus `klWeight`·KL (logged as
+  /// "ca_kl", the KL before its weight).
   public func recipe(objective: Objective = .nonSaturating, learningRate: Double = 2e-4) -> GANRecipe {
     let c = config
     let weight: Float = c.stage == 1 ? 0.5 : 1.0 / 3
@@ -159,6 +160,7 @@ public struct StackGAN: Sendable {
         width: c.textDimension, targets: .dense, head: .stackgan, embedding: c.conditionDimension, fakeWeight: weight,
         mismatchWeight: weight))
     recipe.discriminatorCondition = discriminatorCondition
+    recipe.generatorStatistics = [ConditioningAugmentation.lossName]
     return recipe
   }
 }

@@ -138,9 +138,12 @@ public struct ConditioningAugmentation: Layer {
       .add, [try scope.value(.add, [logVariance, g.constant(1, [n, dimension], name: "1")], "1 + log σ²"),
              try scope.value(.scale(-1), [negatives], "−(μ² + σ²)")], "1 + log σ² − μ² − σ²")
     let kl = try scope.value(.reduceSum(alpha: -0.5 / Float(n * dimension)), [terms], "KL")
-    scope.binder.addLoss("kl", kl, weight: klWeight)
+    scope.binder.addLoss(Self.lossName, kl, weight: klWeight)
     return sample
   }
+
+  /// The name of the KL term among the binder's auxiliary losses.
+  public static let lossName = "ca_kl"
 
   /// μ alone, as a layer (ignores its input): what StackGAN's D is conditioned on.
   public var mean: some Layer { ConditionMean(augmentation: self) }

@@ -3,6 +3,7 @@ import KallimaCore
 import KallimaData
 import KallimaEval
 import KallimaGAN
+import KallimaNN
 
 /// A training run in a run folder: trains a DCGAN on a device-resident dataset, logging to
 /// metrics.jsonl, writing sample grids from a fixed z and atomic checkpoints, and resuming
@@ -75,6 +76,9 @@ public final class TrainingRun {
     /// losses); AC-GAN's classification loss on real images.
     public var d_x_wrong: Float?
     public var loss_cls: Float?
+    /// StackGAN: the KL divergence of G's conditioning augmentation to N(0, I), before its
+    /// weight (averaged over G updates).
+    public var ca_kl: Float?
     public var images_per_s: Double
     public var wall_s: Double
   }
@@ -332,7 +336,7 @@ public final class TrainingRun {
           step: s, loss_d: stats.lossD, loss_g: stats.lossG, d_x: stats.dReal, d_g_z: stats.dFake,
           grad_norm: stats.extras["grad_norm"], r1_grad_norm: stats.extras["r1_grad_norm"], k: stats.extras["k"],
           M: stats.extras["M"], d_x_wrong: stats.extras["D(x,c̃)"], loss_cls: stats.extras["loss_cls"],
-          images_per_s: rate, wall_s: now.timeIntervalSince(start))
+          ca_kl: stats.extras[ConditioningAugmentation.lossName], images_per_s: rate, wall_s: now.timeIntervalSince(start))
         if writes { try appendMetrics(m) }
         events(.log(m))
         try requireRanksAgree(try trainer.ranksThatDiffer(), at: "step \(s)")

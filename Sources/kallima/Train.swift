@@ -325,7 +325,7 @@ final class Progress {
         format: "step %d/%d  %.1f img/s  loss_D %.4f  loss_G %.4f  D(x) %.3f  D(G(z)) %.3f  ETA %@", m.step, total,
         m.images_per_s, m.loss_d, m.loss_g, m.d_x, m.d_g_z, Progress.duration(eta))
         + [("‖∇D‖", m.grad_norm), ("R1 ‖∇D‖", m.r1_grad_norm), ("k", m.k), ("M", m.M), ("D(x,c̃)", m.d_x_wrong),
-          ("loss_cls", m.loss_cls)].compactMap { name, v in
+          ("loss_cls", m.loss_cls), ("KL(ĉ)", m.ca_kl)].compactMap { name, v in
           v.map { String(format: "  %@ %.3f", name, $0) }
         }.joined()
       if terminal {

@@ -79,6 +79,8 @@ struct ObjectiveFixture: Decodable {
     /// Per D step, under Kallima's `GANStatistics` names ("D(x)", "D(G(z))", "D(x,c̃)"), where
     /// recorded (the conditional fixtures).
     let reported: [String: [Double]]?
+    /// The conditioning augmentation's KL in the G step (StackGAN), Kallima's "ca_kl".
+    let kl: Double?
   }
   struct Step: Decodable {
     let inputs: [String: StepInputs]
@@ -307,7 +309,7 @@ func runTrainingFixture(
       ("loss_D", stats.lossD, s.lossD), ("loss_G", stats.lossG, [s.lossG]),
       ("D(x)", stats.dReal, s.d_real_sigmoid), ("D(G(z))", stats.dFake, s.d_fake_sigmoid),
     ]
-    for (key, values) in [("k", s.k), ("M", s.M), (gradNorm, s.grad_norm)] where values != nil {
+    for (key, values) in [("k", s.k), ("M", s.M), (gradNorm, s.grad_norm), ("ca_kl", s.kl.map { [$0] })] where values != nil {
       checks.append((key, stats.extras[key], values))
     }
     for (key, values) in (s.reported ?? [:]).sorted(by: { $0.key < $1.key }) {

@@ -37,7 +37,7 @@ struct StackGANTests {
     let sample = try ConditioningAugmentation(embedding: e, dimension: c, reluBeforeSplit: relu)(embedding, in: scope)
     #expect(drawn == ["ε"])
     let aux = try #require(b.auxiliaryLosses.first)
-    #expect(b.auxiliaryLosses.count == 1 && aux.name == "kl" && aux.weight == 2)
+    #expect(b.auxiliaryLosses.count == 1 && aux.name == "ca_kl" && aux.weight == 2)
     let plan = try Plan(graph: g, backend: cpu, bindings: b.bindings, keep: [sample, aux.value])
     try plan.run()
     let w = try cpu.readDouble(store["fc.weight"]!)
@@ -85,8 +85,9 @@ struct StackGANTests {
     let trainer = try GANTrainer(
       backend: cpu, recipe: recipe, batch: 4, data: .dataset(images, seed: 1, flip: false), conditions: conditions)
     let names = { (plan: Plan) in plan.graph.nodes.map(\.name) }
-    #expect(names(trainer.gPlan).contains("2.0·kl"))
-    #expect(!names(trainer.dPlan).contains("2.0·kl"))
+    let term = "2.0·\(ConditioningAugmentation.lossName)"
+    #expect(names(trainer.gPlan).contains(term))
+    #expect(!names(trainer.dPlan).contains(term))
     try trainer.step()
     #expect(try trainer.readStatistics().lossG.isFinite)
   }
@@ -147,6 +148,38 @@ extension StackGANTests {
     let worst = try runTrainingFixture(
       f, name, on: trainer, tolerance: FixtureTolerance(state: (2e-7, 2e-6), optimizer: (3e-6, 3e-5), statistics: (1e-7, 1e-6)))
     print("\(name) on \(backend.name): worst |error|/allowed: \(describeWorst(worst))")
+  }
+
+  /// `Sampler` feeds the conditioning augmentation's ε from the host, as a function of each
+  /// image's latent vector: one z and condition give one image whatever the batch and the
+  /// image's place in it, and a grid's column (one z, several captions) shares its ε. With
+  /// the device's stream instead (the draw of the plan run, row by row), the repeated row
+  /// below differs from the first and every batch size gives other images.
+  @Test("a sampled StackGAN image depends on its z and condition, not on the batch or its place in it")
+  func samplerDraws() throws {
+    let cpu = CPUBackend()
+    let model = try StackGAN(Self.config(stage: 1))
+    let store = ParameterStore(backend: cpu, seed: 3)
+    let latents = Sampler.latents(count: 3, nz: 5, seed: 7)
+    let rows = (0..<18).map { Float($0 % 5) / 5 }
+    // Image 3 repeats image 0's z and condition.
+    let (z, c) = (latents + latents[0..<5], rows + rows[0..<6])
+    func sample(batch: Int) throws -> [Float] {
+      let sampler = try Sampler(
+        backend: cpu, network: model.generator, latentShape: [5], generator: store, count: batch, conditionWidth: 6)
+      var out: [Float] = []
+      try sampler.forEachBatch(latents: z, conditions: c) { images, _ in out += images }
+      return out
+    }
+    let whole = try sample(batch: 4)
+    let pixels = whole.count / 4
+    #expect(Array(whole[0..<pixels]) == Array(whole[(3 * pixels)...]), "the repeated z and condition gave another image")
+    #expect(Array(whole[0..<pixels]) != Array(whole[pixels..<(2 * pixels)]))
+    for batch in [1, 3] {
+      let other = try sample(batch: batch)
+      let worst = zip(whole, other).map { abs($0 - $1) }.max()!
+      #expect(worst == 0, "batch \(batch): images differ from batch 4's by up to \(worst)")
+    }
   }
 }
 
