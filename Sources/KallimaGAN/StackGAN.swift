@@ -57,14 +57,21 @@ public struct StackGAN: Sendable {
     /// The reference code's ReLU before the conditioning augmentation's split (true) or
     /// the paper's linear μ and log σ² (false); see `ConditioningAugmentation`.
     public var reluBeforeSplit: Bool
+    /// The standard deviation of the conditioning augmentation's initial weights: the
+    /// reference's 0.02 (`weights_init`), made for dense 1024-d text embeddings. A sparse
+    /// condition (a bag of two words at 0.5 each) gets μ of about 0.01 from it, under σ ≈ 1,
+    /// and Adam grows μ by at most lr·Σ|e| = lr per step: a larger value lets μ carry the
+    /// condition from the first step.
+    public var conditionInitStd: Float
 
     public init(
       stage: Int, side: Int, channels: Int = 3, textDimension: Int, conditionDimension: Int = 128, nz: Int = 100,
-      gf: Int, df: Int = 64, stageOneGF: Int = 128, residualBlocks: Int = 4, klWeight: Float = 2, reluBeforeSplit: Bool = true
+      gf: Int, df: Int = 64, stageOneGF: Int = 128, residualBlocks: Int = 4, klWeight: Float = 2, reluBeforeSplit: Bool = true,
+      conditionInitStd: Float = 0.02
     ) {
       (self.stage, self.side, self.channels, self.textDimension, self.conditionDimension) = (stage, side, channels, textDimension, conditionDimension)
       (self.nz, self.gf, self.df, self.stageOneGF, self.residualBlocks) = (nz, gf, df, stageOneGF, residualBlocks)
-      (self.klWeight, self.reluBeforeSplit) = (klWeight, reluBeforeSplit)
+      (self.klWeight, self.reluBeforeSplit, self.conditionInitStd) = (klWeight, reluBeforeSplit, conditionInitStd)
     }
 
     /// Stage I's side (this stage's in stage I).
@@ -86,6 +93,9 @@ public struct StackGAN: Sendable {
       }
       guard textDimension >= 1, conditionDimension >= 1, nz >= 1, df >= 1, channels >= 1 else {
         throw fail("the condition, ĉ, z, D and channel sizes must be positive")
+      }
+      guard conditionInitStd > 0, conditionInitStd.isFinite else {
+        throw fail("the conditioning augmentation's initial std must be positive, got \(conditionInitStd)")
       }
       let upsamples = (one / 4).trailingZeroBitCount
       guard stageOneGF >= 1, ((stage == 2 ? stageOneGF : gf) * 8) >> upsamples >= 1 else {
@@ -128,7 +138,7 @@ public struct StackGAN: Sendable {
   var augmentation: ConditioningAugmentation {
     ConditioningAugmentation(
       embedding: config.textDimension, dimension: config.conditionDimension, klWeight: config.klWeight,
-      reluBeforeSplit: config.reluBeforeSplit, weightInit: Self.weightInit)
+      reluBeforeSplit: config.reluBeforeSplit, weightInit: .normal(mean: 0, std: config.conditionInitStd))
   }
 
   /// G: z [N, nz] and the scope's condition [N, textDimension] → images [N, channels, side, side].

@@ -58,6 +58,9 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
   /// The paper's conditioning augmentation (μ and log σ² linear in the embedding) instead of
   /// the reference code's, which puts a ReLU before the split (nil or false: the code's).
   public var paperCA: Bool?
+  /// The standard deviation of the conditioning augmentation's initial weights (nil: the
+  /// reference's 0.02; see `StackGAN.Config.conditionInitStd`).
+  public var caInit: Float?
   public var stageOneWidth: Int?
   public var residualBlocks: Int?
   public var klWeight: Float?
@@ -95,6 +98,7 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
     synchronizedBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .synchronizedBatchNorm) ?? synchronizedBatchNorm
     stage = try c.decodeIfPresent(Int.self, forKey: .stage)
     paperCA = try c.decodeIfPresent(Bool.self, forKey: .paperCA)
+    caInit = try c.decodeIfPresent(Float.self, forKey: .caInit)
     stageOneWidth = try c.decodeIfPresent(Int.self, forKey: .stageOneWidth)
     residualBlocks = try c.decodeIfPresent(Int.self, forKey: .residualBlocks)
     klWeight = try c.decodeIfPresent(Float.self, forKey: .klWeight)
@@ -114,7 +118,8 @@ public struct RecipeOptions: Codable, Equatable, Sendable {
       StackGAN.Config(
         stage: stage ?? 1, side: base.imageSize, channels: base.channels, textDimension: textDimension,
         conditionDimension: conditionDim ?? 128, nz: base.nz, gf: base.ngf, df: base.ndf, stageOneGF: stageOneWidth ?? base.ngf,
-        residualBlocks: residualBlocks ?? 4, klWeight: klWeight ?? 2, reluBeforeSplit: !(paperCA ?? false)))
+        residualBlocks: residualBlocks ?? 4, klWeight: klWeight ?? 2, reluBeforeSplit: !(paperCA ?? false),
+        conditionInitStd: caInit ?? 0.02))
   }
 
   /// G for sampling from a checkpoint of this recipe: the network, one sample's latent shape,

@@ -47,7 +47,7 @@ extension TrainingRun {
     options.recipe.condition = stageOne.recipe.condition
     options.recipe.conditionDim = stageOne.recipe.conditionDim
     // Stage II's own conditioning augmentation is built like stage I's.
-    options.recipe.paperCA = stageOne.recipe.paperCA
+    (options.recipe.paperCA, options.recipe.caInit) = (stageOne.recipe.paperCA, stageOne.recipe.caInit)
     options.stageOne = path
   }
 

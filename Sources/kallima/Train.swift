@@ -48,6 +48,10 @@ struct TrainGAN: ParsableCommand {
     name: .customLong("paper-ca"),
     help: "StackGAN: the paper's conditioning augmentation (μ, log σ² linear) instead of the reference code's ReLU before the split.")
   var paperCA = false
+  @Option(
+    name: .customLong("ca-init"),
+    help: "StackGAN: the std of the conditioning augmentation's initial weights (default 0.02, the reference's, made for dense embeddings; ~1 for --condition text).")
+  var caInit: Float?
   @Option(help: "Image side (4·2^k; default 64, or 32 for the embedded Fashion-MNIST).") var size: Int?
   @Option(help: "Batch size (default 64; 16 for progan).") var batch: Int?
   @Option(help: "Total steps (one D and one G update each).") var steps: Int?
@@ -155,6 +159,7 @@ struct TrainGAN: ParsableCommand {
     (recipe.ganInt, recipe.classWeight) = (ganInt, classWeight)
     (recipe.stage, recipe.residualBlocks, recipe.klWeight) = (stage, residualBlocks, klWeight)
     recipe.paperCA = paperCA ? true : nil
+    recipe.caInit = caInit
     options.recipe = recipe
     options.embeddings = embeddings
     options.ngf = width ?? (embedded ? 32 : 64)
@@ -209,7 +214,7 @@ extension TrainGAN {
   func stackGAN(_ options: inout TrainingOptions) throws -> (checkpoint: Checkpoint, path: String)? {
     let stackOnly: [(String, Bool)] = [
       ("--stage", stage != nil), ("--stage1", stage1 != nil), ("--residual-blocks", residualBlocks != nil), ("--kl-weight", klWeight != nil),
-      ("--paper-ca", paperCA),
+      ("--paper-ca", paperCA), ("--ca-init", caInit != nil),
     ]
     if arch != "stackgan", let option = stackOnly.first(where: \.1)?.0 {
       throw ValidationError("\(option) belongs to --arch stackgan")
@@ -221,7 +226,9 @@ extension TrainGAN {
     }
     guard stage == 2 else { throw ValidationError("--stage1 goes with --stage 2") }
     if nz != nil { throw ValidationError("stage II's z feeds stage I: its size is stage I's; drop --nz") }
-    if paperCA { throw ValidationError("stage II builds its conditioning augmentation as stage I's: drop --paper-ca") }
+    if paperCA || caInit != nil {
+      throw ValidationError("stage II builds its conditioning augmentation as stage I's: drop \(paperCA ? "--paper-ca" : "--ca-init")")
+    }
     let stageOne = try TrainingRun.stageOneCheckpoint(stage1)
     try TrainingRun.stageTwoOptions(&options, from: stageOne.checkpoint, path: stageOne.path, size: size)
     return stageOne

@@ -37,7 +37,11 @@ struct StackGANRunTests {
   func twoStages() throws {
     let cl = try trainOpenCL.get()
     let folder = try TemporaryFolder()
-    try TrainingRun(options: try Self.options(folder, steps: 4, out: "stage1"), backend: cl).run()
+    // Stage I with the paper's CA started at N(0, 1) (--paper-ca --ca-init 1); stage II builds
+    // its own CA the same way.
+    var first = try Self.options(folder, steps: 4, out: "stage1")
+    (first.recipe.paperCA, first.recipe.caInit) = (true, 1)
+    try TrainingRun(options: first, backend: cl).run()
     let stageOne = try checkpointBits(folder.path("stage1/checkpoints/latest.safetensors"))
 
     let options = try Self.stageTwo(folder, steps: 6, out: "stage2")
@@ -58,6 +62,14 @@ struct StackGANRunTests {
     #expect(!stageTwo.keys.contains { $0.hasPrefix("generator_adam.STAGE1_G.") }, "stage I has no optimiser state")
     let model = try Checkpoint.read(run.latestCheckpoint)
     #expect(model.recipe.stage == 2 && model.config.imageSize == 32)
+    #expect(model.recipe.paperCA == true && model.recipe.caInit == 1)
+    // Six Adam steps of 2e-4 leave both CAs' weights at their N(0, 1) start's spread (the
+    // reference's start is 0.02).
+    for name in ["generator.ca_net.fc.weight", "generator.STAGE1_G.ca_net.fc.weight"] {
+      let w = try #require(model.tensors.first { $0.name == name }, "no \(name)").values.map(Double.init)
+      let std = (w.map { $0 * $0 }.reduce(0, +) / Double(w.count)).squareRoot()
+      #expect(std > 0.7 && std < 1.3, "\(name): std \(std) over \(w.count) weights")
+    }
 
     // Resumed half way (without --stage1: the checkpoint holds stage I), the same bits.
     try TrainingRun(options: try Self.stageTwo(folder, steps: 3, out: "split"), backend: cl).run()
@@ -103,6 +115,7 @@ struct StackGANRunTests {
       ("add --condition text|embedding", "an unconditional StackGAN", { $0.recipe.condition = nil }),
       ("drop --d-head projection", "--d-head projection", { $0.recipe.dHead = "projection" }),
       ("--stage1", "stage II without stage I", { $0.recipe.stage = 2 }),
+      ("initial std must be positive", "--ca-init 0", { $0.recipe.caInit = 0 }),
       ("choose one of dcgan, resnet, stackgan, progan", "--arch stackgan2", { $0.recipe.arch = "stackgan2" }),
     ]
     for (k, (message, what, change)) in changes.enumerated() {
