@@ -70,4 +70,14 @@ extension TrainingRun {
     }
     events(.note("stage I: \(network) of \(file) (step \(checkpoint.training.step)), frozen"))
   }
+
+  /// What the README's runs measured, said when a StackGAN stage I starts on a bag-of-words
+  /// condition (text, tags) with the reference's conditioning augmentation (nil otherwise).
+  static func stackGANAdvice(_ recipe: RecipeOptions) -> String? {
+    guard recipe.isStackGAN, (recipe.stage ?? 1) == 1, ["text", "tags"].contains(recipe.condition ?? ""),
+      recipe.paperCA != true || recipe.caInit == nil
+    else { return nil }
+    return "on bag-of-words conditions the reference's conditioning augmentation (ReLU before the split, weights from "
+      + "N(0, 0.02)) left G blind to the captions in the README's StackGAN runs; --paper-ca --ca-init 1 made it follow them"
+  }
 }

@@ -216,6 +216,7 @@ public final class TrainingRun {
         try stageOne ?? Self.stageOneCheckpoint(path), into: trainer, conditions: conditions?.vocabulary, events: events)
     }
     events(.recipe("\(options.recipe.arch), \(recipe.summary)"))
+    if checkpoint == nil, let advice = Self.stackGANAdvice(options.recipe) { events(.note(advice)) }
     let sampling = trainer.samplingParameters
     let width = recipe.conditioning?.width ?? 0
     sampler = try TrainingRun.allocating("the sampling plan (\(options.sampleCount) images)", options: options) {

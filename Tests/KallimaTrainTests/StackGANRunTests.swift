@@ -108,6 +108,21 @@ struct StackGANRunTests {
     } catch { #expect("\(error)".contains(message), "\(what): \(error)") }
   }
 
+  /// Stage I on captions with the reference's conditioning augmentation says what to use
+  /// instead; with --paper-ca --ca-init 1 it says nothing.
+  @Test("a text StackGAN with the reference's conditioning augmentation is told of --paper-ca --ca-init 1")
+  func advice() throws {
+    let folder = try TemporaryFolder()
+    for (k, (paperCA, caInit)) in [(nil, nil), (true, nil), (nil, Float(1)), (true, Float(1))].enumerated() {
+      var options = try Self.options(folder, steps: 1, out: "advice\(k)")
+      (options.recipe.paperCA, options.recipe.caInit) = (paperCA, caInit)
+      var notes: [String] = []
+      _ = try TrainingRun(options: options, backend: CPUBackend(), events: { if case .note(let n) = $0 { notes.append(n) } })
+      let advised = notes.contains { $0.contains("--paper-ca --ca-init 1") }
+      #expect(advised == (k < 3), "paper-ca \(String(describing: paperCA)), ca-init \(String(describing: caInit)): \(notes)")
+    }
+  }
+
   @Test("bad StackGAN requests are refused with what to do")
   func refusals() throws {
     let folder = try TemporaryFolder()
