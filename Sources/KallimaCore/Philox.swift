@@ -160,8 +160,15 @@ extension Philox {
   /// the stream of one draw of a network, so two layers (or two steps) with one seed draw
   /// different values.
   public static func seed(_ seed: UInt64, mixing name: String) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for byte in name.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
-    return seed ^ h
+    seed ^ name.utf8.reduce(fnvOffset) { fnv($0, UInt64($1)) }
   }
+
+  /// `seed` mixed with values (FNV-1a steps over their 32-bit patterns): a stream keyed by
+  /// data, e.g. by a sampled image's latent vector.
+  public static func seed(_ seed: UInt64, mixing values: ArraySlice<Float>) -> UInt64 {
+    values.reduce(seed) { fnv($0, UInt64($1.bitPattern)) }
+  }
+
+  private static let fnvOffset: UInt64 = 0xCBF2_9CE4_8422_2325
+  private static func fnv(_ h: UInt64, _ word: UInt64) -> UInt64 { (h ^ word) &* 0x100_0000_01B3 }
 }

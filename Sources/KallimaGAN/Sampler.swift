@@ -40,12 +40,12 @@ public final class Sampler {
     z = try backend.zeros(zShape)
     let zv = g.input(zShape, name: "z")
     b.bind(zv, z)
-    let fed = HostDraws()
+    var fed: [(name: String, tensor: Tensor)] = []
     let feed: Scope.RandomDraw = { shape, name, _ in
       let tensor = try backend.zeros(shape)
       let v = g.input(shape, name: name)
       b.bind(v, tensor)
-      fed.entries.append((name, tensor))
+      fed.append((name, tensor))
       return v
     }
     var scope = Scope(binder: b, store: generator, tag: "G", options: BindOptions(mode: .eval), random: feed)
@@ -59,7 +59,7 @@ public final class Sampler {
       conditions = nil
     }
     output = try network(zv, in: scope)
-    draws = fed.entries
+    draws = fed
     imageShape = Shape(Array(g.shape(output).dims.dropFirst()))
     plan = try Plan(graph: g, backend: backend, bindings: b.bindings, keep: [output])
   }
@@ -123,9 +123,7 @@ public final class Sampler {
   static func draw(_ name: String, count: Int, perImage: Int, latents: [Float]) -> [Float] {
     let nz = latents.count / count
     return (0..<count).flatMap { i in
-      var key = Philox.seed(0, mixing: name)
-      for v in latents[(i * nz)..<((i + 1) * nz)] { key = (key ^ UInt64(v.bitPattern)) &* 0x100_0000_01B3 }
-      let stream = RandomStream(seed: key)
+      let stream = RandomStream(seed: Philox.seed(Philox.seed(0, mixing: name), mixing: latents[(i * nz)..<((i + 1) * nz)]))
       return (0..<perImage).map { Philox.normal(stream: stream, index: $0, mean: 0, std: 1) }
     }
   }
@@ -134,10 +132,4 @@ public final class Sampler {
   public static func latents(count: Int, nz: Int, seed: UInt64) -> [Float] {
     (0..<(count * nz)).map { Philox.normal(stream: RandomStream(seed: seed), index: $0, mean: 0, std: 1) }
   }
-}
-
-/// The draws a `Sampler`'s network makes while it is built (a box the scope's draw provider
-/// appends to before the sampler itself exists).
-private final class HostDraws {
-  var entries: [(name: String, tensor: Tensor)] = []
 }

@@ -39,6 +39,9 @@ extension OpCatalog {
       for phase in ["fwd_train", "fwd_eval", "bwd", "bwd_eval"] { cases.append(batchnorm(phase, shape: shape)) }
       cases.append(batchnorm("fwd_train", shape: shape, momentum: 0))
     }
+    // Eval mode with one value per channel: a BatchNorm1d on one image (sampling one at a
+    // time normalises by the running statistics; train mode refuses it).
+    for phase in ["fwd_eval", "bwd_eval"] { cases.append(batchnorm(phase, shape: [1, 256])) }
     for shape: Shape in [[1, 1, 1, 2], [2, 3, 5, 5], [1, 2, 17, 16]] {
       for affine in [false, true] {
         cases.append(instancenorm("fwd", shape: shape, affine: affine))
